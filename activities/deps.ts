@@ -1,0 +1,9 @@
+// What activities are built over: injected so tests and the dry run can supply their own.
+import type { SshHost } from '../workflows/shared/types';
+import type { SshConnection } from './clients/ssh';
+
+export interface ActivityDeps {
+  withSsh<T>(host: SshHost, fn: (c: SshConnection) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /** nsupdate binary on the worker host (bind9-dnsutils). */
+  nsupdatePath: string;
+}

@@ -1,0 +1,81 @@
+// Human-readable output of statuses and reports.
+import type { MigrationStatus } from '../../workflows/shared';
+
+function secs(from: string, to?: string | null): string {
+  if (!to) return '';
+  return `${((Date.parse(to) - Date.parse(from)) / 1000).toFixed(1)} s`;
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+export function formatStatus(id: string, s: MigrationStatus): string {
+  const out: string[] = [];
+  out.push(`${id}  ${s.kind} "${s.name}"  phase: ${s.phase}${s.paused ? ' (paused)' : ''}${s.outcome ? `  outcome: ${s.outcome}` : ''}`);
+  out.push(`started by ${s.startedBy} at ${s.startedAt}${s.endedAt ? `, ended ${s.endedAt}` : ''}`);
+  out.push(`point of no return (${s.pointOfNoReturn.step}): ${s.pointOfNoReturn.passedAt ? `passed at ${s.pointOfNoReturn.passedAt}` : 'not passed'}`);
+  if (s.steps.length) {
+    out.push('', 'steps:');
+    for (const st of s.steps) {
+      out.push(`  ${st.state.padEnd(8)} ${st.name.padEnd(16)} ${secs(st.startedAt, st.endedAt).padStart(8)}  ${st.summary ?? ''}`);
+    }
+  }
+  if (s.gate) {
+    out.push('', `waiting at gate "${s.gate.name}" since ${s.gate.openedAt}${s.gate.deadline ? ` (deadline ${s.gate.deadline})` : ''}`);
+    for (const [k, v] of Object.entries(s.gate.evidence)) out.push(`  ${k}: ${v}`);
+    out.push(`  decide: cutover approve ${id} --gate ${s.gate.name} --as NAME   |   cutover reject ${id} --gate ${s.gate.name} --as NAME --reason WHY`);
+  }
+  const figures = Object.entries(s.figures);
+  if (figures.length) {
+    out.push('', 'figures:');
+    for (const [k, v] of figures) out.push(`  ${k}: ${typeof v === 'number' && /bytes$/i.test(k) ? `${v} (${formatBytes(v)})` : v}`);
+  }
+  if (s.failure) out.push('', `failure: ${s.failure}`);
+  if (s.manualActions.length) {
+    out.push('', 'MANUAL INTERVENTION REQUIRED:');
+    for (const a of s.manualActions) out.push(`  - ${a}`);
+  }
+  return out.join('\n');
+}
+
+export function formatReport(id: string, s: MigrationStatus): string {
+  const out: string[] = [`# Report: ${id}`, ''];
+  out.push(`kind: ${s.kind}   name: ${s.name}   outcome: ${s.outcome ?? `still running (${s.phase})`}`);
+  out.push(`started by ${s.startedBy} at ${s.startedAt}; ended ${s.endedAt ?? '-'}`);
+  out.push(`point of no return (${s.pointOfNoReturn.step}): ${s.pointOfNoReturn.passedAt ?? 'not passed'}`);
+  out.push('', '## Timeline');
+  const events: [string, string][] = [];
+  for (const st of s.steps) {
+    events.push([st.startedAt, `step ${st.name} started`]);
+    if (st.endedAt) events.push([st.endedAt, `step ${st.name} ${st.state} (${secs(st.startedAt, st.endedAt)})${st.summary ? `: ${st.summary}` : ''}`]);
+  }
+  for (const d of s.decisions) events.push([d.at, `decision ${d.decision} at gate ${d.gate} by ${d.by} via ${d.via}${d.reason ? `: ${d.reason}` : ''}`]);
+  for (const r of s.refusedDecisions) events.push([r.at, `refused ${r.decision} at gate ${r.gate} by ${r.by}: ${r.why}`]);
+  if (s.abort) events.push([s.abort.at, `abort by ${s.abort.by}: ${s.abort.reason}`]);
+  for (const c of s.compensations) events.push([c.endedAt, `compensation ${c.step} ${c.state}: ${c.detail ?? c.error ?? ''}`]);
+  events.sort((a, b) => a[0].localeCompare(b[0]));
+  for (const [at, what] of events) out.push(`  ${at}  ${what}`);
+  if (s.decisions.length) {
+    out.push('', '## Decisions (with the evidence shown)');
+    for (const d of s.decisions) {
+      out.push(`- ${d.decision} at ${d.gate} by ${d.by} at ${d.at}${d.reason ? ` — "${d.reason}"` : ''}`);
+      for (const [k, v] of Object.entries(d.evidence)) out.push(`    ${k}: ${v}`);
+    }
+  }
+  out.push('', '## Figures');
+  for (const [k, v] of Object.entries(s.figures)) out.push(`  ${k}: ${v}`);
+  out.push('', '## Compensations');
+  if (!s.compensations.length) out.push('  none ran');
+  for (const c of s.compensations) out.push(`  ${c.state.padEnd(6)} ${c.step}: ${c.detail ?? c.error ?? ''}`);
+  if (s.failure) out.push('', `## Why it rolled back / failed`, `  ${s.failure}`);
+  if (s.manualActions.length) out.push('', '## Manual intervention required', ...s.manualActions.map((a) => `  - ${a}`));
+  return out.join('\n');
+}

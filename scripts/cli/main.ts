@@ -1,0 +1,171 @@
+// The `cutover` CLI: thin commands over services.ts. User errors exit 2 without a stack; bugs exit 1.
+import { parseArgs } from 'node:util';
+import { PlanError } from '../plans/load';
+import { UserError } from './errors';
+import { formatBytes, formatReport, formatStatus } from './format';
+import * as svc from './services';
+
+const USAGE = `usage: cutover <command> [options]
+
+  plan FILE                         validate a plan, run read-only preflight checks, print the steps
+  start FILE [--as NAME]            start the migration; prints its id and the Web UI link
+  list                              migrations on this task queue
+  status ID [--json]                phase, steps, open gate, figures
+  watch ID                          follow progress until it ends or waits at a gate
+  approve ID --gate G --as NAME [--reason WHY]
+  reject ID --gate G --as NAME --reason WHY     no-go: rolls back
+  abort ID --as NAME --reason WHY               roll back now
+  pause ID --as NAME | resume ID --as NAME      hold / continue between steps
+  report ID [--json]                the run's record: timeline, decisions, figures, compensations
+
+Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS variables or TEMPORAL_PROFILE
+(default 127.0.0.1:7233). Your name for --as defaults to $CUTOVER_USER or your login.`;
+
+type Values = { as?: string; gate?: string; reason?: string; json?: boolean; help?: boolean };
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new UserError(`missing ${what}\n\n${USAGE}`);
+  return value;
+}
+
+async function withServices<T>(fn: (s: svc.Services) => Promise<T>): Promise<T> {
+  const s = await svc.connect();
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+export async function run(argv: string[], print: (line: string) => void = console.log): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      as: { type: 'string' },
+      gate: { type: 'string' },
+      reason: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }) as { values: Values; positionals: string[] };
+  const [command, arg] = positionals;
+  if (!command || values.help) return print(USAGE);
+  const by = values.as ?? svc.whoAmI();
+
+  switch (command) {
+    case 'plan': {
+      const review = await svc.reviewPlan(need(arg, 'plan FILE'));
+      print(`plan ${arg} is valid; preflight passed (read-only, nothing changed)`);
+      print(`workflow id: ${review.id}`);
+      print(`source: ${review.preflight.sourceFiles} files, ${formatBytes(review.preflight.sourceBytes)}; target ${review.preflight.targetState}, ${formatBytes(review.preflight.targetFreeBytes)} free`);
+      print('start would:');
+      review.steps.forEach((st, i) => print(`  ${i + 1}. ${st}`));
+      return;
+    }
+    case 'start': {
+      const file = need(arg, 'plan FILE');
+      const { id, link } = await withServices((s) => svc.startMigration(s, file, by));
+      print(`started ${id}`);
+      print(`Web UI: ${link}`);
+      print(`follow it: cutover watch ${id}`);
+      return;
+    }
+    case 'list':
+      return withServices(async (s) => {
+        const rows = await svc.listMigrations(s);
+        if (!rows.length) return print('no migrations yet');
+        for (const r of rows) print(`${r.id.padEnd(36)} ${r.kind.padEnd(18)} ${r.status.padEnd(11)} ${r.phase.padEnd(24)} ${r.startTime.toISOString()}`);
+      });
+    case 'status':
+      return withServices(async (s) => {
+        const id = need(arg, 'migration ID');
+        const { status } = await svc.getStatus(s, id);
+        print(values.json ? JSON.stringify(status, null, 2) : formatStatus(id, status));
+      });
+    case 'watch':
+      return withServices((s) => watch(s, need(arg, 'migration ID'), print));
+    case 'approve':
+    case 'reject':
+      return withServices(async (s) => {
+        const id = need(arg, 'migration ID');
+        const gate = need(values.gate, '--gate');
+        if (command === 'reject') need(values.reason, '--reason (say why the migration must not go on)');
+        const d = await svc.decide(s, id, gate, command === 'approve' ? 'go' : 'no-go', by, values.reason);
+        print(`${d.decision} recorded at gate ${d.gate} by ${d.by} (${d.at})${command === 'reject' ? ': rolling back' : ''}`);
+      });
+    case 'abort':
+      return withServices(async (s) => {
+        const id = need(arg, 'migration ID');
+        await svc.abortMigration(s, id, by, need(values.reason, '--reason'));
+        print(`abort sent to ${id}: it rolls back at the next step boundary (a running copy is cancelled)`);
+      });
+    case 'pause':
+    case 'resume':
+      return withServices(async (s) => {
+        const id = need(arg, 'migration ID');
+        await svc.setPaused(s, id, command === 'pause', by);
+        print(`${command} sent to ${id}`);
+      });
+    case 'report':
+      return withServices(async (s) => {
+        const id = need(arg, 'migration ID');
+        const { status } = await svc.getStatus(s, id);
+        print(values.json ? JSON.stringify(status, null, 2) : formatReport(id, status));
+      });
+    default:
+      throw new UserError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+/** Follow a run: phase changes and live copy progress, until it ends or waits at a gate. */
+async function watch(s: svc.Services, id: string, print: (line: string) => void): Promise<void> {
+  let lastPhase = '';
+  const tty = process.stdout.isTTY;
+  for (;;) {
+    const { status, running } = await svc.getStatus(s, id);
+    if (status.phase !== lastPhase) {
+      if (tty) process.stdout.write('\r\x1b[K');
+      print(`${new Date().toISOString()}  ${status.phase}`);
+      lastPhase = status.phase;
+    }
+    if (!running) {
+      print(formatStatus(id, status));
+      return;
+    }
+    if (status.gate) {
+      print(formatStatus(id, status));
+      return;
+    }
+    if (tty) {
+      const progress = await svc.liveProgress(s, id);
+      const p = progress[0]?.details as { percent?: number; bytes?: number; rate?: string; transferredFiles?: number } | null;
+      if (p && typeof p.percent === 'number') {
+        const width = 30;
+        const filled = Math.round((p.percent / 100) * width);
+        process.stdout.write(
+          `\r\x1b[K  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.percent}%  ${formatBytes(p.bytes ?? 0)}  ${p.rate ?? ''}  ${p.transferredFiles ?? 0} files`,
+        );
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** Entry point: user errors exit 2 with one clear message, bugs exit 1 with a stack. */
+export function main(argv: string[]): void {
+  run(argv).then(
+    () => process.exit(0),
+    (err) => {
+      const parseError = (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+      if (err instanceof UserError || err instanceof PlanError || parseError) {
+        console.error(`cutover: ${(err as Error).message}`);
+        process.exit(2);
+      }
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
+
+if (require.main === module) main(process.argv.slice(2));

@@ -1,0 +1,66 @@
+// Reading a plan file (YAML or JSON) and validating it; errors name the file, the path inside it and what
+// was expected.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { planSchemas, referenceProblems, type Plan, type PlanKind } from './schema';
+
+export class PlanError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid plan ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => {
+    const where = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').slice(1) : '(top level)';
+    let message = i.message;
+    if (i.code === 'unrecognized_keys') message = `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+    if (i.code === 'invalid_type' && /received undefined/.test(i.message)) message = `missing: expected ${i.expected}`;
+    return `${where}: ${message}`;
+  });
+}
+
+export function parsePlan(text: string, file: string): Plan {
+  let raw: unknown;
+  if (file.endsWith('.json')) {
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new PlanError(file, [`not valid JSON: ${(err as Error).message}`]);
+    }
+  } else {
+    const doc = parseDocument(text, { prettyErrors: true });
+    if (doc.errors.length) throw new PlanError(file, doc.errors.map((e) => `not valid YAML: ${e.message}`));
+    raw = doc.toJS();
+  }
+  if (!raw || typeof raw !== 'object') throw new PlanError(file, ['(top level): expected a mapping with kind, name, ...']);
+  const kind = (raw as { kind?: unknown }).kind;
+  if (typeof kind !== 'string' || !(kind in planSchemas)) {
+    throw new PlanError(file, [`kind: expected one of ${Object.keys(planSchemas).join(', ')}, got ${JSON.stringify(kind)}`]);
+  }
+  const parsed = planSchemas[kind as PlanKind].safeParse(raw);
+  if (!parsed.success) {
+    const problems = formatIssues(parsed.error.issues);
+    // zod skips cross-field checks when a field fails: run them on the raw document so every problem shows.
+    for (const p of referenceProblems(raw)) {
+      const line = `${p.path.join('.')}: ${p.message}`;
+      if (!problems.includes(line)) problems.push(line);
+    }
+    throw new PlanError(file, problems);
+  }
+  return parsed.data;
+}
+
+export function loadPlan(file: string): Plan {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PlanError(file, [`cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  return parsePlan(text, file);
+}

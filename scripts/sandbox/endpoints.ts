@@ -1,0 +1,56 @@
+// The sandbox's endpoints: written by `sandbox:up` to <stateDir>/sandbox.json, read by the demo, tests and
+// benchmarks. Everything listens on loopback; dc1 is 127.0.1.1, dc2 is 127.0.2.1, DNS is 127.0.3.1.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface SandboxHost {
+  name: 'dc1' | 'dc2';
+  address: string; // 127.0.1.1 / 127.0.2.1
+  sshPort: number; // 2222
+  user: string; // dedicated unix user, key auth only
+  identityFile: string; // absolute path of the private key cutover uses
+  knownHostsFile: string; // absolute path: both hosts' keys pinned as [addr]:port lines
+}
+
+export interface SandboxEndpoints {
+  stateDir: string;
+  temporal: { address: string; namespace: string; uiUrl: string; dbFile: string };
+  hosts: { dc1: SandboxHost; dc2: SandboxHost };
+  files: { sourceDir: string; targetDir: string }; // demo asset tree in dc1, empty target in dc2
+  postgres: {
+    binDir: string; // PostgreSQL 15 binaries, usable on both hosts
+    primary: { host: string; port: number; dataDir: string; superuser: string; superuserPasswordFile: string; database: string };
+    replication: { user: string; passwordFile: string };
+    standby: { host: string; port: number; dataDir: string }; // dc2: dataDir does not exist yet
+  };
+  redis: {
+    source: { host: string; port: number; dir: string };
+    target: { host: string; port: number; dir: string };
+  };
+  gcs: { endpoint: string; projectId: string; bucket: string };
+  dns: {
+    server: string; // 127.0.3.1
+    port: number; // 5053
+    zone: string; // sandbox.internal
+    tsigKeyFile: string; // output of tsig-keygen, usable with `nsupdate -k`
+    records: Record<string, string>; // name (e.g. "assets.sandbox.internal") -> A address
+  };
+}
+
+export function defaultStateDir(): string {
+  return process.env.CUTOVER_STATE_DIR ?? path.resolve(__dirname, '..', '..', '.state');
+}
+
+export function sandboxFile(stateDir = defaultStateDir()): string {
+  return path.join(stateDir, 'sandbox.json');
+}
+
+/** Reads the endpoints of a running sandbox, or explains how to start one. */
+export function loadSandbox(stateDir = defaultStateDir()): SandboxEndpoints {
+  const file = sandboxFile(stateDir);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as SandboxEndpoints;
+  } catch {
+    throw new Error(`no sandbox at ${file}: run \`npm run sandbox:up\` first`);
+  }
+}

@@ -1,0 +1,77 @@
+// Test plumbing for workflow tests: the sandbox's real Temporal dev server, one bundle per test file,
+// a unique task queue per test.
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { loadSandbox } from '../../scripts/sandbox/endpoints';
+
+export interface TemporalTestEnv {
+  client: Client;
+  nativeConnection: NativeConnection;
+  bundle: WorkflowBundleWithSourceMap;
+  close(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+
+export async function temporalTestEnv(): Promise<TemporalTestEnv> {
+  if (!runtimeInstalled) {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
+  // A missing sandbox fails loudly here: these tests never pass without a real server.
+  const address = process.env.TEMPORAL_ADDRESS ?? loadSandbox().temporal.address;
+  const connection = await Connection.connect({ address });
+  const nativeConnection = await NativeConnection.connect({ address });
+  const bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../workflows/index.ts'), logger: quietLogger });
+  return {
+    client: new Client({ connection }),
+    nativeConnection,
+    bundle,
+    async close() {
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}
+
+const noop = () => undefined;
+const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
+
+export function uniqueQueue(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Runs `fn` while a worker with the given activities polls `taskQueue`. */
+export async function withWorker<T>(
+  env: TemporalTestEnv,
+  taskQueue: string,
+  activities: object,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: env.bundle,
+    activities,
+    maxHeartbeatThrottleInterval: '1s',
+  });
+  return worker.runUntil(fn());
+}
+
+/** Poll until `check` returns a truthy value (status queries are cheap). */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

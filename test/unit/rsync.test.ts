@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { itemizedDifferences, parseProgress, parseStats } from '../../activities/rsync';
+import { rsyncCommand } from '../../activities/files';
+
+describe('rsync output parsing', () => {
+  it('takes the last progress2 record of a chunk', () => {
+    const chunk =
+      '        32,768   3%   31.25MB/s    0:00:00 (xfr#1, to-chk=20/22)\r' +
+      '     1,234,567  45%   12.34MB/s    0:00:10 (xfr#12, to-chk=10/22)\r';
+    expect(parseProgress(chunk)).toEqual({ bytes: 1234567, percent: 45, rate: '12.34MB/s', transferredFiles: 12, toCheck: 10, totalFiles: 22 });
+  });
+
+  it('returns null for chunks without progress', () => {
+    expect(parseProgress('sending incremental file list\n')).toBeNull();
+  });
+
+  it('reads --stats', () => {
+    const out = `
+Number of files: 2,003 (reg: 2,000, dir: 3)
+Number of created files: 10 (reg: 10)
+Number of deleted files: 4 (reg: 4)
+Number of regular files transferred: 10
+Total file size: 1,073,741,824 bytes
+Total transferred file size: 5,242,880 bytes
+Literal data: 5,000,000 bytes
+Matched data: 242,880 bytes
+`;
+    expect(parseStats(out)).toEqual({
+      files: 2003,
+      regularFiles: 2000,
+      filesTransferred: 10,
+      deletedFiles: 4,
+      totalBytes: 1073741824,
+      transferredBytes: 5242880,
+      literalBytes: 5000000,
+    });
+  });
+
+  it('finds itemized differences and ignores the rest', () => {
+    const out = ['sending incremental file list', '>fcst...... a/b.txt', '*deleting   old.txt', 'cd+++++++++ newdir/', '', 'Number of files: 3'].join('\n');
+    expect(itemizedDifferences(out)).toEqual(['>fcst...... a/b.txt', '*deleting   old.txt', 'cd+++++++++ newdir/']);
+  });
+});
+
+describe('rsync command', () => {
+  const host = (name: string, address: string) => ({ name, address, port: 2222, user: 'cutover', identityFile: '/k', knownHostsFile: '/kh' });
+  const base = {
+    source: { host: host('dc1', '127.0.1.1'), path: "/data/it's" },
+    target: { host: host('dc2', '127.0.2.1'), path: '/data/target' },
+    exclude: ['*.tmp'],
+    delete: false,
+    bandwidthLimitKBps: 0,
+  };
+
+  it('pushes resumably to the target with a pinned-key remote shell and quotes paths', () => {
+    const cmd = rsyncCommand(base, 'copy');
+    expect(cmd).toContain('--partial --inplace');
+    expect(cmd).toContain(`'/data/it'\\''s/'`);
+    expect(cmd).toContain(`'cutover@127.0.2.1:/data/target/'`);
+    expect(cmd).toContain('StrictHostKeyChecking=yes');
+    expect(cmd).toContain(`--exclude='*.tmp'`);
+    expect(cmd).not.toContain('--delete');
+  });
+
+  it('verifies by checksum in a dry run that also reports extra files', () => {
+    const cmd = rsyncCommand(base, 'verify');
+    expect(cmd).toMatch(/--dry-run --checksum --itemize-changes --delete/);
+    expect(cmd).not.toContain('--inplace');
+  });
+});

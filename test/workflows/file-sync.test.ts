@@ -1,0 +1,290 @@
+// The file-sync workflow against the real Temporal dev server, with typed fake activities: gate rules,
+// compensation order, abort, pause, timeouts, and a replay of a stored history.
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Activities } from '../../activities';
+import type { RsyncPassInput, RsyncPassResult } from '../../activities/files';
+import { fileSync } from '../../workflows';
+import {
+  abortSignal,
+  decideUpdate,
+  decisionSignal,
+  ErrorType,
+  pauseSignal,
+  resumeSignal,
+  statusQuery,
+  type FileSyncInput,
+  type MigrationStatus,
+} from '../../workflows/shared';
+import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+
+let env: TemporalTestEnv;
+beforeAll(async () => {
+  env = await temporalTestEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const host = (name: string, address: string) => ({ name, address, port: 2222, user: 'cutover', identityFile: '/id', knownHostsFile: '/kh' });
+
+function input(overrides: Partial<FileSyncInput> = {}): FileSyncInput {
+  return {
+    name: 'assets',
+    startedBy: 'alice',
+    hosts: { dc1: host('dc1', '127.0.1.1'), dc2: host('dc2', '127.0.2.1') },
+    source: { host: 'dc1', path: '/src' },
+    target: { host: 'dc2', path: '/dst', removeOnRollback: true },
+    exclude: [],
+    catchUp: { thresholdBytes: 1000, maxPasses: 5, pauseBetweenPassesMs: 10 },
+    bandwidthLimitKBps: 0,
+    hooks: { freeze: { host: 'dc1', command: 'freeze' }, unfreeze: { host: 'dc1', command: 'unfreeze' } },
+    approval: { approvers: ['alice', 'bob'], requireSecondPerson: true },
+    gates: { cutover: { onTimeout: 'wait' } },
+    traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKeyFile: '/k', name: 'assets.z', ttl: 1, from: '127.0.1.1', to: '127.0.2.1' } },
+    ...overrides,
+  };
+}
+
+/** Fake activities that record what ran; each pass moves fewer bytes than the one before. */
+function fakes(opts: { passBytes?: number[]; failVerify?: boolean; failUnfreeze?: boolean; slowCopy?: boolean } = {}) {
+  const calls: string[] = [];
+  const passBytes = [...(opts.passBytes ?? [50_000, 5_000, 500, 10])];
+  const pass = (i: RsyncPassInput): RsyncPassResult => ({
+    pass: i.pass,
+    filesTransferred: 3,
+    bytesTransferred: passBytes.shift() ?? 0,
+    literalBytes: 0,
+    deletedFiles: 0,
+    totalFiles: 100,
+    totalBytes: 100_000,
+    durationMs: 5,
+    attempt: 1,
+  });
+  const activities: Partial<Activities> = {
+    async preflightFileSync() {
+      calls.push('preflight');
+      return { sourceFiles: 100, sourceBytes: 100_000, targetState: 'absent', targetFreeBytes: 1e9 };
+    },
+    async lookupDns() {
+      calls.push('lookupDns');
+      return { addresses: ['127.0.1.1'] };
+    },
+    async rsyncPass(i) {
+      calls.push(`rsync:${i.pass}${i.delete ? ':delete' : ''}`);
+      if (opts.slowCopy && i.pass === 'initial') {
+        // Heartbeat until cancelled, like a long transfer.
+        for (;;) {
+          Context.current().heartbeat({ bytes: 1 });
+          await Context.current().sleep(100);
+        }
+      }
+      return pass(i);
+    },
+    async verifyTrees() {
+      calls.push('verify');
+      if (opts.failVerify) throw ApplicationFailure.nonRetryable('1 difference: >fcst...... a.txt', ErrorType.VerificationFailed);
+      return { identical: true, files: 100, bytes: 100_000, differences: [], verifiedAt: new Date().toISOString() };
+    },
+    async runHook({ label }) {
+      calls.push(`hook:${label}`);
+      if (label === 'unfreeze' && opts.failUnfreeze) throw ApplicationFailure.nonRetryable('unfreeze hook exited 1', ErrorType.CommandFailed);
+      return { output: `${label} ok` };
+    },
+    async switchDns({ to }) {
+      calls.push(`dns:${to}`);
+      return { previous: [], changed: true, confirmedMs: 3 };
+    },
+    async removeTargetTree() {
+      calls.push('removeTarget');
+      return { removed: '/dst removed' };
+    },
+  };
+  return { calls, activities };
+}
+
+async function start(queue: string, args: FileSyncInput): Promise<WorkflowHandle<typeof fileSync>> {
+  return env.client.workflow.start(fileSync, { taskQueue: queue, workflowId: uniqueQueue('wf'), args: [args] });
+}
+
+async function atGate(h: WorkflowHandle, gate = 'cutover'): Promise<MigrationStatus> {
+  return eventually(async () => {
+    const s = await h.query(statusQuery);
+    return s.gate?.name === gate ? s : null;
+  }, `gate ${gate}`);
+}
+
+async function failureOf(h: WorkflowHandle): Promise<ApplicationFailure> {
+  const err = await h.result().then(
+    () => null,
+    (e) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  expect((err as WorkflowFailedError).cause).toBeInstanceOf(ApplicationFailure);
+  return (err as WorkflowFailedError).cause as ApplicationFailure;
+}
+
+describe('file-sync workflow', () => {
+  it('copies, catches up until under the threshold, waits for a second person, then cuts over', async () => {
+    const q = uniqueQueue('fs-happy');
+    const { calls, activities } = fakes();
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      const s = await atGate(h);
+      expect(s.gate!.evidence).toMatchObject({ lastPass: 'catch-up-2', lastPassBytes: 500, thresholdBytes: 1000 });
+      // The starter may not approve their own migration.
+      const refused = await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'alice' }] }).catch((e) => e);
+      expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+      expect(String((refused as WorkflowUpdateFailedError).cause?.message)).toMatch(/second person/);
+      const decision = await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob', reason: 'lag is fine' }] });
+      expect(decision).toMatchObject({ by: 'bob', decision: 'go', via: 'update', evidence: { lastPass: 'catch-up-2' } });
+      const result = await h.result();
+      expect(result.outcome).toBe('completed');
+      expect(result.pointOfNoReturn.passedAt).not.toBeNull();
+      expect(result.decisions).toHaveLength(1);
+      expect(result.compensations).toEqual([]);
+      expect(result.steps.map((st) => st.name)).toEqual([
+        'preflight', 'check-dns', 'initial-copy', 'catch-up-1', 'catch-up-2', 'freeze', 'final-sync', 'verify', 'switch-traffic', 'unfreeze',
+      ]);
+    });
+    expect(calls).toEqual([
+      'preflight', 'lookupDns', 'rsync:initial', 'rsync:catch-up-1', 'rsync:catch-up-2',
+      'hook:freeze', 'rsync:final:delete', 'verify', 'dns:127.0.2.1', 'hook:unfreeze',
+    ]);
+  });
+
+  it('replays its stored history deterministically', async () => {
+    const q = uniqueQueue('fs-replay');
+    const { activities } = fakes();
+    const id = await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h);
+      await h.signal(decisionSignal, { gate: 'cutover', decision: 'go', by: 'bob' });
+      await h.result();
+      return h.workflowId;
+    });
+    const history = await env.client.workflow.getHandle(id).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: env.bundle }, history, id);
+  });
+
+  it('a no-go rolls back: the copy is removed and nothing else ran', async () => {
+    const q = uniqueQueue('fs-nogo');
+    const { calls, activities } = fakes();
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h);
+      await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'dc2 disk alarm' }] });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.outcome).toBe('rolled-back');
+      expect(status.failure).toMatch(/no-go at gate "cutover" by bob: dc2 disk alarm/);
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([['initial-copy', 'done']]);
+    });
+    expect(calls).not.toContain('hook:freeze');
+    expect(calls.at(-1)).toBe('removeTarget');
+  });
+
+  it('a failed verify undoes in reverse order: unfreeze, then remove the copy', async () => {
+    const q = uniqueQueue('fs-verify');
+    const { calls, activities } = fakes({ failVerify: true });
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h);
+      await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      expect(failure.message).toMatch(/1 difference/);
+    });
+    expect(calls.slice(calls.indexOf('verify'))).toEqual(['verify', 'hook:unfreeze', 'removeTarget']);
+  });
+
+  it('a failed compensation ends as ManualInterventionRequired with what is left to do', async () => {
+    const q = uniqueQueue('fs-manual');
+    const { calls, activities } = fakes({ failVerify: true, failUnfreeze: true });
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h);
+      await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.ManualInterventionRequired);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.manualActions).toEqual(['run the unfreeze hook on dc1: unfreeze']);
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([['freeze', 'failed'], ['initial-copy', 'done']]);
+    });
+    // The other undo still ran after the failed one.
+    expect(calls.at(-1)).toBe('removeTarget');
+  });
+
+  it('abort cancels a running copy and rolls back', async () => {
+    const q = uniqueQueue('fs-abort');
+    const { calls, activities } = fakes({ slowCopy: true });
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await eventually(async () => (await h.query(statusQuery)).phase === 'initial-copy', 'copy running');
+      await h.signal(abortSignal, { by: 'alice', reason: 'wrong window' });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      expect((failure.details![0] as MigrationStatus).failure).toBe('aborted by alice: wrong window');
+    });
+    expect(calls).toEqual(['preflight', 'lookupDns', 'rsync:initial', 'removeTarget']);
+  });
+
+  it('refuses decisions by signal from non-approvers and records them', async () => {
+    const q = uniqueQueue('fs-signal');
+    const { activities } = fakes();
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h);
+      await h.signal(decisionSignal, { gate: 'cutover', decision: 'go', by: 'mallory' });
+      const s = await eventually(async () => {
+        const st = await h.query(statusQuery);
+        return st.refusedDecisions.length ? st : null;
+      }, 'refused decision');
+      expect(s.refusedDecisions[0].why).toMatch(/mallory is not an approver/);
+      expect(s.gate?.name).toBe('cutover');
+      await h.signal(decisionSignal, { gate: 'cutover', decision: 'go', by: 'bob' });
+      expect((await h.result()).outcome).toBe('completed');
+    });
+  });
+
+  it('a gate timeout with onTimeout=rollback rolls back; with wait it notifies again and keeps waiting', async () => {
+    const q = uniqueQueue('fs-timeout');
+    const { activities } = fakes();
+    await withWorker(env, q, activities, async () => {
+      const h1 = await start(q, input({ gates: { cutover: { timeoutMs: 1000, onTimeout: 'rollback' } } }));
+      const failure = await failureOf(h1);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      expect((failure.details![0] as MigrationStatus).failure).toMatch(/gate "cutover" timed out/);
+
+      const h2 = await start(q, input({ gates: { cutover: { timeoutMs: 500, onTimeout: 'wait' } } }));
+      const s = await eventually(async () => {
+        const st = await h2.query(statusQuery);
+        return (st.gate?.notifications ?? 0) >= 3 ? st : null;
+      }, 'renotified gate');
+      expect(s.phase).toBe('waiting-at-cutover');
+      await h2.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
+      expect((await h2.result()).outcome).toBe('completed');
+    });
+  });
+
+  it('pause holds the run between steps until resume', async () => {
+    const q = uniqueQueue('fs-pause');
+    const { activities } = fakes();
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h);
+      await h.signal(pauseSignal, { by: 'alice' });
+      await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
+      await eventually(async () => (await h.query(statusQuery)).phase === 'paused', 'paused phase');
+      const before = await h.query(statusQuery);
+      expect(before.steps.map((st) => st.name)).not.toContain('freeze');
+      await h.signal(resumeSignal, { by: 'alice' });
+      expect((await h.result()).outcome).toBe('completed');
+    });
+  });
+});
+

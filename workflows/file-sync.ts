@@ -1,0 +1,151 @@
+// File tree move with rsync catch-up (the Engine Yard cutover).
+//
+// Phases: preflight → initial-copy → catch-up (passes until one moves less than the threshold) →
+//   gate `cutover` → freeze (plan hook) → final-sync (--delete) → verify (checksums) → switch-traffic (DNS) →
+//   unfreeze (plan hook).
+// Messages: decideUpdate / decisionSignal (gate `cutover`), abortSignal, pauseSignal, resumeSignal, statusQuery.
+// Compensations: remove what the copy created on the target (only if the plan says so), unfreeze writers,
+//   switch DNS back. Point of no return: unfreezing writers on the target side: from then on they write to
+//   dc2 only, and switching back would lose their writes.
+import { proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { RsyncPassInput, RsyncPassResult } from '../activities/files';
+import type { FileSyncInput, MigrationStatus } from './shared/types';
+import { compensations, cutoverSteps, longCopies, quickChecks } from './lib/activity-options';
+import { Migration } from './lib/migration';
+
+const checks = proxyActivities<Activities>(quickChecks);
+const copies = proxyActivities<Activities>(longCopies);
+const steps = proxyActivities<Activities>(cutoverSteps);
+const undo = proxyActivities<Activities>(compensations);
+
+export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
+  const m = new Migration({
+    kind: 'file-sync',
+    name: input.name,
+    startedBy: input.startedBy,
+    approval: input.approval,
+    pointOfNoReturn: 'unfreeze',
+  });
+  const source = { host: input.hosts[input.source.host], path: input.source.path };
+  const target = { host: input.hosts[input.target.host], path: input.target.path };
+  const dns = input.traffic.dns;
+  const passInput = (pass: string, del: boolean): RsyncPassInput => ({
+    migrationId: workflowInfo().workflowId,
+    pass,
+    source,
+    target,
+    exclude: input.exclude,
+    delete: del,
+    bandwidthLimitKBps: input.bandwidthLimitKBps,
+  });
+  const recordPass = (r: RsyncPassResult) =>
+    m.setFigures({
+      lastPass: r.pass,
+      lastPassFiles: r.filesTransferred,
+      lastPassBytes: r.bytesTransferred,
+      lastPassMs: r.durationMs,
+      sourceFiles: r.totalFiles,
+      sourceBytes: r.totalBytes,
+    });
+  const passSummary = (r: RsyncPassResult) =>
+    `${r.filesTransferred} files, ${r.bytesTransferred} bytes in ${(r.durationMs / 1000).toFixed(1)} s`;
+
+  return m.run(async () => {
+    const pre = await m.step(
+      'preflight',
+      () =>
+        checks.preflightFileSync({
+          source,
+          target,
+          hookHosts: [input.hooks.freeze, input.hooks.unfreeze].filter((h) => h !== undefined).map((h) => input.hosts[h.host]),
+        }),
+      (r) => `${r.sourceFiles} files, ${r.sourceBytes} bytes at the source; target ${r.targetState}`,
+    );
+    await m.step('check-dns', () => checks.lookupDns({ dns }), (r) => `${dns.name} → ${r.addresses.join(', ')}`).then((r) => {
+      if (!(r.addresses.length === 1 && r.addresses[0] === dns.from)) {
+        throw new Error(`${dns.name} resolves to ${r.addresses.join(', ') || 'nothing'}, the plan expects ${dns.from}`);
+      }
+    });
+
+    if (input.target.removeOnRollback && pre.targetState !== 'non-empty') {
+      const previousState = pre.targetState;
+      m.compensate({
+        step: 'initial-copy',
+        manualAction: `remove ${target.path} on ${target.host.name}`,
+        undo: async () => (await undo.removeTargetTree({ target, previousState })).removed,
+      });
+    }
+    let last = await m.step('initial-copy', () => copies.rsyncPass(passInput('initial', false)), passSummary);
+    recordPass(last);
+
+    for (let pass = 1; last.bytesTransferred >= input.catchUp.thresholdBytes; pass++) {
+      if (pass > input.catchUp.maxPasses) {
+        throw new Error(
+          `catch-up did not converge: ${input.catchUp.maxPasses} passes and the last still moved ${last.bytesTransferred} bytes ` +
+            `(threshold ${input.catchUp.thresholdBytes})`,
+        );
+      }
+      await sleep(input.catchUp.pauseBetweenPassesMs);
+      last = await m.step(`catch-up-${pass}`, () => copies.rsyncPass(passInput(`catch-up-${pass}`, false)), passSummary);
+      recordPass(last);
+    }
+
+    await m.gate(
+      'cutover',
+      {
+        sourceFiles: last.totalFiles,
+        sourceBytes: last.totalBytes,
+        lastPass: last.pass,
+        lastPassBytes: last.bytesTransferred,
+        lastPassFiles: last.filesTransferred,
+        lastPassSeconds: Number((last.durationMs / 1000).toFixed(1)),
+        thresholdBytes: input.catchUp.thresholdBytes,
+        dns: `${dns.name} → ${dns.from}`,
+        lastCheckedAt: new Date().toISOString(),
+      },
+      input.gates.cutover,
+    );
+
+    const { freeze, unfreeze } = input.hooks;
+    if (unfreeze) {
+      m.compensate({
+        step: 'freeze',
+        manualAction: `run the unfreeze hook on ${unfreeze.host}: ${unfreeze.command}`,
+        undo: async () => (await undo.runHook({ hook: unfreeze, host: input.hosts[unfreeze.host], label: 'unfreeze' })).output,
+      });
+    }
+    if (freeze) {
+      await m.step('freeze', () => steps.runHook({ hook: freeze, host: input.hosts[freeze.host], label: 'freeze' }));
+    }
+    const final = await m.step('final-sync', () => copies.rsyncPass(passInput('final', true)), passSummary);
+    recordPass(final);
+    m.setFigures({ finalSyncMs: final.durationMs });
+
+    const verified = await m.step(
+      'verify',
+      () => copies.verifyTrees({ migrationId: workflowInfo().workflowId, source, target, exclude: input.exclude }),
+      (r) => `${r.files} files, ${r.bytes} bytes identical by checksum`,
+    );
+    m.setFigures({ verifiedFiles: verified.files, verifiedBytes: verified.bytes, verifiedAt: verified.verifiedAt });
+
+    // Registered before the switch: if the switch times out after taking effect, the undo still runs.
+    m.compensate({
+      step: 'switch-traffic',
+      manualAction: `point ${dns.name} back at ${dns.from} (nsupdate -k ${dns.tsigKeyFile})`,
+      undo: async () => {
+        const r = await undo.switchDns({ dns, from: dns.to, to: dns.from });
+        return r.changed ? `${dns.name} → ${dns.from} again` : `${dns.name} already at ${dns.from}`;
+      },
+    });
+    await m.step('switch-traffic', () => steps.switchDns({ dns, from: dns.from, to: dns.to }), (r) =>
+      `${dns.name} → ${dns.to} (confirmed in ${r.confirmedMs} ms)`,
+    );
+
+    await m.checkpoint();
+    m.passPointOfNoReturn();
+    if (unfreeze) {
+      await m.step('unfreeze', () => steps.runHook({ hook: unfreeze, host: input.hosts[unfreeze.host], label: 'unfreeze' }));
+    }
+  });
+}

@@ -1,0 +1,2 @@
+// The one workflowsPath: every workflow cutover runs.
+export { fileSync } from './file-sync';

@@ -1,0 +1,32 @@
+// Named groups of activity options: every activity has a startToClose timeout; long ones heartbeat.
+import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
+import { nonRetryableErrorTypes } from '../shared/errors';
+
+/** Read-only checks: quick, a few retries for flaky networks. */
+export const quickChecks: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '1s', nonRetryableErrorTypes },
+};
+
+/** Long copies: resumable, heartbeating; a dead worker is noticed within the heartbeat timeout. */
+export const longCopies: ActivityOptions = {
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '30 seconds',
+  // Wait for the copy to really stop before compensating, so a rollback never races a running transfer.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumAttempts: 20, initialInterval: '2s', maximumInterval: '1 minute', nonRetryableErrorTypes },
+};
+
+/** Cutover steps (freeze, switch, promote): few retries, short timeouts, each one idempotent. */
+export const cutoverSteps: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 3, initialInterval: '1s', nonRetryableErrorTypes },
+};
+
+/** Compensations: keep trying; an undo that still fails is reported for manual intervention. */
+export const compensations: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 5, initialInterval: '2s', nonRetryableErrorTypes },
+};

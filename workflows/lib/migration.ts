@@ -1,0 +1,336 @@
+// The shared machinery of every data move: status (query, search attributes, current details), steps,
+// gates (update + signal), pause/resume, abort, compensations and the point of no return.
+//
+// A workflow builds one Migration, then calls `migration.run(async () => { ...flat list of phases... })`.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  log,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { ErrorType } from '../shared/errors';
+import { abortSignal, decideUpdate, decisionSignal, pauseSignal, resumeSignal, statusQuery } from '../shared/messages';
+import { searchAttributeNames } from '../shared/index';
+import type {
+  ApprovalPolicy,
+  DecisionInput,
+  DecisionRecord,
+  Evidence,
+  GatePolicy,
+  MigrationKind,
+  MigrationStatus,
+  StepRecord,
+} from '../shared/types';
+import { refusalReason } from './gates';
+import { messageOf, Saga, type Compensation } from './saga';
+
+const phaseKey = defineSearchAttributeKey(searchAttributeNames.phase, SearchAttributeType.KEYWORD);
+const kindKey = defineSearchAttributeKey(searchAttributeNames.kind, SearchAttributeType.KEYWORD);
+const nameKey = defineSearchAttributeKey(searchAttributeNames.name, SearchAttributeType.KEYWORD);
+
+/** Thrown inside the forward path to ask for a rollback (no-go, gate timeout). */
+class RollbackRequested extends Error {}
+
+export interface MigrationOptions {
+  kind: MigrationKind;
+  name: string;
+  startedBy: string;
+  approval: ApprovalPolicy;
+  /** Name of the step after which the forward path cannot be undone. */
+  pointOfNoReturn: string;
+}
+
+export class Migration {
+  readonly status: MigrationStatus;
+  private readonly saga: Saga;
+  private forwardScope: CancellationScope | null = null;
+  private pendingDecision: DecisionRecord | null = null;
+  private rollbackReason: string | null = null;
+
+  constructor(private readonly options: MigrationOptions) {
+    const now = new Date().toISOString();
+    this.status = {
+      kind: options.kind,
+      name: options.name,
+      startedBy: options.startedBy,
+      startedAt: now,
+      phase: 'starting',
+      paused: false,
+      steps: [],
+      gate: null,
+      figures: {},
+      decisions: [],
+      refusedDecisions: [],
+      abort: null,
+      compensations: [],
+      pointOfNoReturn: { step: options.pointOfNoReturn, passedAt: null },
+      outcome: null,
+      failure: null,
+      manualActions: [],
+      endedAt: null,
+    };
+    this.saga = new Saga((record) => {
+      this.status.compensations.push(record);
+      this.publish();
+    });
+    this.installHandlers();
+  }
+
+  private installHandlers(): void {
+    setHandler(statusQuery, () => this.status);
+    setHandler(
+      decideUpdate,
+      (input: DecisionInput) => this.applyDecision(input, 'update'),
+      {
+        validator: (input: DecisionInput) => {
+          const why = this.refusal(input);
+          if (why) throw new Error(why);
+        },
+      },
+    );
+    setHandler(decisionSignal, (input: DecisionInput) => {
+      const why = this.refusal(input);
+      if (why) {
+        this.status.refusedDecisions.push({ ...input, at: new Date().toISOString(), why });
+        log.warn('decision refused', { gate: input?.gate, by: input?.by, why });
+        return;
+      }
+      this.applyDecision(input, 'signal');
+    });
+    setHandler(abortSignal, (input) => {
+      if (this.status.abort || this.status.outcome) return;
+      this.status.abort = { ...input, at: new Date().toISOString() };
+      this.requestRollback(`aborted by ${input.by}: ${input.reason}`);
+    });
+    setHandler(pauseSignal, ({ by }) => {
+      this.status.paused = true;
+      log.info('paused', { by });
+      this.publish();
+    });
+    setHandler(resumeSignal, ({ by }) => {
+      this.status.paused = false;
+      log.info('resumed', { by });
+      this.publish();
+    });
+  }
+
+  private refusal(input: DecisionInput): string | null {
+    return refusalReason(input, {
+      openGate: this.pendingDecision ? null : this.status.gate,
+      approval: this.options.approval,
+      startedBy: this.options.startedBy,
+      finished: this.status.outcome !== null,
+    });
+  }
+
+  private applyDecision(input: DecisionInput, via: 'update' | 'signal'): DecisionRecord {
+    const record: DecisionRecord = {
+      gate: input.gate,
+      decision: input.decision,
+      by: input.by,
+      reason: input.reason,
+      at: new Date().toISOString(),
+      via,
+      evidence: this.status.gate?.evidence ?? {},
+    };
+    this.status.decisions.push(record);
+    this.pendingDecision = record;
+    return record;
+  }
+
+  /** Abort before the point of no return rolls back; after it, the forward path finishes (or a reverse move runs). */
+  private requestRollback(reason: string): void {
+    if (this.rollbackReason) return;
+    this.rollbackReason = reason;
+    if (this.status.pointOfNoReturn.passedAt === null) this.forwardScope?.cancel();
+    this.publish();
+  }
+
+  // ---- used by workflows ------------------------------------------------------------------------
+
+  /** Run the forward path; on failure, no-go or abort, undo what was done. Returns the final status. */
+  async run(forward: () => Promise<void>): Promise<MigrationStatus> {
+    upsertSearchAttributes([
+      { key: kindKey, value: this.options.kind },
+      { key: nameKey, value: this.options.name },
+    ]);
+    this.publish();
+    try {
+      this.forwardScope = new CancellationScope({ cancellable: true });
+      await this.forwardScope.run(forward);
+      this.status.outcome = 'completed';
+      this.setPhase('completed');
+      this.status.endedAt = new Date().toISOString();
+      this.publish();
+      return this.status;
+    } catch (err) {
+      if (this.status.pointOfNoReturn.passedAt !== null && !this.rollbackReason) {
+        // Past the point of no return there is nothing to undo: the operator decides on the reverse move.
+        this.status.failure = messageOf(err);
+        this.status.outcome = 'manual-intervention-required';
+        this.status.manualActions.push(`finish the forward path by hand: ${messageOf(err)}`);
+        return this.end(err);
+      }
+      this.status.failure = this.rollbackReason ?? messageOf(err);
+      if (!this.rollbackReason && !isCancellation(err) && !(err instanceof RollbackRequested)) {
+        log.error('forward step failed, rolling back', { error: this.status.failure });
+      }
+      this.setPhase('rolling-back');
+      const { manualActions } = await this.saga.compensate();
+      this.status.manualActions.push(...manualActions);
+      this.status.outcome = manualActions.length > 0 ? 'manual-intervention-required' : 'rolled-back';
+      return this.end(err);
+    }
+  }
+
+  private end(cause: unknown): never {
+    this.setPhase(this.status.outcome!);
+    this.status.gate = null;
+    this.status.endedAt = new Date().toISOString();
+    this.publish();
+    const type = this.status.outcome === 'rolled-back' ? ErrorType.RolledBack : ErrorType.ManualInterventionRequired;
+    const message =
+      type === ErrorType.RolledBack
+        ? `rolled back: ${this.status.failure}`
+        : `manual intervention required: ${this.status.manualActions.join('; ')}`;
+    throw ApplicationFailure.create({
+      type,
+      message,
+      nonRetryable: true,
+      details: [this.status],
+      cause: cause instanceof Error && !isCancellation(cause) ? cause : undefined,
+    });
+  }
+
+  /** Register the undo of the step about to run (LIFO). */
+  compensate(c: Compensation): void {
+    this.saga.add(c);
+  }
+
+  /** A named forward step: waits while paused, stops if aborted, records timing and outcome. */
+  async step<T>(name: string, fn: () => Promise<T>, summarize?: (result: T) => string): Promise<T> {
+    await this.checkpoint();
+    const record: StepRecord = { name, state: 'running', startedAt: new Date().toISOString() };
+    this.status.steps.push(record);
+    this.setPhase(name);
+    try {
+      const result = await fn();
+      record.state = 'done';
+      record.summary = summarize?.(result);
+      return result;
+    } catch (err) {
+      record.state = 'failed';
+      record.summary = messageOf(err);
+      throw err;
+    } finally {
+      record.endedAt = new Date().toISOString();
+      this.publish();
+    }
+  }
+
+  /** Between steps: honour pause and abort. */
+  async checkpoint(): Promise<void> {
+    if (this.status.paused) {
+      this.setPhase(`paused`);
+      await condition(() => !this.status.paused || this.rollbackReason !== null);
+    }
+    if (this.rollbackReason && this.status.pointOfNoReturn.passedAt === null) throw new RollbackRequested(this.rollbackReason);
+  }
+
+  setFigures(figures: Record<string, number | string>): void {
+    Object.assign(this.status.figures, figures);
+    this.publish();
+  }
+
+  /** Wait for a go; a no-go (or a rolling-back timeout) rolls back. */
+  async gate(name: string, evidence: Evidence, policy: GatePolicy): Promise<DecisionRecord> {
+    await this.checkpoint();
+    const openedAt = new Date();
+    this.status.gate = {
+      name,
+      openedAt: openedAt.toISOString(),
+      deadline: policy.timeoutMs ? new Date(openedAt.getTime() + policy.timeoutMs).toISOString() : undefined,
+      evidence,
+      notifications: 1,
+    };
+    this.pendingDecision = null;
+    this.setPhase(`waiting-at-${name}`);
+    log.info('waiting at gate', { gate: name, evidence });
+    try {
+      for (;;) {
+        const ready = () => this.pendingDecision !== null || this.rollbackReason !== null;
+        const decided = policy.timeoutMs ? await condition(ready, policy.timeoutMs) : (await condition(ready), true);
+        if (decided) break;
+        if (policy.onTimeout === 'rollback') {
+          this.requestRollback(`gate "${name}" timed out after ${Math.round(policy.timeoutMs! / 1000)} s without a decision`);
+          break;
+        }
+        this.status.gate.notifications += 1;
+        this.status.gate.deadline = new Date(Date.now() + policy.timeoutMs!).toISOString();
+        log.warn('gate still waiting for a decision', { gate: name, notifications: this.status.gate.notifications });
+        this.publish();
+      }
+      await this.checkpoint();
+      const decision = this.pendingDecision!;
+      if (decision.decision === 'no-go') {
+        this.requestRollback(`no-go at gate "${name}" by ${decision.by}: ${decision.reason ?? ''}`.trim());
+        throw new RollbackRequested(this.rollbackReason!);
+      }
+      return decision;
+    } finally {
+      this.status.gate = null;
+      this.publish();
+    }
+  }
+
+  /** From here on, failures are finished forward or reversed by design, not undone. */
+  passPointOfNoReturn(): void {
+    this.status.pointOfNoReturn.passedAt = new Date().toISOString();
+    this.saga.clear();
+    log.info('passed the point of no return', { step: this.status.pointOfNoReturn.step });
+    this.publish();
+  }
+
+  private setPhase(phase: string): void {
+    this.status.phase = phase;
+    upsertSearchAttributes([{ key: phaseKey, value: phase }]);
+  }
+
+  private publish(): void {
+    setCurrentDetails(renderDetails(this.status, workflowInfo().workflowId));
+  }
+}
+
+/** Markdown shown in the Web UI's "current details". */
+export function renderDetails(s: MigrationStatus, id: string): string {
+  const lines = [`### ${s.kind} \`${s.name}\`: ${s.phase}${s.paused ? ' (paused)' : ''}`, ''];
+  if (s.gate) {
+    lines.push(`**Waiting at gate \`${s.gate.name}\`** since ${s.gate.openedAt}. Approve with`);
+    lines.push(`\`cutover approve ${id} --gate ${s.gate.name} --as NAME\``, '');
+    lines.push('| evidence | value |', '|---|---|');
+    for (const [k, v] of Object.entries(s.gate.evidence)) lines.push(`| ${k} | ${v} |`);
+    lines.push('');
+  }
+  const figures = Object.entries(s.figures);
+  if (figures.length) {
+    lines.push('| figure | value |', '|---|---|');
+    for (const [k, v] of figures) lines.push(`| ${k} | ${v} |`);
+    lines.push('');
+  }
+  if (s.steps.length) {
+    lines.push('| step | state | summary |', '|---|---|---|');
+    for (const st of s.steps) lines.push(`| ${st.name} | ${st.state} | ${st.summary ?? ''} |`);
+  }
+  if (s.compensations.length) {
+    lines.push('', '| compensation | state | detail |', '|---|---|---|');
+    for (const c of s.compensations) lines.push(`| ${c.step} | ${c.state} | ${c.detail ?? c.error ?? ''} |`);
+  }
+  if (s.failure) lines.push('', `Failure: ${s.failure}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,142 @@
+// Plain types shared by workflows, activities, the CLI and tests. No zod here: schemas live in scripts/plans.
+
+export type MigrationKind = 'file-sync' | 'postgres-failover';
+export type DecisionValue = 'go' | 'no-go';
+
+export interface SshHost {
+  /** Alias used in the plan (dc1, dc2, ...). */
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  /** Path of the private key on the worker host: a reference, never the key itself. */
+  identityFile: string;
+  /** known_hosts file pinning this host's key: cutover never accepts unknown host keys. */
+  knownHostsFile: string;
+}
+
+export interface ApprovalPolicy {
+  approvers: string[];
+  /** The person who started the migration may not say go at its gates. */
+  requireSecondPerson: boolean;
+}
+
+export interface GatePolicy {
+  /** Milliseconds to wait for a decision; absent: wait forever. */
+  timeoutMs?: number;
+  /** What a timeout does: roll back, or keep waiting and notify again. */
+  onTimeout: 'rollback' | 'wait';
+}
+
+export interface DnsSwitch {
+  server: string;
+  port: number;
+  zone: string;
+  /** Path of a TSIG key file (tsig-keygen output) on the worker host. */
+  tsigKeyFile: string;
+  name: string;
+  ttl: number;
+}
+
+export interface Evidence {
+  [key: string]: string | number | boolean | null;
+}
+
+export interface DecisionInput {
+  gate: string;
+  decision: DecisionValue;
+  by: string;
+  reason?: string;
+}
+
+export interface DecisionRecord extends DecisionInput {
+  at: string;
+  via: 'update' | 'signal';
+  /** What the approver was shown when deciding. */
+  evidence: Evidence;
+}
+
+export interface RefusedDecision extends DecisionInput {
+  at: string;
+  why: string;
+}
+
+export interface AbortInput {
+  by: string;
+  reason: string;
+}
+
+export type StepState = 'running' | 'done' | 'failed';
+
+export interface StepRecord {
+  name: string;
+  state: StepState;
+  startedAt: string;
+  endedAt?: string;
+  summary?: string;
+}
+
+export interface GateState {
+  name: string;
+  openedAt: string;
+  deadline?: string;
+  evidence: Evidence;
+  /** How often approvers have been told the gate is waiting (a 'wait' timeout notifies again). */
+  notifications: number;
+}
+
+export interface CompensationRecord {
+  step: string;
+  state: 'done' | 'failed';
+  startedAt: string;
+  endedAt: string;
+  detail?: string;
+  error?: string;
+}
+
+export type Outcome = 'completed' | 'rolled-back' | 'manual-intervention-required';
+
+export interface MigrationStatus {
+  kind: MigrationKind;
+  name: string;
+  startedBy: string;
+  startedAt: string;
+  phase: string;
+  paused: boolean;
+  steps: StepRecord[];
+  gate: GateState | null;
+  figures: Record<string, number | string>;
+  decisions: DecisionRecord[];
+  refusedDecisions: RefusedDecision[];
+  abort: (AbortInput & { at: string }) | null;
+  compensations: CompensationRecord[];
+  pointOfNoReturn: { step: string; passedAt: string | null };
+  outcome: Outcome | null;
+  /** Why the run rolled back, or what failed. */
+  failure: string | null;
+  /** What an operator must still do by hand when a compensation failed. */
+  manualActions: string[];
+  endedAt: string | null;
+}
+
+/** Workflow input for the file-sync move. Plain data, already validated by the plan schema. */
+export interface FileSyncInput {
+  name: string;
+  startedBy: string;
+  hosts: Record<string, SshHost>;
+  source: { host: string; path: string };
+  target: { host: string; path: string; removeOnRollback: boolean };
+  exclude: string[];
+  catchUp: { thresholdBytes: number; maxPasses: number; pauseBetweenPassesMs: number };
+  /** rsync --bwlimit in KiB/s; 0 = unlimited. */
+  bandwidthLimitKBps: number;
+  hooks: { freeze?: HookCommand; unfreeze?: HookCommand };
+  approval: ApprovalPolicy;
+  gates: { cutover: GatePolicy };
+  traffic: { dns: DnsSwitch & { from: string; to: string } };
+}
+
+export interface HookCommand {
+  host: string;
+  command: string;
+}
