@@ -52,14 +52,15 @@ export function formatReport(id: string, s: MigrationStatus): string {
   out.push(`started by ${s.startedBy} at ${s.startedAt}; ended ${s.endedAt ?? '-'}`);
   out.push(`point of no return (${s.pointOfNoReturn.step}): ${s.pointOfNoReturn.passedAt ?? 'not passed'}`);
   out.push('', '## Timeline');
+  // Decisions first: a step that starts in the same millisecond as the go it follows is listed after it.
   const events: [string, string][] = [];
+  for (const d of s.decisions) events.push([d.at, `decision ${d.decision} at gate ${d.gate} by ${d.by} via ${d.via}${d.reason ? `: ${d.reason}` : ''}`]);
+  for (const r of s.refusedDecisions) events.push([r.at, `refused ${r.decision} at gate ${r.gate} by ${r.by}: ${r.why}`]);
+  if (s.abort) events.push([s.abort.at, `abort by ${s.abort.by}: ${s.abort.reason}`]);
   for (const st of s.steps) {
     events.push([st.startedAt, `step ${st.name} started`]);
     if (st.endedAt) events.push([st.endedAt, `step ${st.name} ${st.state} (${secs(st.startedAt, st.endedAt)})${st.summary ? `: ${st.summary}` : ''}`]);
   }
-  for (const d of s.decisions) events.push([d.at, `decision ${d.decision} at gate ${d.gate} by ${d.by} via ${d.via}${d.reason ? `: ${d.reason}` : ''}`]);
-  for (const r of s.refusedDecisions) events.push([r.at, `refused ${r.decision} at gate ${r.gate} by ${r.by}: ${r.why}`]);
-  if (s.abort) events.push([s.abort.at, `abort by ${s.abort.by}: ${s.abort.reason}`]);
   for (const c of s.compensations) events.push([c.endedAt, `compensation ${c.step} ${c.state}: ${c.detail ?? c.error ?? ''}`]);
   events.sort((a, b) => a[0].localeCompare(b[0]));
   for (const [at, what] of events) out.push(`  ${at}  ${what}`);

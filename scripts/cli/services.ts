@@ -34,6 +34,7 @@ import { loadPlan } from '../plans/load';
 import { fileSyncInput, type Plan } from '../plans/schema';
 import { UserError } from './errors';
 
+
 export interface Services {
   client: Client;
   uiUrl: string;

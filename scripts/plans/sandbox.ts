@@ -1,0 +1,73 @@
+// Plans for the built-in sandbox, generated from its endpoints (paths depend on where the state dir is).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import type { SandboxEndpoints } from '../sandbox/endpoints';
+
+export interface SandboxFileSyncOptions {
+  name: string;
+  sourceDir: string;
+  targetDir: string;
+  /** DNS name switched by the move, inside the sandbox zone. */
+  dnsName: string;
+  approvers?: string[];
+  /** Flag file the live writer watches: the freeze hook creates it and waits for the writer's ack. */
+  freezeFlag?: string;
+  thresholdBytes?: number;
+  bandwidthLimitKBps?: number;
+  gateTimeout?: string;
+  onTimeout?: 'rollback' | 'wait';
+}
+
+export function sandboxFileSyncPlan(sb: SandboxEndpoints, o: SandboxFileSyncOptions): Record<string, unknown> {
+  const host = (h: SandboxEndpoints['hosts']['dc1']) => ({
+    address: h.address,
+    port: h.sshPort,
+    user: h.user,
+    identityFile: h.identityFile,
+    knownHostsFile: h.knownHostsFile,
+  });
+  const hooks = o.freezeFlag
+    ? {
+        // Stop writers: raise the flag, then wait until the writer acknowledges it has stopped.
+        freeze: {
+          host: 'dc1',
+          command: `touch ${o.freezeFlag} && for i in $(seq 100); do [ -e ${o.freezeFlag}.ack ] && exit 0; sleep 0.1; done; echo 'writer did not stop' >&2; exit 1`,
+        },
+        unfreeze: { host: 'dc1', command: `rm -f ${o.freezeFlag} ${o.freezeFlag}.ack` },
+      }
+    : undefined;
+  return {
+    kind: 'file-sync',
+    name: o.name,
+    hosts: { dc1: host(sb.hosts.dc1), dc2: host(sb.hosts.dc2) },
+    source: { host: 'dc1', path: o.sourceDir },
+    target: { host: 'dc2', path: o.targetDir, removeOnRollback: true },
+    options: {
+      exclude: ['*.tmp', '.cache/'],
+      catchUp: { threshold: o.thresholdBytes ?? 256 * 1024, maxPasses: 10, pauseBetweenPasses: '1s' },
+      bandwidthLimitKBps: o.bandwidthLimitKBps ?? 0,
+    },
+    ...(hooks ? { hooks } : {}),
+    approval: { approvers: o.approvers ?? ['alice', 'bob'], requireSecondPerson: true },
+    gates: { cutover: { ...(o.gateTimeout ? { timeout: o.gateTimeout } : {}), onTimeout: o.onTimeout ?? 'wait' } },
+    traffic: {
+      dns: {
+        server: sb.dns.server,
+        port: sb.dns.port,
+        zone: sb.dns.zone,
+        tsigKeyFile: sb.dns.tsigKeyFile,
+        name: o.dnsName,
+        ttl: 1,
+        from: sb.hosts.dc1.address,
+        to: sb.hosts.dc2.address,
+      },
+    },
+  };
+}
+
+export function writePlan(file: string, plan: Record<string, unknown>): string {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `# generated for the cutover sandbox\n${stringify(plan)}`);
+  return file;
+}

@@ -1,0 +1,204 @@
+// The file-sync move end to end on the sandbox's real sshd, rsync and BIND, driven through the CLI services,
+// with a live writer: what a user would check after a migration (files, checksums, DNS).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities';
+import { lookupA } from '../../activities/dns';
+import { UserError } from '../../scripts/cli/errors';
+import * as svc from '../../scripts/cli/services';
+import { startFileWriter } from '../../scripts/workload/file-writer';
+import type { MigrationStatus } from '../../workflows/shared';
+import { fileSyncFixture, treeDigest, type FileSyncFixture } from '../helpers/sandbox';
+import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+
+const root = path.resolve(__dirname, '..', '..');
+let env: TemporalTestEnv;
+let services: svc.Services;
+const fixtures: FileSyncFixture[] = [];
+
+beforeAll(async () => {
+  env = await temporalTestEnv();
+  services = await svc.connect();
+});
+afterAll(async () => {
+  for (const f of fixtures) f.cleanup();
+  await services?.close();
+  await env?.close();
+});
+
+function fixture(opts: Parameters<typeof fileSyncFixture>[0] = {}): FileSyncFixture {
+  const f = fileSyncFixture(opts);
+  fixtures.push(f);
+  return f;
+}
+
+async function atGate(s: svc.Services, id: string, gate = 'cutover'): Promise<MigrationStatus> {
+  return eventually(async () => {
+    const { status, running } = await svc.getStatus(s, id);
+    if (!running) throw new Error(`ended before the gate: ${status.failure}`);
+    return status.gate?.name === gate ? status : null;
+  }, `gate ${gate}`, 120_000);
+}
+
+const dnsOf = (f: FileSyncFixture) => ({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName });
+
+describe('file-sync end to end', () => {
+  it('moves a live tree: second-person approval, freeze, final sync, checksums equal, DNS switched, writes resume on dc2', async () => {
+    const f = fixture({ files: 300, bytesPerFile: 16_384 });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-fs') };
+    const writer = startFileWriter({
+      dns: dnsOf(f),
+      roots: { [f.sb.hosts.dc1.address]: f.sourceDir, [f.sb.hosts.dc2.address]: f.targetDir },
+      freezeFlag: f.freezeFlag,
+      intervalMs: 20,
+    });
+    let final: MigrationStatus;
+    try {
+      final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id, link } = await svc.startMigration(s, f.planFile, 'alice');
+        expect(link).toContain(encodeURIComponent(id));
+        const atCutover = await atGate(s, id);
+        expect(atCutover.gate!.evidence.sourceFiles).toBeGreaterThanOrEqual(300);
+
+        await expect(svc.decide(s, id, 'cutover', 'go', 'alice')).rejects.toThrow(/alice started this migration.*second person/);
+        await expect(svc.decide(s, id, 'cutover', 'go', 'mallory')).rejects.toThrow(UserError);
+        await svc.decide(s, id, 'cutover', 'go', 'bob', 'caught up');
+        const status = await svc.waitForEnd(s, id);
+        // Let the writer make a few writes after the switch: they must land in dc2.
+        await eventually(async () => writer.written.filter((w) => w.address === f.sb.hosts.dc2.address).length >= 5, 'writes on dc2');
+        return status;
+      });
+    } finally {
+      await writer.stop();
+    }
+    expect(final.outcome).toBe('completed');
+    expect(final.decisions.map((d) => [d.by, d.decision])).toEqual([['bob', 'go']]);
+    expect(await lookupA(dnsOf(f))).toEqual([f.sb.hosts.dc2.address]);
+
+    const isTmp = (rel: string) => rel.endsWith('.tmp');
+    const source = treeDigest(f.sourceDir, isTmp);
+    const target = treeDigest(f.targetDir);
+    const onDc1 = writer.written.filter((w) => w.address === f.sb.hosts.dc1.address);
+    const onDc2 = writer.written.filter((w) => w.address === f.sb.hosts.dc2.address);
+    expect(onDc1.length).toBeGreaterThan(0);
+    // Every file of dc1, including every live write made before the freeze, is on dc2 with the same checksum.
+    expect(source.size).toBe(300 + onDc1.length);
+    for (const [rel, sum] of source) expect(target.get(rel), rel).toBe(sum);
+    // Writes after the switch went to dc2 only; the excluded scratch file did not move.
+    for (const w of onDc2) expect(target.has(w.file) && !source.has(w.file), w.file).toBe(true);
+    expect(target.size).toBe(source.size + onDc2.length);
+    expect(existsSync(path.join(f.targetDir, 'scratch.tmp'))).toBe(false);
+    expect(final.figures.verifiedFiles).toBe(source.size);
+  });
+
+  it('a no-go at the gate rolls back: dc2 copy removed, DNS unchanged, writers never frozen', async () => {
+    const f = fixture({ files: 50 });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-nogo') };
+    const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+      const { id } = await svc.startMigration(s, f.planFile, 'alice');
+      await atGate(s, id);
+      expect(existsSync(f.targetDir)).toBe(true);
+      await svc.decide(s, id, 'cutover', 'no-go', 'bob', 'dc2 storage alarm');
+      return svc.waitForEnd(s, id);
+    });
+    expect(final.outcome).toBe('rolled-back');
+    expect(final.failure).toMatch(/no-go at gate "cutover" by bob: dc2 storage alarm/);
+    expect(final.compensations.map((c) => [c.step, c.state])).toEqual([['initial-copy', 'done']]);
+    expect(existsSync(f.targetDir)).toBe(false);
+    expect(existsSync(f.freezeFlag)).toBe(false);
+    expect(await lookupA(dnsOf(f))).toEqual([f.sb.hosts.dc1.address]);
+    expect(treeDigest(f.sourceDir).size).toBe(51);
+  });
+
+  it('a worker killed during the copy: a new worker resumes the transfer and the trees end identical', async () => {
+    // 24 MiB at 3 MiB/s: about 8 s of copying, long enough to kill the worker in the middle.
+    const f = fixture({ files: 96, bytesPerFile: 256 * 1024, bandwidthLimitKBps: 3072 });
+    const taskQueue = uniqueQueue('e2e-kill');
+    const s = { ...services, taskQueue };
+    const startWorker = (): ChildProcess =>
+      spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'workers', 'main.ts')], {
+        cwd: root,
+        env: { ...process.env, CUTOVER_TASK_QUEUE: taskQueue },
+        stdio: 'ignore',
+        detached: true,
+      });
+    const kill = (p: ChildProcess) => {
+      try {
+        process.kill(-p.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    };
+    // The freeze hook waits for a writer's acknowledgement: keep one running, as in production.
+    const writer = startFileWriter({
+      dns: dnsOf(f),
+      roots: { [f.sb.hosts.dc1.address]: f.sourceDir, [f.sb.hosts.dc2.address]: f.targetDir },
+      freezeFlag: f.freezeFlag,
+      intervalMs: 100,
+    });
+    let worker = startWorker();
+    try {
+      const { id } = await svc.startMigration(s, f.planFile, 'alice');
+      const before = await eventually(async () => {
+        const [p] = await svc.liveProgress(s, id);
+        const bytes = (p?.details as { bytes?: number } | null)?.bytes ?? 0;
+        return bytes > 4 * 1024 * 1024 ? bytes : null;
+      }, 'copy under way', 120_000);
+      kill(worker);
+      const total = 96 * 256 * 1024;
+      expect(before).toBeLessThan(total);
+      worker = startWorker();
+      await atGate(s, id);
+      await svc.decide(s, id, 'cutover', 'go', 'bob');
+      const final = await svc.waitForEnd(s, id);
+      expect(final.outcome, final.failure ?? '').toBe('completed');
+      await writer.stop();
+      const initial = final.steps.find((st) => st.name === 'initial-copy')!;
+      // The second attempt sent only what the first had not: rsync resumed, it did not start over.
+      const m = /\((\d+) sent\).*resumed on attempt (\d+)/.exec(initial.summary ?? '');
+      expect(m, initial.summary).not.toBeNull();
+      expect(Number(m![2])).toBeGreaterThanOrEqual(2);
+      expect(Number(m![1])).toBeLessThan(total - before / 2);
+    } finally {
+      kill(worker);
+      await writer.stop();
+    }
+    const source = treeDigest(f.sourceDir, (rel) => rel.endsWith('.tmp'));
+    const target = treeDigest(f.targetDir);
+    // Writes after the switch exist on dc2 only; everything from dc1 is there, byte for byte.
+    const afterSwitch = new Set(writer.written.filter((w) => w.address === f.sb.hosts.dc2.address).map((w) => w.file));
+    expect(new Map([...target].filter(([rel]) => !afterSwitch.has(rel)))).toEqual(source);
+  });
+
+  it('refuses a bad plan with a message naming the file and the field, and starts nothing', () => {
+    const f = fixture({ files: 1 });
+    const bad = path.join(path.dirname(f.planFile), `bad-${f.id}.yaml`);
+    spawnSync('sh', ['-c', `sed -e 's/host: dc2/host: dc3/' -e 's/threshold: .*/threshold: lots/' ${f.planFile} > ${bad}`]);
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'cutover.js'), 'start', bad], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`invalid plan ${bad}`);
+    expect(r.stderr).toContain('target.host: unknown host "dc3": hosts are dc1, dc2');
+    expect(r.stderr).toContain('options.catchUp.threshold: expected a size');
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('`cutover plan` runs read-only preflight and names an unreachable host', () => {
+    const f = fixture({ files: 3 });
+    const cli = (file: string) => spawnSync(process.execPath, [path.join(root, 'scripts', 'cutover.js'), 'plan', file], { encoding: 'utf8' });
+    const ok = cli(f.planFile);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/preflight passed/);
+    expect(ok.stdout).toMatch(/source: 4 files/);
+    expect(existsSync(f.targetDir)).toBe(false); // read-only: nothing created
+
+    const bad = path.join(path.dirname(f.planFile), `unreachable-${f.id}.yaml`);
+    spawnSync('sh', ['-c', `sed -e 's/address: 127.0.2.1/address: 127.0.9.9/' ${f.planFile} > ${bad}`]);
+    const r = cli(bad);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/target host dc2: dc2 \(cutover@127\.0\.9\.9:2222\)/);
+    expect(r.stderr).toMatch(/nothing was changed/);
+  });
+});
