@@ -1,4 +1,5 @@
 // What activities are built over: injected so tests and the dry run can supply their own.
+import type { Storage } from '@google-cloud/storage';
 import type { SshHost } from '../workflows/shared/types';
 import type { SshConnection } from './clients/ssh';
 
@@ -6,4 +7,6 @@ export interface ActivityDeps {
   withSsh<T>(host: SshHost, fn: (c: SshConnection) => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** nsupdate binary on the worker host (bind9-dnsutils). */
   nsupdatePath: string;
+  /** GCS client for artifacts, built on first use. */
+  storage: () => Storage;
 }

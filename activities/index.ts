@@ -1,4 +1,7 @@
 // All activities, built over injected clients. `Activities` is what workflows import (type only).
+import type { Storage } from '@google-cloud/storage';
+import { createArtifactActivities } from './artifacts';
+import { storageFromEnv } from './clients/gcs';
 import { withSsh } from './clients/ssh';
 import type { ActivityDeps } from './deps';
 import { createDnsActivities } from './dns';
@@ -7,13 +10,19 @@ import { createFileActivities } from './files';
 export type { ActivityDeps } from './deps';
 
 export function defaultDeps(): ActivityDeps {
-  return { withSsh, nsupdatePath: process.env.CUTOVER_NSUPDATE ?? 'nsupdate' };
+  let storage: Storage | undefined;
+  return {
+    withSsh,
+    nsupdatePath: process.env.CUTOVER_NSUPDATE ?? 'nsupdate',
+    storage: () => (storage ??= storageFromEnv()),
+  };
 }
 
 export function createActivities(deps: ActivityDeps = defaultDeps()) {
   return {
     ...createFileActivities(deps),
     ...createDnsActivities(deps),
+    ...createArtifactActivities(deps),
   };
 }
 

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker, type NativeConnectionOptions, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { applySandboxWorkerEnv } from '../scripts/sandbox/endpoints';
 import { TASK_QUEUE } from '../workflows/shared';
 import { temporalSettings } from './connection';
 
@@ -24,6 +25,7 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
 }
 
 export async function createWorker(taskQueue = process.env.CUTOVER_TASK_QUEUE ?? TASK_QUEUE): Promise<Worker> {
+  if (applySandboxWorkerEnv()) console.log(`artifacts: the sandbox's GCS emulator at ${process.env.CUTOVER_GCS_ENDPOINT}`);
   const { connectionOptions, namespace } = temporalSettings();
   const connection = await NativeConnection.connect(connectionOptions as NativeConnectionOptions);
   return Worker.create({

@@ -26,6 +26,7 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
     startedBy: input.startedBy,
     approval: input.approval,
     pointOfNoReturn: 'unfreeze',
+    artifacts: input.artifacts,
   });
   const source = { host: input.hosts[input.source.host], path: input.source.path };
   const target = { host: input.hosts[input.target.host], path: input.target.path };
@@ -49,7 +50,8 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
       sourceBytes: r.totalBytes,
     });
   const passSummary = (r: RsyncPassResult) =>
-    `${r.filesTransferred} files, ${r.bytesTransferred} bytes in ${(r.durationMs / 1000).toFixed(1)} s`;
+    `${r.filesTransferred} files, ${r.bytesTransferred} bytes (${r.literalBytes} sent) in ${(r.durationMs / 1000).toFixed(1)} s` +
+    (r.attempt > 1 ? `, resumed on attempt ${r.attempt}` : '');
 
   return m.run(async () => {
     const pre = await m.step(

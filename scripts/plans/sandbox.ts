@@ -63,6 +63,7 @@ export function sandboxFileSyncPlan(sb: SandboxEndpoints, o: SandboxFileSyncOpti
         to: sb.hosts.dc2.address,
       },
     },
+    artifacts: { bucket: sb.gcs.bucket, prefix: 'reports' },
   };
 }
 

@@ -62,6 +62,11 @@ const dnsSchema = z.strictObject({
   to: ipv4,
 });
 
+export const artifactsSchema = z.strictObject({
+  bucket: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/, 'expected a GCS bucket name'),
+  prefix: z.string().default('reports'),
+});
+
 export const fileSyncPlanSchema = z
   .strictObject({
     kind: z.literal('file-sync'),
@@ -86,6 +91,7 @@ export const fileSyncPlanSchema = z
     approval: approvalSchema,
     gates: z.strictObject({ cutover: gateSchema }).prefault({}),
     traffic: z.strictObject({ dns: dnsSchema }),
+    artifacts: artifactsSchema.optional(),
   })
   .superRefine((plan, ctx) => {
     for (const p of referenceProblems(plan)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
@@ -154,5 +160,6 @@ export function fileSyncInput(plan: FileSyncPlan, startedBy: string): FileSyncIn
     approval: plan.approval,
     gates: { cutover: gatePolicy(plan.gates.cutover) },
     traffic: plan.traffic,
+    artifacts: plan.artifacts,
   };
 }

@@ -1,6 +1,6 @@
 // The sandbox's endpoints: written by `sandbox:up` to <stateDir>/sandbox.json, read by the demo, tests and
 // benchmarks. Everything listens on loopback; dc1 is 127.0.1.1, dc2 is 127.0.2.1, DNS is 127.0.3.1.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface SandboxHost {
@@ -53,4 +53,16 @@ export function loadSandbox(stateDir = defaultStateDir()): SandboxEndpoints {
   } catch {
     throw new Error(`no sandbox at ${file}: run \`npm run sandbox:up\` first`);
   }
+}
+
+/**
+ * Environment a worker needs to use the sandbox's artifact store (the GCS emulator). Only fills what is
+ * not set already, and only when a sandbox exists: a production worker's settings are never overridden.
+ */
+export function applySandboxWorkerEnv(env: NodeJS.ProcessEnv = process.env, stateDir = defaultStateDir()): boolean {
+  if (env.CUTOVER_GCS_ENDPOINT || env.CUTOVER_SANDBOX === '0' || !existsSync(sandboxFile(stateDir))) return false;
+  const sb = loadSandbox(stateDir);
+  env.CUTOVER_GCS_ENDPOINT = sb.gcs.endpoint;
+  env.CUTOVER_GCS_PROJECT ??= sb.gcs.projectId;
+  return true;
 }

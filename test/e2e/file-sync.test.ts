@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
+import { storageFromEnv } from '../../activities/clients/gcs';
 import { lookupA } from '../../activities/dns';
 import { UserError } from '../../scripts/cli/errors';
 import * as svc from '../../scripts/cli/services';
@@ -91,6 +92,12 @@ describe('file-sync end to end', () => {
     expect(target.size).toBe(source.size + onDc2.length);
     expect(existsSync(path.join(f.targetDir, 'scratch.tmp'))).toBe(false);
     expect(final.figures.verifiedFiles).toBe(source.size);
+    // The run's report is an artifact in GCS (the sandbox's emulator), with the decision and its evidence.
+    expect(final.figures.reportUri).toBe(`gs://${f.sb.gcs.bucket}/reports/file-sync-e2e-${f.id}.json`);
+    const [body] = await storageFromEnv().bucket(f.sb.gcs.bucket).file(`reports/file-sync-e2e-${f.id}.json`).download();
+    const stored = JSON.parse(body.toString()) as MigrationStatus;
+    expect(stored.outcome).toBe('completed');
+    expect(stored.decisions[0]).toMatchObject({ by: 'bob', decision: 'go', evidence: { lastPass: expect.any(String) } });
   });
 
   it('a no-go at the gate rolls back: dc2 copy removed, DNS unchanged, writers never frozen', async () => {

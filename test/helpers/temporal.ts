@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { loadSandbox } from '../../scripts/sandbox/endpoints';
+import { applySandboxWorkerEnv, loadSandbox } from '../../scripts/sandbox/endpoints';
 
 export interface TemporalTestEnv {
   client: Client;
@@ -20,6 +20,7 @@ export async function temporalTestEnv(): Promise<TemporalTestEnv> {
     Runtime.install({ logger: new DefaultLogger('WARN') });
     runtimeInstalled = true;
   }
+  applySandboxWorkerEnv();
   // A missing sandbox fails loudly here: these tests never pass without a real server.
   const address = process.env.TEMPORAL_ADDRESS ?? loadSandbox().temporal.address;
   const connection = await Connection.connect({ address });

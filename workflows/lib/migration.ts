@@ -8,6 +8,7 @@ import {
   condition,
   isCancellation,
   log,
+  proxyActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -27,12 +28,16 @@ import type {
   MigrationStatus,
   StepRecord,
 } from '../shared/types';
+import type { Activities } from '../../activities';
+import { compensations } from './activity-options';
 import { refusalReason } from './gates';
 import { messageOf, Saga, type Compensation } from './saga';
 
 const phaseKey = defineSearchAttributeKey(searchAttributeNames.phase, SearchAttributeType.KEYWORD);
 const kindKey = defineSearchAttributeKey(searchAttributeNames.kind, SearchAttributeType.KEYWORD);
 const nameKey = defineSearchAttributeKey(searchAttributeNames.name, SearchAttributeType.KEYWORD);
+
+const artifacts = proxyActivities<Activities>(compensations);
 
 /** Thrown inside the forward path to ask for a rollback (no-go, gate timeout). */
 class RollbackRequested extends Error {}
@@ -44,6 +49,8 @@ export interface MigrationOptions {
   approval: ApprovalPolicy;
   /** Name of the step after which the forward path cannot be undone. */
   pointOfNoReturn: string;
+  /** Where the run's report is stored at the end (GCS). */
+  artifacts?: { bucket: string; prefix: string };
 }
 
 export class Migration {
@@ -167,6 +174,7 @@ export class Migration {
       this.status.outcome = 'completed';
       this.setPhase('completed');
       this.status.endedAt = new Date().toISOString();
+      await this.archive();
       this.publish();
       return this.status;
     } catch (err) {
@@ -175,7 +183,7 @@ export class Migration {
         this.status.failure = messageOf(err);
         this.status.outcome = 'manual-intervention-required';
         this.status.manualActions.push(`finish the forward path by hand: ${messageOf(err)}`);
-        return this.end(err);
+        return await this.end(err);
       }
       this.status.failure = this.rollbackReason ?? messageOf(err);
       if (!this.rollbackReason && !isCancellation(err) && !(err instanceof RollbackRequested)) {
@@ -185,14 +193,15 @@ export class Migration {
       const { manualActions } = await this.saga.compensate();
       this.status.manualActions.push(...manualActions);
       this.status.outcome = manualActions.length > 0 ? 'manual-intervention-required' : 'rolled-back';
-      return this.end(err);
+      return await this.end(err);
     }
   }
 
-  private end(cause: unknown): never {
+  private async end(cause: unknown): Promise<never> {
     this.setPhase(this.status.outcome!);
     this.status.gate = null;
     this.status.endedAt = new Date().toISOString();
+    await this.archive();
     this.publish();
     const type = this.status.outcome === 'rolled-back' ? ErrorType.RolledBack : ErrorType.ManualInterventionRequired;
     const message =
@@ -206,6 +215,20 @@ export class Migration {
       details: [this.status],
       cause: cause instanceof Error && !isCancellation(cause) ? cause : undefined,
     });
+  }
+
+  /** Store the run's record as an artifact; a storage problem is reported, it does not change the outcome. */
+  private async archive(): Promise<void> {
+    const a = this.options.artifacts;
+    if (!a) return;
+    const object = `${a.prefix.replace(/\/+$/, '')}/${workflowInfo().workflowId}.json`;
+    try {
+      const stored = await CancellationScope.nonCancellable(() => artifacts.storeReport({ bucket: a.bucket, object, report: this.status }));
+      this.status.figures.reportUri = stored.uri;
+    } catch (err) {
+      this.status.figures.reportError = messageOf(err);
+      log.warn('report not stored', { bucket: a.bucket, object, error: messageOf(err) });
+    }
   }
 
   /** Register the undo of the step about to run (LIFO). */

@@ -134,6 +134,8 @@ export interface FileSyncInput {
   approval: ApprovalPolicy;
   gates: { cutover: GatePolicy };
   traffic: { dns: DnsSwitch & { from: string; to: string } };
+  /** Where the run's report goes (GCS bucket and object prefix); absent: not stored. */
+  artifacts?: { bucket: string; prefix: string };
 }
 
 export interface HookCommand {
