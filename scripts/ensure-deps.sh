@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules/@temporalio/worker ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "== installing npm dependencies"
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund
 fi
