@@ -33,13 +33,22 @@ async function main(): Promise<void> {
   for (const e of readdirSync(sb.files.targetDir)) rmSync(path.join(sb.files.targetDir, e), { recursive: true, force: true });
   rmSync(path.join(sb.files.sourceDir, 'live'), { recursive: true, force: true });
 
+  const fast = process.env.CUTOVER_DEMO_FAST === '1';
   const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
   const freezeFlag = path.join(sb.stateDir, 'dc1', 'assets.frozen');
   rmSync(freezeFlag, { force: true });
   rmSync(`${freezeFlag}.ack`, { force: true });
   const planFile = writePlan(
     path.join(sb.stateDir, 'plans', 'file-sync-demo.yaml'),
-    sandboxFileSyncPlan(sb, { name: `assets-${stamp}`, sourceDir: sb.files.sourceDir, targetDir: sb.files.targetDir, dnsName, freezeFlag }),
+    sandboxFileSyncPlan(sb, {
+      name: `assets-${stamp}`,
+      sourceDir: sb.files.sourceDir,
+      targetDir: sb.files.targetDir,
+      dnsName,
+      freezeFlag,
+      // Paced so there is time to open the Web UI and watch the copy (CUTOVER_DEMO_FAST=1: full speed).
+      bandwidthLimitKBps: fast ? 0 : 400,
+    }),
   );
   say(`plan: ${planFile}`);
 
@@ -65,6 +74,10 @@ async function main(): Promise<void> {
       if (!isRunning) break;
       if (status.gate) {
         console.log(formatStatus(id, status));
+        if (!fast) {
+          say('bob reviews the evidence for 10 s (look at the gate in the Web UI)…');
+          await new Promise((r) => setTimeout(r, 10_000));
+        }
         say(`bob approves: cutover approve ${id} --gate ${status.gate.name} --as bob --reason "demo: caught up"`);
         await svc.decide(s, id, status.gate.name, 'go', 'bob', 'demo: caught up');
       }

@@ -7,17 +7,19 @@
 // Compensations: remove what the copy created on the target (only if the plan says so), unfreeze writers,
 //   switch DNS back. Point of no return: unfreezing writers on the target side: from then on they write to
 //   dc2 only, and switching back would lose their writes.
-import { proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RsyncPassInput, RsyncPassResult } from '../activities/files';
 import type { FileSyncInput, MigrationStatus } from './shared/types';
 import { compensations, cutoverSteps, longCopies, quickChecks } from './lib/activity-options';
 import { Migration } from './lib/migration';
 
-const checks = proxyActivities<Activities>(quickChecks);
-const copies = proxyActivities<Activities>(longCopies);
-const steps = proxyActivities<Activities>(cutoverSteps);
-const undo = proxyActivities<Activities>(compensations);
+/** Activities with a one-line summary shown next to them in the Web UI. */
+const withSummary = (options: ActivityOptions) => (summary: string) => proxyActivities<Activities>({ ...options, summary });
+const checks = withSummary(quickChecks);
+const copies = withSummary(longCopies);
+const steps = withSummary(cutoverSteps);
+const undo = withSummary(compensations);
 
 export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
   const m = new Migration({
@@ -57,14 +59,14 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
     const pre = await m.step(
       'preflight',
       () =>
-        checks.preflightFileSync({
+        checks(`preflight ${source.host.name}:${source.path} → ${target.host.name}:${target.path}`).preflightFileSync({
           source,
           target,
           hookHosts: [input.hooks.freeze, input.hooks.unfreeze].filter((h) => h !== undefined).map((h) => input.hosts[h.host]),
         }),
       (r) => `${r.sourceFiles} files, ${r.sourceBytes} bytes at the source; target ${r.targetState}`,
     );
-    await m.step('check-dns', () => checks.lookupDns({ dns }), (r) => `${dns.name} → ${r.addresses.join(', ')}`).then((r) => {
+    await m.step('check-dns', () => checks(`look up ${dns.name}`).lookupDns({ dns }), (r) => `${dns.name} → ${r.addresses.join(', ')}`).then((r) => {
       if (!(r.addresses.length === 1 && r.addresses[0] === dns.from)) {
         throw new Error(`${dns.name} resolves to ${r.addresses.join(', ') || 'nothing'}, the plan expects ${dns.from}`);
       }
@@ -75,10 +77,10 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
       m.compensate({
         step: 'initial-copy',
         manualAction: `remove ${target.path} on ${target.host.name}`,
-        undo: async () => (await undo.removeTargetTree({ target, previousState })).removed,
+        undo: async () => (await undo(`remove ${target.host.name}:${target.path}`).removeTargetTree({ target, previousState })).removed,
       });
     }
-    let last = await m.step('initial-copy', () => copies.rsyncPass(passInput('initial', false)), passSummary);
+    let last = await m.step('initial-copy', () => copies(`rsync initial copy → ${target.host.name}`).rsyncPass(passInput('initial', false)), passSummary);
     recordPass(last);
 
     for (let pass = 1; last.bytesTransferred >= input.catchUp.thresholdBytes; pass++) {
@@ -89,7 +91,7 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
         );
       }
       await sleep(input.catchUp.pauseBetweenPassesMs);
-      last = await m.step(`catch-up-${pass}`, () => copies.rsyncPass(passInput(`catch-up-${pass}`, false)), passSummary);
+      last = await m.step(`catch-up-${pass}`, () => copies(`rsync catch-up pass ${pass}`).rsyncPass(passInput(`catch-up-${pass}`, false)), passSummary);
       recordPass(last);
     }
 
@@ -114,19 +116,19 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
       m.compensate({
         step: 'freeze',
         manualAction: `run the unfreeze hook on ${unfreeze.host}: ${unfreeze.command}`,
-        undo: async () => (await undo.runHook({ hook: unfreeze, host: input.hosts[unfreeze.host], label: 'unfreeze' })).output,
+        undo: async () => (await undo(`unfreeze writers on ${unfreeze.host}`).runHook({ hook: unfreeze, host: input.hosts[unfreeze.host], label: 'unfreeze' })).output,
       });
     }
     if (freeze) {
-      await m.step('freeze', () => steps.runHook({ hook: freeze, host: input.hosts[freeze.host], label: 'freeze' }));
+      await m.step('freeze', () => steps(`freeze writers on ${freeze.host}`).runHook({ hook: freeze, host: input.hosts[freeze.host], label: 'freeze' }));
     }
-    const final = await m.step('final-sync', () => copies.rsyncPass(passInput('final', true)), passSummary);
+    const final = await m.step('final-sync', () => copies('rsync final sync with --delete').rsyncPass(passInput('final', true)), passSummary);
     recordPass(final);
     m.setFigures({ finalSyncMs: final.durationMs });
 
     const verified = await m.step(
       'verify',
-      () => copies.verifyTrees({ migrationId: workflowInfo().workflowId, source, target, exclude: input.exclude }),
+      () => copies('verify every file by checksum').verifyTrees({ migrationId: workflowInfo().workflowId, source, target, exclude: input.exclude }),
       (r) => `${r.files} files, ${r.bytes} bytes identical by checksum`,
     );
     m.setFigures({ verifiedFiles: verified.files, verifiedBytes: verified.bytes, verifiedAt: verified.verifiedAt });
@@ -136,18 +138,18 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
       step: 'switch-traffic',
       manualAction: `point ${dns.name} back at ${dns.from} (nsupdate -k ${dns.tsigKeyFile})`,
       undo: async () => {
-        const r = await undo.switchDns({ dns, from: dns.to, to: dns.from });
+        const r = await undo(`switch ${dns.name} back to ${dns.from}`).switchDns({ dns, from: dns.to, to: dns.from });
         return r.changed ? `${dns.name} → ${dns.from} again` : `${dns.name} already at ${dns.from}`;
       },
     });
-    await m.step('switch-traffic', () => steps.switchDns({ dns, from: dns.from, to: dns.to }), (r) =>
+    await m.step('switch-traffic', () => steps(`switch ${dns.name} → ${dns.to}`).switchDns({ dns, from: dns.from, to: dns.to }), (r) =>
       `${dns.name} → ${dns.to} (confirmed in ${r.confirmedMs} ms)`,
     );
 
     await m.checkpoint();
     m.passPointOfNoReturn();
     if (unfreeze) {
-      await m.step('unfreeze', () => steps.runHook({ hook: unfreeze, host: input.hosts[unfreeze.host], label: 'unfreeze' }));
+      await m.step('unfreeze', () => steps(`unfreeze writers on ${unfreeze.host}`).runHook({ hook: unfreeze, host: input.hosts[unfreeze.host], label: 'unfreeze' }));
     }
   });
 }

@@ -53,6 +53,7 @@ export async function run(argv: string[], print: (line: string) => void = consol
   if (!command || values.help) return print(USAGE);
   const by = values.as ?? svc.whoAmI();
 
+  const needId = () => need(arg, 'migration ID');
   switch (command) {
     case 'plan': {
       const review = await svc.reviewPlan(need(arg, 'plan FILE'));
@@ -77,42 +78,50 @@ export async function run(argv: string[], print: (line: string) => void = consol
         if (!rows.length) return print('no migrations yet');
         for (const r of rows) print(`${r.id.padEnd(36)} ${r.kind.padEnd(18)} ${r.status.padEnd(11)} ${r.phase.padEnd(24)} ${r.startTime.toISOString()}`);
       });
-    case 'status':
+    case 'status': {
+      const id = needId();
       return withServices(async (s) => {
-        const id = need(arg, 'migration ID');
         const { status } = await svc.getStatus(s, id);
         print(values.json ? JSON.stringify(status, null, 2) : formatStatus(id, status));
       });
-    case 'watch':
-      return withServices((s) => watch(s, need(arg, 'migration ID'), print));
+    }
+    case 'watch': {
+      const id = needId();
+      return withServices((s) => watch(s, id, print));
+    }
     case 'approve':
-    case 'reject':
+    case 'reject': {
+      const id = needId();
+      const gate = need(values.gate, '--gate');
+      if (command === 'reject') need(values.reason, '--reason (say why the migration must not go on)');
       return withServices(async (s) => {
-        const id = need(arg, 'migration ID');
-        const gate = need(values.gate, '--gate');
-        if (command === 'reject') need(values.reason, '--reason (say why the migration must not go on)');
         const d = await svc.decide(s, id, gate, command === 'approve' ? 'go' : 'no-go', by, values.reason);
         print(`${d.decision} recorded at gate ${d.gate} by ${d.by} (${d.at})${command === 'reject' ? ': rolling back' : ''}`);
       });
-    case 'abort':
+    }
+    case 'abort': {
+      const id = needId();
+      const reason = need(values.reason, '--reason');
       return withServices(async (s) => {
-        const id = need(arg, 'migration ID');
-        await svc.abortMigration(s, id, by, need(values.reason, '--reason'));
+        await svc.abortMigration(s, id, by, reason);
         print(`abort sent to ${id}: it rolls back at the next step boundary (a running copy is cancelled)`);
       });
+    }
     case 'pause':
-    case 'resume':
+    case 'resume': {
+      const id = needId();
       return withServices(async (s) => {
-        const id = need(arg, 'migration ID');
         await svc.setPaused(s, id, command === 'pause', by);
         print(`${command} sent to ${id}`);
       });
-    case 'report':
+    }
+    case 'report': {
+      const id = needId();
       return withServices(async (s) => {
-        const id = need(arg, 'migration ID');
         const { status } = await svc.getStatus(s, id);
         print(values.json ? JSON.stringify(status, null, 2) : formatReport(id, status));
       });
+    }
     default:
       throw new UserError(`unknown command "${command}"\n\n${USAGE}`);
   }

@@ -17,7 +17,7 @@ let runtimeInstalled = false;
 
 export async function temporalTestEnv(): Promise<TemporalTestEnv> {
   if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
     runtimeInstalled = true;
   }
   applySandboxWorkerEnv();
