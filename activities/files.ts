@@ -6,7 +6,7 @@ import { ErrorType } from '../workflows/shared/errors';
 import type { HookCommand, SshHost } from '../workflows/shared/types';
 import { shq, type SshConnection } from './clients/ssh';
 import { preflightFailure, sshFailure } from './failures';
-import { itemizedDifferences, parseProgress, parseStats, type RsyncProgress } from './rsync';
+import { itemizedDifferences, parseProgress, parseStats } from './rsync';
 import type { ActivityDeps } from './deps';
 
 export interface TreeEndpoint {
@@ -82,6 +82,14 @@ export function rsyncCommand(input: Omit<RsyncPassInput, 'migrationId' | 'pass'>
 
 function withSlash(p: string): string {
   return p.endsWith('/') ? p : `${p}/`;
+}
+
+/** Shell: stop the rsync recorded in the pid file (if it still runs) and wait up to 2 s for it to exit. */
+function stopRsync(pid: string): string {
+  return (
+    `pf=${pid}; if [ -f "$pf" ] && kill -0 "$(cat "$pf")" 2>/dev/null; then kill "$(cat "$pf")"; ` +
+    `for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$(cat "$pf")" 2>/dev/null || break; sleep 0.2; done; fi`
+  );
 }
 
 function pidFile(migrationId: string): string {
@@ -180,25 +188,28 @@ export function createFileActivities(deps: ActivityDeps) {
         log.info('resuming rsync pass after a previous attempt', { pass: input.pass, attempt: info.attempt, last: info.heartbeatDetails });
       }
       // A previous attempt's rsync may outlive its worker: stop it, so two transfers never write the same files.
-      const command =
-        `pf=${pid}; if [ -f "$pf" ] && kill -0 "$(cat "$pf")" 2>/dev/null; then kill "$(cat "$pf")"; ` +
-        `for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$(cat "$pf")" 2>/dev/null || break; sleep 0.2; done; fi; ` +
-        `${rsyncCommand(input, 'copy')} & echo $! > "$pf"; wait $!; rc=$?; rm -f "$pf"; exit $rc`;
-      let last: RsyncProgress | null = null;
-      const output = await onHost(input.source.host, `rsync pass ${input.pass}`, (c) =>
-        c.exec(command, {
-          signal: cancellationSignal(),
-          onStdout: (chunk) => {
-            const p = parseProgress(chunk);
-            if (p) {
-              last = p;
-              heartbeat({ pass: input.pass, ...p });
-            }
-          },
-        }),
-      );
+      const command = `${stopRsync(pid)}; ${rsyncCommand(input, 'copy')} & echo $! > "$pf"; wait $!; rc=$?; rm -f "$pf"; exit $rc`;
+      let output;
+      try {
+        output = await onHost(input.source.host, `rsync pass ${input.pass}`, (c) =>
+          c.exec(command, {
+            signal: cancellationSignal(),
+            onStdout: (chunk) => {
+              const p = parseProgress(chunk);
+              if (p) heartbeat({ pass: input.pass, attempt: info.attempt, ...p });
+            },
+          }),
+        );
+      } catch (err) {
+        if (cancellationSignal().aborted) {
+          // Cancelled (abort, rollback): make sure the remote rsync is gone before a compensation removes its target.
+          await deps.withSsh(input.source.host, (c) => c.exec(stopRsync(pid), { allowFailure: true })).catch((e) =>
+            log.warn('could not stop the cancelled rsync', { error: (e as Error).message }),
+          );
+        }
+        throw err;
+      }
       const stats = parseStats(output.stdout);
-      void last;
       return {
         pass: input.pass,
         filesTransferred: stats.filesTransferred,

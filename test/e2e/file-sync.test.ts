@@ -179,6 +179,35 @@ describe('file-sync end to end', () => {
     expect(new Map([...target].filter(([rel]) => !afterSwitch.has(rel)))).toEqual(source);
   });
 
+  it('`cutover abort` during a real copy stops the remote rsync and removes the partial copy', async () => {
+    // 16 MiB at 2 MiB/s: the copy is still running when the abort arrives.
+    const f = fixture({ files: 64, bytesPerFile: 256 * 1024, bandwidthLimitKBps: 2048 });
+    const taskQueue = uniqueQueue('e2e-abort');
+    const s = { ...services, taskQueue };
+    const final = await withWorker(env, taskQueue, createActivities(), async () => {
+      const { id } = await svc.startMigration(s, f.planFile, 'alice');
+      await eventually(async () => {
+        const [p] = await svc.liveProgress(s, id);
+        return ((p?.details as { bytes?: number } | null)?.bytes ?? 0) > 1024 * 1024;
+      }, 'copy under way', 60_000);
+      const cli = spawnSync(process.execPath, [path.join(root, 'scripts', 'cutover.js'), 'abort', id, '--as', 'alice', '--reason', 'wrong window'], {
+        encoding: 'utf8',
+        env: { ...process.env, CUTOVER_TASK_QUEUE: taskQueue },
+      });
+      expect(cli.stderr).toBe('');
+      expect(cli.status).toBe(0);
+      return svc.waitForEnd(s, id);
+    });
+    expect(final.outcome).toBe('rolled-back');
+    expect(final.failure).toBe('aborted by alice: wrong window');
+    expect(final.steps.find((st) => st.name === 'initial-copy')?.state).toBe('failed');
+    expect(final.compensations.map((c) => [c.step, c.state])).toEqual([['initial-copy', 'done']]);
+    // No rsync left writing into the target: it stays gone.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(existsSync(f.targetDir)).toBe(false);
+    expect(spawnSync('pgrep', ['-f', `e2e-${f.id}/`]).status).toBe(1);
+  });
+
   it('refuses a bad plan with a message naming the file and the field, and starts nothing', () => {
     const f = fixture({ files: 1 });
     const bad = path.join(path.dirname(f.planFile), `bad-${f.id}.yaml`);
