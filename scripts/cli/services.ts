@@ -243,8 +243,10 @@ export async function decide(
       if (err instanceof WorkflowUpdateFailedError) {
         throw new UserError(`${decision} refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
       }
-      if (err instanceof ServiceError && /workflow execution already completed/i.test(err.message)) {
-        throw new UserError(`${decision} refused: migration ${id} has finished`);
+      if (err instanceof WorkflowNotFoundError || (err instanceof ServiceError && /already completed|not found/i.test(err.message))) {
+        // Updates reach running workflows only: tell a finished migration from an unknown id.
+        const desc = await handle(s, id).describe();
+        throw new UserError(`${decision} refused: migration ${id} has finished (${desc.status.name}); no gate is open`);
       }
       throw err;
     }

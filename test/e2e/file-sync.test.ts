@@ -43,6 +43,18 @@ async function atGate(s: svc.Services, id: string, gate = 'cutover'): Promise<Mi
   }, `gate ${gate}`, 120_000);
 }
 
+/** The CLI as a user runs it, asynchronously: the in-process worker must keep answering meanwhile. */
+function cutoverCli(args: string[], extraEnv: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(root, 'scripts', 'cutover.js'), ...args], { env: { ...process.env, ...extraEnv } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 const dnsOf = (f: FileSyncFixture) => ({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName });
 
 describe('file-sync end to end', () => {
@@ -103,13 +115,29 @@ describe('file-sync end to end', () => {
   it('a no-go at the gate rolls back: dc2 copy removed, DNS unchanged, writers never frozen', async () => {
     const f = fixture({ files: 50 });
     const s = { ...services, taskQueue: uniqueQueue('e2e-nogo') };
+    const cli = (...args: string[]) => cutoverCli(args, { CUTOVER_TASK_QUEUE: s.taskQueue });
+    let id = '';
     const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
-      const { id } = await svc.startMigration(s, f.planFile, 'alice');
+      ({ id } = await svc.startMigration(s, f.planFile, 'alice'));
       await atGate(s, id);
       expect(existsSync(f.targetDir)).toBe(true);
-      await svc.decide(s, id, 'cutover', 'no-go', 'bob', 'dc2 storage alarm');
+      const status = await cli('status', id);
+      expect(status.stdout).toMatch(/waiting at gate "cutover"/);
+      expect(status.stdout).toContain(`cutover approve ${id} --gate cutover --as NAME`);
+      const reject = await cli('reject', id, '--gate', 'cutover', '--as', 'bob', '--reason', 'dc2 storage alarm');
+      expect(reject.status, reject.stderr).toBe(0);
+      expect(reject.stdout).toMatch(/no-go recorded at gate cutover by bob/);
       return svc.waitForEnd(s, id);
     });
+    // The record of the run, from the CLI, after the fact.
+    const report = await cli('report', id);
+    expect(report.status, report.stderr).toBe(0);
+    expect(report.stdout).toMatch(/outcome: rolled-back/);
+    expect(report.stdout).toMatch(/no-go at cutover by bob .*"dc2 storage alarm"/);
+    expect(report.stdout).toMatch(/done\s+initial-copy: .*removed/);
+    const late = await cli('approve', id, '--gate', 'cutover', '--as', 'bob');
+    expect(late.status).toBe(2);
+    expect(late.stderr).toMatch(/^cutover: go refused: /);
     expect(final.outcome).toBe('rolled-back');
     expect(final.failure).toMatch(/no-go at gate "cutover" by bob: dc2 storage alarm/);
     expect(final.compensations.map((c) => [c.step, c.state])).toEqual([['initial-copy', 'done']]);
@@ -190,10 +218,7 @@ describe('file-sync end to end', () => {
         const [p] = await svc.liveProgress(s, id);
         return ((p?.details as { bytes?: number } | null)?.bytes ?? 0) > 1024 * 1024;
       }, 'copy under way', 60_000);
-      const cli = spawnSync(process.execPath, [path.join(root, 'scripts', 'cutover.js'), 'abort', id, '--as', 'alice', '--reason', 'wrong window'], {
-        encoding: 'utf8',
-        env: { ...process.env, CUTOVER_TASK_QUEUE: taskQueue },
-      });
+      const cli = await cutoverCli(['abort', id, '--as', 'alice', '--reason', 'wrong window'], { CUTOVER_TASK_QUEUE: taskQueue });
       expect(cli.stderr).toBe('');
       expect(cli.status).toBe(0);
       return svc.waitForEnd(s, id);
