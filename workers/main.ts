@@ -25,7 +25,7 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
 }
 
 export async function createWorker(taskQueue = process.env.CUTOVER_TASK_QUEUE ?? TASK_QUEUE): Promise<Worker> {
-  if (applySandboxWorkerEnv()) console.log(`artifacts: the sandbox's GCS emulator at ${process.env.CUTOVER_GCS_ENDPOINT}`);
+  if (applySandboxWorkerEnv()) console.error(`artifacts: the sandbox's GCS emulator at ${process.env.CUTOVER_GCS_ENDPOINT}`);
   const { connectionOptions, namespace } = temporalSettings();
   const connection = await NativeConnection.connect(connectionOptions as NativeConnectionOptions);
   return Worker.create({

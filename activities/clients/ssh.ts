@@ -21,6 +21,8 @@ export interface ExecOptions {
   onStderr?: (chunk: string) => void;
   /** Resolve with the exit code instead of throwing on a non-zero one. */
   allowFailure?: boolean;
+  /** Keep only about the last this many characters of stdout in the result (long-running progress streams). */
+  keepStdout?: number;
   stdin?: string;
 }
 
@@ -134,6 +136,7 @@ export class SshConnection {
         stream.on('data', (d: Buffer) => {
           const s = d.toString('utf8');
           stdout += s;
+          if (opts.keepStdout !== undefined && stdout.length > 2 * opts.keepStdout) stdout = stdout.slice(-opts.keepStdout);
           opts.onStdout?.(s);
         });
         stream.stderr.on('data', (d: Buffer) => {
