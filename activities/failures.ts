@@ -1,6 +1,7 @@
 // Turning low-level errors into Temporal failures with cutover's error types.
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../workflows/shared/errors';
+import { PgError } from './clients/pg';
 import { SshError } from './clients/ssh';
 
 /** Unreachable hosts are retried (networks heal); refused keys and failed commands are not. */
@@ -25,4 +26,16 @@ export function preflightFailure(problems: string[]): ApplicationFailure {
     message: `preflight failed: ${problems.join('; ')}`,
     details: [problems],
   });
+}
+
+/** PostgreSQL errors: an absent server is retried (it may be restarting); bad logins and failed SQL are not. */
+export function pgFailure(err: unknown, context: string): Error {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof PgError) {
+    const message = `${context}: ${err.message}`;
+    if (err.kind === 'unreachable') return ApplicationFailure.retryable(message, ErrorType.HostUnreachable);
+    if (err.kind === 'auth' || err.kind === 'secret') return ApplicationFailure.nonRetryable(message, ErrorType.HostUnreachable);
+    return ApplicationFailure.nonRetryable(message, ErrorType.CommandFailed);
+  }
+  return sshFailure(err, context);
 }

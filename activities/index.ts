@@ -2,10 +2,12 @@
 import type { Storage } from '@google-cloud/storage';
 import { createArtifactActivities } from './artifacts';
 import { storageFromEnv } from './clients/gcs';
+import { withPg } from './clients/pg';
 import { withSsh } from './clients/ssh';
 import type { ActivityDeps } from './deps';
 import { createDnsActivities } from './dns';
 import { createFileActivities } from './files';
+import { createPostgresActivities } from './postgres';
 
 export type { ActivityDeps } from './deps';
 
@@ -13,6 +15,7 @@ export function defaultDeps(): ActivityDeps {
   let storage: Storage | undefined;
   return {
     withSsh,
+    withPg,
     nsupdatePath: process.env.CUTOVER_NSUPDATE ?? 'nsupdate',
     storage: () => (storage ??= storageFromEnv()),
   };
@@ -22,6 +25,7 @@ export function createActivities(deps: ActivityDeps = defaultDeps()) {
   return {
     ...createFileActivities(deps),
     ...createDnsActivities(deps),
+    ...createPostgresActivities(deps),
     ...createArtifactActivities(deps),
   };
 }

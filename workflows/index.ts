@@ -1,2 +1,3 @@
 // The one workflowsPath: every workflow cutover runs.
 export { fileSync } from './file-sync';
+export { postgresFailover } from './postgres-failover';

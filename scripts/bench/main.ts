@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { UserError } from '../cli/errors';
 import { fileSyncBenchmark } from './file-sync';
+import { postgresFailoverBenchmark } from './postgres-failover';
 
 export interface BenchOptions {
   /** Timed repetitions; figures are medians over them. Absent: the benchmark's default. */
@@ -27,6 +28,7 @@ export interface Benchmark {
 
 const benchmarks: Record<string, Benchmark> = {
   'file-sync': fileSyncBenchmark,
+  'postgres-failover': postgresFailoverBenchmark,
 };
 
 const resultsDir = path.join(__dirname, 'results');

@@ -59,7 +59,7 @@ export async function run(argv: string[], print: (line: string) => void = consol
       const review = await svc.reviewPlan(need(arg, 'plan FILE'));
       print(`plan ${arg} is valid; preflight passed (read-only, nothing changed)`);
       print(`workflow id: ${review.id}`);
-      print(`source: ${review.preflight.sourceFiles} files, ${formatBytes(review.preflight.sourceBytes)}; target ${review.preflight.targetState}, ${formatBytes(review.preflight.targetFreeBytes)} free`);
+      review.facts.forEach((f) => print(f));
       print('start would:');
       review.steps.forEach((st, i) => print(`  ${i + 1}. ${st}`));
       return;

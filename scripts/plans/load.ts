@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { planSchemas, referenceProblems, type Plan, type PlanKind } from './schema';
+import { planReferenceProblems, planSchemas, type Plan, type PlanKind } from './schema';
 
 export class PlanError extends Error {
   constructor(
@@ -46,7 +46,7 @@ export function parsePlan(text: string, file: string): Plan {
   if (!parsed.success) {
     const problems = formatIssues(parsed.error.issues);
     // zod skips cross-field checks when a field fails: run them on the raw document so every problem shows.
-    for (const p of referenceProblems(raw)) {
+    for (const p of planReferenceProblems[kind as PlanKind](raw)) {
       const line = `${p.path.join('.')}: ${p.message}`;
       if (!problems.includes(line)) problems.push(line);
     }

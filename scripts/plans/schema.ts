@@ -1,53 +1,10 @@
 // Plan schemas (zod): the boundary where user input becomes plain workflow input.
 import { z } from 'zod';
-import type { FileSyncInput, GatePolicy } from '../../workflows/shared/types';
-import { parseDuration, parseSize } from './units';
+import type { FileSyncInput } from '../../workflows/shared/types';
+import { absolutePath, approvalSchema, artifactsSchema, duration, gatePolicy, gateSchema, hostSchema, ipv4, size } from './fields';
+import { postgresFailoverPlanSchema, postgresReferenceProblems, type PostgresFailoverPlan } from './postgres-schema';
 
-const duration = z
-  .union([z.string(), z.number()])
-  .transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration such as "30s", "15m" or "2h", got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const size = z
-  .union([z.string(), z.number()])
-  .transform((v, ctx) => {
-    const bytes = parseSize(v);
-    if (bytes === null) {
-      ctx.addIssue({ code: 'custom', message: `expected a size such as 1048576, "512KiB" or "1MiB", got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return bytes;
-  });
-
-const absolutePath = z.string().min(1).refine((p) => p.startsWith('/'), 'expected an absolute path');
-const ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'expected an IPv4 address');
-const person = z.string().regex(/^[A-Za-z0-9._@-]+$/, 'expected a user name (letters, digits, . _ @ -)');
-
-export const hostSchema = z.strictObject({
-  address: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(22),
-  user: z.string().min(1),
-  identityFile: absolutePath.describe('private key file on the worker host'),
-  knownHostsFile: absolutePath.describe('known_hosts file pinning the host key'),
-});
-
-const gateSchema = z
-  .strictObject({
-    timeout: duration.optional(),
-    onTimeout: z.enum(['rollback', 'wait']).default('wait'),
-  })
-  .default({ onTimeout: 'wait' });
-
-const approvalSchema = z.strictObject({
-  approvers: z.array(person).min(1, 'name at least one approver'),
-  requireSecondPerson: z.boolean().default(true),
-});
+export { artifactsSchema, hostSchema } from './fields';
 
 const hookSchema = z.strictObject({ host: z.string().min(1), command: z.string().min(1) });
 
@@ -60,11 +17,6 @@ const dnsSchema = z.strictObject({
   ttl: z.number().int().min(0).default(30),
   from: ipv4,
   to: ipv4,
-});
-
-export const artifactsSchema = z.strictObject({
-  bucket: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$/, 'expected a GCS bucket name'),
-  prefix: z.string().default('reports'),
 });
 
 export const fileSyncPlanSchema = z
@@ -132,13 +84,15 @@ export function referenceProblems(raw: unknown): { path: string[]; message: stri
 
 export type FileSyncPlan = z.infer<typeof fileSyncPlanSchema>;
 
-export const planSchemas = { 'file-sync': fileSyncPlanSchema } as const;
+export const planSchemas = { 'file-sync': fileSyncPlanSchema, 'postgres-failover': postgresFailoverPlanSchema } as const;
 export type PlanKind = keyof typeof planSchemas;
-export type Plan = FileSyncPlan;
+export type Plan = FileSyncPlan | PostgresFailoverPlan;
 
-function gatePolicy(g: { timeout?: number; onTimeout: 'rollback' | 'wait' }): GatePolicy {
-  return { timeoutMs: g.timeout, onTimeout: g.onTimeout };
-}
+/** Cross-field checks per kind, run on the raw document too when the schema fails elsewhere. */
+export const planReferenceProblems: Record<PlanKind, (raw: unknown) => { path: string[]; message: string }[]> = {
+  'file-sync': referenceProblems,
+  'postgres-failover': postgresReferenceProblems,
+};
 
 /** Plan (validated) → workflow input (plain data; secrets stay references). */
 export function fileSyncInput(plan: FileSyncPlan, startedBy: string): FileSyncInput {

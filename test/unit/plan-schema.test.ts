@@ -63,7 +63,7 @@ describe('file-sync plan', () => {
   });
 
   it('refuses an unknown kind and a missing field', () => {
-    expect(problems('kind: mongo\nname: x\n')).toEqual(['kind: expected one of file-sync, got "mongo"']);
+    expect(problems('kind: mongo\nname: x\n')).toEqual(['kind: expected one of file-sync, postgres-failover, got "mongo"']);
     expect(problems(valid.replace(/approval:.*\n/, ''))).toEqual(['approval: missing: expected object']);
   });
 

@@ -30,3 +30,17 @@ export const compensations: ActivityOptions = {
   heartbeatTimeout: '1 minute',
   retry: { maximumAttempts: 5, initialInterval: '2s', nonRetryableErrorTypes },
 };
+
+/** Steps inside a write outage (fence, promote): every second counts, so a dead worker is noticed within 10 s. */
+export const outageSteps: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '500ms', maximumInterval: '5s', nonRetryableErrorTypes },
+};
+
+/** Watches (replication lag): sample a live system for a bounded window, heartbeating each sample. */
+export const watches: ActivityOptions = {
+  startToCloseTimeout: '3 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes },
+};

@@ -300,7 +300,10 @@ export class Migration {
         this.publish();
       }
       await this.checkpoint();
-      const decision = this.pendingDecision!;
+      const decision = this.pendingDecision as DecisionRecord | null;
+      // Past the point of no return an abort or a rolling-back timeout reaches here without a decision:
+      // it asks for the designed way back (the compensations registered after that point).
+      if (!decision) throw new RollbackRequested(this.rollbackReason ?? `gate "${name}" closed without a decision`);
       if (decision.decision === 'no-go') {
         this.requestRollback(`no-go at gate "${name}" by ${decision.by}: ${decision.reason ?? ''}`.trim());
         throw new RollbackRequested(this.rollbackReason!);

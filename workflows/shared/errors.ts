@@ -13,6 +13,10 @@ export const ErrorType = {
   VerificationFailed: 'VerificationFailed',
   /** The traffic switch did not take effect. */
   TrafficSwitchFailed: 'TrafficSwitchFailed',
+  /** A condition expected to clear by itself (a copy cut off, a slot still held by an exiting walsender): retried. */
+  Transient: 'Transient',
+  /** Replication lag did not stay under the plan's threshold in time: the gate is not offered. */
+  CatchUpTimedOut: 'CatchUpTimedOut',
   /** The run ended after undoing its forward steps (no-go, abort, gate timeout or failure). */
   RolledBack: 'RolledBack',
   /** A compensation failed: an operator must finish the rollback by hand. */

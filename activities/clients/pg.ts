@@ -1,0 +1,113 @@
+// A small node-postgres wrapper: passwords come from references (a file or an environment variable of the
+// worker) and are read at connection time, so they never travel through workflow inputs, results or history.
+// Errors say which server, which user and where the password came from, never the password.
+import { readFile } from 'node:fs/promises';
+import { Client, type ClientConfig } from 'pg';
+import type { SecretRef } from '../../workflows/shared/types';
+
+export interface PgEndpoint {
+  /** Shown in errors: "primary dc1", "standby dc2". */
+  label: string;
+  address: string;
+  port: number;
+  database: string;
+  user: string;
+  password: SecretRef;
+}
+
+export class PgError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'secret' | 'unreachable' | 'auth' | 'query',
+    /** SQLSTATE of a server error. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function describeSecret(ref: SecretRef): string {
+  return 'file' in ref ? `file ${ref.file}` : `environment variable ${ref.env}`;
+}
+
+/** Reads a secret on the worker host. The error names the reference, never a value. */
+export async function readSecret(ref: SecretRef, what: string): Promise<string> {
+  if ('file' in ref) {
+    try {
+      const value = (await readFile(ref.file, 'utf8')).replace(/\r?\n$/, '');
+      if (!value) throw new PgError(`${what}: password file ${ref.file} is empty`, 'secret');
+      return value;
+    } catch (err) {
+      if (err instanceof PgError) throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new PgError(`${what}: cannot read password file ${ref.file} (${code})`, 'secret');
+    }
+  }
+  const value = process.env[ref.env];
+  if (!value) throw new PgError(`${what}: environment variable ${ref.env} is not set on the worker`, 'secret');
+  return value;
+}
+
+const unreachableCodes = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function classify(err: unknown, ep: PgEndpoint): PgError {
+  if (err instanceof PgError) return err;
+  const e = err as Error & { code?: string };
+  const where = `${ep.label} (${ep.user}@${ep.address}:${ep.port}/${ep.database})`;
+  if (e.code === '28P01' || e.code === '28000') {
+    return new PgError(`${where}: ${e.message} (password from ${describeSecret(ep.password)})`, 'auth', e.code);
+  }
+  // Class 08 (connection exception) and 57P0x (shutting down, starting up): the server is not there right now.
+  if ((e.code && unreachableCodes.has(e.code)) || /^08|^57P0/.test(e.code ?? '') || /timeout|terminated unexpectedly|Connection terminated/i.test(e.message)) {
+    return new PgError(`${where}: unreachable: ${e.message || e.code}`, 'unreachable', e.code);
+  }
+  return new PgError(`${where}: ${e.message}`, 'query', e.code);
+}
+
+export interface PgSession {
+  query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  /** First row (throws when there is none). */
+  one<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R>;
+}
+
+/** Connect, use, close. The password is read from its reference just before connecting. */
+export async function withPg<T>(ep: PgEndpoint, fn: (s: PgSession) => Promise<T>, opts: { connectTimeoutMs?: number } = {}): Promise<T> {
+  const password = await readSecret(ep.password, `${ep.label} login ${ep.user}`);
+  const config: ClientConfig = {
+    host: ep.address,
+    port: ep.port,
+    database: ep.database,
+    user: ep.user,
+    password,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+    statement_timeout: 60_000,
+    application_name: 'cutover',
+  };
+  const client = new Client(config);
+  client.on('error', () => undefined); // a server going away mid-session surfaces on the next query
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw classify(err, ep);
+  }
+  const session: PgSession = {
+    async query(sql, params) {
+      try {
+        return (await client.query(sql, params)).rows;
+      } catch (err) {
+        throw classify(err, ep);
+      }
+    },
+    async one(sql, params) {
+      const rows = await session.query(sql, params);
+      if (!rows.length) throw new PgError(`${ep.label}: no row from ${sql.slice(0, 60)}`, 'query');
+      return rows[0] as never;
+    },
+  };
+  try {
+    return await fn(session);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

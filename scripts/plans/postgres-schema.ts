@@ -1,0 +1,171 @@
+// The postgres-failover plan (zod). Passwords are never in a plan: `passwordFile` (a file on the worker host)
+// or `passwordEnv` (an environment variable of the worker) say where the worker reads them.
+import { z } from 'zod';
+import type { PgServer, PostgresFailoverInput, SecretRef } from '../../workflows/shared/types';
+import { absolutePath, approvalSchema, artifactsSchema, duration, gatePolicy, gateSchema, hostSchema, ipv4, size } from './fields';
+
+// At most 54 characters: the reverse move adds "_reverse" and PostgreSQL names stop at 63.
+const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,53}$/, 'expected lowercase letters, digits and _ (at most 54), starting with a letter or _');
+const port = z.number().int().min(1).max(65535);
+
+const login = z
+  .strictObject({
+    user: z.string().min(1),
+    passwordFile: absolutePath.describe('file on the worker host holding the password').optional(),
+    passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+  })
+  .superRefine((l, ctx) => {
+    if ((l.passwordFile === undefined) === (l.passwordEnv === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of passwordFile (a file on the worker) or passwordEnv (a variable name); never the password itself' });
+    }
+  })
+  .transform((l): { user: string; password: SecretRef } => ({
+    user: l.user,
+    password: l.passwordFile !== undefined ? { file: l.passwordFile } : { env: l.passwordEnv! },
+  }));
+
+const server = {
+  host: z.string().min(1).describe('host alias in hosts'),
+  address: ipv4,
+  port: port.default(5432),
+  dataDir: absolutePath,
+  logFile: absolutePath.optional().describe("pg_ctl's log file on the host (default: <dataDir>.log)"),
+  passfile: absolutePath.optional().describe('replication passfile written on the host when it is a standby (default: <dataDir>.pgpass)'),
+  triggerFile: absolutePath.optional().describe('promote_trigger_file when it is a standby (default: <dataDir>.promote)'),
+  settings: z.record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, 'expected a setting name'), z.union([z.string(), z.number(), z.boolean()])).default({}),
+};
+
+export const postgresFailoverPlanSchema = z
+  .strictObject({
+    kind: z.literal('postgres-failover'),
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a short lowercase name (a-z, 0-9, -)'),
+    hosts: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), hostSchema),
+    postgres: z.strictObject({
+      binDir: absolutePath.default('/usr/lib/postgresql/15/bin'),
+      database: z.string().min(1).default('postgres'),
+      superuser: login,
+      replication: login,
+    }),
+    primary: z.strictObject(server),
+    standby: z.strictObject({
+      ...server,
+      overwrite: z.boolean().default(false).describe('empty a non-empty dataDir before the base backup'),
+      removeOnRollback: z.boolean().default(true),
+    }),
+    options: z
+      .strictObject({
+        slotName: identifier.optional(),
+        applicationName: identifier.optional(),
+        baseBackup: z.strictObject({ maxRate: size.default(0) }).prefault({}),
+        catchUp: z
+          .strictObject({
+            maxLag: size.default(1024 * 1024),
+            stableFor: duration.default(5000),
+            timeout: duration.default(30 * 60_000),
+            onTimeout: z.enum(['rollback', 'wait']).default('rollback'),
+            window: duration.default(5000),
+          })
+          .prefault({}),
+        synchronousCommit: z.enum(['on', 'remote_write', 'remote_apply']).default('on'),
+        promote: z.enum(['trigger-file', 'pg_promote']).default('trigger-file'),
+        walRetrieveRetryInterval: duration.default(100),
+        soak: duration.default(60_000),
+      })
+      .prefault({}),
+    approval: approvalSchema,
+    gates: z.strictObject({ cutover: gateSchema, complete: gateSchema }).prefault({}),
+    traffic: z.strictObject({
+      dns: z.strictObject({
+        server: ipv4,
+        port: port.default(53),
+        zone: z.string().min(1),
+        tsigKeyFile: absolutePath.describe('TSIG key file for dynamic updates'),
+        name: z.string().min(1),
+        ttl: z.number().int().min(0).default(30),
+      }),
+    }),
+    artifacts: artifactsSchema.optional(),
+  })
+  .superRefine((plan, ctx) => {
+    for (const p of postgresReferenceProblems(plan)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+  });
+
+export type PostgresFailoverPlan = z.infer<typeof postgresFailoverPlanSchema>;
+
+/** Cross-field checks; defensive, also run on a raw document that failed the schema elsewhere. */
+export function postgresReferenceProblems(raw: unknown): { path: string[]; message: string }[] {
+  const plan = (raw ?? {}) as {
+    hosts?: Record<string, unknown>;
+    primary?: { host?: string; address?: string; port?: number; dataDir?: string };
+    standby?: { host?: string; address?: string; port?: number; dataDir?: string };
+  };
+  const out: { path: string[]; message: string }[] = [];
+  const hosts = plan.hosts && typeof plan.hosts === 'object' ? plan.hosts : {};
+  const known = Object.keys(hosts);
+  for (const side of ['primary', 'standby'] as const) {
+    const host = plan[side]?.host;
+    if (typeof host === 'string' && !Object.hasOwn(hosts, host)) {
+      out.push({ path: [side, 'host'], message: `unknown host "${host}": hosts are ${known.join(', ') || '(none)'}` });
+    }
+  }
+  const p = plan.primary;
+  const s = plan.standby;
+  if (p?.address && p.address === s?.address && (p.port ?? 5432) === (s?.port ?? 5432)) {
+    out.push({ path: ['standby', 'address'], message: 'the standby must listen somewhere else than the primary' });
+  }
+  if (p?.host && p.host === s?.host && p.dataDir && p.dataDir === s?.dataDir) {
+    out.push({ path: ['standby', 'dataDir'], message: 'the standby data directory is the primary data directory' });
+  }
+  if ((p?.port ?? 5432) !== (s?.port ?? 5432)) {
+    // Clients follow the DNS name to the new address; the port must be the same on both sides.
+    out.push({ path: ['standby', 'port'], message: 'primary and standby must use the same port: clients only follow the DNS name' });
+  }
+  return out;
+}
+
+const underscored = (name: string) => `cutover_${name.replace(/-/g, '_')}`.slice(0, 54);
+
+function pgServer(s: PostgresFailoverPlan['primary']): PgServer {
+  return {
+    host: s.host,
+    address: s.address,
+    port: s.port,
+    dataDir: s.dataDir.replace(/\/+$/, ''),
+    logFile: s.logFile ?? `${s.dataDir.replace(/\/+$/, '')}.log`,
+    passfile: s.passfile ?? `${s.dataDir.replace(/\/+$/, '')}.pgpass`,
+    triggerFile: s.triggerFile ?? `${s.dataDir.replace(/\/+$/, '')}.promote`,
+    settings: Object.fromEntries(Object.entries(s.settings).map(([k, v]) => [k, String(v)])),
+  };
+}
+
+/** Plan (validated) → workflow input (plain data; passwords stay references). */
+export function postgresFailoverInput(plan: PostgresFailoverPlan, startedBy: string): PostgresFailoverInput {
+  const hosts = Object.fromEntries(Object.entries(plan.hosts).map(([name, h]) => [name, { name, ...h }]));
+  const o = plan.options;
+  return {
+    name: plan.name,
+    startedBy,
+    hosts,
+    access: plan.postgres,
+    primary: pgServer(plan.primary),
+    standby: { ...pgServer(plan.standby), overwrite: plan.standby.overwrite, removeOnRollback: plan.standby.removeOnRollback },
+    slotName: o.slotName ?? underscored(plan.name),
+    applicationName: o.applicationName ?? underscored(plan.name),
+    baseBackupMaxRate: o.baseBackup.maxRate,
+    catchUp: {
+      maxLagBytes: o.catchUp.maxLag,
+      stableForMs: o.catchUp.stableFor,
+      timeoutMs: o.catchUp.timeout,
+      onTimeout: o.catchUp.onTimeout,
+      windowMs: Math.min(Math.max(o.catchUp.window, 1000), 60_000),
+    },
+    synchronousCommit: o.synchronousCommit,
+    promote: o.promote,
+    walRetrieveRetryIntervalMs: o.walRetrieveRetryInterval,
+    soakMs: o.soak,
+    approval: plan.approval,
+    gates: { cutover: gatePolicy(plan.gates.cutover), complete: gatePolicy(plan.gates.complete) },
+    traffic: plan.traffic,
+    artifacts: plan.artifacts,
+  };
+}

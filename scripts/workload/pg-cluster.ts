@@ -1,0 +1,198 @@
+// Throwaway PostgreSQL clusters on the sandbox's hosts, for tests and benchmarks: a fresh small primary in dc1 on
+// a port of its own (so a run may fence, stop and reverse it freely, and the sandbox's own primary stays for the
+// demo), its standby target in dc2 on the same port, a DNS name of its own, plan files. Everything runs as the
+// sandbox's user.
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Client } from 'pg';
+import { spawnSync } from 'node:child_process';
+import { sandboxPostgresFailoverPlan, writePlan, type SandboxPostgresFailoverOptions } from '../plans/sandbox';
+import { loadSandbox, type SandboxEndpoints } from '../sandbox/endpoints';
+import { tryRun } from '../sandbox/process';
+
+export interface PgCluster {
+  sb: SandboxEndpoints;
+  id: string;
+  name: string;
+  port: number;
+  primaryDir: string;
+  standbyDir: string;
+  dnsName: string;
+  planFile: string;
+  superuserPassword: string;
+  replicationPassword: string;
+  /** Another plan for the same clusters (bad-input variants). */
+  writePlan(suffix: string, overrides: Partial<SandboxPostgresFailoverOptions>, edit?: (plan: Record<string, unknown>) => void): string;
+  /** SQL as the superuser on dc1 or dc2 (this fixture's port). */
+  sql<R extends Record<string, unknown> = Record<string, unknown>>(where: 'dc1' | 'dc2', query: string, params?: unknown[]): Promise<R[]>;
+  /** pg_ctl as the sandbox user against one of the two data directories. */
+  pgCtl(where: 'dc1' | 'dc2', ...args: string[]): { code: number; stdout: string; stderr: string };
+  cleanup(): void;
+}
+
+const asUser = { asUser: true, timeoutMs: 120_000 };
+
+const HBA = `# cutover throwaway cluster
+local   all          all                  trust
+local   replication  all                  trust
+host    all          all    127.0.0.0/8   scram-sha-256
+host    replication  all    127.0.0.0/8   scram-sha-256
+`;
+
+async function portFree(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, address, () => s.close(() => resolve(true)));
+  });
+}
+
+/** A port free on both dc1 and dc2 addresses (clients follow the DNS name, so the port is the same on both). */
+async function freePort(sb: SandboxEndpoints): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = 15432 + Math.floor(Math.random() * 2000);
+    if ((await portFree(sb.hosts.dc1.address, port)) && (await portFree(sb.hosts.dc2.address, port))) return port;
+  }
+  throw new Error('no free port for a throwaway cluster');
+}
+
+/** A (or no) A record for `name`, signed with the sandbox's TSIG key. */
+function setDnsRecord(sb: SandboxEndpoints, name: string, address: string | null): void {
+  const lines = [`server ${sb.dns.server} ${sb.dns.port}`, `zone ${sb.dns.zone}`, `update delete ${name}. A`];
+  if (address) lines.push(`update add ${name}. 1 A ${address}`);
+  const r = spawnSync('nsupdate', ['-k', sb.dns.tsigKeyFile], { input: [...lines, 'send', ''].join('\n'), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`nsupdate for ${name} failed (${r.status}): ${r.stderr || r.error?.message}`);
+}
+
+export interface PgClusterOptions {
+  walLevel?: 'replica' | 'minimal';
+  /** Extra data in a table `filler`, roughly this many MiB. */
+  fillerMB?: number;
+  /** Name prefix (default e2e-pg): the cluster, its DNS name and its plan are <prefix>-<id>. */
+  prefix?: string;
+  plan?: Partial<SandboxPostgresFailoverOptions>;
+}
+
+export async function createPgCluster(o: PgClusterOptions = {}): Promise<PgCluster> {
+  const sb = loadSandbox();
+  const bin = (tool: string) => path.join(sb.postgres.binDir, tool);
+  const id = randomUUID().slice(0, 8);
+  const name = `${o.prefix ?? 'e2e-pg'}-${id}`;
+  const port = await freePort(sb);
+  const primaryDir = path.join(sb.stateDir, 'dc1', name);
+  const standbyDir = path.join(sb.stateDir, 'dc2', name);
+  const dnsName = `${name}.${sb.dns.zone}`;
+  const superuserPassword = readFileSync(sb.postgres.primary.superuserPasswordFile, 'utf8').trim();
+  const replicationPassword = readFileSync(sb.postgres.replication.passwordFile, 'utf8').trim();
+  const must = (what: string, r: { code: number; stdout: string; stderr: string }) => {
+    if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr || r.stdout}`);
+    return r.stdout;
+  };
+  const dirOf = (where: 'dc1' | 'dc2') => (where === 'dc1' ? primaryDir : standbyDir);
+  const pgCtl = (where: 'dc1' | 'dc2', ...args: string[]) => tryRun(bin('pg_ctl'), [...args, '-D', dirOf(where)], asUser);
+  const plans: string[] = [];
+
+  const cleanup = () => {
+    for (const where of ['dc1', 'dc2'] as const) pgCtl(where, 'stop', '-m', 'immediate', '-w');
+    for (const dir of [primaryDir, standbyDir]) {
+      for (const p of [dir, `${dir}.log`, `${dir}.pgpass`, `${dir}.promote`, `${dir}.basebackup.pid`, `${dir}.pgpass.rewind`]) rmSync(p, { recursive: true, force: true });
+    }
+    for (const p of plans) rmSync(p, { force: true });
+    try {
+      setDnsRecord(sb, dnsName, null);
+    } catch {
+      /* best effort */
+    }
+  };
+
+  try {
+    must('initdb', tryRun(bin('initdb'), [
+      '-D', primaryDir, '-U', 'postgres', `--pwfile=${sb.postgres.primary.superuserPasswordFile}`,
+      '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync',
+    ], asUser));
+    const minimal = o.walLevel === 'minimal';
+    const conf = [
+      '',
+      '# --- cutover throwaway cluster ---',
+      `wal_level = ${minimal ? 'minimal' : 'replica'}`,
+      `max_wal_senders = ${minimal ? 0 : 10}`,
+      'max_replication_slots = 10',
+      'hot_standby = on',
+      "wal_keep_size = '64MB'",
+      'wal_log_hints = on',
+      "shared_buffers = '32MB'",
+      "log_line_prefix = '%m [%p] %q%u@%d '",
+      // Like the sandbox's primary: listen address and socket dir of each host come from there, so a copy
+      // in dc2 listens on dc2.
+      "include_if_exists '../postgres-host.conf'",
+      '',
+    ].join('\n');
+    writeFileSync(path.join(primaryDir, 'postgresql.conf'), readFileSync(path.join(primaryDir, 'postgresql.conf'), 'utf8') + conf);
+    writeFileSync(path.join(primaryDir, 'pg_hba.conf'), HBA);
+    // After the include: this cluster's own port (the host file says 5432).
+    writeFileSync(path.join(primaryDir, 'postgresql.auto.conf'), `# Do not edit this file manually!\nport = '${port}'\n`);
+    must('pg_ctl start', tryRun(bin('pg_ctl'), ['start', '-D', primaryDir, '-l', `${primaryDir}.log`, '-w', '-t', '60'], asUser));
+    const psql = (db: string, sql: string) =>
+      must('psql', tryRun(bin('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', path.join(sb.stateDir, 'dc1', 'run'), '-p', String(port), '-U', 'postgres', '-d', db, '-c', sql], asUser));
+    psql('postgres', `create role ${sb.postgres.replication.user} with login replication password '${replicationPassword}'`);
+    psql('postgres', `create database ${sb.postgres.primary.database}`);
+    psql(sb.postgres.primary.database, 'create table writes (id bigserial primary key, seq bigint not null, at timestamptz not null default clock_timestamp())');
+    if (o.fillerMB) {
+      psql(sb.postgres.primary.database, `create table filler as select g, repeat(md5(g::text), 16) as pad from generate_series(1, ${o.fillerMB * 1700}) g`);
+    }
+    setDnsRecord(sb, dnsName, sb.hosts.dc1.address);
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+
+  const write = (suffix: string, overrides: Partial<SandboxPostgresFailoverOptions>, edit?: (plan: Record<string, unknown>) => void) => {
+    const plan = sandboxPostgresFailoverPlan(sb, {
+      name,
+      dnsName,
+      port,
+      primaryDataDir: primaryDir,
+      standbyDataDir: standbyDir,
+      primaryLogFile: `${primaryDir}.log`,
+      standbyLogFile: `${standbyDir}.log`,
+      soak: '2s',
+      stableFor: '2s',
+      ...o.plan,
+      ...overrides,
+    });
+    delete plan.artifacts; // storing reports in GCS is not what these runs measure or check
+    edit?.(plan);
+    const file = writePlan(path.join(sb.stateDir, 'plans', `${name}${suffix}.yaml`), plan);
+    plans.push(file);
+    return file;
+  };
+  const planFile = write('', {});
+
+  return {
+    sb,
+    id,
+    name,
+    port,
+    primaryDir,
+    standbyDir,
+    dnsName,
+    planFile,
+    superuserPassword,
+    replicationPassword,
+    writePlan: write,
+    async sql(where, query, params) {
+      const address = where === 'dc1' ? sb.hosts.dc1.address : sb.hosts.dc2.address;
+      const c = new Client({ host: address, port, user: 'postgres', password: superuserPassword, database: sb.postgres.primary.database });
+      await c.connect();
+      try {
+        return (await c.query(query, params)).rows;
+      } finally {
+        await c.end();
+      }
+    },
+    pgCtl,
+    cleanup,
+  };
+}

@@ -1,0 +1,489 @@
+// The PostgreSQL move end to end on real PostgreSQL 15 servers, sshd and BIND, driven through the CLI services,
+// with a writer committing through the DNS name the whole time. Each test initdb's a small primary of its own
+// in dc1 (its own port, its own DNS name), so tests may fence, stop and reverse it freely; the sandbox's
+// primary stays for the demo. What is checked is what a DBA would check: every acknowledged commit present on
+// the new primary, none accepted by the old one after the fence, writes through the name afterwards.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities';
+import { lookupA } from '../../activities/dns';
+import { UserError } from '../../scripts/cli/errors';
+import * as svc from '../../scripts/cli/services';
+import { userIds } from '../../scripts/sandbox/process';
+import { startPgWriter, type PgAck, type PgWriter } from '../../scripts/workload/pg-writer';
+import type { MigrationStatus } from '../../workflows/shared';
+import { historyText } from '../helpers/history';
+import { pgFixture, type PgFixture } from '../helpers/postgres';
+import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+
+const root = path.resolve(__dirname, '..', '..');
+let env: TemporalTestEnv;
+let services: svc.Services;
+const figures: Record<string, unknown> = {};
+
+beforeAll(async () => {
+  env = await temporalTestEnv();
+  services = await svc.connect();
+});
+afterAll(async () => {
+  // What the runs measured, for the report.
+  console.log(`postgres-failover e2e figures: ${JSON.stringify(figures, null, 2)}`);
+  await services?.close();
+  await env?.close();
+});
+
+const DC1 = '127.0.1.1';
+const DC2 = '127.0.2.1';
+
+function writer(f: PgFixture): PgWriter {
+  return startPgWriter({
+    dns: { server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName },
+    port: f.port,
+    database: f.sb.postgres.primary.database,
+    user: 'postgres',
+    password: f.superuserPassword,
+    table: 'writes',
+    intervalMs: 5,
+  });
+}
+
+async function waitFor(s: svc.Services, id: string, until: (st: MigrationStatus) => boolean, what: string, timeoutMs = 120_000): Promise<MigrationStatus> {
+  return eventually(async () => {
+    const { status, running } = await svc.getStatus(s, id);
+    if (until(status)) return status;
+    if (!running) throw new Error(`ended (${status.outcome}) before ${what}: ${status.failure}`);
+    return null;
+  }, what, timeoutMs);
+}
+const atGate = (s: svc.Services, id: string, gate: string) => waitFor(s, id, (st) => st.gate?.name === gate, `gate ${gate}`);
+
+/** Every acknowledged commit must be a row on `where`; returns how many rows it holds. */
+async function assertAllAcked(f: PgFixture, where: 'dc1' | 'dc2', acks: PgAck[]): Promise<number> {
+  const rows = await f.sql<{ id: string }>(where, 'select id from writes');
+  const present = new Set(rows.map((r) => Number(r.id)));
+  const missing = acks.filter((a) => !present.has(a.id));
+  expect(missing, `acknowledged commits missing on ${where}`).toEqual([]);
+  return rows.length;
+}
+
+const isoMs = (v: unknown) => Date.parse(String(v));
+
+describe('postgres-failover end to end', () => {
+  it('moves a live primary: every acknowledged commit on dc2, none on dc1 after the fence, writes through the name, old slot dropped', async () => {
+    const f = await pgFixture({ fillerMB: 5 });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-pg') };
+    const w = writer(f);
+    try {
+      const { final, id } = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        const atCutover = await atGate(s, id, 'cutover');
+        const ev = atCutover.gate!.evidence;
+        expect(ev).toMatchObject({ replicationState: 'streaming', syncState: 'async', thresholdBytes: 1024 * 1024 });
+        expect(Number(ev.lagBytes)).toBeLessThan(1024 * 1024);
+        expect(String(ev.slot)).toMatch(/^cutover_e2e_pg_\w+ active, restart \w+\/\w+, wal reserved$/);
+        expect(Date.now() - isoMs(ev.lastCheckAt)).toBeLessThan(60_000);
+        expect(atCutover.figures.baseBackupBytes).toBeGreaterThan(5e6);
+        await expect(svc.decide(s, id, 'cutover', 'go', 'alice')).rejects.toThrow(/second person/);
+        await svc.decide(s, id, 'cutover', 'go', 'bob', 'lag is small');
+        const atComplete = await atGate(s, id, 'complete');
+        expect(atComplete.gate!.evidence).toMatchObject({ acceptsWrites: true, dns: `${f.dnsName} → ${DC2}` });
+        await svc.decide(s, id, 'complete', 'go', 'bob', 'soak clean');
+        const final = await svc.waitForEnd(s, id);
+        // A few more commits through the name, on the new primary.
+        await eventually(async () => w.acks.filter((a) => a.address === DC2 && a.sentAt > isoMs(final.endedAt)).length >= 20, 'writes after the end');
+        return { final, id };
+      });
+      await w.stop();
+
+      expect(final.outcome, final.failure ?? '').toBe('completed');
+      expect(final.figures.primary).toBe(`dc2 (${DC2}:${f.port})`);
+      expect(final.figures.finalLsn).toBe(final.figures.standbyReplayLsn);
+      expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC2]);
+
+      const onDc1 = w.acks.filter((a) => a.address === DC1);
+      const onDc2 = w.acks.filter((a) => a.address === DC2);
+      expect(onDc1.length).toBeGreaterThan(50);
+      expect(onDc2.length).toBeGreaterThan(20);
+      const rows = await assertAllAcked(f, 'dc2', w.acks);
+      // No commit accepted by the old primary after the fence: nothing sent to dc1 after it turned read-only.
+      const readOnlyAt = isoMs(final.figures.readOnlyAt);
+      expect(Number.isNaN(readOnlyAt)).toBe(false);
+      expect(onDc1.filter((a) => a.sentAt > readOnlyAt)).toEqual([]);
+      // The old primary is down, cleanly, with its slot dropped; the new one is not in recovery.
+      expect(f.pgCtl('dc1', 'status').code).toBe(3);
+      expect(existsSync(path.join(f.primaryDir, 'pg_replslot', `cutover_${f.name.replace(/-/g, '_')}`))).toBe(false);
+      expect(await f.sql('dc2', 'select pg_is_in_recovery() as r')).toEqual([{ r: false }]);
+      expect(existsSync(`${f.standbyDir}.pgpass`)).toBe(false);
+
+      const gap = w.longestGapMs();
+      figures.forward = {
+        acknowledged: w.acks.length, onDc1: onDc1.length, onDc2: onDc2.length, rowsOnDc2: rows, writeOutageMs: gap.ms,
+        promoteMs: final.figures.promoteMs, fenceToWritableMs: final.figures.fenceToWritableMs, baseBackupMs: final.figures.baseBackupMs,
+        failedAttempts: w.failures.length,
+      };
+      expect(gap.ms).toBeLessThan(5000);
+
+      // The passwords never entered the workflow's history: plans and inputs carry references only.
+      const text = historyText(await services.client.workflow.getHandle(id).fetchHistory());
+      expect(text).toContain(f.sb.postgres.primary.superuserPasswordFile);
+      expect(text).not.toContain(f.superuserPassword);
+      expect(text).not.toContain(f.replicationPassword);
+    } finally {
+      await w.stop();
+      f.cleanup();
+    }
+  });
+
+  it('the reverse move after a no-go at `complete`: dc1 rejoins without pg_rewind and is primary again, nothing lost either way', async () => {
+    const f = await pgFixture();
+    const s = { ...services, taskQueue: uniqueQueue('e2e-pg-rev') };
+    const w = writer(f);
+    try {
+      const { final, id, atComplete } = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        await atGate(s, id, 'cutover');
+        await svc.decide(s, id, 'cutover', 'go', 'bob');
+        const atComplete = await atGate(s, id, 'complete');
+        // Let dc2 take writes for a while: the reverse move must bring them back.
+        await eventually(async () => w.acks.filter((a) => a.address === DC2).length >= 100, 'writes on dc2');
+        await svc.decide(s, id, 'complete', 'no-go', 'bob', 'p99 doubled on dc2');
+        const final = await svc.waitForEnd(s, id);
+        await eventually(async () => w.acks.filter((a) => a.address === DC1 && a.sentAt > isoMs(final.endedAt)).length >= 20, 'writes after the reverse');
+        return { final, id, atComplete };
+      });
+      await w.stop();
+
+      expect(final.outcome, final.failure ?? '').toBe('rolled-back');
+      expect(final.failure).toMatch(/no-go at gate "complete" by bob: p99 doubled on dc2/);
+      expect(final.compensations.map((c) => [c.step, c.state])).toEqual([['reverse-move', 'done']]);
+      expect(final.compensations[0].detail).toMatch(/no rewind needed/);
+      expect(final.compensations[0].detail).toMatch(new RegExp(`primary is dc1 \\(${DC1.replace(/\./g, '\\.')}:${f.port}\\)`));
+      expect(final.figures.primary).toBe(`dc1 (${DC1}:${f.port})`);
+      expect(final.figures.reverseFinalLsn).toBe(final.figures.reverseStandbyReplayLsn);
+      expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC1]);
+
+      // Forward: every commit acknowledged by dc1 before the fence reached dc2 (checked at the gate, from dc2's view:
+      // dc2 held them all when dc1 came back, since dc1 rejoined from dc2's WAL). Back: every commit, wherever
+      // acknowledged, is on dc1 now; dc2 accepted none after its fence, dc1 none between its fence and the reverse.
+      const rows = await assertAllAcked(f, 'dc1', w.acks);
+      const forwardReadOnly = isoMs(final.figures.readOnlyAt);
+      const reverseReadOnly = isoMs(final.figures.reverseReadOnlyAt);
+      const reversePromoted = isoMs(final.figures.reversePromotedAt);
+      const onDc1 = w.acks.filter((a) => a.address === DC1);
+      const onDc2 = w.acks.filter((a) => a.address === DC2);
+      expect(onDc1.filter((a) => a.sentAt > forwardReadOnly && a.ackAt < reversePromoted)).toEqual([]);
+      expect(onDc2.filter((a) => a.sentAt > reverseReadOnly)).toEqual([]);
+      expect(onDc2.length).toBeGreaterThanOrEqual(100);
+      expect(atComplete.figures.primary).toBe(`dc2 (${DC2}:${f.port})`);
+      expect(f.pgCtl('dc2', 'status').code).toBe(3);
+      expect(await f.sql('dc1', 'select pg_is_in_recovery() as r, (select count(*)::int from pg_replication_slots) as slots')).toEqual([{ r: false, slots: 0 }]);
+      expect(existsSync(path.join(f.standbyDir, 'pg_replslot', `cutover_${f.name.replace(/-/g, '_')}_reverse`))).toBe(false);
+
+      figures.reverse = {
+        acknowledged: w.acks.length, onDc2: onDc2.length, rowsOnDc1: rows, writeOutageMs: w.longestGapMs().ms,
+        promoteMs: final.figures.promoteMs, reversePromoteMs: final.figures.reversePromoteMs,
+        reverseFenceToWritableMs: final.figures.reverseFenceToWritableMs,
+      };
+      expect(w.longestGapMs().ms).toBeLessThan(5000);
+
+      const text = historyText(await services.client.workflow.getHandle(id).fetchHistory());
+      expect(text).not.toContain(f.superuserPassword);
+      expect(text).not.toContain(f.replicationPassword);
+    } finally {
+      await w.stop();
+      f.cleanup();
+    }
+  });
+
+  it('the reverse move rewinds an old primary that wrote after the fence (pg_rewind), and the stray write is gone', async () => {
+    const f = await pgFixture();
+    const s = { ...services, taskQueue: uniqueQueue('e2e-pg-rewind') };
+    const w = writer(f);
+    try {
+      const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        await atGate(s, id, 'cutover');
+        await svc.decide(s, id, 'cutover', 'go', 'bob');
+        await atGate(s, id, 'complete');
+        // Someone starts the fenced old primary by hand and forces a write into it: its WAL now goes past the
+        // point where dc2's timeline branched, so it cannot simply follow dc2 any more.
+        expect(f.pgCtl('dc1', 'start', '-w', '-l', `${f.primaryDir}.log`).code).toBe(0);
+        await f.sql('dc1', 'begin read write; set local synchronous_commit = local; insert into writes (seq) values (-1); commit');
+        expect(f.pgCtl('dc1', 'stop', '-w', '-m', 'fast').code).toBe(0);
+        await svc.decide(s, id, 'complete', 'no-go', 'bob', 'going back');
+        const final = await svc.waitForEnd(s, id);
+        await eventually(async () => w.acks.filter((a) => a.address === DC1 && a.sentAt > isoMs(final.endedAt)).length >= 10, 'writes after the reverse');
+        return final;
+      });
+      await w.stop();
+      expect(final.outcome, final.failure ?? '').toBe('rolled-back');
+      const rejoin = final.steps.find((st) => st.name === 'reverse-rejoin')!;
+      expect(rejoin.summary).toMatch(/^pg_rewind ran: its WAL goes on to \w+\/\w+, past the branch point \w+\/\w+$/);
+      expect(final.figures.primary).toBe(`dc1 (${DC1}:${f.port})`);
+      await assertAllAcked(f, 'dc1', w.acks);
+      expect(await f.sql('dc1', 'select count(*)::int as n from writes where seq = -1')).toEqual([{ n: 0 }]);
+      expect(await f.sql('dc1', `select pg_is_in_recovery() as r, current_setting('listen_addresses') as listen`)).toEqual([{ r: false, listen: DC1 }]);
+      expect(existsSync(`${f.primaryDir}.pgpass.rewind`)).toBe(false);
+    } finally {
+      await w.stop();
+      f.cleanup();
+    }
+  });
+
+  it('a no-go at `cutover` undoes everything; the old primary served every write throughout', async () => {
+    const f = await pgFixture();
+    const s = { ...services, taskQueue: uniqueQueue('e2e-pg-nogo') };
+    const w = writer(f);
+    try {
+      const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        await atGate(s, id, 'cutover');
+        expect(existsSync(path.join(f.standbyDir, 'PG_VERSION'))).toBe(true);
+        await svc.decide(s, id, 'cutover', 'no-go', 'bob', 'release freeze');
+        return svc.waitForEnd(s, id);
+      });
+      await eventually(async () => w.acks.length > 0 && Date.now() - w.acks.at(-1)!.ackAt < 500, 'writer still writing');
+      await w.stop();
+      expect(final.outcome).toBe('rolled-back');
+      expect(final.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['start-standby', 'done'],
+        ['base-backup', 'done'],
+        ['create-slot', 'done'],
+      ]);
+      expect(final.compensations[1].detail).toMatch(/removed \(cutover created it\)/);
+      expect(existsSync(f.standbyDir)).toBe(false);
+      expect(existsSync(`${f.standbyDir}.pgpass`)).toBe(false);
+      expect(await f.sql('dc1', `select pg_is_in_recovery() as r, current_setting('synchronous_standby_names') as sync,
+        (select count(*)::int from pg_replication_slots) as slots`)).toEqual([{ r: false, sync: '', slots: 0 }]);
+      expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC1]);
+      expect(w.acks.every((a) => a.address === DC1)).toBe(true);
+      expect(w.failures).toEqual([]); // not one write refused or failed
+      await assertAllAcked(f, 'dc1', w.acks);
+    } finally {
+      await w.stop();
+      f.cleanup();
+    }
+  });
+
+  it('refuses bad input in preflight, naming it, and changes nothing', async () => {
+    const f = await pgFixture();
+    const minimal = await pgFixture({ walLevel: 'minimal' });
+    try {
+      const refused = async (file: string) => {
+        const err = await svc.reviewPlan(file).then(() => null, (e) => e);
+        expect(err).toBeInstanceOf(UserError);
+        expect((err as Error).message).toMatch(/nothing was changed/);
+        return (err as Error).message;
+      };
+      // A host nobody answers on, with its key pinned (so the refusal is about reaching it, not about its key).
+      const knownHosts = path.join(f.sb.stateDir, 'scratch', `known_hosts-${f.id}`);
+      mkdirSync(path.dirname(knownHosts), { recursive: true });
+      const pinned = readFileSync(f.sb.hosts.dc2.knownHostsFile, 'utf8');
+      const dc2Key = pinned.split('\n').find((l) => l.startsWith(`[${DC2}]:2222 `))!;
+      writeFileSync(knownHosts, `${pinned}${dc2Key.replace(`[${DC2}]`, '[127.0.9.9]')}\n`);
+      expect(await refused(f.writePlan('-unreachable', {}, (p) => {
+        Object.assign((p.hosts as Record<string, object>).dc2, { address: '127.0.9.9', knownHostsFile: knownHosts });
+      }))).toMatch(/standby host dc2: dc2 \(cutover@127\.0\.9\.9:2222\): unreachable: .*ECONNREFUSED/);
+      const missing = path.join(f.sb.stateDir, 'secrets', `missing-${f.id}`);
+      expect(await refused(f.writePlan('-password', { superuserPasswordFile: missing }))).toContain(
+        `postgres.superuser: cannot read password file ${missing} (ENOENT)`,
+      );
+      const wrong = path.join(f.sb.stateDir, 'scratch', `wrong-${f.id}`);
+      mkdirSync(path.dirname(wrong), { recursive: true });
+      writeFileSync(wrong, 'not-the-password\n', { mode: 0o600 });
+      expect(await refused(f.writePlan('-wrong', { superuserPasswordFile: wrong }))).toMatch(
+        new RegExp(`password authentication failed for user "postgres" \\(password from file ${wrong}\\)`),
+      );
+      mkdirSync(f.standbyDir, { recursive: true });
+      writeFileSync(path.join(f.standbyDir, 'precious.txt'), 'keep me');
+      const { uid, gid } = userIds();
+      chownSync(f.standbyDir, uid, gid);
+      expect(await refused(f.planFile)).toContain(
+        `standby.dataDir ${f.standbyDir} on dc2 is not empty: cutover never overwrites it unless the plan sets standby.overwrite: true`,
+      );
+      expect(await refused(minimal.planFile)).toMatch(/primary dc1 \(127\.0\.1\.1:\d+\): wal_level is minimal; a standby needs wal_level = replica/);
+
+      // Started as a migration, the same plan ends in preflight: rolled back with nothing to undo.
+      const s = { ...services, taskQueue: uniqueQueue('e2e-pg-bad') };
+      const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.writePlan('-password-run', { superuserPasswordFile: missing }), 'alice');
+        return svc.waitForEnd(s, id);
+      });
+      expect(final.outcome).toBe('rolled-back');
+      expect(final.steps.map((st) => [st.name, st.state])).toEqual([['preflight', 'failed']]);
+      expect(final.failure).toContain(`cannot read password file ${missing}`);
+      expect(final.compensations).toEqual([]);
+
+      // Nothing changed: the target's file is still there, no slot, DNS as it was, the primaries still primaries.
+      expect(readFileSync(path.join(f.standbyDir, 'precious.txt'), 'utf8')).toBe('keep me');
+      expect(await f.sql('dc1', 'select pg_is_in_recovery() as r, (select count(*)::int from pg_replication_slots) as slots')).toEqual([{ r: false, slots: 0 }]);
+      expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC1]);
+      expect(existsSync(minimal.standbyDir)).toBe(false);
+    } finally {
+      f.cleanup();
+      minimal.cleanup();
+    }
+  });
+
+  it('lag that never catches up (replay paused on the standby): the gate is never offered and the timeout rolls back', async () => {
+    const f = await pgFixture({ plan: { maxLag: '64KiB', stableFor: '4s', catchUpTimeout: '8s' } });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-pg-lag') };
+    const w = writer(f);
+    try {
+      const { final, id } = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        await waitFor(s, id, (st) => st.steps.some((x) => x.name === 'start-standby' && x.state === 'done'), 'standby started');
+        await f.sql('dc2', 'select pg_wal_replay_pause()');
+        return { final: await svc.waitForEnd(s, id), id };
+      });
+      await w.stop();
+      expect(final.outcome).toBe('rolled-back');
+      expect(final.failure).toMatch(/replay lag of cutover_e2e_pg_\w+ did not stay under 65536 bytes for 4 s within \d+ s: \d+ bytes behind/);
+      expect(final.decisions).toEqual([]);
+      expect(historyText(await services.client.workflow.getHandle(id).fetchHistory())).not.toContain('waiting-at-cutover');
+      expect(final.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['start-standby', 'done'],
+        ['base-backup', 'done'],
+        ['create-slot', 'done'],
+      ]);
+      expect(Number(final.figures.lagBytes)).toBeGreaterThan(65536);
+      expect(w.failures).toEqual([]);
+      expect(await f.sql('dc1', 'select (select count(*)::int from pg_replication_slots) as slots')).toEqual([{ slots: 0 }]);
+    } finally {
+      await w.stop();
+      f.cleanup();
+    }
+  });
+
+  it('the standby killed during the base backup: the retry removes the partial copy and starts again; the old primary is untouched', async () => {
+    // About 30 MB at 4 MiB/s: several seconds of copying, long enough to kill pg_basebackup in the middle.
+    const f = await pgFixture({ fillerMB: 20, plan: { maxRate: '4MiB' } });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-pg-kill-bb') };
+    const w = writer(f);
+    try {
+      const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        await eventually(async () => {
+          const [p] = await svc.liveProgress(s, id);
+          return p?.activity === 'baseBackup' && ((p.details as { doneBytes?: number } | null)?.doneBytes ?? 0) > 4e6;
+        }, 'base backup under way', 60_000);
+        // pg_basebackup runs on dc2 in a session of its own, whose id the activity keeps beside the data dir:
+        // kill all of it (the copy and its WAL-streaming child), as a dying standby host would.
+        const session = Number(readFileSync(`${f.standbyDir}.basebackup.pid`, 'utf8').trim());
+        process.kill(-session, 'SIGKILL');
+        const atCutover = await atGate(s, id, 'cutover');
+        const step = atCutover.steps.find((st) => st.name === 'base-backup')!;
+        expect(step.summary).toMatch(/attempt 2 after removing the partial copy/);
+        expect(await f.sql('dc2', 'select count(*)::int as n from filler')).toEqual([{ n: 20 * 1700 }]);
+        await svc.decide(s, id, 'cutover', 'no-go', 'bob', 'test done');
+        return svc.waitForEnd(s, id);
+      });
+      await w.stop();
+      expect(final.outcome).toBe('rolled-back');
+      expect(w.failures).toEqual([]);
+      expect(w.acks.every((a) => a.address === DC1)).toBe(true);
+      await assertAllAcked(f, 'dc1', w.acks);
+      figures.baseBackupKill = { baseBackupMs: final.figures.baseBackupMs, attempts: final.figures.baseBackupAttempts };
+    } finally {
+      await w.stop();
+      f.cleanup();
+    }
+  });
+
+  it('an abort during the base backup stops the copy on dc2 and removes it; the old primary is untouched', async () => {
+    const f = await pgFixture({ fillerMB: 10, plan: { maxRate: '2MiB' } });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-pg-abort') };
+    const w = writer(f);
+    try {
+      const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        await eventually(async () => {
+          const [p] = await svc.liveProgress(s, id);
+          return p?.activity === 'baseBackup' && ((p.details as { doneBytes?: number } | null)?.doneBytes ?? 0) > 2e6;
+        }, 'base backup under way', 60_000);
+        await svc.abortMigration(s, id, 'alice', 'wrong maintenance window');
+        return svc.waitForEnd(s, id);
+      });
+      await w.stop();
+      expect(final.outcome).toBe('rolled-back');
+      expect(final.failure).toBe('aborted by alice: wrong maintenance window');
+      expect(final.steps.find((st) => st.name === 'base-backup')?.state).toBe('failed');
+      expect(final.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['base-backup', 'done'],
+        ['create-slot', 'done'],
+      ]);
+      // The copy really stopped (its session is gone) before its directory was removed.
+      expect(existsSync(`${f.standbyDir}.basebackup.pid`)).toBe(false);
+      expect(existsSync(f.standbyDir)).toBe(false);
+      expect(await f.sql('dc1', 'select count(*)::int as senders from pg_stat_replication')).toEqual([{ senders: 0 }]);
+      expect(await f.sql('dc1', 'select count(*)::int as slots from pg_replication_slots')).toEqual([{ slots: 0 }]);
+      expect(w.failures).toEqual([]);
+      await assertAllAcked(f, 'dc1', w.acks);
+    } finally {
+      await w.stop();
+      f.cleanup();
+    }
+  });
+
+  it('the worker killed between the fence and the promotion: a new worker resumes, the standby is promoted, nothing lost', async () => {
+    const f = await pgFixture();
+    const taskQueue = uniqueQueue('e2e-pg-kill-worker');
+    const s = { ...services, taskQueue };
+    const startWorker = (): ChildProcess =>
+      spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'workers', 'main.ts')], {
+        cwd: root,
+        env: { ...process.env, CUTOVER_TASK_QUEUE: taskQueue },
+        stdio: 'ignore',
+        detached: true,
+      });
+    const kill = (p: ChildProcess) => {
+      try {
+        process.kill(-p.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    };
+    const w = writer(f);
+    let worker = startWorker();
+    try {
+      const { id } = await svc.startMigration(s, f.planFile, 'alice');
+      await atGate(s, id, 'cutover');
+      await svc.decide(s, id, 'cutover', 'go', 'bob');
+      // The old primary going down is the fence's last act: kill the worker right then, before it reports
+      // (postmaster.pid goes at the end of a clean shutdown; the fence then only reads the final LSN).
+      const pidFile = path.join(f.primaryDir, 'postmaster.pid');
+      const deadline = Date.now() + 60_000;
+      while (existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      kill(worker);
+      expect(existsSync(pidFile)).toBe(false);
+      const killedAt = Date.now();
+      worker = startWorker();
+      const atComplete = await atGate(s, id, 'complete');
+      expect(atComplete.figures.primary).toBe(`dc2 (${DC2}:${f.port})`);
+      await svc.decide(s, id, 'complete', 'go', 'bob');
+      const final = await svc.waitForEnd(s, id);
+      await eventually(async () => w.acks.filter((a) => a.address === DC2).length >= 20, 'writes on dc2');
+      await w.stop();
+      expect(final.outcome, final.failure ?? '').toBe('completed');
+      const fence = final.steps.find((st) => st.name === 'fence')!;
+      const promote = final.steps.find((st) => st.name === 'promote')!;
+      expect(fence.state).toBe('done');
+      expect(promote.state).toBe('done');
+      expect(final.figures.finalLsn).toBe(final.figures.standbyReplayLsn);
+      const rows = await assertAllAcked(f, 'dc2', w.acks);
+      const readOnlyAt = isoMs(final.figures.readOnlyAt);
+      expect(Number.isNaN(readOnlyAt), 'readOnlyAt carried over from the killed attempt').toBe(false);
+      expect(w.acks.filter((a) => a.address === DC1 && a.sentAt > readOnlyAt)).toEqual([]);
+      figures.workerKill = {
+        acknowledged: w.acks.length, rowsOnDc2: rows, writeOutageMs: w.longestGapMs().ms, resumedAfterMs: isoMs(final.figures.promotedAt) - killedAt,
+        fenceSummary: fence.summary,
+      };
+    } finally {
+      kill(worker);
+      await w.stop();
+      f.cleanup();
+    }
+  });
+});

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { parsePlan, PlanError } from '../../scripts/plans/load';
+import { postgresFailoverInput, type PostgresFailoverPlan } from '../../scripts/plans/postgres-schema';
+
+const valid = `
+kind: postgres-failover
+name: orders-db
+hosts:
+  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
+  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
+postgres:
+  database: app
+  superuser: { user: postgres, passwordFile: /s/pg-superuser }
+  replication: { user: replicator, passwordEnv: REPLICATION_PASSWORD }
+primary: { host: dc1, address: 127.0.1.1, dataDir: /srv/dc1/pg/ }
+standby: { host: dc2, address: 127.0.2.1, dataDir: /srv/dc2/pg, settings: { unix_socket_directories: /srv/dc2/run } }
+options:
+  catchUp: { maxLag: 512KiB, stableFor: 10s, timeout: 20m }
+  synchronousCommit: remote_apply
+  soak: 5m
+approval: { approvers: [alice, bob] }
+gates:
+  complete: { timeout: 2h, onTimeout: wait }
+traffic:
+  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: pg.sandbox.internal, ttl: 1 }
+`;
+
+function problems(text: string): string[] {
+  try {
+    parsePlan(text, 'pg.yaml');
+  } catch (err) {
+    expect(err).toBeInstanceOf(PlanError);
+    return (err as PlanError).problems;
+  }
+  throw new Error('plan was accepted');
+}
+
+describe('postgres-failover plan', () => {
+  it('becomes plain workflow input: units resolved, defaults filled, passwords only as references', () => {
+    const input = postgresFailoverInput(parsePlan(valid, 'pg.yaml') as PostgresFailoverPlan, 'carol');
+    expect(input.access).toEqual({
+      binDir: '/usr/lib/postgresql/15/bin',
+      database: 'app',
+      superuser: { user: 'postgres', password: { file: '/s/pg-superuser' } },
+      replication: { user: 'replicator', password: { env: 'REPLICATION_PASSWORD' } },
+    });
+    expect(input.primary).toEqual({
+      host: 'dc1', address: '127.0.1.1', port: 5432, dataDir: '/srv/dc1/pg', logFile: '/srv/dc1/pg.log',
+      passfile: '/srv/dc1/pg.pgpass', triggerFile: '/srv/dc1/pg.promote', settings: {},
+    });
+    expect(input.standby).toMatchObject({ overwrite: false, removeOnRollback: true, settings: { unix_socket_directories: '/srv/dc2/run' } });
+    expect(input.slotName).toBe('cutover_orders_db');
+    expect(input.applicationName).toBe('cutover_orders_db');
+    expect(input.catchUp).toEqual({ maxLagBytes: 512 * 1024, stableForMs: 10_000, timeoutMs: 20 * 60_000, onTimeout: 'rollback', windowMs: 5000 });
+    expect(input.synchronousCommit).toBe('remote_apply');
+    expect(input.promote).toBe('trigger-file');
+    expect(input.walRetrieveRetryIntervalMs).toBe(100);
+    expect(input.soakMs).toBe(5 * 60_000);
+    expect(input.gates).toEqual({ cutover: { onTimeout: 'wait' }, complete: { timeoutMs: 2 * 3_600_000, onTimeout: 'wait' } });
+  });
+
+  it('refuses a password in the plan, two sources, unknown hosts and a port clients could not follow', () => {
+    const bad = valid
+      .replace('{ user: postgres, passwordFile: /s/pg-superuser }', '{ user: postgres, password: hunter2 }')
+      .replace('passwordEnv: REPLICATION_PASSWORD }', 'passwordEnv: REPLICATION_PASSWORD, passwordFile: /s/r }')
+      .replace('standby: { host: dc2,', 'standby: { host: dc3, port: 6432,')
+      .replace('synchronousCommit: remote_apply', 'synchronousCommit: maybe');
+    expect(problems(bad)).toEqual(
+      expect.arrayContaining([
+        'postgres.superuser: unknown field(s) "password"',
+        'postgres.replication: give exactly one of passwordFile (a file on the worker) or passwordEnv (a variable name); never the password itself',
+        'standby.host: unknown host "dc3": hosts are dc1, dc2',
+        'standby.port: primary and standby must use the same port: clients only follow the DNS name',
+        expect.stringMatching(/^options\.synchronousCommit: /),
+      ]),
+    );
+  });
+});

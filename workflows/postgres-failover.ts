@@ -1,0 +1,465 @@
+// PostgreSQL move: a streaming standby built with pg_basebackup, made synchronous, then a planned failover by
+// the trigger file, with zero lost commits and a designed way back.
+//
+// Phases: preflight → create-slot → base-backup → start-standby → confirm-streaming → catch-up (replay lag
+//   under the threshold for a while; figures refresh) → gate `cutover` → synchronous-commit → [point of no
+//   return] → fence (old primary read-only, standby has all WAL, clean stop, replay LSN = final LSN) → promote
+//   (trigger file or pg_promote) → switch-traffic (DNS) → soak → gate `complete` → retire-old-primary (drop the
+//   old slot). On no-go at `complete`: the reverse move (below).
+// Messages: decideUpdate / decisionSignal (gates `cutover`, `complete`), abortSignal, pauseSignal, resumeSignal,
+//   statusQuery.
+// Compensations before the fence undo exactly what was done, in reverse order: synchronous settings restored,
+//   standby stopped, its data directory removed (only if cutover created it), slot dropped. The old primary
+//   serves throughout. The fence is the point of no return: from there the way back is the reverse move,
+//   registered once traffic has switched: the old primary rejoins as a standby of the new one (no pg_rewind
+//   needed after a clean fence; run when needed), catches up, and the same synchronous-commit / fence / promote
+//   / switch-traffic run in the other direction. A no-go at `complete` (or an abort after the fence) runs it.
+import { ApplicationFailure, log, proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { CatchUpWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
+import { ErrorType } from './shared/errors';
+import type { Evidence, GatePolicy, MigrationStatus, PgServer, PostgresFailoverInput } from './shared/types';
+import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches } from './lib/activity-options';
+import { Migration } from './lib/migration';
+
+/** Activities with a one-line summary shown next to them in the Web UI. */
+const withSummary = (options: ActivityOptions) => (summary: string) => proxyActivities<Activities>({ ...options, summary });
+const checks = withSummary(quickChecks);
+const copies = withSummary(longCopies);
+const steps = withSummary(cutoverSteps);
+const watch = withSummary(watches);
+const outage = withSummary(outageSteps);
+const undo = withSummary(compensations);
+
+/** Settings the move changes on a primary; read first so an undo (or the reverse move) restores them. */
+const CHANGED_SETTINGS = ['synchronous_standby_names', 'synchronous_commit', 'default_transaction_read_only'];
+
+/** One direction of replication: the forward move (dc1 → dc2) or the reverse move (back). */
+interface Direction {
+  from: PgNode;
+  to: PgNode;
+  slot: string;
+  applicationName: string;
+  /** Step and figure prefix: '' forward, 'reverse-' back. */
+  prefix: '' | 'reverse-';
+}
+
+export async function postgresFailover(input: PostgresFailoverInput): Promise<MigrationStatus> {
+  const m = new Migration({
+    kind: 'postgres-failover',
+    name: input.name,
+    startedBy: input.startedBy,
+    approval: input.approval,
+    pointOfNoReturn: 'fence',
+    artifacts: input.artifacts,
+  });
+  const migrationId = workflowInfo().workflowId;
+  const { access } = input;
+  const node = (s: PgServer): PgNode => ({ ...s, ssh: input.hosts[s.host] });
+  const label = (s: PgServer) => `${s.host} (${s.address}:${s.port})`;
+  const dns = input.traffic.dns;
+  const forward: Direction = { from: node(input.primary), to: node(input.standby), slot: input.slotName, applicationName: input.applicationName, prefix: '' };
+  const back: Direction = {
+    from: forward.to,
+    to: forward.from,
+    slot: `${input.slotName}_reverse`,
+    applicationName: `${input.applicationName}_reverse`,
+    prefix: 'reverse-',
+  };
+  /** Figure names: `lagBytes` forward, `reverseLagBytes` back. */
+  const fig = (d: Direction, name: string) => (d.prefix ? `reverse${name[0].toUpperCase()}${name.slice(1)}` : name);
+  const recordSample = (d: Direction, s: ReplicationSample) =>
+    m.setFigures({
+      [fig(d, 'lagBytes')]: s.lagBytes,
+      [fig(d, 'replayLagMs')]: s.replayLagMs ?? -1,
+      [fig(d, 'replicationState')]: s.state,
+      [fig(d, 'syncState')]: s.syncState ?? 'none',
+      [fig(d, 'slot')]: slotText(d.slot, s),
+      [fig(d, 'lastCheckAt')]: s.checkedAt,
+    });
+  let prior: Record<string, string | null> = {};
+  m.setFigures({ primary: label(forward.from), standby: label(forward.to) });
+
+  // ---- phases --------------------------------------------------------------------------------------
+
+  const preflight = () =>
+    m.step(
+      'preflight',
+      () =>
+        checks('read-only checks of both servers, hosts and DNS').preflightPostgres({
+          access,
+          primary: forward.from,
+          standby: { ...forward.to, overwrite: input.standby.overwrite },
+          slotName: input.slotName,
+          applicationName: input.applicationName,
+          dns,
+        }),
+      (r) =>
+        `${r.primaryVersion}, wal_level ${r.walLevel}, ${r.primarySizeBytes} bytes; target ${r.targetState}, ${r.standbyFreeBytes} bytes free; ` +
+        `${dns.name} → ${r.dnsAddresses.join(', ')}`,
+    );
+
+  const createSlot = (d: Direction) =>
+    m.step(
+      `${d.prefix}create-slot`,
+      () => steps(`replication slot ${d.slot} on ${d.from.host}`).createSlot({ access, server: d.from, slot: d.slot }),
+      (r) => `slot ${d.slot} on ${label(d.from)} ${r.created ? 'created' : 'already there'} at ${r.restartLsn}`,
+    );
+
+  const baseBackup = async (pre: PostgresPreflightResult) => {
+    const r = await m.step(
+      'base-backup',
+      () =>
+        copies(`pg_basebackup ${label(forward.from)} → ${forward.to.host}:${forward.to.dataDir}`).baseBackup({
+          migrationId,
+          access,
+          primary: forward.from,
+          standby: forward.to,
+          slot: input.slotName,
+          applicationName: input.applicationName,
+          maxRateBytesPerSec: input.baseBackupMaxRate,
+          previousState: pre.targetState,
+          overwrite: input.standby.overwrite,
+          walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
+        }),
+      (r) =>
+        r.alreadyDone
+          ? `already complete (${r.bytes} bytes), attempt ${r.attempt}`
+          : `${r.bytes} bytes in ${(r.durationMs / 1000).toFixed(1)} s (${Math.round(r.rateBytesPerSec / 1024)} KiB/s)` +
+            (r.attempt > 1 ? `, attempt ${r.attempt}${r.cleanedPartial ? ' after removing the partial copy' : ''}` : ''),
+    );
+    m.setFigures({ baseBackupBytes: r.bytes, baseBackupMs: r.durationMs, baseBackupAttempts: r.attempt });
+  };
+
+  const startServer = (d: Direction, name: string) =>
+    m.step(
+      name,
+      () => steps(`pg_ctl start ${label(d.to)}`).startPostgres({ access, server: d.to }),
+      (r) => (r.alreadyRunning ? `${label(d.to)} already running` : `${label(d.to)} started in ${r.startMs} ms`),
+    );
+
+  const confirmStreaming = async (d: Direction) => {
+    const s = await m.step(
+      `${d.prefix}confirm-streaming`,
+      () =>
+        steps(`${d.applicationName} streams from ${d.from.host}`).awaitStreaming({
+          access,
+          primary: d.from,
+          standby: d.to,
+          applicationName: d.applicationName,
+          slot: d.slot,
+          timeoutMs: 120_000,
+        }),
+      (s) => `${d.applicationName} ${s.state} from ${label(d.from)}, ${s.lagBytes} bytes behind, replay lag ${s.replayLagMs ?? '?'} ms`,
+    );
+    recordSample(d, s);
+  };
+
+  /** Replay lag must stay under the threshold for a while; each window of samples refreshes the figures. */
+  const catchUp = (d: Direction) =>
+    m.step(
+      `${d.prefix}catch-up`,
+      async () => {
+        const { maxLagBytes, stableForMs, timeoutMs, onTimeout, windowMs } = input.catchUp;
+        const started = Date.now();
+        let underSince: string | null = null;
+        let notifications = 0;
+        for (;;) {
+          const w: CatchUpWindowResult = await watch(`replay lag of ${d.applicationName} under ${maxLagBytes} bytes`).watchCatchUp({
+            access,
+            primary: d.from,
+            applicationName: d.applicationName,
+            slot: d.slot,
+            maxLagBytes,
+            stableForMs,
+            underSince,
+            windowMs,
+            pollMs: Math.min(1000, windowMs),
+          });
+          recordSample(d, w.sample);
+          if (w.caughtUp) return w.sample;
+          underSince = w.underSince;
+          if (Date.now() - started > timeoutMs * (notifications + 1)) {
+            const why =
+              `replay lag of ${d.applicationName} did not stay under ${maxLagBytes} bytes for ${stableForMs / 1000} s within ` +
+              `${Math.round((Date.now() - started) / 1000)} s: ${w.sample.lagBytes} bytes behind (${w.sample.state})`;
+            if (onTimeout === 'rollback') throw ApplicationFailure.create({ type: ErrorType.CatchUpTimedOut, message: why, nonRetryable: true });
+            notifications++;
+            m.setFigures({ [fig(d, 'catchUpNotifications')]: notifications });
+            log.warn('catch-up is late; still waiting (plan: onTimeout wait)', { why, notifications });
+          }
+        }
+      },
+      (s) => `${s.lagBytes} bytes behind, replay lag ${s.replayLagMs ?? '?'} ms, stable for ${input.catchUp.stableForMs / 1000} s`,
+    );
+
+  /**
+   * A gate whose evidence stays fresh: while it waits, `refresh` runs again (every 15 s, backing off to 5 min
+   * so a long wait does not fill the history) and the decision records the evidence as last shown.
+   */
+  const gate = async (name: string, evidence: () => Promise<Evidence>, policy: GatePolicy) => {
+    let waiting = true;
+    const refresher = (async () => {
+      for (let every = 15_000; waiting; every = Math.min(every * 2, 300_000)) {
+        await sleep(every);
+        if (!waiting) break;
+        const fresh = await evidence();
+        if (waiting && m.status.gate?.name === name) {
+          Object.assign(m.status.gate.evidence, fresh);
+          m.setFigures({});
+        }
+      }
+    })().catch(() => undefined); // cancelled with the forward path, or a failed look: the gate decides either way
+    try {
+      return await m.gate(name, await evidence(), policy);
+    } finally {
+      waiting = false;
+      void refresher;
+    }
+  };
+
+  const cutoverEvidence = async (): Promise<Evidence> => {
+    const s = await checks('replication status for the gate').replicationStatus({
+      access,
+      primary: forward.from,
+      applicationName: input.applicationName,
+      slot: input.slotName,
+    });
+    recordSample(forward, s);
+    return {
+      lagBytes: s.lagBytes,
+      replayLagMs: s.replayLagMs,
+      replicationState: s.state,
+      syncState: s.syncState,
+      slot: slotText(input.slotName, s),
+      lastCheckAt: s.checkedAt,
+      thresholdBytes: input.catchUp.maxLagBytes,
+      primary: label(forward.from),
+      standby: label(forward.to),
+      dns: `${dns.name} → ${forward.from.address}`,
+      irreversible: 'nothing yet: a no-go stops the standby, removes its copy and drops the slot',
+    };
+  };
+
+  /** synchronous_standby_names = the standby, synchronous_commit as planned; confirmed sync with no lag. */
+  const goSynchronous = async (d: Direction) => {
+    const settings = { synchronous_standby_names: `FIRST 1 ("${d.applicationName}")`, synchronous_commit: input.synchronousCommit };
+    const s = await m.step(
+      `${d.prefix}synchronous-commit`,
+      async () => {
+        await steps(`synchronous_standby_names on ${d.from.host}`).applySettings({ access, server: d.from, settings });
+        return steps(`sync_state = sync for ${d.applicationName}`).confirmSync({
+          access,
+          primary: d.from,
+          applicationName: d.applicationName,
+          slot: d.slot,
+          timeoutMs: 60_000,
+        });
+      },
+      (s) => `${d.applicationName} sync_state ${s.syncState}, flushed up to ${s.flushLsn} (${s.lagBytes} bytes replay lag), in ${s.waitedMs} ms`,
+    );
+    recordSample(d, s);
+  };
+
+  const fence = async (d: Direction) => {
+    const r = await m.step(
+      `${d.prefix}fence`,
+      () =>
+        outage(`fence ${label(d.from)}: read-only, standby has all WAL, clean stop`).fencePrimary({
+          access,
+          primary: d.from,
+          standby: d.to,
+          applicationName: d.applicationName,
+          slot: d.slot,
+          timeoutMs: 60_000,
+        }),
+      (r) =>
+        `${label(d.from)} ${r.alreadyStopped ? 'was already stopped' : `read-only at ${r.readOnlyAt} (${r.terminatedWriters} writers ended), stopped cleanly`}; ` +
+        `final LSN ${r.finalLsn} = standby replay LSN ${r.standbyReplayLsn}`,
+    );
+    m.setFigures({
+      [fig(d, 'readOnlyAt')]: r.readOnlyAt ?? '',
+      [fig(d, 'stoppedAt')]: r.stoppedAt ?? '',
+      [fig(d, 'finalLsn')]: r.finalLsn,
+      [fig(d, 'standbyReplayLsn')]: r.standbyReplayLsn,
+    });
+    return r;
+  };
+
+  const promote = async (d: Direction, readOnlyAt: string | null) => {
+    const r = await m.step(
+      `${d.prefix}promote`,
+      () =>
+        outage(`promote ${label(d.to)} (${input.promote})`).promoteStandby({
+          access,
+          standby: d.to,
+          method: input.promote,
+          timeoutMs: 60_000,
+        }),
+      (r) =>
+        r.alreadyPromoted
+          ? `${label(d.to)} was already promoted (timeline ${r.timeline})`
+          : `${label(d.to)} promoted by ${r.method} in ${r.promoteMs} ms, takes writes on timeline ${r.timeline}`,
+    );
+    m.setFigures({
+      primary: label(d.to),
+      standby: `none: ${label(d.from)} stopped, read-only`,
+      [fig(d, 'promoteMs')]: r.promoteMs,
+      [fig(d, 'promotedAt')]: r.writableAt,
+      ...(readOnlyAt ? { [fig(d, 'fenceToWritableMs')]: Date.parse(r.writableAt) - Date.parse(readOnlyAt) } : {}),
+    });
+  };
+
+  const switchTraffic = async (d: Direction) => {
+    const r = await m.step(
+      `${d.prefix}switch-traffic`,
+      () => steps(`${dns.name} → ${d.to.address}`).switchDns({ dns, from: d.from.address, to: d.to.address }),
+      (r) => `${dns.name} → ${d.to.address} (${r.changed ? `confirmed in ${r.confirmedMs} ms` : 'already there'})`,
+    );
+    m.setFigures({ [fig(d, 'dnsSwitchedAt')]: new Date().toISOString(), [fig(d, 'dnsConfirmMs')]: r.confirmedMs });
+  };
+
+  const completeEvidence = async (): Promise<Evidence> => {
+    const [now, addresses] = await Promise.all([
+      checks(`state of ${label(forward.to)}`).serverState({ access, server: forward.to }),
+      checks(`${dns.name} resolves`).lookupDns({ dns }),
+    ]);
+    return {
+      primary: label(forward.to),
+      acceptsWrites: now.acceptsWrites,
+      lsn: now.lsn,
+      lastCheckAt: now.checkedAt,
+      dns: `${dns.name} → ${addresses.addresses.join(', ')}`,
+      oldPrimary: `${label(forward.from)} stopped and read-only, ended at ${m.status.figures.finalLsn}`,
+      onGo: `drop slot ${input.slotName} left in ${label(forward.from)}; finish`,
+      onNoGo: `reverse move: ${forward.from.host} rejoins as a standby of ${forward.to.host}, catches up, then fence/promote/switch back`,
+    };
+  };
+
+  const soak = () =>
+    m.step('soak', async () => {
+      await sleep(input.soakMs);
+      const s = await checks(`state of ${label(forward.to)}`).serverState({ access, server: forward.to });
+      if (!s.acceptsWrites) throw new Error(`new primary ${label(forward.to)} does not take writes after the soak: ${s.error ?? (s.inRecovery ? 'in recovery' : 'read-only')}`);
+      return s;
+    }, (s) => `${label(forward.to)} takes writes at ${s.lsn} after ${input.soakMs / 1000} s`);
+
+  const retireOldPrimary = () =>
+    m.step(
+      'retire-old-primary',
+      async () => {
+        const slot = await steps(`drop slot ${input.slotName} in ${label(forward.from)}`).dropSlotOffline({ access, server: forward.from, slot: input.slotName });
+        await steps(`remove the replication passfile on ${forward.to.host}`).removePassfile({ server: forward.to });
+        return slot;
+      },
+      (r) => `slot ${input.slotName} ${r.dropped ? `dropped (${r.how})` : 'was not there'}; ${label(forward.from)} stays stopped and read-only`,
+    );
+
+  /** The way back after the fence: the same move in the other direction, with the old primary as the standby. */
+  const reverseMove = async (): Promise<string> => {
+    await createSlot(back);
+    const rejoin = await m.step(
+      'reverse-rejoin',
+      () =>
+        copies(`${label(back.to)} rejoins as a standby of ${label(back.from)}`).rejoinAsStandby({
+          migrationId,
+          access,
+          node: back.to,
+          upstream: back.from,
+          slot: back.slot,
+          applicationName: back.applicationName,
+          walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
+          restore: prior,
+          foreignSettings: Object.keys(input.standby.settings),
+        }),
+      (r) => (r.rewound ? `pg_rewind ran: ${r.reason}` : r.reason),
+    );
+    await startServer(back, 'reverse-start');
+    await confirmStreaming(back);
+    await catchUp(back);
+    await goSynchronous(back);
+    const fenced = await fence(back);
+    await promote(back, fenced.readOnlyAt);
+    await switchTraffic(back);
+    await m.step('reverse-cleanup', async () => {
+      const forwardSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}`).dropSlot({ access, server: back.to, slot: forward.slot });
+      const reverseSlot = await steps(`drop slot ${back.slot} in ${label(back.from)}`).dropSlotOffline({ access, server: back.from, slot: back.slot });
+      await steps(`remove the replication passfile on ${back.to.host}`).removePassfile({ server: back.to });
+      return `slot ${forward.slot} ${forwardSlot.dropped ? 'dropped' : 'absent'} on ${back.to.host}; slot ${back.slot} ${reverseSlot.dropped ? 'dropped' : 'absent'} in ${back.from.host}`;
+    }, (s) => s);
+    return (
+      `reverse move: ${label(back.to)} rejoined as a standby of ${label(back.from)} (${rejoin.reason}), caught up, ` +
+      `${label(back.from)} fenced at ${fenced.finalLsn}, ${label(back.to)} promoted, ${dns.name} → ${back.to.address}; ` +
+      `primary is ${label(back.to)}, ${label(back.from)} stays stopped and read-only`
+    );
+  };
+
+  // ---- the move ------------------------------------------------------------------------------------
+
+  return m.run(async () => {
+    const pre = await preflight();
+    m.setFigures({ primaryVersion: pre.primaryVersion, primarySizeBytes: pre.primarySizeBytes, targetState: pre.targetState });
+
+    m.compensate({
+      step: 'create-slot',
+      manualAction: `drop slot ${input.slotName} on ${label(forward.from)}: select pg_drop_replication_slot('${input.slotName}')`,
+      undo: async () => ((await undo('drop the slot').dropSlot({ access, server: forward.from, slot: input.slotName })).dropped ? `slot ${input.slotName} dropped` : `slot ${input.slotName} was not there`),
+    });
+    await createSlot(forward);
+
+    if (input.standby.removeOnRollback) {
+      m.compensate({
+        step: 'base-backup',
+        manualAction: `remove ${input.standby.dataDir} and ${input.standby.passfile} on ${input.standby.host}`,
+        undo: async () => (await undo('remove the standby copy').removeStandbyDataDir({ access, standby: forward.to, previousState: pre.targetState })).removed,
+      });
+    }
+    await baseBackup(pre);
+
+    m.compensate({
+      step: 'start-standby',
+      manualAction: `stop the standby: pg_ctl stop -D ${input.standby.dataDir} -m fast (on ${input.standby.host})`,
+      undo: async () => ((await undo('stop the standby').stopPostgres({ access, server: forward.to })).wasRunning ? `${label(forward.to)} stopped` : `${label(forward.to)} was not running`),
+    });
+    await startServer(forward, 'start-standby');
+    await confirmStreaming(forward);
+    await catchUp(forward);
+
+    await gate('cutover', cutoverEvidence, input.gates.cutover);
+
+    prior = await checks(`settings of ${label(forward.from)}`).readAutoConf({ access, server: forward.from, names: CHANGED_SETTINGS });
+    m.compensate({
+      step: 'synchronous-commit',
+      manualAction: `on ${label(forward.from)}: ALTER SYSTEM RESET synchronous_standby_names; ALTER SYSTEM RESET synchronous_commit; SELECT pg_reload_conf()`,
+      undo: async () => {
+        const restore = { synchronous_standby_names: prior.synchronous_standby_names, synchronous_commit: prior.synchronous_commit };
+        const r = await undo('restore synchronous settings').applySettings({ access, server: forward.from, settings: restore });
+        return `synchronous_standby_names = '${r.applied.synchronous_standby_names}', synchronous_commit = ${r.applied.synchronous_commit} again`;
+      },
+    });
+    await goSynchronous(forward);
+
+    // From the fence on, the old primary stops taking writes: undoing is the reverse move, not an undo.
+    await m.checkpoint();
+    m.passPointOfNoReturn();
+    const fenced = await fence(forward);
+    await promote(forward, fenced.readOnlyAt);
+    await switchTraffic(forward);
+    m.compensate({
+      step: 'reverse-move',
+      manualAction:
+        `reverse by hand: make ${label(forward.from)} a standby of ${label(forward.to)}, catch up, fence ${forward.to.host}, ` +
+        `promote ${forward.from.host}, point ${dns.name} at ${forward.from.address}`,
+      undo: reverseMove,
+    });
+
+    await soak();
+    await gate('complete', completeEvidence, input.gates.complete);
+    await retireOldPrimary();
+  });
+}
+
+function slotText(slot: string, s: ReplicationSample): string {
+  if (!s.slot) return `${slot} missing`;
+  return `${slot} ${s.slot.active ? 'active' : 'inactive'}, restart ${s.slot.restartLsn ?? '-'}, wal ${s.slot.walStatus ?? '-'}`;
+}
