@@ -180,6 +180,11 @@ export const postgresFailoverBenchmark: Benchmark = {
       rawPgBasebackupMs: rawMs,
       baseBackupMs,
       baseBackupVsRawRatio: Number((baseBackupMs / Math.max(1, rawMs)).toFixed(3)),
+      // The benchmark contract's names: throughput ratio = cutover's bytes/s over the direct command's.
+      databaseBytes: median(raw.map((r) => r.bytes)),
+      basebackupThroughputRatio: Number((rawMs / Math.max(1, baseBackupMs)).toFixed(3)),
+      outageMsTriggerFile: perVariant['trigger-file']?.writeOutageMs ?? null,
+      outageMsPromote: perVariant['pg_promote']?.writeOutageMs ?? null,
       variants: perVariant,
       lostCommits: moves.reduce((n, m) => n + m.lostCommits, 0),
       outcomes: [...new Set(moves.map((m) => m.outcome))],
