@@ -44,6 +44,7 @@ import * as svc from '../cli/services';
 import { sandboxFileSyncPlan, writePlan } from '../plans/sandbox';
 import { loadSandbox, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
 import type { Benchmark, BenchOptions } from './main';
+import { prng } from '../sandbox/files';
 
 const MiB = 1024 * 1024;
 
@@ -71,17 +72,6 @@ interface TreeFile {
   bytes: number;
 }
 
-/** Small deterministic PRNG (mulberry32): file sizes and picks repeat from run to run; contents do not. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function treeFiles(): TreeFile[] {
   const rand = prng(TREE.seed);

@@ -19,14 +19,13 @@ export interface SandboxFileSyncOptions {
   onTimeout?: 'rollback' | 'wait';
 }
 
+/** A sandbox host as a plan's `hosts` entry. */
+function sandboxHost(h: SandboxEndpoints['hosts']['dc1']) {
+  return { address: h.address, port: h.sshPort, user: h.user, identityFile: h.identityFile, knownHostsFile: h.knownHostsFile };
+}
+
 export function sandboxFileSyncPlan(sb: SandboxEndpoints, o: SandboxFileSyncOptions): Record<string, unknown> {
-  const host = (h: SandboxEndpoints['hosts']['dc1']) => ({
-    address: h.address,
-    port: h.sshPort,
-    user: h.user,
-    identityFile: h.identityFile,
-    knownHostsFile: h.knownHostsFile,
-  });
+  const host = sandboxHost;
   const hooks = o.freezeFlag
     ? {
         // Stop writers: raise the flag, then wait until the writer acknowledges it has stopped.
@@ -101,13 +100,7 @@ export interface SandboxPostgresFailoverOptions {
 }
 
 export function sandboxPostgresFailoverPlan(sb: SandboxEndpoints, o: SandboxPostgresFailoverOptions): Record<string, unknown> {
-  const host = (h: SandboxEndpoints['hosts']['dc1']) => ({
-    address: h.address,
-    port: h.sshPort,
-    user: h.user,
-    identityFile: h.identityFile,
-    knownHostsFile: h.knownHostsFile,
-  });
+  const host = sandboxHost;
   const pg = sb.postgres;
   const port = o.port ?? pg.primary.port;
   return {

@@ -10,7 +10,7 @@ const FILE_COUNT = 320;
 const MTIME = new Date('2024-01-01T00:00:00Z').getTime() / 1000;
 
 /** mulberry32: a tiny deterministic PRNG (Math.random cannot be seeded). */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -1,6 +1,6 @@
 // The file-sync move end to end on the sandbox's real sshd, rsync and BIND, driven through the CLI services,
 // with a live writer: what a user would check after a migration (files, checksums, DNS).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import * as svc from '../../scripts/cli/services';
 import { startFileWriter } from '../../scripts/workload/file-writer';
 import type { MigrationStatus } from '../../workflows/shared';
 import { fileSyncFixture, treeDigest, type FileSyncFixture } from '../helpers/sandbox';
-import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 const root = path.resolve(__dirname, '..', '..');
 let env: TemporalTestEnv;
@@ -152,20 +152,8 @@ describe('file-sync end to end', () => {
     const f = fixture({ files: 96, bytesPerFile: 256 * 1024, bandwidthLimitKBps: 3072 });
     const taskQueue = uniqueQueue('e2e-kill');
     const s = { ...services, taskQueue };
-    const startWorker = (): ChildProcess =>
-      spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'workers', 'main.ts')], {
-        cwd: root,
-        env: { ...process.env, CUTOVER_TASK_QUEUE: taskQueue },
-        stdio: 'ignore',
-        detached: true,
-      });
-    const kill = (p: ChildProcess) => {
-      try {
-        process.kill(-p.pid!, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    };
+    const startWorker = () => startWorkerProcess(taskQueue);
+    const kill = killWorkerProcess;
     // The freeze hook waits for a writer's acknowledgement: keep one running, as in production.
     const writer = startFileWriter({
       dns: dnsOf(f),

@@ -3,7 +3,6 @@
 // in dc1 (its own port, its own DNS name), so tests may fence, stop and reverse it freely; the sandbox's
 // primary stays for the demo. What is checked is what a DBA would check: every acknowledged commit present on
 // the new primary, none accepted by the old one after the fence, writes through the name afterwards.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,9 +15,8 @@ import { startPgWriter, type PgAck, type PgWriter } from '../../scripts/workload
 import type { MigrationStatus } from '../../workflows/shared';
 import { historyText } from '../helpers/history';
 import { pgFixture, type PgFixture } from '../helpers/postgres';
-import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
-const root = path.resolve(__dirname, '..', '..');
 let env: TemporalTestEnv;
 let services: svc.Services;
 const figures: Record<string, unknown> = {};
@@ -431,20 +429,8 @@ describe('postgres-failover end to end', () => {
     const f = await pgFixture();
     const taskQueue = uniqueQueue('e2e-pg-kill-worker');
     const s = { ...services, taskQueue };
-    const startWorker = (): ChildProcess =>
-      spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'workers', 'main.ts')], {
-        cwd: root,
-        env: { ...process.env, CUTOVER_TASK_QUEUE: taskQueue },
-        stdio: 'ignore',
-        detached: true,
-      });
-    const kill = (p: ChildProcess) => {
-      try {
-        process.kill(-p.pid!, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    };
+    const startWorker = () => startWorkerProcess(taskQueue);
+    const kill = killWorkerProcess;
     const w = writer(f);
     let worker = startWorker();
     try {

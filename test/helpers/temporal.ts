@@ -2,6 +2,7 @@
 // a unique task queue per test.
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { applySandboxWorkerEnv, loadSandbox } from '../../scripts/sandbox/endpoints';
@@ -74,5 +75,26 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const root = path.resolve(__dirname, '..', '..');
+
+/** A real `npm run worker` process on `taskQueue`, in its own process group so a test can SIGKILL it whole. */
+export function startWorkerProcess(taskQueue: string): ChildProcess {
+  return spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'workers', 'main.ts')], {
+    cwd: root,
+    env: { ...process.env, CUTOVER_TASK_QUEUE: taskQueue },
+    stdio: 'ignore',
+    detached: true,
+  });
+}
+
+/** SIGKILL a worker process group, as a crashed machine would: no graceful shutdown. */
+export function killWorkerProcess(p: ChildProcess): void {
+  try {
+    process.kill(-p.pid!, 'SIGKILL');
+  } catch {
+    /* already gone */
   }
 }
