@@ -109,6 +109,8 @@ export interface FenceResult {
   finalLsn: string;
   standbyReplayLsn: string;
   timeline: number;
+  /** Where the fence spent its time (ms): read-only set, standby flushed, clean stop, replay verified. */
+  timings: { readOnlyMs: number; flushWaitMs: number; stopMs: number; verifyMs: number };
 }
 
 export interface PromoteResult {
@@ -838,88 +840,108 @@ export function createPostgresActivities(deps: ActivityDeps) {
       let stoppedAt: string | null = previous.stoppedAt ?? null;
       let stage = 'checking';
       const beat = () => heartbeat({ stage, readOnlyAt, terminatedWriters, stoppedAt });
-      // One SSH session for the whole fence: every handshake saved is time the database takes no writes.
-      const { running, cd, finalLsn } = await onHost(primary, `fence ${where(primary)}`, async (c) => {
-        const running = await isRunning(c, access, primary);
-        if (running) {
-          await sql(access, primary, `fence ${where(primary)}`, async (q) => {
-            await q.query('alter system set default_transaction_read_only = on');
-            await q.query('select pg_reload_conf()');
-            // The postmaster signals every backend once it has reloaded; our session seeing "on" means it has.
-            for (let i = 0; (await q.one<{ v: string }>("select current_setting('default_transaction_read_only') as v")).v !== 'on'; i++) {
-              if (i > 100) throw ApplicationFailure.retryable(`${where(primary)} did not apply default_transaction_read_only`, ErrorType.Transient);
-              await sleep(20);
-            }
-            // Transactions already writing would still commit: end them (they were never acknowledged).
-            const t = await q.one<{ n: number }>(
-              `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
-                where backend_type = 'client backend' and pid <> pg_backend_pid() and backend_xid is not null`,
-            );
-            terminatedWriters += t.n;
-            readOnlyAt ??= new Date().toISOString();
-            stage = 'read-only';
-            beat();
-            const deadline = Date.now() + input.timeoutMs;
-            for (;;) {
-              const s = await sample(q, input.applicationName, input.slot);
-              if (s.flushLsn && lsnAtLeast(s.flushLsn, s.primaryLsn)) break;
-              if (Date.now() > deadline) {
-                throw ApplicationFailure.retryable(`standby has not flushed up to ${s.primaryLsn} (flush ${s.flushLsn ?? 'none'}, state ${s.state})`, ErrorType.Transient);
+      const timings = { readOnlyMs: 0, flushWaitMs: 0, stopMs: 0, verifyMs: 0 };
+      let mark = Date.now();
+      const lap = () => {
+        const now = Date.now();
+        const ms = now - mark;
+        mark = now;
+        return ms;
+      };
+      // Every session is opened before the old primary stops taking writes (one SSH session to its host, one
+      // connection to the standby): a handshake inside the fence is time the database takes no writes.
+      return sql(access, standby, `standby ${where(standby)} replay`, (sq) =>
+        onHost(primary, `fence ${where(primary)}`, async (c) => {
+          const running = await isRunning(c, access, primary);
+          if (running) {
+            await sql(access, primary, `fence ${where(primary)}`, async (q) => {
+              // Write dirty buffers out while writes still flow, so the shutdown checkpoint inside the fence is short.
+              await q.query('checkpoint');
+              mark = Date.now();
+              await q.query('alter system set default_transaction_read_only = on');
+              await q.query('select pg_reload_conf()');
+              // The postmaster signals every backend once it has reloaded; our session seeing "on" means it has.
+              for (let i = 0; (await q.one<{ v: string }>("select current_setting('default_transaction_read_only') as v")).v !== 'on'; i++) {
+                if (i > 100) throw ApplicationFailure.retryable(`${where(primary)} did not apply default_transaction_read_only`, ErrorType.Transient);
+                await sleep(5);
               }
+              // Transactions already writing would still commit: end them (they were never acknowledged).
+              const t = await q.one<{ n: number }>(
+                `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
+                  where backend_type = 'client backend' and pid <> pg_backend_pid() and backend_xid is not null`,
+              );
+              terminatedWriters += t.n;
+              readOnlyAt ??= new Date().toISOString();
+              timings.readOnlyMs = lap();
+              stage = 'read-only';
               beat();
-              await sleep(10);
+              const deadline = Date.now() + input.timeoutMs;
+              for (;;) {
+                const s = await sample(q, input.applicationName, input.slot);
+                if (s.flushLsn && lsnAtLeast(s.flushLsn, s.primaryLsn)) break;
+                if (Date.now() > deadline) {
+                  throw ApplicationFailure.retryable(`standby has not flushed up to ${s.primaryLsn} (flush ${s.flushLsn ?? 'none'}, state ${s.state})`, ErrorType.Transient);
+                }
+                beat();
+                await sleep(2);
+              }
+              timings.flushWaitMs = lap();
+              stage = 'standby-has-all-wal';
+              beat();
+            });
+            const stop = keepBeating(() => ({ stage: 'stopping', readOnlyAt, terminatedWriters, stoppedAt }));
+            try {
+              // pg_ctl -w looks every 100 ms; watching postmaster.pid (removed last) every 5 ms is quicker.
+              const pidFile = shq(path.posix.join(primary.dataDir, 'postmaster.pid'));
+              await c.exec(
+                `${bin(access, 'pg_ctl')} stop -D ${shq(primary.dataDir)} -m fast -W && ` +
+                  `for i in $(seq 24000); do [ -f ${pidFile} ] || exit 0; sleep 0.005; done; echo 'still running after 120 s' >&2; exit 1`,
+              );
+            } finally {
+              stop();
             }
-            stage = 'standby-has-all-wal';
+            stoppedAt = new Date().toISOString();
+            timings.stopMs = lap();
+            stage = 'stopped';
             beat();
-          });
-          const stop = keepBeating(() => ({ stage: 'stopping', readOnlyAt, terminatedWriters, stoppedAt }));
-          try {
-            // pg_ctl -w looks every 100 ms; watching postmaster.pid (removed last) every 10 ms is quicker.
-            const pidFile = shq(path.posix.join(primary.dataDir, 'postmaster.pid'));
-            await c.exec(
-              `${bin(access, 'pg_ctl')} stop -D ${shq(primary.dataDir)} -m fast -W && ` +
-                `for i in $(seq 12000); do [ -f ${pidFile} ] || exit 0; sleep 0.01; done; echo 'still running after 120 s' >&2; exit 1`,
-            );
-          } finally {
-            stop();
           }
-          stoppedAt = new Date().toISOString();
-          stage = 'stopped';
-          beat();
-        }
-        const cd = await controlData(c, access, primary);
-        if (cd.state !== 'shut down') {
-          throw ApplicationFailure.nonRetryable(
-            `old primary ${where(primary)} is stopped but not cleanly (pg_control state "${cd.state}"): its last WAL may not be on the standby; ` +
-              'do not promote before checking, and rejoin it with pg_rewind',
-            ErrorType.VerificationFailed,
-          );
-        }
-        return { running, cd, finalLsn: await endOfCheckpoint(c, access, primary, cd) };
-      });
-      const standbyReplayLsn = await sql(access, standby, `standby ${where(standby)} replay`, async (q) => {
-        const deadline = Date.now() + input.timeoutMs;
-        for (;;) {
-          const r = await q.one<{ replay: string | null; recovery: boolean }>('select pg_last_wal_replay_lsn()::text as replay, pg_is_in_recovery() as recovery');
-          if (r.replay && lsnAtLeast(r.replay, finalLsn)) return r.replay;
-          if (Date.now() > deadline) {
+          const cd = await controlData(c, access, primary);
+          if (cd.state !== 'shut down') {
             throw ApplicationFailure.nonRetryable(
-              `standby ${where(standby)} replayed up to ${r.replay ?? 'nothing'}, the old primary ended at ${finalLsn}: it did not receive all WAL`,
+              `old primary ${where(primary)} is stopped but not cleanly (pg_control state "${cd.state}"): its last WAL may not be on the standby; ` +
+                'do not promote before checking, and rejoin it with pg_rewind',
               ErrorType.VerificationFailed,
             );
           }
-          stage = 'waiting-for-replay';
-          beat();
-          await sleep(10);
-        }
-      });
-      if (standbyReplayLsn !== finalLsn) {
-        throw ApplicationFailure.nonRetryable(
-          `standby ${where(standby)} replayed up to ${standbyReplayLsn}, past the old primary's final LSN ${finalLsn}: it is not a copy of this primary`,
-          ErrorType.VerificationFailed,
-        );
-      }
-      return { readOnlyAt, terminatedWriters, stoppedAt, alreadyStopped: !running, finalLsn, standbyReplayLsn, timeline: cd.timeline };
+          const finalLsn = await endOfCheckpoint(c, access, primary, cd);
+          const deadline = Date.now() + input.timeoutMs;
+          let standbyReplayLsn: string;
+          for (;;) {
+            const r = await sq.one<{ replay: string | null }>('select pg_last_wal_replay_lsn()::text as replay');
+            if (r.replay && lsnAtLeast(r.replay, finalLsn)) {
+              standbyReplayLsn = r.replay;
+              break;
+            }
+            if (Date.now() > deadline) {
+              throw ApplicationFailure.nonRetryable(
+                `standby ${where(standby)} replayed up to ${r.replay ?? 'nothing'}, the old primary ended at ${finalLsn}: it did not receive all WAL`,
+                ErrorType.VerificationFailed,
+              );
+            }
+            stage = 'waiting-for-replay';
+            beat();
+            await sleep(2);
+          }
+          if (standbyReplayLsn !== finalLsn) {
+            throw ApplicationFailure.nonRetryable(
+              `standby ${where(standby)} replayed up to ${standbyReplayLsn}, past the old primary's final LSN ${finalLsn}: it is not a copy of this primary`,
+              ErrorType.VerificationFailed,
+            );
+          }
+          timings.verifyMs = lap();
+          return { readOnlyAt, terminatedWriters, stoppedAt, alreadyStopped: !running, finalLsn, standbyReplayLsn, timeline: cd.timeline, timings };
+        }),
+      );
     },
 
     /** Promote by the trigger file (or pg_promote) and wait until the server is out of recovery and takes a write. */
@@ -943,12 +965,12 @@ export function createPostgresActivities(deps: ActivityDeps) {
             await q.query('select pg_promote(false)');
             return t0;
           }
-          // Open the SSH session first: the clock starts when the trigger file is created.
-          return onHost(standby, where_, async (c) => {
-            const t0 = Date.now();
-            await c.exec(`touch ${shq(standby.triggerFile)}`);
-            return t0;
-          });
+          // The standby's own server writes the trigger file (COPY TO a server file, as the superuser): the
+          // session is open already, so no SSH handshake sits inside the write outage. The server can always
+          // write there, since it removes the file itself when it promotes.
+          const t0 = Date.now();
+          await q.query(`copy (select where false) to ${sqlLiteral(standby.triggerFile)}`);
+          return t0;
         };
         const t0 = await trigger();
         for (;;) {

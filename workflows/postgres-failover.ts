@@ -3,9 +3,9 @@
 //
 // Phases: preflight → create-slot → base-backup → start-standby → confirm-streaming → catch-up (replay lag
 //   under the threshold for a while; figures refresh) → gate `cutover` → synchronous-commit → [point of no
-//   return] → fence (old primary read-only, standby has all WAL, clean stop, replay LSN = final LSN) → promote
-//   (trigger file or pg_promote) → switch-traffic (DNS) → soak → gate `complete` → retire-old-primary (drop the
-//   old slot). On no-go at `complete`: the reverse move (below).
+//   return] → fence (old primary read-only, standby has all WAL, clean stop, replay LSN = final LSN) →
+//   promote (trigger file or pg_promote) and switch-traffic (DNS) side by side → soak → gate `complete` →
+//   retire-old-primary (drop the old slot). On no-go at `complete`: the reverse move (below).
 // Messages: decideUpdate / decisionSignal (gates `cutover`, `complete`), abortSignal, pauseSignal, resumeSignal,
 //   statusQuery.
 // Compensations before the fence undo exactly what was done, in reverse order: synchronous settings restored,
@@ -282,6 +282,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
       [fig(d, 'stoppedAt')]: r.stoppedAt ?? '',
       [fig(d, 'finalLsn')]: r.finalLsn,
       [fig(d, 'standbyReplayLsn')]: r.standbyReplayLsn,
+      [fig(d, 'fenceTimings')]: `read-only ${r.timings.readOnlyMs}, flush wait ${r.timings.flushWaitMs}, stop ${r.timings.stopMs}, verify ${r.timings.verifyMs} ms`,
     });
     return r;
   };
@@ -317,6 +318,18 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
       (r) => `${dns.name} → ${d.to.address} (${r.changed ? `confirmed in ${r.confirmedMs} ms` : 'already there'})`,
     );
     m.setFigures({ [fig(d, 'dnsSwitchedAt')]: new Date().toISOString(), [fig(d, 'dnsConfirmMs')]: r.confirmedMs });
+  };
+
+  /**
+   * Promote and point the name at the new primary at the same time. Between the fence and the promotion no
+   * client can write anywhere, and the standby holds every committed byte (the fence checked): clients that
+   * follow the name early connect to the standby, are told it is read-only, and their next try commits. So the
+   * write outage ends when the promotion does, not one DNS update and one reconnect later.
+   */
+  const promoteAndSwitch = async (d: Direction, readOnlyAt: string | null) => {
+    // Both run to their end before a failure of either is reported, so nothing is left in flight.
+    const results = await Promise.allSettled([promote(d, readOnlyAt), switchTraffic(d)]);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   };
 
   const completeEvidence = async (): Promise<Evidence> => {
@@ -379,8 +392,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     await catchUp(back);
     await goSynchronous(back);
     const fenced = await fence(back);
-    await promote(back, fenced.readOnlyAt);
-    await switchTraffic(back);
+    await promoteAndSwitch(back, fenced.readOnlyAt);
     await m.step('reverse-cleanup', async () => {
       const forwardSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}`).dropSlot({ access, server: back.to, slot: forward.slot });
       const reverseSlot = await steps(`drop slot ${back.slot} in ${label(back.from)}`).dropSlotOffline({ access, server: back.from, slot: back.slot });
@@ -443,8 +455,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     await m.checkpoint();
     m.passPointOfNoReturn();
     const fenced = await fence(forward);
-    await promote(forward, fenced.readOnlyAt);
-    await switchTraffic(forward);
+    await promoteAndSwitch(forward, fenced.readOnlyAt);
     m.compensate({
       step: 'reverse-move',
       manualAction:

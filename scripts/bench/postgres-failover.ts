@@ -23,7 +23,8 @@ import { createPgCluster, type PgCluster } from '../workload/pg-cluster';
 import { startPgWriter } from '../workload/pg-writer';
 import type { Benchmark, BenchOptions } from './main';
 
-const FILLER_MB = 100;
+/** Filler per primary in MiB (CUTOVER_BENCH_PG_FILLER_MB overrides, for quick trials). */
+const FILLER_MB = Number(process.env.CUTOVER_BENCH_PG_FILLER_MB ?? 100);
 const VARIANTS: Record<string, Pick<SandboxPostgresFailoverOptions, 'promote' | 'walRetrieveRetryInterval'>> = {
   'trigger-file': { promote: 'trigger-file', walRetrieveRetryInterval: '100ms' },
   pg_promote: { promote: 'pg_promote', walRetrieveRetryInterval: '100ms' },
@@ -41,6 +42,9 @@ interface MoveFigures {
   promoteMs: number;
   fenceToWritableMs: number;
   dnsConfirmMs: number;
+  fenceTimings: string;
+  /** From the new primary taking writes to the writer's first commit there (DNS switch + reconnect). */
+  writableToFirstCommitMs: number;
   acknowledged: number;
   lostCommits: number;
   commitsPerSec: number;
@@ -114,6 +118,8 @@ async function move(s: svc.Services, c: PgCluster, variant: Variant, o: BenchOpt
     promoteMs: Number(f.promoteMs),
     fenceToWritableMs: Number(f.fenceToWritableMs),
     dnsConfirmMs: Number(f.dnsConfirmMs),
+    fenceTimings: String(f.fenceTimings),
+    writableToFirstCommitMs: (writer.acks.find((a) => a.address === c.sb.hosts.dc2.address)?.ackAt ?? NaN) - Date.parse(String(f.promotedAt)),
     acknowledged: writer.acks.length,
     lostCommits: writer.acks.filter((a) => !present.has(a.id)).length,
     commitsPerSec: Math.round(writer.acks.length / Math.max(0.001, (last - first) / 1000)),
@@ -145,7 +151,7 @@ export const postgresFailoverBenchmark: Benchmark = {
             moves.push(m);
             o.progress(
               `round ${round} ${variant}: ${m.outcome}, outage ${m.writeOutageMs} ms, promote ${m.promoteMs} ms, ` +
-                `fence→writable ${m.fenceToWritableMs} ms, base backup ${m.baseBackupMs} ms, ${m.acknowledged} commits, ${m.lostCommits} lost`,
+                `fence→writable ${m.fenceToWritableMs} ms (${m.fenceTimings}), writable→first commit ${m.writableToFirstCommitMs} ms, base backup ${m.baseBackupMs} ms, ${m.acknowledged} commits, ${m.lostCommits} lost`,
             );
           } finally {
             c.cleanup();
