@@ -6,7 +6,7 @@
 //
 // Exit codes: 0 ok, 1 a component failed (the message names it and its log) or a bug, 2 usage error,
 // 3 `status` found something down. CUTOVER_STATE_DIR overrides the state dir (default <repo>/.state).
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Component, Context, Health } from './component';
 import { dns, currentRecords } from './dns';
@@ -17,7 +17,7 @@ import { addressHealth, ensureAddress, ensureStateTree, ensureUser, removeAddres
 import { ensurePackages, ensureTools, findTools } from './install';
 import { endpoints, type Layout, layout, USER } from './layout';
 import { postgres } from './postgres';
-import { isAlive, readPid, SandboxError, sleep, stopPid, strayPids, tailFile, tryRun, userIds } from './process';
+import { isAlive, readPid, SandboxError, stopPid, strayPids, tailFile, tryRun, userIds, withLock } from './process';
 import { redis } from './redis';
 import { ensureKeys, sshd, sshLogins } from './ssh';
 import { temporal } from './temporal';
@@ -43,35 +43,6 @@ function components(ctx: Context): Component[] {
     gcs(ctx),
     dns(ctx),
   ];
-}
-
-/** One `up`/`down` at a time per state dir (tests may call `up` from several processes). */
-async function withLock<T>(l: Layout, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(l.stateDir, { recursive: true });
-  const lock = path.join(l.stateDir, '.lock');
-  let announced = false;
-  for (;;) {
-    try {
-      closeSync(openSync(lock, 'wx'));
-      writeFileSync(lock, `${process.pid}\n`);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = readPid(lock);
-      if (holder !== undefined && isAlive(holder)) {
-        if (!announced) console.log(`… waiting for another sandbox command (pid ${holder})`);
-        announced = true;
-        await sleep(250);
-      } else {
-        rmSync(lock, { force: true }); // left by a command that died
-      }
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    if (existsSync(l.stateDir)) rmSync(lock, { force: true });
-  }
 }
 
 async function up(l: Layout): Promise<void> {

@@ -9,8 +9,9 @@ import { chmodSync, chownSync, existsSync, readFileSync, renameSync, rmSync, wri
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Component, Context, Health } from './component';
+import { findTools } from './install';
 import { DC1, DC2, type Layout, PG_BIN_DIR, PG_PORT } from './layout';
-import { assertPortFree, isAlive, probePort, run, SandboxError, tryRun, userIds } from './process';
+import { assertPortFree, isAlive, probePort, run, SandboxError, tryRun, userIds, withLock } from './process';
 
 const bin = (name: string) => path.join(PG_BIN_DIR, name);
 
@@ -168,4 +169,27 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
       return true;
     },
   };
+}
+
+/**
+ * The pair as a first `up` leaves it: dc2 stopped with no data dir, dc1 a freshly initdb'd primary with the roles
+ * and database. A move of the sandbox's own primary (`npm run demo`) leaves dc2 the primary and dc1 a stopped,
+ * read-only old primary: this puts it back, under the sandbox's lock. Returns what it did, one line each.
+ */
+export async function recreatePostgresPair(l: Layout): Promise<string[]> {
+  return withLock(l, async () => {
+    const ctx: Context = { l, tools: findTools() };
+    const done: string[] = [];
+    for (const which of ['dc2', 'dc1'] as const) {
+      if (await postgres(ctx, which).down!()) done.push(`stopped postgres-${which}`);
+      // The data dir and what a move leaves beside it (passfile, trigger file, pid of a base backup).
+      const data = l[which].pgData;
+      const removed = [data, `${data}.pgpass`, `${data}.promote`, `${data}.basebackup.pid`].filter((p) => existsSync(p));
+      for (const p of removed) rmSync(p, { recursive: true, force: true });
+      if (removed.length) done.push(`removed ${removed.join(', ')}`);
+    }
+    const r = await postgres(ctx, 'dc1').up();
+    done.push(`postgres-dc1 ${r.detail} (${r.note})`);
+    return done;
+  });
 }

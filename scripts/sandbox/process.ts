@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { USER, USER_HOME } from './layout';
+import { type Layout, USER, USER_HOME } from './layout';
 
 /** A component could not be brought up or checked: names it and the log that says why. */
 export class SandboxError extends Error {
@@ -216,6 +216,38 @@ export async function stopPidFile(pidFile: string, name: string, graceMs?: numbe
   const stopped = await stopPid(readPid(pidFile), name, graceMs);
   rmSync(pidFile, { force: true });
   return stopped;
+}
+
+/**
+ * One `up`/`down` at a time per state dir (tests may call `up` from several processes); exported for the demo,
+ * which resets the sandbox's PostgreSQL pair under the same lock.
+ */
+export async function withLock<T>(l: Layout, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(l.stateDir, { recursive: true });
+  const lock = path.join(l.stateDir, '.lock');
+  let announced = false;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx'));
+      writeFileSync(lock, `${process.pid}\n`);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = readPid(lock);
+      if (holder !== undefined && isAlive(holder)) {
+        if (!announced) console.log(`… waiting for another sandbox command (pid ${holder})`);
+        announced = true;
+        await sleep(250);
+      } else {
+        rmSync(lock, { force: true }); // left by a command that died
+      }
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    if (existsSync(l.stateDir)) rmSync(lock, { force: true });
+  }
 }
 
 /** True if something accepts TCP connections on host:port. */
