@@ -224,6 +224,24 @@ export function createPostgresActivities(deps: ActivityDeps) {
     return r.code === 0;
   }
 
+  async function start(c: SshConnection, access: PgAccess, server: PgServer): Promise<{ alreadyRunning: boolean; startMs: number }> {
+    const started = Date.now();
+    if (await isRunning(c, access, server)) return { alreadyRunning: true, startMs: 0 };
+    const stop = keepBeating(() => ({ stage: 'starting', dataDir: server.dataDir }));
+    try {
+      const r = await c.exec(`${CLEAN_ENV} ${bin(access, 'pg_ctl')} start -D ${shq(server.dataDir)} -l ${shq(server.logFile)} -w -t 120`, {
+        allowFailure: true,
+      });
+      if (r.code !== 0) {
+        const tail = (await c.exec(`tail -n 5 ${shq(server.logFile)}`, { allowFailure: true })).stdout.trim();
+        throw ApplicationFailure.nonRetryable(`pg_ctl start of ${where(server)} failed: ${r.stderr.trim() || r.stdout.trim()} | log: ${tail}`, ErrorType.CommandFailed);
+      }
+    } finally {
+      stop();
+    }
+    return { alreadyRunning: false, startMs: Date.now() - started };
+  }
+
   async function controlData(c: SshConnection, access: PgAccess, s: PgServer): Promise<ControlData> {
     const r = await c.exec(`LC_ALL=C ${bin(access, 'pg_controldata')} -D ${shq(s.dataDir)}`);
     return parseControlData(r.stdout);
@@ -676,23 +694,30 @@ export function createPostgresActivities(deps: ActivityDeps) {
     /** pg_ctl start -w; a running server is left alone. */
     async startPostgres(input: { access: PgAccess; server: PgNode }): Promise<{ alreadyRunning: boolean; startMs: number }> {
       const { access, server } = input;
-      const started = Date.now();
-      return onHost(server, `start ${where(server)}`, async (c) => {
-        if (await isRunning(c, access, server)) return { alreadyRunning: true, startMs: 0 };
-        const stop = keepBeating(() => ({ stage: 'starting', dataDir: server.dataDir }));
-        try {
-          const r = await c.exec(`${CLEAN_ENV} ${bin(access, 'pg_ctl')} start -D ${shq(server.dataDir)} -l ${shq(server.logFile)} -w -t 120`, {
-            allowFailure: true,
-          });
-          if (r.code !== 0) {
-            const tail = (await c.exec(`tail -n 5 ${shq(server.logFile)}`, { allowFailure: true })).stdout.trim();
-            throw ApplicationFailure.nonRetryable(`pg_ctl start of ${where(server)} failed: ${r.stderr.trim() || r.stdout.trim()} | log: ${tail}`, ErrorType.CommandFailed);
-          }
-        } finally {
-          stop();
-        }
-        return { alreadyRunning: false, startMs: Date.now() - started };
-      });
+      return onHost(server, `start ${where(server)}`, (c) => start(c, access, server));
+    },
+
+    /**
+     * Compensation for a fence that failed or was cancelled before the promotion: until then the old primary's
+     * data is the only truth, so it may take writes again. Starts it if the fence had stopped it (the workflow
+     * then restores the read-only setting). Refuses if the standby is out of recovery: two primaries.
+     */
+    async restartFencedPrimary(input: { access: PgAccess; primary: PgNode; standby: PgServer }): Promise<{ alreadyRunning: boolean; startMs: number }> {
+      const { access, primary, standby } = input;
+      const standbyPromoted = await sql(access, standby, `standby ${where(standby)}`, async (q) => !(await q.one<{ r: boolean }>('select pg_is_in_recovery() as r')).r).catch(
+        (err) => {
+          // A standby that is down takes no writes; anything else is a question to answer before restarting.
+          if (err instanceof ApplicationFailure && err.type === ErrorType.HostUnreachable && err.nonRetryable !== true) return false;
+          throw err;
+        },
+      );
+      if (standbyPromoted) {
+        throw ApplicationFailure.nonRetryable(
+          `${where(standby)} is out of recovery (promoted): not restarting the old primary ${where(primary)}, that would make two primaries`,
+          ErrorType.VerificationFailed,
+        );
+      }
+      return onHost(primary, `restart ${where(primary)}`, (c) => start(c, access, primary));
     },
 
     /** pg_ctl stop (fast: open sessions are ended, a shutdown checkpoint is written); a stopped server is left alone. */
@@ -880,7 +905,11 @@ export function createPostgresActivities(deps: ActivityDeps) {
                 const s = await sample(q, input.applicationName, input.slot);
                 if (s.flushLsn && lsnAtLeast(s.flushLsn, s.primaryLsn)) break;
                 if (Date.now() > deadline) {
-                  throw ApplicationFailure.retryable(`standby has not flushed up to ${s.primaryLsn} (flush ${s.flushLsn ?? 'none'}, state ${s.state})`, ErrorType.Transient);
+                  // Not retried: the old primary is read-only meanwhile, and a rollback gives it its writes back.
+                  throw ApplicationFailure.nonRetryable(
+                    `standby has not flushed up to ${s.primaryLsn} within ${input.timeoutMs / 1000} s of the old primary going read-only (flush ${s.flushLsn ?? 'none'}, state ${s.state})`,
+                    ErrorType.VerificationFailed,
+                  );
                 }
                 beat();
                 await sleep(2);

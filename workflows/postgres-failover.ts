@@ -2,18 +2,20 @@
 // the trigger file, with zero lost commits and a designed way back.
 //
 // Phases: preflight → create-slot → base-backup → start-standby → confirm-streaming → catch-up (replay lag
-//   under the threshold for a while; figures refresh) → gate `cutover` → synchronous-commit → [point of no
-//   return] → fence (old primary read-only, standby has all WAL, clean stop, replay LSN = final LSN) →
+//   under the threshold for a while; figures refresh) → gate `cutover` → synchronous-commit → fence (old
+//   primary read-only, standby has all WAL, clean stop, replay LSN = final LSN) → [point of no return] →
 //   promote (trigger file or pg_promote) and switch-traffic (DNS) side by side → soak → gate `complete` →
 //   retire-old-primary (drop the old slot). On no-go at `complete`: the reverse move (below).
 // Messages: decideUpdate / decisionSignal (gates `cutover`, `complete`), abortSignal, pauseSignal, resumeSignal,
 //   statusQuery.
-// Compensations before the fence undo exactly what was done, in reverse order: synchronous settings restored,
-//   standby stopped, its data directory removed (only if cutover created it), slot dropped. The old primary
-//   serves throughout. The fence is the point of no return: from there the way back is the reverse move,
-//   registered once traffic has switched: the old primary rejoins as a standby of the new one (no pg_rewind
-//   needed after a clean fence; run when needed), catches up, and the same synchronous-commit / fence / promote
-//   / switch-traffic run in the other direction. A no-go at `complete` (or an abort after the fence) runs it.
+// Compensations before the promotion undo exactly what was done, in reverse order: a failed or aborted fence
+//   lifted (old primary restarted if stopped, read-only reset), synchronous settings restored, standby stopped,
+//   its data directory removed (only if cutover created it), slot dropped. The old primary serves throughout,
+//   but for the fence itself. The promotion is the point of no return (two histories from there): the way back
+//   is the reverse move, registered once traffic has switched: the old primary rejoins as a standby of the new
+//   one (no pg_rewind needed after a clean fence; run when needed), catches up, and the same synchronous-commit
+//   / fence / promote / switch-traffic run in the other direction. A no-go at `complete` (or an abort after the
+//   promotion) runs it.
 import { ApplicationFailure, log, proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CatchUpWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
@@ -50,7 +52,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     name: input.name,
     startedBy: input.startedBy,
     approval: input.approval,
-    pointOfNoReturn: 'fence',
+    pointOfNoReturn: 'promote',
     artifacts: input.artifacts,
   });
   const migrationId = workflowInfo().workflowId;
@@ -271,7 +273,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
           standby: d.to,
           applicationName: d.applicationName,
           slot: d.slot,
-          timeoutMs: 60_000,
+          timeoutMs: 15_000,
         }),
       (r) =>
         `${label(d.from)} ${r.alreadyStopped ? 'was already stopped' : `read-only at ${r.readOnlyAt} (${r.terminatedWriters} writers ended), stopped cleanly`}; ` +
@@ -451,10 +453,23 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     });
     await goSynchronous(forward);
 
-    // From the fence on, the old primary stops taking writes: undoing is the reverse move, not an undo.
+    // A fence that fails (or is aborted) is undone: until the standby is promoted, the old primary's data is
+    // the only truth, so it may take writes again.
+    m.compensate({
+      step: 'fence',
+      manualAction: `on ${label(forward.from)}: pg_ctl start if it is stopped, then ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf()`,
+      undo: async () => {
+        const r = await undo('restart the old primary if the fence stopped it').restartFencedPrimary({ access, primary: forward.from, standby: forward.to });
+        const readOnly = { default_transaction_read_only: prior.default_transaction_read_only };
+        const s = await undo('lift read-only on the old primary').applySettings({ access, server: forward.from, settings: readOnly });
+        return `${label(forward.from)} ${r.alreadyRunning ? 'was still running' : 'restarted'}, default_transaction_read_only = ${s.applied.default_transaction_read_only}`;
+      },
+    });
+    const fenced = await fence(forward);
+
+    // From the promotion on there are two histories: undoing is the reverse move, not an undo.
     await m.checkpoint();
     m.passPointOfNoReturn();
-    const fenced = await fence(forward);
     await promoteAndSwitch(forward, fenced.readOnlyAt);
     m.compensate({
       step: 'reverse-move',

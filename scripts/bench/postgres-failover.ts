@@ -1,16 +1,19 @@
 // postgres-failover benchmark: what a client sees during cutover's PostgreSQL move, and what the base backup costs
 // next to plain pg_basebackup between the same hosts.
 //
-// Each round makes a fresh primary in dc1 (its own port and DNS name, a `filler` table of FILLER_MB), then:
-//   raw      plain pg_basebackup as cutover on this machine (dc2 in the sandbox), same login, into a scratch dir;
+// A template primary with a `filler` table of FILLER_MB is built once; each move gets a fresh clone of it in dc1
+// (its own port and DNS name) with a writer committing through the DNS name from the start. Per round:
+//   raw      plain pg_basebackup as cutover on this machine (dc2 in the sandbox), same login, into a scratch
+//            dir, while the writer commits (as during cutover's own base backup);
 //   moves    one real postgres-failover migration per promotion variant (in-process worker, own task queue and
 //            workflow id, a writer committing through the DNS name all along, gates approved at once, 1 s soak,
 //            go at `complete`), each on a fresh primary:
 //              trigger-file   promote_trigger_file, wal_retrieve_retry_interval = 100ms (cutover's default)
 //              pg_promote     SELECT pg_promote() instead of the trigger file
 //              trigger-file-5s  the trigger file with PostgreSQL's default 5 s retry interval
-// Client-observed write outage = the longest gap between two acknowledged commits; every acknowledged commit
-// is checked on the new primary (`lostCommits` must be 0). Figures are medians over the rounds.
+// Client-observed write outage = from the last commit acknowledged by the old primary to the first acknowledged
+// by the new one, both through the DNS name; every acknowledged commit is checked on the new primary
+// (`lostCommits` must be 0). Figures are medians over the rounds.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -18,13 +21,17 @@ import { createWorker } from '../../workers/main';
 import type { MigrationStatus } from '../../workflows/shared';
 import * as svc from '../cli/services';
 import type { SandboxPostgresFailoverOptions } from '../plans/sandbox';
-import { tryRun } from '../sandbox/process';
-import { createPgCluster, type PgCluster } from '../workload/pg-cluster';
-import { startPgWriter } from '../workload/pg-writer';
+import { tryRun, tryRunAsync } from '../sandbox/process';
+import { createPgCluster, createPgTemplate, type PgCluster } from '../workload/pg-cluster';
+import { startPgWriter, type PgWriter } from '../workload/pg-writer';
 import type { Benchmark, BenchOptions } from './main';
 
-/** Filler per primary in MiB (CUTOVER_BENCH_PG_FILLER_MB overrides, for quick trials). */
-const FILLER_MB = Number(process.env.CUTOVER_BENCH_PG_FILLER_MB ?? 100);
+/**
+ * Filler per primary, roughly MiB: 2200 makes a database of about 2.2 GiB, above the 2 GiB the comparison is
+ * asked for (CUTOVER_BENCH_PG_FILLER_MB overrides, for quick trials). Built once into a template and cloned
+ * for each move.
+ */
+const FILLER_MB = Number(process.env.CUTOVER_BENCH_PG_FILLER_MB ?? 2200);
 const VARIANTS: Record<string, Pick<SandboxPostgresFailoverOptions, 'promote' | 'walRetrieveRetryInterval'>> = {
   'trigger-file': { promote: 'trigger-file', walRetrieveRetryInterval: '100ms' },
   pg_promote: { promote: 'pg_promote', walRetrieveRetryInterval: '100ms' },
@@ -38,7 +45,10 @@ interface MoveFigures {
   outcome: string | null;
   baseBackupMs: number;
   baseBackupBytes: number;
+  /** The write outage: from the last commit acknowledged by the old primary to the first by the new one. */
   writeOutageMs: number;
+  /** The longest gap between two commits anywhere in the run (I/O stalls during the copy show here). */
+  longestGapMs: number;
   promoteMs: number;
   fenceToWritableMs: number;
   dnsConfirmMs: number;
@@ -59,26 +69,36 @@ function checkAbort(signal: AbortSignal): void {
   if (signal.aborted) throw Object.assign(new Error('interrupted'), { name: 'AbortError' });
 }
 
-/** Plain pg_basebackup as cutover (same flags cutover uses, minus the slot and progress), timed, then removed. */
-function rawBaseBackup(c: PgCluster): { ms: number; bytes: number } {
+/**
+ * Plain pg_basebackup as cutover (same flags cutover uses, minus the slot and progress), timed, then removed.
+ * Runs without blocking the event loop, so the writer keeps committing meanwhile; the password comes from a
+ * passfile, as in cutover's own run.
+ */
+async function rawBaseBackup(c: PgCluster): Promise<{ ms: number; bytes: number }> {
   const dir = `${c.standbyDir}.raw-${randomUUID().slice(0, 6)}`;
+  const passfile = `${dir}.pgpass`;
   const bin = path.join(c.sb.postgres.binDir, 'pg_basebackup');
-  const started = Date.now();
-  const r = tryRun(
-    'sh',
-    ['-c', `IFS= read -r PGPASSWORD; export PGPASSWORD; exec ${bin} -h ${c.sb.hosts.dc1.address} -p ${c.port} -U ${c.sb.postgres.replication.user} -D ${dir} -X stream -c fast -w`],
-    { asUser: true, input: `${c.replicationPassword}\n`, timeoutMs: 600_000 },
-  );
-  const ms = Date.now() - started;
-  const du = tryRun('du', ['-sb', dir], { asUser: true });
-  tryRun('rm', ['-rf', dir], { asUser: true });
-  if (r.code !== 0) throw new Error(`raw pg_basebackup failed: ${r.stderr.trim()}`);
-  return { ms, bytes: Number(du.stdout.split('\t')[0]) };
+  const user = c.sb.postgres.replication.user;
+  const address = c.sb.hosts.dc1.address;
+  tryRun('sh', ['-c', `umask 077 && cat > ${passfile}`], { asUser: true, input: `${address}:${c.port}:*:${user}:${c.replicationPassword}\n` });
+  try {
+    const started = Date.now();
+    const r = await tryRunAsync(
+      'sh',
+      ['-c', `PGPASSFILE=${passfile} exec ${bin} -h ${address} -p ${c.port} -U ${user} -D ${dir} -X stream -c fast -w`],
+      { asUser: true, timeoutMs: 30 * 60_000 },
+    );
+    const ms = Date.now() - started;
+    if (r.code !== 0) throw new Error(`raw pg_basebackup failed: ${r.stderr.trim()}`);
+    const du = tryRun('du', ['-sb', dir], { asUser: true });
+    return { ms, bytes: Number(du.stdout.split('\t')[0]) };
+  } finally {
+    tryRun('rm', ['-rf', dir, passfile], { asUser: true });
+  }
 }
 
-async function move(s: svc.Services, c: PgCluster, variant: Variant, o: BenchOptions): Promise<MoveFigures> {
-  const planFile = c.writePlan(`-${variant}`, { ...VARIANTS[variant], soak: '1s', stableFor: '2s' });
-  const writer = startPgWriter({
+const writerFor = (c: PgCluster): PgWriter =>
+  startPgWriter({
     dns: { server: c.sb.dns.server, port: c.sb.dns.port, name: c.dnsName },
     port: c.port,
     database: c.sb.postgres.primary.database,
@@ -86,6 +106,9 @@ async function move(s: svc.Services, c: PgCluster, variant: Variant, o: BenchOpt
     password: c.superuserPassword,
     table: 'writes',
   });
+
+async function move(s: svc.Services, c: PgCluster, writer: PgWriter, variant: Variant, o: BenchOptions): Promise<MoveFigures> {
+  const planFile = c.writePlan(`-${variant}`, { ...VARIANTS[variant], soak: '1s', stableFor: '2s' });
   let final: MigrationStatus;
   let id = '';
   try {
@@ -94,6 +117,12 @@ async function move(s: svc.Services, c: PgCluster, variant: Variant, o: BenchOpt
       checkAbort(o.signal);
       const { status, running } = await svc.getStatus(s, id);
       if (!running) break;
+      if (status.gate?.name === 'cutover') {
+        // A person approves minutes after catch-up, not milliseconds: by then the kernel has written the fresh
+        // standby copy (GiBs of dirty pages) to disk. Without this, that writeback stalls every fsync in the
+        // switchover and the figure measures the page cache, not the move.
+        await tryRunAsync('sync', []);
+      }
       if (status.gate) await svc.decide(s, id, status.gate.name, 'go', 'bob', 'benchmark');
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -114,7 +143,8 @@ async function move(s: svc.Services, c: PgCluster, variant: Variant, o: BenchOpt
     outcome: final.outcome,
     baseBackupMs: Number(f.baseBackupMs),
     baseBackupBytes: Number(f.baseBackupBytes),
-    writeOutageMs: writer.longestGapMs().ms,
+    writeOutageMs: (writer.acks.find((a) => a.address === c.sb.hosts.dc2.address)?.ackAt ?? NaN) - (writer.acks.filter((a) => a.address === c.sb.hosts.dc1.address).at(-1)?.ackAt ?? NaN),
+    longestGapMs: writer.longestGapMs().ms,
     promoteMs: Number(f.promoteMs),
     fenceToWritableMs: Number(f.fenceToWritableMs),
     dnsConfirmMs: Number(f.dnsConfirmMs),
@@ -137,28 +167,35 @@ export const postgresFailoverBenchmark: Benchmark = {
     const s = { ...(await svc.connect()), taskQueue };
     const raw: { ms: number; bytes: number }[] = [];
     const moves: MoveFigures[] = [];
+    o.progress(`building a template primary with ${FILLER_MB} MiB of filler (once)`);
+    const templateStarted = Date.now();
+    const template = await createPgTemplate({ prefix: 'bench-pg-template', fillerMB: FILLER_MB });
+    o.progress(`template ready in ${((Date.now() - templateStarted) / 1000).toFixed(1)} s`);
     try {
       for (let round = 1; round <= rounds; round++) {
         for (const variant of Object.keys(VARIANTS) as Variant[]) {
           checkAbort(o.signal);
-          const c = await createPgCluster({ prefix: 'bench-pg', fillerMB: FILLER_MB });
+          const c = await createPgCluster({ prefix: 'bench-pg', template });
+          const writer = writerFor(c);
           try {
             if (variant === 'trigger-file') {
-              raw.push(rawBaseBackup(c));
-              o.progress(`round ${round}: raw pg_basebackup ${raw.at(-1)!.bytes} bytes in ${raw.at(-1)!.ms} ms`);
+              raw.push(await rawBaseBackup(c));
+              o.progress(`round ${round}: raw pg_basebackup ${raw.at(-1)!.bytes} bytes in ${raw.at(-1)!.ms} ms (writer committing)`);
             }
-            const m = await move(s, c, variant, o);
+            const m = await move(s, c, writer, variant, o);
             moves.push(m);
             o.progress(
               `round ${round} ${variant}: ${m.outcome}, outage ${m.writeOutageMs} ms, promote ${m.promoteMs} ms, ` +
                 `fence→writable ${m.fenceToWritableMs} ms (${m.fenceTimings}), writable→first commit ${m.writableToFirstCommitMs} ms, base backup ${m.baseBackupMs} ms, ${m.acknowledged} commits, ${m.lostCommits} lost`,
             );
           } finally {
+            await writer.stop();
             c.cleanup();
           }
         }
       }
     } finally {
+      template.cleanup();
       worker.shutdown();
       await running.catch(() => undefined);
       await s.close();

@@ -190,9 +190,9 @@ async function reviewPostgresFailover(file: string, plan: PostgresFailoverPlan):
     `catch up: replay lag under ${formatBytes(c.maxLagBytes)} for ${c.stableForMs / 1000} s (timeout ${c.timeoutMs / 1000} s: ${c.onTimeout})`,
     `wait at gate "cutover" for a go from ${input.approval.approvers.join(' or ')}${input.approval.requireSecondPerson ? ' (not the starter)' : ''}`,
     `synchronous_standby_names = FIRST 1 ("${input.applicationName}"), synchronous_commit = ${input.synchronousCommit}`,
-    `fence ${p}: read-only, standby has all WAL, clean stop (point of no return)`,
-    `promote ${st} by ${input.promote === 'trigger-file' ? `the trigger file ${input.standby.triggerFile}` : 'pg_promote()'}`,
-    `switch ${input.traffic.dns.name} from ${input.primary.address} to ${input.standby.address}`,
+    `fence ${p}: read-only, standby has all WAL, clean stop (undone if it fails: restart, read-only lifted)`,
+    `promote ${st} by ${input.promote === 'trigger-file' ? `the trigger file ${input.standby.triggerFile}` : 'pg_promote()'} (point of no return), ` +
+      `and at the same time switch ${input.traffic.dns.name} from ${input.primary.address} to ${input.standby.address}`,
     `soak ${input.soakMs / 1000} s, then gate "complete": go drops the old slot; no-go runs the reverse move back to ${input.primary.host}`,
   ];
   return { id: workflowIdFor(plan), plan, preflight, facts, steps };

@@ -265,6 +265,48 @@ describe('postgres-failover end to end', () => {
     }
   });
 
+  it('a fence that cannot be verified (replay paused on the standby) is undone: the old primary restarts and takes writes, nothing lost', async () => {
+    const f = await pgFixture();
+    const s = { ...services, taskQueue: uniqueQueue('e2e-pg-fence-fails') };
+    const w = writer(f);
+    try {
+      const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        await atGate(s, id, 'cutover');
+        // Synchronous commit needs the standby to flush, not to replay: the fence gets as far as the clean stop,
+        // then waits in vain for the standby to replay up to the old primary's final LSN.
+        await f.sql('dc2', 'select pg_wal_replay_pause()');
+        await svc.decide(s, id, 'cutover', 'go', 'bob', 'go');
+        return svc.waitForEnd(s, id);
+      });
+      await eventually(async () => w.acks.length > 0 && w.acks.at(-1)!.ackAt > isoMs(final.endedAt), 'writer writing on dc1 again');
+      await w.stop();
+      expect(final.outcome).toBe('rolled-back');
+      expect(final.failure).toMatch(/standby .* replayed up to .*, the old primary ended at .*: it did not receive all WAL/);
+      expect(final.pointOfNoReturn.passedAt).toBeNull();
+      expect(final.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['fence', 'done'],
+        ['synchronous-commit', 'done'],
+        ['start-standby', 'done'],
+        ['base-backup', 'done'],
+        ['create-slot', 'done'],
+      ]);
+      expect(final.compensations[0].detail).toMatch(/restarted, default_transaction_read_only = off/);
+      expect(await f.sql('dc1', `select pg_is_in_recovery() as r, current_setting('default_transaction_read_only') as ro,
+        current_setting('synchronous_standby_names') as sync, (select count(*)::int from pg_replication_slots) as slots`)).toEqual([
+        { r: false, ro: 'off', sync: '', slots: 0 },
+      ]);
+      expect(existsSync(f.standbyDir)).toBe(false);
+      expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC1]);
+      expect(w.acks.every((a) => a.address === DC1)).toBe(true);
+      await assertAllAcked(f, 'dc1', w.acks);
+      figures.fenceUndone = { acknowledged: w.acks.length, longestGapMs: w.longestGapMs().ms, failedAttempts: w.failures.length };
+    } finally {
+      await w.stop();
+      f.cleanup();
+    }
+  });
+
   it('refuses bad input in preflight, naming it, and changes nothing', async () => {
     const f = await pgFixture();
     const minimal = await pgFixture({ walLevel: 'minimal' });
@@ -349,6 +391,37 @@ describe('postgres-failover end to end', () => {
       expect(Number(final.figures.lagBytes)).toBeGreaterThan(65536);
       expect(w.failures).toEqual([]);
       expect(await f.sql('dc1', 'select (select count(*)::int from pg_replication_slots) as slots')).toEqual([{ slots: 0 }]);
+    } finally {
+      await w.stop();
+      f.cleanup();
+    }
+  });
+
+  it('lag that is late with onTimeout `wait`: no gate while it lags, the operator is told each timeout, the gate opens once it catches up', async () => {
+    const f = await pgFixture({ plan: { maxLag: '64KiB', stableFor: '5s', catchUpTimeout: '3s', onCatchUpTimeout: 'wait' } });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-pg-lag-wait') };
+    const w = writer(f);
+    try {
+      const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        await waitFor(s, id, (st) => st.steps.some((x) => x.name === 'start-standby' && x.state === 'done'), 'standby started');
+        await f.sql('dc2', 'select pg_wal_replay_pause()');
+        // Two timeouts pass: the move keeps waiting, counts them, and never offers the gate.
+        const late = await waitFor(s, id, (st) => Number(st.figures.catchUpNotifications ?? 0) >= 2, 'two catch-up timeouts', 60_000);
+        expect(late.phase).toBe('catch-up');
+        expect(late.gate).toBeNull();
+        expect(Number(late.figures.lagBytes)).toBeGreaterThan(65536);
+        await f.sql('dc2', 'select pg_wal_replay_resume()');
+        const atCutover = await atGate(s, id, 'cutover');
+        expect(Number(atCutover.figures.lagBytes)).toBeLessThanOrEqual(65536);
+        await svc.decide(s, id, 'cutover', 'no-go', 'bob', 'seen enough');
+        return svc.waitForEnd(s, id);
+      });
+      await w.stop();
+      expect(final.outcome).toBe('rolled-back');
+      expect(final.steps.find((x) => x.name === 'catch-up')?.state).toBe('done');
+      expect(w.failures).toEqual([]);
+      await assertAllAcked(f, 'dc1', w.acks);
     } finally {
       await w.stop();
       f.cleanup();

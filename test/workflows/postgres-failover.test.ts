@@ -83,7 +83,7 @@ const sample = (lagBytes: number, syncState = 'async'): ReplicationSample => ({
 });
 
 /** Fake activities recording what ran, with the server each call acted on. */
-function fakes(opts: { lagNeverCatchesUp?: boolean; failConfirmSync?: boolean; failFirstBackup?: boolean; slowSoak?: boolean } = {}) {
+function fakes(opts: { lagNeverCatchesUp?: boolean; failConfirmSync?: boolean; failFirstBackup?: boolean; slowSoak?: boolean; failFence?: boolean } = {}) {
   const calls: string[] = [];
   const on = (s: { host: string }) => s.host;
   const activities: Partial<Activities> = {
@@ -140,7 +140,11 @@ function fakes(opts: { lagNeverCatchesUp?: boolean; failConfirmSync?: boolean; f
       calls.push(`readAutoConf:${on(s)}`);
       return { synchronous_standby_names: null, synchronous_commit: null, default_transaction_read_only: null };
     },
-    async applySettings({ server: s, settings }) {
+    async applySettings({ server: s, settings }): Promise<{ applied: Record<string, string> }> {
+      if ('default_transaction_read_only' in settings) {
+        calls.push(`applySettings:${on(s)}:read-only ${settings.default_transaction_read_only ?? 'reset'}`);
+        return { applied: { default_transaction_read_only: settings.default_transaction_read_only ?? 'off' } };
+      }
       calls.push(`applySettings:${on(s)}:${settings.synchronous_standby_names ?? 'reset'}`);
       return { applied: { synchronous_standby_names: settings.synchronous_standby_names ?? '', synchronous_commit: settings.synchronous_commit ?? 'on' } };
     },
@@ -151,10 +155,17 @@ function fakes(opts: { lagNeverCatchesUp?: boolean; failConfirmSync?: boolean; f
     },
     async fencePrimary({ primary }) {
       calls.push(`fence:${on(primary)}`);
+      if (opts.failFence) {
+        throw ApplicationFailure.nonRetryable('standby has not flushed up to 0/5000098 within 15 s of the old primary going read-only', ErrorType.VerificationFailed);
+      }
       return {
         readOnlyAt: new Date().toISOString(), terminatedWriters: 0, stoppedAt: new Date().toISOString(), alreadyStopped: false, timings: { readOnlyMs: 5, flushWaitMs: 2, stopMs: 60, verifyMs: 3 },
         finalLsn: '0/5000098', standbyReplayLsn: '0/5000098', timeline: 1,
       };
+    },
+    async restartFencedPrimary({ primary }) {
+      calls.push(`restartFencedPrimary:${on(primary)}`);
+      return { alreadyRunning: true, startMs: 0 };
     },
     async promoteStandby({ standby, method }) {
       calls.push(`promote:${on(standby)}:${method}`);
@@ -293,6 +304,30 @@ describe('postgres-failover workflow', () => {
     expect(calls.slice(calls.indexOf('confirmSync:dc1'))).toEqual([
       'confirmSync:dc1', 'applySettings:dc1:reset', 'stop:dc2', 'removeStandbyDataDir:dc2', 'dropSlot:dc1:cutover_orders',
     ]);
+  });
+
+  it('a fence that fails is undone before anything else: the old primary takes writes again, then the rest in reverse', async () => {
+    const q = uniqueQueue('pg-fence');
+    const { calls, activities } = fakes({ failFence: true });
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h, 'cutover');
+      await go(h, 'cutover');
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.failure).toMatch(/has not flushed/);
+      expect(status.pointOfNoReturn.passedAt).toBeNull();
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['fence', 'done'], ['synchronous-commit', 'done'], ['start-standby', 'done'], ['base-backup', 'done'], ['create-slot', 'done'],
+      ]);
+      expect(status.compensations[0].detail).toMatch(/was still running, default_transaction_read_only = off/);
+    });
+    expect(calls.slice(calls.indexOf('fence:dc1'))).toEqual([
+      'fence:dc1', 'restartFencedPrimary:dc1', 'applySettings:dc1:read-only reset', 'applySettings:dc1:reset', 'stop:dc2',
+      'removeStandbyDataDir:dc2', 'dropSlot:dc1:cutover_orders',
+    ]);
+    expect(calls.some((c) => /^(promote|dns)/.test(c))).toBe(false);
   });
 
   it('a no-go at the complete gate runs the reverse move: dc1 rejoins, catches up, is promoted, DNS back', async () => {

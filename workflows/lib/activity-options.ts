@@ -35,6 +35,8 @@ export const compensations: ActivityOptions = {
 export const outageSteps: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '10 seconds',
+  // An abort mid-fence undoes the fence: that must not start before the fence activity has really stopped.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 5, initialInterval: '500ms', maximumInterval: '5s', nonRetryableErrorTypes },
 };
 
