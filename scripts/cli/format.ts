@@ -24,8 +24,10 @@ export function formatStatus(id: string, s: MigrationStatus): string {
   out.push(`point of no return (${s.pointOfNoReturn.step}): ${s.pointOfNoReturn.passedAt ? `passed at ${s.pointOfNoReturn.passedAt}` : 'not passed'}`);
   if (s.steps.length) {
     out.push('', 'steps:');
+    // As wide as the longest name (`reverse-switch-traffic`), so durations and summaries stay in one column.
+    const nameWidth = Math.max(16, ...s.steps.map((st) => st.name.length));
     for (const st of s.steps) {
-      out.push(`  ${st.state.padEnd(8)} ${st.name.padEnd(16)} ${secs(st.startedAt, st.endedAt).padStart(8)}  ${st.summary ?? ''}`);
+      out.push(`  ${st.state.padEnd(8)} ${st.name.padEnd(nameWidth)} ${secs(st.startedAt, st.endedAt).padStart(8)}  ${st.summary ?? ''}`.trimEnd());
     }
   }
   if (s.gate) {

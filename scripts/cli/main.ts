@@ -76,7 +76,8 @@ export async function run(argv: string[], print: (line: string) => void = consol
       return withServices(async (s) => {
         const rows = await svc.listMigrations(s);
         if (!rows.length) return print('no migrations yet');
-        for (const r of rows) print(`${r.id.padEnd(36)} ${r.kind.padEnd(18)} ${r.status.padEnd(11)} ${r.phase.padEnd(24)} ${r.startTime.toISOString()}`);
+        const idWidth = Math.max(36, ...rows.map((r) => r.id.length));
+        for (const r of rows) print(`${r.id.padEnd(idWidth)} ${r.kind.padEnd(18)} ${r.status.padEnd(11)} ${r.phase.padEnd(24)} ${r.startTime.toISOString()}`);
       });
     case 'status': {
       const id = needId();

@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     if (moves[1].outcome === 'completed') {
       say(
         'PostgreSQL now runs on dc2 (127.0.2.1:5432); dc1 is the stopped, read-only old primary (sandbox:status shows ' +
-          'postgres-dc1 not running). The next `npm run demo` puts the pair back',
+          'it as such; sandbox:up leaves it stopped). The next `npm run demo` puts the pair back',
       );
     }
     if (moves.some((m) => !m.ok)) process.exitCode = 1;

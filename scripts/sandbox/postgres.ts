@@ -5,6 +5,9 @@
 // Host-specific settings live beside each data dir, in <dc>/postgres-host.conf, which postgresql.conf includes
 // as '../postgres-host.conf'. pg_basebackup copies postgresql.conf, so a standby cloned into dc2/pg listens on
 // dc2's address without anyone editing its config.
+//
+// A completed move (`npm run demo`) leaves the old primary fenced and stopped: `up` leaves it so and `status`
+// reports it as retired, because started it would be a second server calling itself primary.
 import { chmodSync, chownSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -59,6 +62,19 @@ host    all          all    127.0.0.0/8   scram-sha-256
 host    replication  all    127.0.0.0/8   scram-sha-256
 `;
 
+/** The value postgresql.auto.conf gives a setting (its last line wins, as in the server); undefined if none. */
+function autoConfSetting(text: string, setting: string): string | undefined {
+  let value: string | undefined;
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*=?\s*('(?:[^'\\]|\\.|'')*'|[^\s#]+)/.exec(line);
+    if (m && m[1].toLowerCase() === setting) value = m[2].startsWith("'") ? m[2].slice(1, -1).replace(/''|\\'/g, "'") : m[2];
+  }
+  return value;
+}
+
+/** A boolean setting's value as PostgreSQL reads it: on, true, yes, 1 and unique prefixes of true and yes. */
+const isOn = (value: string | undefined) => value !== undefined && /^(on|1|t|tr|tru|true|y|ye|yes)$/i.test(value.trim());
+
 export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
   const dc = l[which];
   const address = which === 'dc1' ? DC1 : DC2;
@@ -66,6 +82,8 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
   const log = dc.pgLog;
   const where = `${address}:${PG_PORT}`;
   const asUser = { asUser: true, timeoutMs: 90_000 };
+  const peer = which === 'dc1' ? 'dc2' : 'dc1';
+  const peerWhere = `${peer === 'dc1' ? DC1 : DC2}:${PG_PORT}`;
 
   const exists = () => existsSync(path.join(dc.pgData, 'PG_VERSION'));
   const postmasterPid = () => {
@@ -75,6 +93,30 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
       return undefined;
     }
   };
+
+  /**
+   * The old primary a move left behind, or undefined: stopped, not a standby, fenced (the move's ALTER SYSTEM
+   * `default_transaction_read_only = on` is still in postgresql.auto.conf) while the other host has a data dir.
+   * It stays stopped: started, it would be a second primary, read-only and waiting on a synchronous standby that
+   * is gone. The reverse move rejoins it as a standby; `npm run demo` recreates the pair. Returns what status says.
+   */
+  function retired(): string | undefined {
+    if (!exists() || isAlive(postmasterPid(), 'postgres')) return undefined;
+    if (existsSync(path.join(dc.pgData, 'standby.signal'))) return undefined;
+    let autoConf: string;
+    try {
+      autoConf = readFileSync(path.join(dc.pgData, 'postgresql.auto.conf'), 'utf8');
+    } catch {
+      return undefined;
+    }
+    if (!isOn(autoConfSetting(autoConf, 'default_transaction_read_only'))) return undefined;
+    const peerData = l[peer].pgData;
+    if (!existsSync(path.join(peerData, 'PG_VERSION'))) return undefined;
+    // Promotion removes standby.signal: while it is there the move has fenced this side but not yet switched.
+    return existsSync(path.join(peerData, 'standby.signal'))
+      ? `stopped: fenced by a move, ${peer} (${peerWhere}) not promoted yet; left to the move, \`npm run demo\` resets the pair`
+      : `stopped: old primary, moved to ${peer} (${peerWhere}); \`npm run demo\` resets the pair`;
+  }
 
   /** A real password login over TCP, as the workers and tests connect. */
   function sql(query: string, user = 'postgres', db = 'app'): { ok: boolean; out: string } {
@@ -98,6 +140,8 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
         : { ok: false, detail: `no data dir at ${dc.pgData}`, log };
     }
     const pid = postmasterPid();
+    const old = retired();
+    if (old) return { ok: true, detail: old, log };
     if (!isAlive(pid, 'postgres')) return { ok: false, detail: 'not running', log };
     if (!(await probePort(address, PG_PORT))) return { ok: false, detail: `${where} refuses connections`, pid, log };
     const r = sql('select case when pg_is_in_recovery() then \'standby\' else \'primary\' end');
@@ -144,6 +188,8 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
         initdb();
         note = 'initialized';
       }
+      const old = retired();
+      if (old) return { detail: old, note: 'left stopped' };
       const running = isAlive(postmasterPid(), 'postgres') && (await probePort(address, PG_PORT));
       if (!running) {
         if (!isAlive(postmasterPid(), 'postgres')) await assertPortFree(name, address, PG_PORT, log);
