@@ -176,10 +176,14 @@ export const postgresFailoverBenchmark: Benchmark = {
         for (const variant of Object.keys(VARIANTS) as Variant[]) {
           checkAbort(o.signal);
           const c = await createPgCluster({ prefix: 'bench-pg', template });
+          // The clone is GiBs of dirty page cache: written back at once, it would stall whichever copy came
+          // next. Both copies start from a clean page cache (their own output is the only writeback).
+          await tryRunAsync('sync', []);
           const writer = writerFor(c);
           try {
             if (variant === 'trigger-file') {
               raw.push(await rawBaseBackup(c));
+              await tryRunAsync('sync', []);
               o.progress(`round ${round}: raw pg_basebackup ${raw.at(-1)!.bytes} bytes in ${raw.at(-1)!.ms} ms (writer committing)`);
             }
             const m = await move(s, c, writer, variant, o);
