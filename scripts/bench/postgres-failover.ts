@@ -2,12 +2,13 @@
 // next to plain pg_basebackup between the same hosts.
 //
 // A template primary with a `filler` table of FILLER_MB is built once; each move gets a fresh clone of it in dc1
-// (its own port and DNS name) with a writer committing through the DNS name from the start. Per round:
+// (its own port and DNS name) with a writer committing through the DNS name from the start. Per round and
+// promotion variant, on that fresh primary:
 //   raw      plain pg_basebackup as cutover on this machine (dc2 in the sandbox), same login, into a scratch
 //            dir, while the writer commits (as during cutover's own base backup);
-//   moves    one real postgres-failover migration per promotion variant (in-process worker, own task queue and
-//            workflow id, a writer committing through the DNS name all along, gates approved at once, 1 s soak,
-//            go at `complete`), each on a fresh primary:
+//   move     one real postgres-failover migration (in-process worker, own task queue and workflow id, the
+//            writer committing through the DNS name all along, gates approved at once, 1 s soak, go at
+//            `complete`). The variants:
 //              trigger-file   promote_trigger_file, wal_retrieve_retry_interval = 100ms (cutover's default)
 //              pg_promote     SELECT pg_promote() instead of the trigger file
 //              trigger-file-5s  the trigger file with PostgreSQL's default 5 s retry interval
@@ -70,16 +71,17 @@ function checkAbort(signal: AbortSignal): void {
 }
 
 /**
- * Plain pg_basebackup as cutover (same flags cutover uses, minus the slot and progress), timed, then removed.
- * Runs without blocking the event loop, so the writer keeps committing meanwhile; the password comes from a
+ * Plain pg_basebackup as cutover (same flags cutover uses, minus the slot and progress), timed, then removed:
+ * from the primary `from` (dc1 before the move, dc2 after it) into a scratch dir on the other host. Runs
+ * without blocking the event loop, so the writer keeps committing meanwhile; the password comes from a
  * passfile, as in cutover's own run.
  */
-async function rawBaseBackup(c: PgCluster): Promise<{ ms: number; bytes: number }> {
-  const dir = `${c.standbyDir}.raw-${randomUUID().slice(0, 6)}`;
+async function rawBaseBackup(c: PgCluster, from: 'dc1' | 'dc2'): Promise<{ ms: number; bytes: number }> {
+  const dir = `${from === 'dc1' ? c.standbyDir : c.primaryDir}.raw-${randomUUID().slice(0, 6)}`;
   const passfile = `${dir}.pgpass`;
   const bin = path.join(c.sb.postgres.binDir, 'pg_basebackup');
   const user = c.sb.postgres.replication.user;
-  const address = c.sb.hosts.dc1.address;
+  const address = c.sb.hosts[from].address;
   tryRun('sh', ['-c', `umask 077 && cat > ${passfile}`], { asUser: true, input: `${address}:${c.port}:*:${user}:${c.replicationPassword}\n` });
   try {
     const started = Date.now();
@@ -97,6 +99,11 @@ async function rawBaseBackup(c: PgCluster): Promise<{ ms: number; bytes: number 
   }
 }
 
+/** A primary's files read into the page cache, everything dirty written back. */
+async function settle(dataDir: string): Promise<void> {
+  await tryRunAsync('sh', ['-c', `find ${dataDir} -type f -exec cat {} + > /dev/null; sync`], { timeoutMs: 10 * 60_000 });
+}
+
 const writerFor = (c: PgCluster): PgWriter =>
   startPgWriter({
     dns: { server: c.sb.dns.server, port: c.sb.dns.port, name: c.dnsName },
@@ -107,7 +114,8 @@ const writerFor = (c: PgCluster): PgWriter =>
     table: 'writes',
   });
 
-async function move(s: svc.Services, c: PgCluster, writer: PgWriter, variant: Variant, o: BenchOptions): Promise<MoveFigures> {
+/** One move; `afterwards` runs on the new primary while the writer still commits there. */
+async function move(s: svc.Services, c: PgCluster, writer: PgWriter, variant: Variant, o: BenchOptions, afterwards?: () => Promise<void>): Promise<MoveFigures> {
   const planFile = c.writePlan(`-${variant}`, { ...VARIANTS[variant], soak: '1s', stableFor: '2s' });
   let final: MigrationStatus;
   let id = '';
@@ -129,6 +137,7 @@ async function move(s: svc.Services, c: PgCluster, writer: PgWriter, variant: Va
     final = await svc.waitForEnd(s, id);
     // A second of writes on the new primary, so the outage has an end.
     await new Promise((r) => setTimeout(r, 1000));
+    await afterwards?.();
   } finally {
     await writer.stop();
   }
@@ -165,8 +174,9 @@ export const postgresFailoverBenchmark: Benchmark = {
     const worker = await createWorker(taskQueue);
     const running = worker.run();
     const s = { ...(await svc.connect()), taskQueue };
-    const raw: { ms: number; bytes: number }[] = [];
-    const moves: MoveFigures[] = [];
+    const raw: { ms: number; bytes: number; position: 'first' | 'second' }[] = [];
+    const moves: (MoveFigures & { position: 'first' | 'second' })[] = [];
+    let pairs = 0;
     o.progress(`building a template primary with ${FILLER_MB} MiB of filler (once)`);
     const templateStarted = Date.now();
     const template = await createPgTemplate({ prefix: 'bench-pg-template', fillerMB: FILLER_MB });
@@ -176,17 +186,20 @@ export const postgresFailoverBenchmark: Benchmark = {
         for (const variant of Object.keys(VARIANTS) as Variant[]) {
           checkAbort(o.signal);
           const c = await createPgCluster({ prefix: 'bench-pg', template });
-          // The clone is GiBs of dirty page cache: written back at once, it would stall whichever copy came
-          // next. Both copies start from a clean page cache (their own output is the only writeback).
-          await tryRunAsync('sync', []);
           const writer = writerFor(c);
           try {
-            if (variant === 'trigger-file') {
-              raw.push(await rawBaseBackup(c));
-              await tryRunAsync('sync', []);
-              o.progress(`round ${round}: raw pg_basebackup ${raw.at(-1)!.bytes} bytes in ${raw.at(-1)!.ms} ms (writer committing)`);
-            }
-            const m = await move(s, c, writer, variant, o);
+            // Each copy starts with its source's files in the page cache and nothing dirty, so neither pays for
+            // the clone's writeback. Which copy goes first alternates (plain before cutover's from dc1, or after
+            // it from the new primary dc2): on this machine the second copy of a pair is the faster one.
+            const rawFirst = pairs++ % 2 === 0;
+            const plain = async (from: 'dc1' | 'dc2') => {
+              await settle(from === 'dc1' ? c.primaryDir : c.standbyDir);
+              raw.push({ ...(await rawBaseBackup(c, from)), position: rawFirst ? 'first' : 'second' });
+              o.progress(`round ${round} ${variant}: plain pg_basebackup from ${from} ${raw.at(-1)!.bytes} bytes in ${raw.at(-1)!.ms} ms (writer committing)`);
+            };
+            if (rawFirst) await plain('dc1');
+            await settle(c.primaryDir);
+            const m = { ...(await move(s, c, writer, variant, o, rawFirst ? undefined : () => plain('dc2'))), position: (rawFirst ? 'second' : 'first') as 'first' | 'second' };
             moves.push(m);
             o.progress(
               `round ${round} ${variant}: ${m.outcome}, outage ${m.writeOutageMs} ms, promote ${m.promoteMs} ms, ` +
@@ -227,6 +240,14 @@ export const postgresFailoverBenchmark: Benchmark = {
       rawPgBasebackupMs: rawMs,
       baseBackupMs,
       baseBackupVsRawRatio: Number((baseBackupMs / Math.max(1, rawMs)).toFixed(3)),
+      // The order effect, for the record: the same ratio when cutover's copy went first, and when it went second.
+      basebackupThroughputRatioByPosition: Object.fromEntries(
+        (['first', 'second'] as const).map((p) => {
+          const rawOther = median(raw.filter((r) => r.position !== p).map((r) => r.ms));
+          const ours = median(moves.filter((m) => m.position === p).map((m) => m.baseBackupMs));
+          return [`cutover${p === 'first' ? 'First' : 'Second'}`, Number((rawOther / Math.max(1, ours)).toFixed(3))];
+        }),
+      ),
       // The benchmark contract's names: throughput ratio = cutover's bytes/s over the direct command's.
       databaseBytes: median(raw.map((r) => r.bytes)),
       basebackupThroughputRatio: Number((rawMs / Math.max(1, baseBackupMs)).toFixed(3)),
