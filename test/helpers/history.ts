@@ -1,3 +1,8 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { loadSandbox } from '../../scripts/sandbox/endpoints';
+
 // A workflow history as searchable text: every string and every payload's bytes decoded, so a test can check
 // what reached history (a password must not; a phase name did or did not).
 export function historyText(history: unknown): string {
@@ -16,3 +21,19 @@ export function historyText(history: unknown): string {
   walk(history);
   return out.join('\n');
 }
+
+/**
+ * Keeps a run's history as test/histories/<name>.json when CUTOVER_RECORD_HISTORIES=1, for the replay test
+ * (test/workflows/replay.test.ts): today's workflow code must replay what yesterday's code wrote. Written by
+ * the Temporal CLI (`temporal workflow show -o json`), the standard history file format.
+ */
+export function recordHistory(name: string, workflowId: string): void {
+  if (process.env.CUTOVER_RECORD_HISTORIES !== '1') return;
+  const address = process.env.TEMPORAL_ADDRESS ?? loadSandbox().temporal.address;
+  const r = spawnSync('temporal', ['workflow', 'show', '--address', address, '--workflow-id', workflowId, '--output', 'json'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`temporal workflow show ${workflowId} failed: ${r.stderr || r.error?.message}`);
+  mkdirSync(HISTORIES_DIR, { recursive: true });
+  writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), r.stdout);
+}
+
+export const HISTORIES_DIR = path.resolve(__dirname, '../histories');

@@ -19,6 +19,7 @@ import {
   type FileSyncInput,
   type MigrationStatus,
 } from '../../workflows/shared';
+import { recordHistory } from '../helpers/history';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 let env: TemporalTestEnv;
@@ -168,12 +169,13 @@ describe('file-sync workflow', () => {
     });
     const history = await env.client.workflow.getHandle(id).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: env.bundle }, history, id);
+    recordHistory('file-sync-completed', id);
   });
 
   it('a no-go rolls back: the copy is removed and nothing else ran', async () => {
     const q = uniqueQueue('fs-nogo');
     const { calls, activities } = fakes();
-    await withWorker(env, q, activities, async () => {
+    const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
       await atGate(h);
       await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'dc2 disk alarm' }] });
@@ -183,9 +185,11 @@ describe('file-sync workflow', () => {
       expect(status.outcome).toBe('rolled-back');
       expect(status.failure).toMatch(/no-go at gate "cutover" by bob: dc2 disk alarm/);
       expect(status.compensations.map((c) => [c.step, c.state])).toEqual([['initial-copy', 'done']]);
+      return h.workflowId;
     });
     expect(calls).not.toContain('hook:freeze');
     expect(calls.at(-1)).toBe('removeTarget');
+    recordHistory('file-sync-rolled-back', id);
   });
 
   it('a failed verify undoes in reverse order: unfreeze, then remove the copy', async () => {

@@ -18,7 +18,7 @@ import {
   type PgServer,
   type PostgresFailoverInput,
 } from '../../workflows/shared';
-import { historyText } from '../helpers/history';
+import { historyText, recordHistory } from '../helpers/history';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 let env: TemporalTestEnv;
@@ -240,7 +240,7 @@ describe('postgres-failover workflow', () => {
   it('runs the phases in order, shows lag and slot at the cutover gate, and retires the old slot on go', async () => {
     const q = uniqueQueue('pg-happy');
     const { calls, activities } = fakes();
-    await withWorker(env, q, activities, async () => {
+    const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
       const atCutover = await atGate(h, 'cutover');
       expect(atCutover.gate!.evidence).toMatchObject({ lagBytes: 0, replicationState: 'streaming', syncState: 'async', thresholdBytes: 1024 * 1024 });
@@ -261,8 +261,10 @@ describe('postgres-failover workflow', () => {
         'fence', 'promote', 'switch-traffic', 'soak', 'retire-old-primary',
       ]);
       expect(result.figures).toMatchObject({ promoteMs: 120, finalLsn: '0/5000098', standbyReplayLsn: '0/5000098', syncState: 'sync' });
+      return h.workflowId;
     });
     expect(sideBySide(calls)).toEqual([...FORWARD_CALLS, 'dropSlotOffline:dc1:cutover_orders', 'removePassfile:dc2']);
+    recordHistory('postgres-failover-completed', id);
   });
 
   it('a no-go at the cutover gate undoes in reverse order and never touches the old primary', async () => {
@@ -309,7 +311,7 @@ describe('postgres-failover workflow', () => {
   it('a fence that fails is undone before anything else: the old primary takes writes again, then the rest in reverse', async () => {
     const q = uniqueQueue('pg-fence');
     const { calls, activities } = fakes({ failFence: true });
-    await withWorker(env, q, activities, async () => {
+    const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
       await atGate(h, 'cutover');
       await go(h, 'cutover');
@@ -322,7 +324,9 @@ describe('postgres-failover workflow', () => {
         ['fence', 'done'], ['synchronous-commit', 'done'], ['start-standby', 'done'], ['base-backup', 'done'], ['create-slot', 'done'],
       ]);
       expect(status.compensations[0].detail).toMatch(/was still running, default_transaction_read_only = off/);
+      return h.workflowId;
     });
+    recordHistory('postgres-failover-fence-undone', id);
     expect(calls.slice(calls.indexOf('fence:dc1'))).toEqual([
       'fence:dc1', 'restartFencedPrimary:dc1', 'applySettings:dc1:read-only reset', 'applySettings:dc1:reset', 'stop:dc2',
       'removeStandbyDataDir:dc2', 'dropSlot:dc1:cutover_orders',
@@ -360,6 +364,7 @@ describe('postgres-failover workflow', () => {
     // The stored history replays on today's code: no non-determinism in the reverse path.
     const history = await env.client.workflow.getHandle(id).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: env.bundle }, history, id);
+    recordHistory('postgres-failover-reverse-move', id);
   });
 
   it('lag that never catches up: the gate is never offered, the timeout rolls back', async () => {

@@ -1,0 +1,37 @@
+// Stored histories (test/histories/*.json, recorded from the workflow tests with CUTOVER_RECORD_HISTORIES=1)
+// replay on today's workflow code: a change that would break running migrations fails here, before it ships.
+// Re-record only on purpose (a deliberate, versioned change), never to make this test pass.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HISTORIES_DIR } from '../helpers/history';
+
+const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort();
+let bundle: WorkflowBundleWithSourceMap;
+
+beforeAll(async () => {
+  const quiet = () => undefined;
+  bundle = await bundleWorkflowCode({
+    workflowsPath: path.resolve(__dirname, '../../workflows/index.ts'),
+    logger: { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: console.error, log: quiet },
+  });
+});
+
+describe('stored histories replay on today’s code', () => {
+  it('has histories of every move and outcome to replay', () => {
+    expect(files).toEqual(expect.arrayContaining([
+      'file-sync-completed.json',
+      'file-sync-rolled-back.json',
+      'postgres-failover-completed.json',
+      'postgres-failover-reverse-move.json',
+      'postgres-failover-fence-undone.json',
+    ]));
+  });
+
+  it.each(files)('%s', async (file) => {
+    const history = historyFromJSON(JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8')));
+    await Worker.runReplayHistory({ workflowBundle: bundle }, history, file.replace(/\.json$/, ''));
+  });
+});
