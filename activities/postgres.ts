@@ -118,7 +118,10 @@ export interface PromoteResult {
   method: 'trigger-file' | 'pg_promote';
   /** From the trigger (or pg_promote) to the first write the new primary accepted. */
   promoteMs: number;
+  /** When the promotion was seen done: a client may have committed a few ms earlier (the check polls). */
   writableAt: string;
+  /** The last moment the server was seen in recovery (when that check was sent): no commit can precede it. */
+  inRecoveryAt: string | null;
   timeline: number;
   lsn: string;
 }
@@ -986,7 +989,7 @@ export function createPostgresActivities(deps: ActivityDeps) {
       return sql(access, standby, where_, async (q) => {
         const before = await status(q);
         if (!before.recovery) {
-          return { alreadyPromoted: true, method: input.method, promoteMs: 0, writableAt: new Date().toISOString(), timeline: parseInt(before.walfile!.slice(0, 8), 16), lsn: before.lsn! };
+          return { alreadyPromoted: true, method: input.method, promoteMs: 0, writableAt: new Date().toISOString(), inRecoveryAt: null, timeline: parseInt(before.walfile!.slice(0, 8), 16), lsn: before.lsn! };
         }
         const trigger = async () => {
           if (input.method === 'pg_promote') {
@@ -1002,14 +1005,25 @@ export function createPostgresActivities(deps: ActivityDeps) {
           return t0;
         };
         const t0 = await trigger();
+        let inRecoveryAt = t0;
         for (;;) {
+          const sentAt = Date.now();
           const s = await status(q);
           if (!s.recovery) {
             // Out of recovery is not yet "takes writes": assigning a transaction id is.
             await q.query('select txid_current()');
             const promoteMs = Date.now() - t0;
-            return { alreadyPromoted: false, method: input.method, promoteMs, writableAt: new Date().toISOString(), timeline: parseInt(s.walfile!.slice(0, 8), 16), lsn: s.lsn! };
+            return {
+              alreadyPromoted: false,
+              method: input.method,
+              promoteMs,
+              writableAt: new Date().toISOString(),
+              inRecoveryAt: new Date(inRecoveryAt).toISOString(),
+              timeline: parseInt(s.walfile!.slice(0, 8), 16),
+              lsn: s.lsn!,
+            };
           }
+          inRecoveryAt = sentAt;
           if (Date.now() - t0 > input.timeoutMs) {
             throw ApplicationFailure.nonRetryable(
               `${where(standby)} is still in recovery ${Math.round(input.timeoutMs / 1000)} s after ${input.method === 'pg_promote' ? 'pg_promote()' : `touching ${standby.triggerFile}`}`,

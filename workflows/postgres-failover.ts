@@ -309,6 +309,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
       standby: `none: ${label(d.from)} stopped, read-only`,
       [fig(d, 'promoteMs')]: r.promoteMs,
       [fig(d, 'promotedAt')]: r.writableAt,
+      ...(r.inRecoveryAt ? { [fig(d, 'inRecoveryAt')]: r.inRecoveryAt } : {}),
       ...(readOnlyAt ? { [fig(d, 'fenceToWritableMs')]: Date.parse(r.writableAt) - Date.parse(readOnlyAt) } : {}),
     });
   };
@@ -457,7 +458,9 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     // the only truth, so it may take writes again.
     m.compensate({
       step: 'fence',
-      manualAction: `on ${label(forward.from)}: pg_ctl start if it is stopped, then ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf()`,
+      manualAction:
+        `if ${label(forward.to)} is still in recovery: on ${label(forward.from)} pg_ctl start if it is stopped, then ALTER SYSTEM RESET ` +
+        `default_transaction_read_only; SELECT pg_reload_conf(). If it was promoted, leave ${forward.from.host} stopped and rejoin it as its standby`,
       undo: async () => {
         const r = await undo('restart the old primary if the fence stopped it').restartFencedPrimary({ access, primary: forward.from, standby: forward.to });
         const readOnly = { default_transaction_read_only: prior.default_transaction_read_only };

@@ -42,7 +42,8 @@ import { createWorker } from '../../workers/main';
 import { UserError } from '../cli/errors';
 import * as svc from '../cli/services';
 import { sandboxFileSyncPlan, writePlan } from '../plans/sandbox';
-import { loadSandbox, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
+import { loadSandbox, setSandboxRecord, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
+import { medianMs, ratio } from './stats';
 import type { Benchmark, BenchOptions } from './main';
 import { prng } from '../sandbox/files';
 
@@ -207,13 +208,6 @@ function sshHost(h: SandboxHost): SshHost {
   return { name: h.name, address: h.address, port: h.sshPort, user: h.user, identityFile: h.identityFile, knownHostsFile: h.knownHostsFile };
 }
 
-function setDnsRecord(sb: SandboxEndpoints, name: string, address: string | null): void {
-  const lines = [`server ${sb.dns.server} ${sb.dns.port}`, `zone ${sb.dns.zone}`, `update delete ${name}. A`];
-  if (address) lines.push(`update add ${name}. 1 A ${address}`);
-  const r = spawnSync('nsupdate', ['-k', sb.dns.tsigKeyFile], { input: [...lines, 'send', ''].join('\n'), encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`nsupdate for ${name} failed (${r.status}): ${r.stderr || r.error?.message}`);
-}
-
 // ---- raw rsync ----------------------------------------------------------------------------------------
 
 /** Plain `rsync -a` the way cutover runs it: as cutover on dc1, pushing to dc2 over cutover's remote shell. */
@@ -336,7 +330,7 @@ async function cutoverRun(
   const planFile = path.join(sb.stateDir, 'plans', `bench-${tag}.yaml`);
   let workflowId: string | undefined;
   try {
-    setDnsRecord(sb, dnsName, sb.hosts.dc1.address);
+    setSandboxRecord(sb, dnsName, sb.hosts.dc1.address);
     writePlan(planFile, sandboxFileSyncPlan(sb, { name: `bench-${tag}`, sourceDir: source, targetDir: target, dnsName }));
     const started = await svc.startMigration(s, planFile, 'alice');
     workflowId = started.id;
@@ -403,7 +397,7 @@ async function cutoverRun(
     }
     rmSync(planFile, { force: true });
     try {
-      setDnsRecord(sb, dnsName, null);
+      setSandboxRecord(sb, dnsName, null);
     } catch (err) {
       progress(`  cutover: could not remove DNS name ${dnsName}: ${(err as Error).message}`);
     }
@@ -435,12 +429,6 @@ function takeLock(file: string): () => void {
   }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : Math.round((s[m - 1] + s[m]) / 2);
-};
-const ratio = (a: number, b: number) => Number((a / b).toFixed(3));
 
 async function run(options: BenchOptions): Promise<Record<string, unknown>> {
   const { progress, cold, signal } = options;
@@ -530,9 +518,9 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
       await running;
     }
 
-    const rawRsyncMs = median(raws);
-    const fullCopyMs = median(cutovers.map((c) => c.fullCopyMs));
-    const finalSyncMs = median(cutovers.map((c) => c.finalSyncMs));
+    const rawRsyncMs = medianMs(raws);
+    const fullCopyMs = medianMs(cutovers.map((c) => c.fullCopyMs));
+    const finalSyncMs = medianMs(cutovers.map((c) => c.finalSyncMs));
     return {
       files: tree.files,
       bytes: tree.bytes,
@@ -540,13 +528,13 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
       cache: cold ? 'dropped before each run' : 'source read before each run (warm)',
       rawRsyncMs,
       fullCopyMs,
-      fullCopyActivityMs: median(cutovers.map((c) => c.fullCopyActivityMs)),
+      fullCopyActivityMs: medianMs(cutovers.map((c) => c.fullCopyActivityMs)),
       fullCopyVsRsyncRatio: ratio(fullCopyMs, rawRsyncMs),
       finalSyncMs,
       finalSyncVsFullCopyRatio: ratio(finalSyncMs, fullCopyMs),
-      verifyMs: median(cutovers.map((c) => c.verifyMs)),
-      workerCpuMsDuringCopy: median(cutovers.map((c) => c.workerCpuMsDuringCopy)),
-      frozenWindowMs: median(cutovers.map((c) => c.frozenWindowMs)),
+      verifyMs: medianMs(cutovers.map((c) => c.verifyMs)),
+      workerCpuMsDuringCopy: medianMs(cutovers.map((c) => c.workerCpuMsDuringCopy)),
+      frozenWindowMs: medianMs(cutovers.map((c) => c.frozenWindowMs)),
       catchUpPasses: Math.max(...cutovers.map((c) => c.catchUpPasses)),
       changes: CHANGES,
       outcome: cutovers.every((c) => c.outcome === 'completed') ? 'completed' : 'failed',

@@ -26,6 +26,7 @@ import { tryRun, tryRunAsync } from '../sandbox/process';
 import { createPgCluster, createPgTemplate, type PgCluster } from '../workload/pg-cluster';
 import { startPgWriter, type PgWriter } from '../workload/pg-writer';
 import type { Benchmark, BenchOptions } from './main';
+import { median, medianMs, ratio } from './stats';
 
 /**
  * Filler per primary, roughly MiB: 2200 makes a database of about 2.2 GiB, above the 2 GiB the comparison is
@@ -60,16 +61,6 @@ interface MoveFigures {
   lostCommits: number;
   commitsPerSec: number;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : Math.round((s[s.length / 2 - 1] + s[s.length / 2]) / 2)) : 0;
-};
-
-const medianRatio = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? Number((s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2).toFixed(3)) : 0;
-};
 
 function checkAbort(signal: AbortSignal): void {
   if (signal.aborted) throw Object.assign(new Error('interrupted'), { name: 'AbortError' });
@@ -208,7 +199,7 @@ export const postgresFailoverBenchmark: Benchmark = {
             const m = { ...(await move(s, c, writer, variant, o, rawFirst ? undefined : () => plain('dc2'))), position: (rawFirst ? 'second' : 'first') as 'first' | 'second' };
             moves.push(m);
             // The pair shares its cluster, its minute and its disk weather: its ratio is the robust figure.
-            pairRatios.push(Number((raw.at(-1)!.ms / Math.max(1, m.baseBackupMs)).toFixed(3)));
+            pairRatios.push(ratio(raw.at(-1)!.ms, m.baseBackupMs));
             o.progress(
               `round ${round} ${variant}: ${m.outcome}, outage ${m.writeOutageMs} ms, promote ${m.promoteMs} ms, ` +
                 `fence→writable ${m.fenceToWritableMs} ms (${m.fenceTimings}), writable→first commit ${m.writableToFirstCommitMs} ms, base backup ${m.baseBackupMs} ms, ${m.acknowledged} commits, ${m.lostCommits} lost`,
@@ -231,37 +222,37 @@ export const postgresFailoverBenchmark: Benchmark = {
         v,
         {
           ...VARIANTS[v],
-          writeOutageMs: median(by(v).map((m) => m.writeOutageMs)),
-          promoteMs: median(by(v).map((m) => m.promoteMs)),
-          fenceToWritableMs: median(by(v).map((m) => m.fenceToWritableMs)),
-          commitsPerSec: median(by(v).map((m) => m.commitsPerSec)),
+          writeOutageMs: medianMs(by(v).map((m) => m.writeOutageMs)),
+          promoteMs: medianMs(by(v).map((m) => m.promoteMs)),
+          fenceToWritableMs: medianMs(by(v).map((m) => m.fenceToWritableMs)),
+          commitsPerSec: medianMs(by(v).map((m) => m.commitsPerSec)),
           lostCommits: by(v).reduce((n, m) => n + m.lostCommits, 0),
         },
       ]),
     );
-    const baseBackupMs = median(moves.map((m) => m.baseBackupMs));
-    const rawMs = median(raw.map((r) => r.ms));
+    const baseBackupMs = medianMs(moves.map((m) => m.baseBackupMs));
+    const rawMs = medianMs(raw.map((r) => r.ms));
     return {
       rounds,
       fillerMB: FILLER_MB,
-      primaryBytes: median(raw.map((r) => r.bytes)),
+      primaryBytes: medianMs(raw.map((r) => r.bytes)),
       rawPgBasebackupMs: rawMs,
       baseBackupMs,
-      baseBackupVsRawRatio: Number((baseBackupMs / Math.max(1, rawMs)).toFixed(3)),
+      baseBackupVsRawRatio: ratio(baseBackupMs, rawMs),
       // The order effect, for the record: the same ratio when cutover's copy went first, and when it went second.
       basebackupThroughputRatioByPosition: Object.fromEntries(
         (['first', 'second'] as const).map((p) => {
-          const rawOther = median(raw.filter((r) => r.position !== p).map((r) => r.ms));
-          const ours = median(moves.filter((m) => m.position === p).map((m) => m.baseBackupMs));
-          return [`cutover${p === 'first' ? 'First' : 'Second'}`, Number((rawOther / Math.max(1, ours)).toFixed(3))];
+          const rawOther = medianMs(raw.filter((r) => r.position !== p).map((r) => r.ms));
+          const ours = medianMs(moves.filter((m) => m.position === p).map((m) => m.baseBackupMs));
+          return [`cutover${p === 'first' ? 'First' : 'Second'}`, ratio(rawOther, ours)];
         }),
       ),
       // The benchmark contract's names. Throughput ratio = cutover's bytes/s over the direct command's, taken
       // per pair (same cluster, back to back) and the median reported: the disk's speed swings between pairs.
-      databaseBytes: median(raw.map((r) => r.bytes)),
-      basebackupThroughputRatio: medianRatio(pairRatios),
+      databaseBytes: medianMs(raw.map((r) => r.bytes)),
+      basebackupThroughputRatio: Number(median(pairRatios).toFixed(3)),
       basebackupPairRatios: pairRatios,
-      basebackupRatioOfMedians: Number((rawMs / Math.max(1, baseBackupMs)).toFixed(3)),
+      basebackupRatioOfMedians: ratio(rawMs, baseBackupMs),
       outageMsTriggerFile: perVariant['trigger-file']?.writeOutageMs ?? null,
       outageMsPromote: perVariant['pg_promote']?.writeOutageMs ?? null,
       variants: perVariant,

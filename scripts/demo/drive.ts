@@ -1,11 +1,10 @@
 // What the demo's moves share: how it talks, the DNS names it puts back, and driving one migration the way
 // people would (alice starts it, bob reviews the evidence at each gate and says go).
-import { spawnSync } from 'node:child_process';
 import { lookupA } from '../../activities/dns';
 import type { MigrationStatus } from '../../workflows/shared';
 import { formatStatus } from '../cli/format';
 import * as svc from '../cli/services';
-import type { SandboxEndpoints } from '../sandbox/endpoints';
+import { setSandboxRecord, type SandboxEndpoints } from '../sandbox/endpoints';
 
 export interface Demo {
   sb: SandboxEndpoints;
@@ -35,11 +34,7 @@ export async function resolve(sb: SandboxEndpoints, name: string): Promise<strin
 export async function pointDns(sb: SandboxEndpoints, name: string, address: string): Promise<boolean> {
   const current = await resolve(sb, name);
   if (current.length === 1 && current[0] === address) return false;
-  const r = spawnSync('nsupdate', ['-k', sb.dns.tsigKeyFile], {
-    input: `server ${sb.dns.server} ${sb.dns.port}\nzone ${sb.dns.zone}\nupdate delete ${name}. A\nupdate add ${name}. 1 A ${address}\nsend\n`,
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`nsupdate ${name} → ${address} failed: ${r.stderr || r.error?.message}`);
+  setSandboxRecord(sb, name, address);
   return true;
 }
 

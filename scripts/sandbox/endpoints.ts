@@ -1,5 +1,6 @@
 // The sandbox's endpoints: written by `sandbox:up` to <stateDir>/sandbox.json, read by the demo, tests and
 // benchmarks. Everything listens on loopback; dc1 is 127.0.1.1, dc2 is 127.0.2.1, DNS is 127.0.3.1.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -65,4 +66,15 @@ export function applySandboxWorkerEnv(env: NodeJS.ProcessEnv = process.env, stat
   env.CUTOVER_GCS_ENDPOINT = sb.gcs.endpoint;
   env.CUTOVER_GCS_PROJECT ??= sb.gcs.projectId;
   return true;
+}
+
+/**
+ * Sets (or, with null, removes) the A record `name` in the sandbox's zone, signed with its TSIG key: how
+ * scripts put a name back before a run. Migrations switch names through their own activity, not this.
+ */
+export function setSandboxRecord(sb: SandboxEndpoints, name: string, address: string | null): void {
+  const lines = [`server ${sb.dns.server} ${sb.dns.port}`, `zone ${sb.dns.zone}`, `update delete ${name}. A`];
+  if (address) lines.push(`update add ${name}. 1 A ${address}`);
+  const r = spawnSync('nsupdate', ['-k', sb.dns.tsigKeyFile], { input: [...lines, 'send', ''].join('\n'), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`nsupdate for ${name} failed (${r.status}): ${r.stderr || r.error?.message}`);
 }

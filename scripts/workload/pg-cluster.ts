@@ -7,9 +7,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
-import { spawnSync } from 'node:child_process';
 import { sandboxPostgresFailoverPlan, writePlan, type SandboxPostgresFailoverOptions } from '../plans/sandbox';
-import { loadSandbox, type SandboxEndpoints } from '../sandbox/endpoints';
+import { loadSandbox, setSandboxRecord, type SandboxEndpoints } from '../sandbox/endpoints';
 import { tryRun } from '../sandbox/process';
 
 export interface PgCluster {
@@ -56,14 +55,6 @@ async function freePort(sb: SandboxEndpoints): Promise<number> {
     if ((await portFree(sb.hosts.dc1.address, port)) && (await portFree(sb.hosts.dc2.address, port))) return port;
   }
   throw new Error('no free port for a throwaway cluster');
-}
-
-/** A (or no) A record for `name`, signed with the sandbox's TSIG key. */
-function setDnsRecord(sb: SandboxEndpoints, name: string, address: string | null): void {
-  const lines = [`server ${sb.dns.server} ${sb.dns.port}`, `zone ${sb.dns.zone}`, `update delete ${name}. A`];
-  if (address) lines.push(`update add ${name}. 1 A ${address}`);
-  const r = spawnSync('nsupdate', ['-k', sb.dns.tsigKeyFile], { input: [...lines, 'send', ''].join('\n'), encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`nsupdate for ${name} failed (${r.status}): ${r.stderr || r.error?.message}`);
 }
 
 export interface PgClusterOptions {
@@ -120,7 +111,7 @@ export async function createPgCluster(o: PgClusterOptions = {}): Promise<PgClust
     }
     for (const p of plans) rmSync(p, { force: true });
     try {
-      setDnsRecord(sb, dnsName, null);
+      setSandboxRecord(sb, dnsName, null);
     } catch {
       /* best effort */
     }
@@ -169,7 +160,7 @@ export async function createPgCluster(o: PgClusterOptions = {}): Promise<PgClust
         psql(sb.postgres.primary.database, `create table filler as select g, repeat(md5(g::text), 16) as pad from generate_series(1, ${o.fillerMB * 1700}) g`, 30 * 60_000);
       }
     }
-    setDnsRecord(sb, dnsName, sb.hosts.dc1.address);
+    setSandboxRecord(sb, dnsName, sb.hosts.dc1.address);
   } catch (err) {
     cleanup();
     throw err;

@@ -1,6 +1,6 @@
 // The file-sync workflow against the real Temporal dev server, with typed fake activities: gate rules,
 // compensation order, abort, pause, timeouts, and a replay of a stored history.
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
@@ -20,6 +20,7 @@ import {
   type MigrationStatus,
 } from '../../workflows/shared';
 import { recordHistory } from '../helpers/history';
+import { atGate, failureOf, fakeHost } from '../helpers/workflows';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 let env: TemporalTestEnv;
@@ -30,13 +31,12 @@ afterAll(async () => {
   await env?.close();
 });
 
-const host = (name: string, address: string) => ({ name, address, port: 2222, user: 'cutover', identityFile: '/id', knownHostsFile: '/kh' });
 
 function input(overrides: Partial<FileSyncInput> = {}): FileSyncInput {
   return {
     name: 'assets',
     startedBy: 'alice',
-    hosts: { dc1: host('dc1', '127.0.1.1'), dc2: host('dc2', '127.0.2.1') },
+    hosts: { dc1: fakeHost('dc1', '127.0.1.1'), dc2: fakeHost('dc2', '127.0.2.1') },
     source: { host: 'dc1', path: '/src' },
     target: { host: 'dc2', path: '/dst', removeOnRollback: true },
     exclude: [],
@@ -111,30 +111,13 @@ async function start(queue: string, args: FileSyncInput): Promise<WorkflowHandle
   return env.client.workflow.start(fileSync, { taskQueue: queue, workflowId: uniqueQueue('wf'), args: [args] });
 }
 
-async function atGate(h: WorkflowHandle, gate = 'cutover'): Promise<MigrationStatus> {
-  return eventually(async () => {
-    const s = await h.query(statusQuery);
-    return s.gate?.name === gate ? s : null;
-  }, `gate ${gate}`);
-}
-
-async function failureOf(h: WorkflowHandle): Promise<ApplicationFailure> {
-  const err = await h.result().then(
-    () => null,
-    (e) => e,
-  );
-  expect(err).toBeInstanceOf(WorkflowFailedError);
-  expect((err as WorkflowFailedError).cause).toBeInstanceOf(ApplicationFailure);
-  return (err as WorkflowFailedError).cause as ApplicationFailure;
-}
-
 describe('file-sync workflow', () => {
   it('copies, catches up until under the threshold, waits for a second person, then cuts over', async () => {
     const q = uniqueQueue('fs-happy');
     const { calls, activities } = fakes();
     await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
-      const s = await atGate(h);
+      const s = await atGate(h, 'cutover');
       expect(s.gate!.evidence).toMatchObject({ lastPass: 'catch-up-2', lastPassBytes: 500, thresholdBytes: 1000 });
       // The starter may not approve their own migration.
       const refused = await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'alice' }] }).catch((e) => e);
@@ -162,7 +145,7 @@ describe('file-sync workflow', () => {
     const { activities } = fakes();
     const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
-      await atGate(h);
+      await atGate(h, 'cutover');
       await h.signal(decisionSignal, { gate: 'cutover', decision: 'go', by: 'bob' });
       await h.result();
       return h.workflowId;
@@ -177,7 +160,7 @@ describe('file-sync workflow', () => {
     const { calls, activities } = fakes();
     const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
-      await atGate(h);
+      await atGate(h, 'cutover');
       await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'dc2 disk alarm' }] });
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.RolledBack);
@@ -197,7 +180,7 @@ describe('file-sync workflow', () => {
     const { calls, activities } = fakes({ failVerify: true });
     await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
-      await atGate(h);
+      await atGate(h, 'cutover');
       await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.RolledBack);
@@ -211,7 +194,7 @@ describe('file-sync workflow', () => {
     const { calls, activities } = fakes({ failVerify: true, failUnfreeze: true });
     await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
-      await atGate(h);
+      await atGate(h, 'cutover');
       await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.ManualInterventionRequired);
@@ -242,7 +225,7 @@ describe('file-sync workflow', () => {
     const { activities } = fakes();
     await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
-      await atGate(h);
+      await atGate(h, 'cutover');
       await h.signal(decisionSignal, { gate: 'cutover', decision: 'go', by: 'mallory' });
       const s = await eventually(async () => {
         const st = await h.query(statusQuery);
@@ -280,7 +263,7 @@ describe('file-sync workflow', () => {
     const { activities } = fakes();
     await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
-      await atGate(h);
+      await atGate(h, 'cutover');
       await h.signal(pauseSignal, { by: 'alice' });
       await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
       await eventually(async () => (await h.query(statusQuery)).phase === 'paused', 'paused phase');

@@ -1,7 +1,7 @@
 // The postgres-failover workflow against the real Temporal dev server, with typed fake activities: phase order,
 // the compensation order on a no-go, the reverse move after the point of no return, the catch-up timeout that
 // never offers the gate, a base backup retried after a failure, and a replay of a stored history.
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { activityInfo, sleep as activitySleep } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
@@ -19,6 +19,7 @@ import {
   type PostgresFailoverInput,
 } from '../../workflows/shared';
 import { historyText, recordHistory } from '../helpers/history';
+import { atGate, failureOf, fakeHost } from '../helpers/workflows';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 let env: TemporalTestEnv;
@@ -29,7 +30,6 @@ afterAll(async () => {
   await env?.close();
 });
 
-const host = (name: string, address: string) => ({ name, address, port: 2222, user: 'cutover', identityFile: '/id', knownHostsFile: '/kh' });
 const server = (h: string, address: string, dataDir: string): PgServer => ({
   host: h,
   address,
@@ -45,7 +45,7 @@ function input(overrides: Partial<PostgresFailoverInput> = {}): PostgresFailover
   return {
     name: 'orders',
     startedBy: 'alice',
-    hosts: { dc1: host('dc1', '127.0.1.1'), dc2: host('dc2', '127.0.2.1') },
+    hosts: { dc1: fakeHost('dc1', '127.0.1.1'), dc2: fakeHost('dc2', '127.0.2.1') },
     access: {
       binDir: '/usr/lib/postgresql/15/bin',
       database: 'app',
@@ -169,7 +169,7 @@ function fakes(opts: { lagNeverCatchesUp?: boolean; failConfirmSync?: boolean; f
     },
     async promoteStandby({ standby, method }) {
       calls.push(`promote:${on(standby)}:${method}`);
-      return { alreadyPromoted: false, method, promoteMs: 120, writableAt: new Date().toISOString(), timeline: 2, lsn: '0/50000D0' };
+      return { alreadyPromoted: false, method, promoteMs: 120, writableAt: new Date().toISOString(), inRecoveryAt: new Date().toISOString(), timeline: 2, lsn: '0/50000D0' };
     },
     async switchDns({ to }) {
       calls.push(`dns:${to}`);
@@ -200,22 +200,6 @@ function fakes(opts: { lagNeverCatchesUp?: boolean; failConfirmSync?: boolean; f
 
 async function start(queue: string, args: PostgresFailoverInput): Promise<WorkflowHandle<typeof postgresFailover>> {
   return env.client.workflow.start(postgresFailover, { taskQueue: queue, workflowId: uniqueQueue('pgwf'), args: [args] });
-}
-
-async function atGate(h: WorkflowHandle, gate: string): Promise<MigrationStatus> {
-  return eventually(async () => {
-    const s = await h.query(statusQuery);
-    return s.gate?.name === gate ? s : null;
-  }, `gate ${gate}`);
-}
-
-async function failureOf(h: WorkflowHandle): Promise<ApplicationFailure> {
-  const err = await h.result().then(
-    () => null,
-    (e) => e,
-  );
-  expect(err).toBeInstanceOf(WorkflowFailedError);
-  return (err as WorkflowFailedError).cause as ApplicationFailure;
 }
 
 const go = (h: WorkflowHandle, gate: string) => h.executeUpdate(decideUpdate, { args: [{ gate, decision: 'go', by: 'bob', reason: 'fine' }] });

@@ -1,0 +1,29 @@
+// What the workflow tests (real dev server, fake activities) share: a fake SSH host, waiting for a gate,
+// and the typed failure a run ended with.
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { expect } from 'vitest';
+import { statusQuery, type MigrationStatus, type SshHost } from '../../workflows/shared';
+import { eventually } from './temporal';
+
+/** An SSH login that fake activities never dial. */
+export const fakeHost = (name: string, address: string): SshHost => ({ name, address, port: 2222, user: 'cutover', identityFile: '/id', knownHostsFile: '/kh' });
+
+/** The status once the run waits at `gate`. */
+export async function atGate(h: WorkflowHandle, gate: string): Promise<MigrationStatus> {
+  return eventually(async () => {
+    const s = await h.query(statusQuery);
+    return s.gate?.name === gate ? s : null;
+  }, `gate ${gate}`);
+}
+
+/** The ApplicationFailure the run failed with (its type and details are what the tests check). */
+export async function failureOf(h: WorkflowHandle): Promise<ApplicationFailure> {
+  const err = await h.result().then(
+    () => null,
+    (e) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  expect((err as WorkflowFailedError).cause).toBeInstanceOf(ApplicationFailure);
+  return (err as WorkflowFailedError).cause as ApplicationFailure;
+}
