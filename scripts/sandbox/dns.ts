@@ -8,7 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, writeFileSync
 import path from 'node:path';
 import type { Component, Context, Health } from './component';
 import { DNS, DNS_ADDRESS, DNS_RECORDS, type Layout } from './layout';
-import { assertPortFree, livePid, run, SandboxError, spawnDetached, stopPidFile, tryRun, waitFor } from './process';
+import { assertPortFree, livePid, run, SandboxError, startServer, stopPidFile, tryRun } from './process';
 
 const NAMED = '/usr/sbin/named';
 const BIND_USER = 'bind';
@@ -108,12 +108,10 @@ export function dns({ l }: Context): Component {
       const check = tryRun('named-checkconf', ['-z', l.dns.conf]);
       if (check.code !== 0) throw new SandboxError(name, `named-checkconf: ${(check.stdout + check.stderr).trim()}`, log);
       await assertPortFree(name, DNS_ADDRESS, DNS.port, log);
-      spawnDetached({ cmd: NAMED, args: ['-g', '-c', l.dns.conf, '-u', BIND_USER], logFile: log, pidFile: l.dns.pid });
-      const ok = await waitFor(() => {
-        if (!livePid(l.dns.pid, 'named')) throw new SandboxError(name, 'exited during start', log);
-        return lookup(probe) !== undefined;
-      }, 15_000, 200);
-      if (!ok) throw new SandboxError(name, `no answer for ${probe} from ${where} after 15 s`, log);
+      await startServer({
+        component: name, cmd: NAMED, args: ['-g', '-c', l.dns.conf, '-u', BIND_USER], logFile: log, pidFile: l.dns.pid,
+        ready: () => lookup(probe) !== undefined, timeoutMs: 15_000, intervalMs: 200, notReady: `no answer for ${probe} from ${where}`,
+      });
       return { detail: where, note: h.pid ? 'restarted' : 'started' };
     },
     down: () => stopPidFile(l.dns.pid, 'named'),

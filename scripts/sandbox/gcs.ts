@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import type { Component, Context, Health } from './component';
 import { GCS } from './layout';
-import { assertPortFree, livePid, SandboxError, spawnDetached, stopPidFile, waitFor } from './process';
+import { assertPortFree, livePid, SandboxError, startServer, stopPidFile } from './process';
 
 const BASE = `http://${GCS.host}:${GCS.port}`;
 
@@ -57,19 +57,18 @@ export function gcs({ l, tools }: Context): Component {
       if (!h.pid) {
         await assertPortFree(name, GCS.host, GCS.port, log);
         if (!existsSync(tools.fakeGcsServer)) throw new SandboxError(name, `no binary at ${tools.fakeGcsServer}`, log);
-        spawnDetached({
+        await startServer({
+          component: name,
           cmd: tools.fakeGcsServer,
           args: ['-scheme', 'http', '-host', GCS.host, '-port', String(GCS.port), '-backend', 'filesystem',
             '-filesystem-root', l.gcs.root, '-external-url', BASE, '-log-level', 'warn'],
           logFile: log,
           pidFile: l.gcs.pid,
+          ready: async () => (await get('/storage/v1/b')) === 200,
+          timeoutMs: 15_000,
+          notReady: `${BASE} not answering`,
         });
         note = 'started';
-        const up = await waitFor(async () => {
-          if (!livePid(l.gcs.pid, 'fake-gcs-server')) throw new SandboxError(name, 'exited during start', log);
-          return (await get('/storage/v1/b')) === 200;
-        }, 15_000);
-        if (!up) throw new SandboxError(name, `${BASE} not answering after 15 s`, log);
       }
       if ((await get(bucketPath)) !== 200) await createBucket();
       h = await health();

@@ -1,7 +1,7 @@
 // Running commands and managing the sandbox's long-running processes: detached spawns with a log file and a
 // pidfile, liveness checks that survive pid reuse, TERM-then-KILL stops, port probes.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { type Layout, USER, USER_HOME } from './layout';
@@ -122,11 +122,23 @@ export interface DetachedSpec {
   cwd?: string;
 }
 
+/** How a started process ended, once it has: its exit code or the signal that ended it. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Detached {
+  pid: number;
+  /** Undefined while the process runs. */
+  exit(): Exit | undefined;
+}
+
 /**
  * Starts a long-running process that outlives this script: its own session, output to its log file, pid in
  * its pidfile. The process must stay in the foreground (no self-daemonizing) so the pid we record is its pid.
  */
-export function spawnDetached(spec: DetachedSpec): number {
+export function spawnDetached(spec: DetachedSpec): Detached {
   mkdirSync(path.dirname(spec.logFile), { recursive: true });
   mkdirSync(path.dirname(spec.pidFile), { recursive: true });
   const fd = openSync(spec.logFile, 'a');
@@ -138,12 +150,46 @@ export function spawnDetached(spec: DetachedSpec): number {
       stdio: ['ignore', fd, fd],
     });
     if (child.pid === undefined) throw new Error(`could not start ${spec.cmd}`);
+    let exit: Exit | undefined;
     child.on('error', () => undefined);
+    // Our own child: its exit event is exact, where a look at /proc could race the exec or a reused pid.
+    child.on('exit', (code, signal) => (exit = { code, signal }));
     child.unref();
     writeFileSync(spec.pidFile, `${child.pid}\n`);
-    return child.pid;
+    return { pid: child.pid, exit: () => exit };
   } finally {
     closeSync(fd);
+  }
+}
+
+export const describeExit = (e: Exit) => (e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`);
+
+export interface ServerSpec extends DetachedSpec {
+  component: string;
+  /** True once the server answers as it should. */
+  ready: () => boolean | Promise<boolean>;
+  timeoutMs: number;
+  intervalMs?: number;
+  /** What is missing if `ready` never turned true, e.g. "127.0.1.1:2222 not accepting connections". */
+  notReady: string;
+}
+
+/**
+ * Starts a server (spawnDetached) and waits until it is ready. A server that exits during its start is
+ * started once more, because a start can lose a race that the next one wins (a process killed from outside, a
+ * port in TIME_WAIT); the second exit is reported with its exit code or signal and the log.
+ */
+export async function startServer(spec: ServerSpec): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const child = spawnDetached(spec);
+    const ready = await waitFor(async () => child.exit() !== undefined || (await spec.ready()), spec.timeoutMs, spec.intervalMs);
+    const exit = child.exit();
+    if (!exit) {
+      if (!ready) throw new SandboxError(spec.component, `${spec.notReady} after ${spec.timeoutMs / 1000} s`, spec.logFile);
+      return;
+    }
+    if (attempt === 2) throw new SandboxError(spec.component, `exited during start (${describeExit(exit)}), twice`, spec.logFile);
+    appendFileSync(spec.logFile, `--- exited during start (${describeExit(exit)}); starting it once more\n`);
   }
 }
 

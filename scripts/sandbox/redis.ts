@@ -3,7 +3,7 @@
 import { chownSync, existsSync, writeFileSync } from 'node:fs';
 import type { Component, Context, Health } from './component';
 import { DC1, DC2, type Layout, REDIS_PORT } from './layout';
-import { assertPortFree, livePid, SandboxError, spawnDetached, stopPidFile, tryRun, userIds, waitFor } from './process';
+import { assertPortFree, livePid, SandboxError, startServer, stopPidFile, tryRun, userIds } from './process';
 
 const SERVER = '/usr/bin/redis-server';
 
@@ -78,12 +78,10 @@ export function redis({ l }: Context, which: 'dc1' | 'dc2'): Component {
       if (!h.ok) {
         if (h.pid) await stopPidFile(dc.redisPid, 'redis-server');
         await assertPortFree(name, address, REDIS_PORT, log);
-        spawnDetached({ cmd: SERVER, args: [dc.redisConf], logFile: log, pidFile: dc.redisPid, asUser: true, cwd: dc.redisDir });
-        const ok = await waitFor(() => {
-          if (!livePid(dc.redisPid, 'redis-server')) throw new SandboxError(name, 'exited during start', log);
-          return cli('PING').stdout.trim() === 'PONG';
-        }, 20_000);
-        if (!ok) throw new SandboxError(name, `${where} does not answer PING after 20 s`, log);
+        await startServer({
+          component: name, cmd: SERVER, args: [dc.redisConf], logFile: log, pidFile: dc.redisPid, asUser: true, cwd: dc.redisDir,
+          ready: () => cli('PING').stdout.trim() === 'PONG', timeoutMs: 20_000, notReady: `${where} does not answer PING`,
+        });
         note = h.pid ? 'restarted' : 'started';
       }
       if (which === 'dc1' && cli('DBSIZE').stdout.trim() === '0' && /^role:master/m.test(cli('INFO', 'replication').stdout)) {

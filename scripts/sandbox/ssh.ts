@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSyn
 import path from 'node:path';
 import type { Component, Context, Health } from './component';
 import { DC1, DC2, type Layout, SSH_PORT, USER, USER_HOME } from './layout';
-import { assertPortFree, livePid, probePort, run, SandboxError, spawnDetached, stopPidFile, tryRun, tryRunAsync, userIds, waitFor } from './process';
+import { assertPortFree, livePid, probePort, run, SandboxError, startServer, stopPidFile, tryRun, tryRunAsync, userIds } from './process';
 
 const SSHD = '/usr/sbin/sshd';
 const USER_SSH = path.join(USER_HOME, '.ssh');
@@ -110,12 +110,10 @@ export function sshd({ l }: Context, which: 'dc1' | 'dc2'): Component {
       mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation dir
       const test = tryRun(SSHD, ['-t', '-f', dc.sshdConf]);
       if (test.code !== 0) throw new SandboxError(name, `config rejected: ${test.stderr.trim()}`, log);
-      spawnDetached({ cmd: SSHD, args: ['-D', '-e', '-f', dc.sshdConf], logFile: log, pidFile: dc.sshdPid });
-      const ok = await waitFor(async () => {
-        if (!livePid(dc.sshdPid, 'sshd')) throw new SandboxError(name, 'exited during start', log);
-        return probePort(address, SSH_PORT);
-      }, 10_000);
-      if (!ok) throw new SandboxError(name, `${where} not accepting connections after 10 s`, log);
+      await startServer({
+        component: name, cmd: SSHD, args: ['-D', '-e', '-f', dc.sshdConf], logFile: log, pidFile: dc.sshdPid,
+        ready: () => probePort(address, SSH_PORT), timeoutMs: 10_000, notReady: `${where} not accepting connections`,
+      });
       return { detail: where, note: h.pid ? 'restarted' : 'started' };
     },
     down: () => stopPidFile(dc.sshdPid, 'sshd'),

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import type { Component, Context } from './component';
 import { SEARCH_ATTRIBUTES, TEMPORAL } from './layout';
-import { assertPortFree, livePid, probePort, SandboxError, spawnDetached, stopPidFile, tryRun, waitFor } from './process';
+import { assertPortFree, livePid, probePort, SandboxError, startServer, stopPidFile, tryRun } from './process';
 
 const ADDRESS = `${TEMPORAL.ip}:${TEMPORAL.port}`;
 
@@ -42,7 +42,8 @@ export function temporal({ l, tools }: Context): Component {
       }
       await assertPortFree(name, TEMPORAL.ip, TEMPORAL.port, log);
       if (!existsSync(tools.temporal)) throw new SandboxError(name, `no binary at ${tools.temporal}`, log);
-      spawnDetached({
+      await startServer({
+        component: name,
         cmd: tools.temporal,
         args: [
           'server', 'start-dev',
@@ -59,12 +60,11 @@ export function temporal({ l, tools }: Context): Component {
         logFile: log,
         pidFile: l.temporal.pid,
         cwd: l.temporal.dir,
+        ready: async () => (await probePort(TEMPORAL.ip, TEMPORAL.port)) && (await probePort(TEMPORAL.ip, TEMPORAL.uiPort)) && namespaceReady(),
+        timeoutMs: 60_000,
+        intervalMs: 250,
+        notReady: `namespace ${TEMPORAL.namespace} not usable on ${ADDRESS}`,
       });
-      const ready = await waitFor(async () => {
-        if (!livePid(l.temporal.pid, 'temporal')) throw new SandboxError(name, 'exited during start', log);
-        return (await probePort(TEMPORAL.ip, TEMPORAL.port)) && (await probePort(TEMPORAL.ip, TEMPORAL.uiPort)) && namespaceReady();
-      }, 60_000, 250);
-      if (!ready) throw new SandboxError(name, `namespace ${TEMPORAL.namespace} not usable on ${ADDRESS} after 60 s`, log);
       return { detail: ADDRESS, note };
     },
     down: () => stopPidFile(l.temporal.pid, 'temporal', 15_000),
