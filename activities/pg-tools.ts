@@ -23,10 +23,41 @@ export function lsnAtLeast(a: string, b: string): boolean {
   return parseLsn(a) >= parseLsn(b);
 }
 
-/** End of a WAL record: the next record starts MAXALIGN'ed (8 bytes), which is what replay reports. */
-export function recordEnd(start: string, totalLength: number): string {
-  const end = parseLsn(start) + BigInt(totalLength);
-  return formatLsn((end + 7n) & ~7n);
+export interface WalLayout {
+  /** "WAL block size" in pg_controldata. */
+  blockSize: number;
+  /** "Bytes per WAL segment" in pg_controldata. */
+  segmentSize: number;
+}
+
+export const DEFAULT_WAL_LAYOUT: WalLayout = { blockSize: 8192, segmentSize: 16 * 1024 * 1024 };
+
+// Page headers, MAXALIGN'ed on 64-bit: XLogPageHeaderData (20 → 24 bytes) on every WAL page, XLogLongPageHeaderData
+// (36 → 40 bytes) on the first page of each segment.
+const SHORT_PAGE_HEADER = 24n;
+const LONG_PAGE_HEADER = 40n;
+
+/**
+ * End of a WAL record as replay reports it (pg_last_wal_replay_lsn): the record's bytes laid out from `start`,
+ * skipping the header of every page it crosses into, then MAXALIGN'ed (8 bytes). A record that straddles a page
+ * boundary ends 24 bytes later than start + length.
+ */
+export function recordEnd(start: string, totalLength: number, wal: WalLayout = DEFAULT_WAL_LAYOUT): string {
+  const block = BigInt(wal.blockSize);
+  const segment = BigInt(wal.segmentSize);
+  let pos = parseLsn(start);
+  let remaining = BigInt(totalLength);
+  for (;;) {
+    const room = block - (pos % block);
+    if (remaining <= room) {
+      pos += remaining;
+      break;
+    }
+    remaining -= room;
+    pos += room;
+    pos += pos % segment === 0n ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER;
+  }
+  return formatLsn((pos + 7n) & ~7n);
 }
 
 export interface BaseBackupProgress {
@@ -50,6 +81,7 @@ export interface ControlData {
   redoLsn: string;
   timeline: number;
   systemIdentifier: string;
+  wal: WalLayout;
 }
 
 export function parseControlData(text: string): ControlData {
@@ -64,6 +96,7 @@ export function parseControlData(text: string): ControlData {
     redoLsn: field("Latest checkpoint's REDO location"),
     timeline: Number(field("Latest checkpoint's TimeLineID")),
     systemIdentifier: field('Database system identifier'),
+    wal: { blockSize: Number(field('WAL block size')), segmentSize: Number(field('Bytes per WAL segment')) },
   };
 }
 

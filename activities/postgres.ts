@@ -254,7 +254,7 @@ export function createPostgresActivities(deps: ActivityDeps) {
   async function endOfCheckpoint(c: SshConnection, access: PgAccess, s: PgServer, cd: ControlData): Promise<string> {
     const r = await c.exec(`${bin(access, 'pg_waldump')} -p ${shq(path.posix.join(s.dataDir, 'pg_wal'))} -t ${cd.timeline} -s ${cd.checkpointLsn} -n 1`);
     const rec = parseWaldumpRecord(r.stdout);
-    return recordEnd(rec.lsn, rec.totalLength);
+    return recordEnd(rec.lsn, rec.totalLength, cd.wal);
   }
 
   async function writeRemoteFile(c: SshConnection, file: string, content: string): Promise<void> {

@@ -11,6 +11,7 @@ import { UserError } from '../../scripts/cli/errors';
 import * as svc from '../../scripts/cli/services';
 import { startFileWriter } from '../../scripts/workload/file-writer';
 import type { MigrationStatus } from '../../workflows/shared';
+import { atGate } from '../helpers/migrations';
 import { fileSyncFixture, treeDigest, type FileSyncFixture } from '../helpers/sandbox';
 import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
@@ -33,14 +34,6 @@ function fixture(opts: Parameters<typeof fileSyncFixture>[0] = {}): FileSyncFixt
   const f = fileSyncFixture(opts);
   fixtures.push(f);
   return f;
-}
-
-async function atGate(s: svc.Services, id: string, gate = 'cutover'): Promise<MigrationStatus> {
-  return eventually(async () => {
-    const { status, running } = await svc.getStatus(s, id);
-    if (!running) throw new Error(`ended before the gate: ${status.failure}`);
-    return status.gate?.name === gate ? status : null;
-  }, `gate ${gate}`, 120_000);
 }
 
 /** The CLI as a user runs it, asynchronously: the in-process worker must keep answering meanwhile. */
@@ -72,7 +65,7 @@ describe('file-sync end to end', () => {
       final = await withWorker(env, s.taskQueue, createActivities(), async () => {
         const { id, link } = await svc.startMigration(s, f.planFile, 'alice');
         expect(link).toContain(encodeURIComponent(id));
-        const atCutover = await atGate(s, id);
+        const atCutover = await atGate(s, id, 'cutover');
         expect(atCutover.gate!.evidence.sourceFiles).toBeGreaterThanOrEqual(300);
 
         await expect(svc.decide(s, id, 'cutover', 'go', 'alice')).rejects.toThrow(/alice started this migration.*second person/);
@@ -119,7 +112,7 @@ describe('file-sync end to end', () => {
     let id = '';
     const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
       ({ id } = await svc.startMigration(s, f.planFile, 'alice'));
-      await atGate(s, id);
+      await atGate(s, id, 'cutover');
       expect(existsSync(f.targetDir)).toBe(true);
       const status = await cli('status', id);
       expect(status.stdout).toMatch(/waiting at gate "cutover"/);
@@ -173,7 +166,7 @@ describe('file-sync end to end', () => {
       const total = 96 * 256 * 1024;
       expect(before).toBeLessThan(total);
       worker = startWorker();
-      await atGate(s, id);
+      await atGate(s, id, 'cutover');
       await svc.decide(s, id, 'cutover', 'go', 'bob');
       const final = await svc.waitForEnd(s, id);
       expect(final.outcome, final.failure ?? '').toBe('completed');

@@ -8,12 +8,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { lookupA } from '../../activities/dns';
+import { parseLsn, parseWaldumpRecord, recordEnd } from '../../activities/pg-tools';
 import { UserError } from '../../scripts/cli/errors';
 import * as svc from '../../scripts/cli/services';
-import { userIds } from '../../scripts/sandbox/process';
+import { PG_BIN_DIR } from '../../scripts/sandbox/layout';
+import { tryRun, userIds } from '../../scripts/sandbox/process';
 import { startPgWriter, type PgAck, type PgWriter } from '../../scripts/workload/pg-writer';
-import type { MigrationStatus } from '../../workflows/shared';
 import { historyText } from '../helpers/history';
+import { atGate, statusWhen } from '../helpers/migrations';
 import { pgFixture, type PgFixture } from '../helpers/postgres';
 import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
@@ -47,15 +49,6 @@ function writer(f: PgFixture): PgWriter {
   });
 }
 
-async function waitFor(s: svc.Services, id: string, until: (st: MigrationStatus) => boolean, what: string, timeoutMs = 120_000): Promise<MigrationStatus> {
-  return eventually(async () => {
-    const { status, running } = await svc.getStatus(s, id);
-    if (until(status)) return status;
-    if (!running) throw new Error(`ended (${status.outcome}) before ${what}: ${status.failure}`);
-    return null;
-  }, what, timeoutMs);
-}
-const atGate = (s: svc.Services, id: string, gate: string) => waitFor(s, id, (st) => st.gate?.name === gate, `gate ${gate}`);
 
 /** Every acknowledged commit must be a row on `where`; returns how many rows it holds. */
 async function assertAllAcked(f: PgFixture, where: 'dc1' | 'dc2', acks: PgAck[]): Promise<number> {
@@ -93,6 +86,7 @@ const baseBackupUnderWay = (s: svc.Services, id: string, bytes: number) =>
     return p?.activity === 'baseBackup' && ((p.details as { doneBytes?: number } | null)?.doneBytes ?? 0) > bytes;
   }, 'base backup under way', 60_000);
 
+const SEGMENT = 16n << 20n;
 const isoMs = (v: unknown) => Date.parse(String(v));
 
 describe('postgres-failover end to end', () => {
@@ -301,6 +295,34 @@ describe('postgres-failover end to end', () => {
       figures.fenceUndone = { acknowledged: w.acks.length, longestGapMs: w.longestGapMs().ms, failedAttempts: w.failures.length };
     }));
 
+  it('computes WAL record ends as PostgreSQL lays them out: each record pg_waldump shows starts where recordEnd says the one before ends', async () => {
+    const f = await pgFixture({});
+    try {
+      const [{ start }] = await f.sql<{ start: string }>('dc1', 'select pg_current_wal_insert_lsn()::text as start');
+      // Records of many sizes cross many page boundaries; the 1 MB ones cross a segment boundary too.
+      await f.sql('dc1', "select count(pg_logical_emit_message(true, 'cutover-test', repeat('x', (i * 7919) % 20000))) from generate_series(1, 600) i");
+      await f.sql('dc1', "select count(pg_logical_emit_message(true, 'cutover-test', repeat('y', 1000000))) from generate_series(1, 18)");
+      const [{ end }] = await f.sql<{ end: string }>('dc1', 'select pg_current_wal_flush_lsn()::text as end');
+      const dump = tryRun(path.join(PG_BIN_DIR, 'pg_waldump'), ['-p', path.join(f.primaryDir, 'pg_wal'), '-s', start, '-e', end], { timeoutMs: 60_000 });
+      const records = dump.stdout.split('\n').filter((line) => line.startsWith('rmgr:')).map((line) => parseWaldumpRecord(line));
+      expect(records.length, dump.stderr).toBeGreaterThan(600);
+      let crossings = 0;
+      let segmentCrossings = 0;
+      for (let i = 1; i < records.length; i++) {
+        const prev = records[i - 1];
+        const next = records[i].lsn;
+        if (prev.description.startsWith('SWITCH')) continue;
+        expect(recordEnd(prev.lsn, prev.totalLength), `record after ${prev.lsn} (${prev.totalLength} bytes)`).toBe(next);
+        if (parseLsn(next) - parseLsn(prev.lsn) > BigInt(prev.totalLength + 7)) crossings++;
+        if (parseLsn(next) / SEGMENT !== parseLsn(prev.lsn) / SEGMENT) segmentCrossings++;
+      }
+      expect(crossings).toBeGreaterThan(300);
+      expect(segmentCrossings).toBeGreaterThan(0);
+    } finally {
+      f.cleanup();
+    }
+  });
+
   it('refuses bad input in preflight, naming it, and changes nothing', async () => {
     const f = await pgFixture();
     const minimal = await pgFixture({ walLevel: 'minimal' });
@@ -365,7 +387,7 @@ describe('postgres-failover end to end', () => {
     scenario('e2e-pg-lag', { plan: { maxLag: '64KiB', stableFor: '4s', catchUpTimeout: '8s' } }, async ({ f, s, w }) => {
       const { final, id } = await withWorker(env, s.taskQueue, createActivities(), async () => {
         const { id } = await svc.startMigration(s, f.planFile, 'alice');
-        await waitFor(s, id, (st) => st.steps.some((x) => x.name === 'start-standby' && x.state === 'done'), 'standby started');
+        await statusWhen(s, id, (st) => st.steps.some((x) => x.name === 'start-standby' && x.state === 'done'), 'standby started');
         await f.sql('dc2', 'select pg_wal_replay_pause()');
         return { final: await svc.waitForEnd(s, id), id };
       });
@@ -388,10 +410,10 @@ describe('postgres-failover end to end', () => {
     scenario('e2e-pg-lag-wait', { plan: { maxLag: '64KiB', stableFor: '5s', catchUpTimeout: '3s', onCatchUpTimeout: 'wait' } }, async ({ f, s, w }) => {
       const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
         const { id } = await svc.startMigration(s, f.planFile, 'alice');
-        await waitFor(s, id, (st) => st.steps.some((x) => x.name === 'start-standby' && x.state === 'done'), 'standby started');
+        await statusWhen(s, id, (st) => st.steps.some((x) => x.name === 'start-standby' && x.state === 'done'), 'standby started');
         await f.sql('dc2', 'select pg_wal_replay_pause()');
         // Two timeouts pass: the move keeps waiting, counts them, and never offers the gate.
-        const late = await waitFor(s, id, (st) => Number(st.figures.catchUpNotifications ?? 0) >= 2, 'two catch-up timeouts', 60_000);
+        const late = await statusWhen(s, id, (st) => Number(st.figures.catchUpNotifications ?? 0) >= 2, 'two catch-up timeouts', 60_000);
         expect(late.phase).toBe('catch-up');
         expect(late.gate).toBeNull();
         expect(Number(late.figures.lagBytes)).toBeGreaterThan(65536);

@@ -62,7 +62,10 @@ export async function withWorker<T>(
   return worker.runUntil(fn());
 }
 
-/** Poll until `check` returns a truthy value (status queries are cheap). */
+/** Thrown from an `eventually` check: what it waits for can no longer happen, so waiting on is pointless. */
+export class GaveUp extends Error {}
+
+/** Poll until `check` returns a truthy value (status queries are cheap); a GaveUp from it ends the wait at once. */
 export async function eventually<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -71,6 +74,7 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
       const v = await check();
       if (v) return v;
     } catch (err) {
+      if (err instanceof GaveUp) throw err;
       last = err;
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);

@@ -20,6 +20,16 @@ describe('PostgreSQL tool output and files', () => {
     expect(lsnDiff('0/1', '0/2')).toBe(0);
     // 114-byte shutdown checkpoint at 0/4050E08: replay reports the MAXALIGN'ed end, as seen on PG 15.
     expect(recordEnd('0/4050E08', 114)).toBe('0/4050E80');
+    // Seen in CI: the shutdown checkpoint at 0/3017FB0 straddles the page at 0/3018000; its last 34 bytes follow
+    // that page's 24-byte header, so replay ends at 0/3018040, not at 0/3018028.
+    expect(recordEnd('0/3017FB0', 114)).toBe('0/3018040');
+    // Crossing into a new segment (16 MiB): the first page has the 40-byte long header.
+    expect(recordEnd('0/2FFFFB0', 114)).toBe('0/3000050');
+    // Ending exactly at a page's end: no header counted.
+    expect(recordEnd('0/3017F90', 112)).toBe('0/3018000');
+    // A record longer than a page crosses several headers; other block sizes are honoured.
+    expect(recordEnd('0/1000', 3 * 8192, { blockSize: 8192, segmentSize: 16 << 20 })).toBe(`0/${(0x1000 + 3 * 8192 + 3 * 24).toString(16).toUpperCase()}`);
+    expect(recordEnd('0/FF0', 32, { blockSize: 4096, segmentSize: 1 << 20 })).toBe('0/1028');
   });
 
   it('reads pg_basebackup progress lines (no terminal: one per update)', () => {
@@ -35,9 +45,13 @@ describe('PostgreSQL tool output and files', () => {
     const cd = parseControlData(
       'pg_control version number:            1300\nDatabase system identifier:           7710816505378296484\n' +
         'Database cluster state:               shut down\nLatest checkpoint location:           0/4050E08\n' +
-        "Latest checkpoint's REDO location:    0/4050E08\nLatest checkpoint's TimeLineID:       1\n",
+        "Latest checkpoint's REDO location:    0/4050E08\nLatest checkpoint's TimeLineID:       1\n" +
+        'WAL block size:                       8192\nBytes per WAL segment:                16777216\n',
     );
-    expect(cd).toEqual({ state: 'shut down', checkpointLsn: '0/4050E08', redoLsn: '0/4050E08', timeline: 1, systemIdentifier: '7710816505378296484' });
+    expect(cd).toEqual({
+      state: 'shut down', checkpointLsn: '0/4050E08', redoLsn: '0/4050E08', timeline: 1, systemIdentifier: '7710816505378296484',
+      wal: { blockSize: 8192, segmentSize: 16777216 },
+    });
     expect(
       parseWaldumpRecord(
         'rmgr: XLOG        len (rec/tot):    114/   114, tx:          0, lsn: 0/04050E08, prev 0/04050DE0, desc: CHECKPOINT_SHUTDOWN redo 0/4050E08; tli 1; shutdown\n',
