@@ -15,14 +15,15 @@
 //   is the reverse move, registered once traffic has switched: the old primary rejoins as a standby of the new
 //   one (no pg_rewind needed after a clean fence; run when needed), catches up, and the same synchronous-commit
 //   / fence / promote / switch-traffic run in the other direction. A no-go at `complete` (or an abort after the
-//   promotion) runs it.
-import { ApplicationFailure, log, proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+//   promotion) runs it. Until its own promotion it undoes itself on failure: the new primary keeps serving.
+import { ApplicationFailure, log, patched, proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CatchUpWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
+import type { CatchUpWindowResult, FenceResult, PgNode, PostgresPreflightResult, RejoinResult, ReplicationSample } from '../activities/postgres';
 import { ErrorType } from './shared/errors';
 import type { Evidence, GatePolicy, MigrationStatus, PgServer, PostgresFailoverInput } from './shared/types';
 import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches } from './lib/activity-options';
 import { Migration } from './lib/migration';
+import { messageOf } from './lib/saga';
 
 /** Activities with a one-line summary shown next to them in the Web UI. */
 const withSummary = (options: ActivityOptions) => (summary: string) => proxyActivities<Activities>({ ...options, summary });
@@ -34,6 +35,9 @@ const outage = withSummary(outageSteps);
 const undo = withSummary(compensations);
 
 /** Settings the move changes on a primary; read first so an undo (or the reverse move) restores them. */
+/** Patch id (workflow versioning): the reverse move undoes its own steps if it fails before its promotion. */
+const REVERSE_MOVE_UNDO = 'reverse-move-undo';
+
 const CHANGED_SETTINGS = ['synchronous_standby_names', 'synchronous_commit', 'default_transaction_read_only'];
 
 /** One direction of replication: the forward move (dc1 → dc2) or the reverse move (back). */
@@ -371,30 +375,82 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
       (r) => `slot ${input.slotName} ${r.dropped ? `dropped (${r.how})` : 'was not there'}; ${label(forward.from)} stays stopped and read-only`,
     );
 
-  /** The way back after the fence: the same move in the other direction, with the old primary as the standby. */
+  /**
+   * The way back after the fence: the same move in the other direction, with the old primary as the standby.
+   * Until the old primary is promoted again, a failure undoes the reverse's own steps (the new primary's fence
+   * lifted, its settings restored, the old primary stopped, the reverse slot dropped): the new primary keeps
+   * serving, and the run reports that it is still there.
+   */
   const reverseMove = async (): Promise<string> => {
-    await createSlot(back);
-    const rejoin = await m.step(
-      'reverse-rejoin',
-      () =>
-        copies(`${label(back.to)} rejoins as a standby of ${label(back.from)}`).rejoinAsStandby({
-          migrationId,
-          access,
-          node: back.to,
-          upstream: back.from,
-          slot: back.slot,
-          applicationName: back.applicationName,
-          walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
-          restore: prior,
-          foreignSettings: Object.keys(input.standby.settings),
-        }),
-      (r) => (r.rewound ? `pg_rewind ran: ${r.reason}` : r.reason),
-    );
-    await startServer(back, 'reverse-start');
-    await confirmStreaming(back);
-    await catchUp(back);
-    await goSynchronous(back);
-    const fenced = await fence(back);
+    // Runs recorded before the reverse move could undo itself replay on the path without it.
+    const undoable = patched(REVERSE_MOVE_UNDO);
+    const own = m.newSaga();
+    let fenced: FenceResult;
+    let rejoin: RejoinResult;
+    try {
+      own.add({
+        step: 'reverse-create-slot',
+        manualAction: `drop slot ${back.slot} on ${label(back.from)}: select pg_drop_replication_slot('${back.slot}')`,
+        undo: async () => ((await undo('drop the reverse slot').dropSlot({ access, server: back.from, slot: back.slot })).dropped ? `slot ${back.slot} dropped` : `slot ${back.slot} was not there`),
+      });
+      await createSlot(back);
+      own.add({
+        step: 'reverse-start',
+        manualAction: `stop ${label(back.to)}: pg_ctl stop -D ${back.to.dataDir} -m fast (on ${back.to.host})`,
+        undo: async () =>
+          `${label(back.to)} ${(await undo(`stop ${label(back.to)}`).stopPostgres({ access, server: back.to })).wasRunning ? 'stopped' : 'was not running'}, left as a standby of ${label(back.from)}`,
+      });
+      rejoin = await m.step(
+        'reverse-rejoin',
+        () =>
+          copies(`${label(back.to)} rejoins as a standby of ${label(back.from)}`).rejoinAsStandby({
+            migrationId,
+            access,
+            node: back.to,
+            upstream: back.from,
+            slot: back.slot,
+            applicationName: back.applicationName,
+            walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
+            restore: prior,
+            foreignSettings: Object.keys(input.standby.settings),
+          }),
+        (r) => (r.rewound ? `pg_rewind ran: ${r.reason}` : r.reason),
+      );
+      await startServer(back, 'reverse-start');
+      await confirmStreaming(back);
+      await catchUp(back);
+      const before: Record<string, string | null> = undoable
+        ? await checks(`settings of ${label(back.from)}`).readAutoConf({ access, server: back.from, names: CHANGED_SETTINGS })
+        : {};
+      own.add({
+        step: 'reverse-synchronous-commit',
+        manualAction: `on ${label(back.from)}: ALTER SYSTEM RESET synchronous_standby_names; ALTER SYSTEM RESET synchronous_commit; SELECT pg_reload_conf()`,
+        undo: async () => {
+          const restore = { synchronous_standby_names: before.synchronous_standby_names, synchronous_commit: before.synchronous_commit };
+          const r = await undo('restore synchronous settings').applySettings({ access, server: back.from, settings: restore });
+          return `synchronous_standby_names = '${r.applied.synchronous_standby_names}', synchronous_commit = ${r.applied.synchronous_commit} again`;
+        },
+      });
+      await goSynchronous(back);
+      own.add({
+        step: 'reverse-fence',
+        manualAction: `if ${label(back.to)} is still in recovery: on ${label(back.from)} pg_ctl start if it is stopped, then ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf()`,
+        undo: async () => {
+          const r = await undo(`restart ${label(back.from)} if the fence stopped it`).restartFencedPrimary({ access, primary: back.from, standby: back.to });
+          const readOnly = { default_transaction_read_only: before.default_transaction_read_only };
+          const s = await undo(`lift read-only on ${label(back.from)}`).applySettings({ access, server: back.from, settings: readOnly });
+          return `${label(back.from)} ${r.alreadyRunning ? 'was still running' : 'restarted'}, default_transaction_read_only = ${s.applied.default_transaction_read_only}`;
+        },
+      });
+      fenced = await fence(back);
+    } catch (err) {
+      if (!undoable) throw err;
+      const { manualActions } = await own.compensate();
+      const where = `the reverse move failed before ${label(back.to)} was promoted (${messageOf(err)})`;
+      if (manualActions.length > 0) throw new Error(`${where}, and undoing it needs a hand: ${manualActions.join('; ')}`);
+      m.setFigures({ primary: label(back.from) });
+      throw new Error(`${where} and was undone: ${label(back.from)} is still the primary and takes writes, ${dns.name} → ${back.from.address}`);
+    }
     await promoteAndSwitch(back, fenced.readOnlyAt);
     await m.step('reverse-cleanup', async () => {
       const forwardSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}`).dropSlot({ access, server: back.to, slot: forward.slot });

@@ -204,6 +204,42 @@ describe('postgres-failover end to end', () => {
       expect(text).not.toContain(f.replicationPassword);
     }));
 
+  it('a reverse move whose fence cannot be verified undoes its own steps: dc2 stays primary and takes writes, nothing lost', () =>
+    scenario('e2e-pg-rev-fence', {}, async ({ f, s, w }) => {
+      const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        await atGate(s, id, 'cutover');
+        await svc.decide(s, id, 'cutover', 'go', 'bob');
+        await atGate(s, id, 'complete');
+        await svc.decide(s, id, 'complete', 'no-go', 'bob', 'p99 doubled on dc2');
+        // dc1 rejoins as a standby; with its replay paused it still flushes (catch-up stays under the threshold for a
+        // while, synchronous commit is reached), but the fence of dc2 waits in vain for it to replay the final LSN.
+        await statusWhen(s, id, (st) => st.steps.some((x) => x.name === 'reverse-start' && x.state === 'done'), 'dc1 started as a standby');
+        await eventually(async () => (await f.sql('dc1', 'select pg_wal_replay_pause()')).length === 1, 'replay paused on dc1');
+        return svc.waitForEnd(s, id);
+      });
+      await eventually(async () => w.acks.filter((a) => a.address === DC2 && a.sentAt > isoMs(final.endedAt)).length >= 20, 'writes on dc2 after the end');
+      await w.stop();
+
+      expect(final.outcome).toBe('manual-intervention-required');
+      expect(final.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['reverse-fence', 'done'], ['reverse-synchronous-commit', 'done'], ['reverse-start', 'done'], ['reverse-create-slot', 'done'], ['reverse-move', 'failed'],
+      ]);
+      expect(final.compensations[0].detail).toMatch(/restarted, default_transaction_read_only = off/);
+      expect(final.compensations.at(-1)!.error).toMatch(/did not receive all WAL\) and was undone: dc2 .* is still the primary and takes writes/);
+      expect(final.figures.primary).toBe(`dc2 (${DC2}:${f.port})`);
+      expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC2]);
+      expect(await f.sql('dc2', `select pg_is_in_recovery() as r, current_setting('default_transaction_read_only') as ro,
+        current_setting('synchronous_standby_names') as sync, (select count(*)::int from pg_replication_slots) as slots`)).toEqual([
+        { r: false, ro: 'off', sync: '', slots: 0 },
+      ]);
+      expect(f.pgCtl('dc1', 'status').code).toBe(3);
+      // Every commit acknowledged anywhere is on dc2; dc1 accepted none after the forward fence.
+      await assertAllAcked(f, 'dc2', w.acks);
+      expect(w.acks.filter((a) => a.address === DC1 && a.sentAt > isoMs(final.figures.readOnlyAt))).toEqual([]);
+      figures.reverseFenceUndone = { acknowledged: w.acks.length, longestGapMs: w.longestGapMs().ms, failedAttempts: w.failures.length };
+    }));
+
   it('the reverse move rewinds an old primary that wrote after the fence (pg_rewind), and the stray write is gone', () =>
     scenario('e2e-pg-rewind', {}, async ({ f, s, w }) => {
       const final = await withWorker(env, s.taskQueue, createActivities(), async () => {

@@ -83,7 +83,7 @@ const sample = (lagBytes: number, syncState = 'async'): ReplicationSample => ({
 });
 
 /** Fake activities recording what ran, with the server each call acted on. */
-function fakes(opts: { lagNeverCatchesUp?: boolean; failConfirmSync?: boolean; failFirstBackup?: boolean; slowSoak?: boolean; failFence?: boolean } = {}) {
+function fakes(opts: { lagNeverCatchesUp?: boolean; failConfirmSync?: boolean; failFirstBackup?: boolean; slowSoak?: boolean; failFence?: 'dc1' | 'dc2' } = {}) {
   const calls: string[] = [];
   const on = (s: { host: string }) => s.host;
   const activities: Partial<Activities> = {
@@ -155,7 +155,7 @@ function fakes(opts: { lagNeverCatchesUp?: boolean; failConfirmSync?: boolean; f
     },
     async fencePrimary({ primary }) {
       calls.push(`fence:${on(primary)}`);
-      if (opts.failFence) {
+      if (opts.failFence === on(primary)) {
         throw ApplicationFailure.nonRetryable('standby has not flushed up to 0/5000098 within 15 s of the old primary going read-only', ErrorType.VerificationFailed);
       }
       return {
@@ -294,7 +294,7 @@ describe('postgres-failover workflow', () => {
 
   it('a fence that fails is undone before anything else: the old primary takes writes again, then the rest in reverse', async () => {
     const q = uniqueQueue('pg-fence');
-    const { calls, activities } = fakes({ failFence: true });
+    const { calls, activities } = fakes({ failFence: 'dc1' });
     const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
       await atGate(h, 'cutover');
@@ -341,7 +341,7 @@ describe('postgres-failover workflow', () => {
       return h.workflowId;
     });
     expect(sideBySide(calls).slice(FORWARD_CALLS.length)).toEqual([
-      'createSlot:dc2:cutover_orders_reverse', 'rejoin:dc1->dc2', 'start:dc1', 'awaitStreaming:dc2', 'watchCatchUp:dc2',
+      'createSlot:dc2:cutover_orders_reverse', 'rejoin:dc1->dc2', 'start:dc1', 'awaitStreaming:dc2', 'watchCatchUp:dc2', 'readAutoConf:dc2',
       'applySettings:dc2:FIRST 1 ("cutover_orders_reverse")', 'confirmSync:dc2', 'fence:dc2', 'promote:dc1:trigger-file', 'dns:127.0.1.1',
       'dropSlot:dc1:cutover_orders', 'dropSlotOffline:dc2:cutover_orders_reverse', 'removePassfile:dc1',
     ]);
@@ -349,6 +349,36 @@ describe('postgres-failover workflow', () => {
     const history = await env.client.workflow.getHandle(id).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: env.bundle }, history, id);
     recordHistory('postgres-failover-reverse-move', id);
+  });
+
+  it('a reverse move whose fence fails undoes its own steps: dc2 stays primary and takes writes, and the run asks for a decision', async () => {
+    const q = uniqueQueue('pg-reverse-fence');
+    const { calls, activities } = fakes({ failFence: 'dc2' });
+    const id = await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h, 'cutover');
+      await go(h, 'cutover');
+      await atGate(h, 'complete');
+      await noGo(h, 'complete', 'p99 latency doubled');
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.ManualInterventionRequired);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.outcome).toBe('manual-intervention-required');
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['reverse-fence', 'done'], ['reverse-synchronous-commit', 'done'], ['reverse-start', 'done'], ['reverse-create-slot', 'done'], ['reverse-move', 'failed'],
+      ]);
+      expect(status.compensations.at(-1)!.error).toMatch(
+        /the reverse move failed before dc1 \(127\.0\.1\.1:5432\) was promoted \(standby has not flushed .*\) and was undone: dc2 \(127\.0\.2\.1:5432\) is still the primary and takes writes, orders\.z → 127\.0\.2\.1/,
+      );
+      expect(status.figures.primary).toBe('dc2 (127.0.2.1:5432)');
+      expect(status.manualActions).toEqual([expect.stringMatching(/^reverse by hand: make dc1/)]);
+      return h.workflowId;
+    });
+    recordHistory('postgres-failover-reverse-fence-undone', id);
+    expect(calls.slice(calls.indexOf('fence:dc2'))).toEqual([
+      'fence:dc2', 'restartFencedPrimary:dc2', 'applySettings:dc2:read-only reset', 'applySettings:dc2:reset', 'stop:dc1', 'dropSlot:dc2:cutover_orders_reverse',
+    ]);
+    expect(calls.filter((c) => c.startsWith('promote:'))).toEqual(['promote:dc2:trigger-file']);
   });
 
   it('lag that never catches up: the gate is never offered, the timeout rolls back', async () => {

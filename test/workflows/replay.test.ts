@@ -26,7 +26,10 @@ describe('stored histories replay on today’s code', () => {
       'file-sync-rolled-back.json',
       'postgres-failover-completed.json',
       'postgres-failover-reverse-move.json',
+      // Recorded before the reverse move could undo itself (patch "reverse-move-undo"): replays on the old path.
+      'postgres-failover-reverse-move-unpatched.json',
       'postgres-failover-fence-undone.json',
+      'postgres-failover-reverse-fence-undone.json',
     ]));
   });
 

@@ -82,10 +82,7 @@ export class Migration {
       manualActions: [],
       endedAt: null,
     };
-    this.saga = new Saga((record) => {
-      this.status.compensations.push(record);
-      this.publish();
-    });
+    this.saga = this.newSaga();
     this.installHandlers();
   }
 
@@ -229,6 +226,17 @@ export class Migration {
       this.status.figures.reportError = messageOf(err);
       log.warn('report not stored', { bucket: a.bucket, object, error: messageOf(err) });
     }
+  }
+
+  /**
+   * A saga whose records join the run's compensations in status. The run has one; a procedure that itself runs
+   * as a compensation (the reverse move) takes another, to undo its own steps if it fails half-way.
+   */
+  newSaga(): Saga {
+    return new Saga((record) => {
+      this.status.compensations.push(record);
+      this.publish();
+    });
   }
 
   /** Register the undo of the step about to run (LIFO). */
