@@ -23,7 +23,7 @@ import { ErrorType } from './shared/errors';
 import type { Evidence, GatePolicy, MigrationStatus, PgServer, PostgresFailoverInput } from './shared/types';
 import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches } from './lib/activity-options';
 import { Migration } from './lib/migration';
-import { messageOf } from './lib/saga';
+import { messageOf, type Compensation } from './lib/saga';
 
 /** Activities with a one-line summary shown next to them in the Web UI. */
 const withSummary = (options: ActivityOptions) => (summary: string) => proxyActivities<Activities>({ ...options, summary });
@@ -375,6 +375,34 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
       (r) => `slot ${input.slotName} ${r.dropped ? `dropped (${r.how})` : 'was not there'}; ${label(forward.from)} stays stopped and read-only`,
     );
 
+  /** Undo of the synchronous-commit step: `d.from`'s settings as they were (`before`, read just ahead of it). */
+  const synchronousUndo = (d: Direction, before: Record<string, string | null>): Compensation => ({
+    step: `${d.prefix}synchronous-commit`,
+    manualAction: `on ${label(d.from)}: ALTER SYSTEM RESET synchronous_standby_names; ALTER SYSTEM RESET synchronous_commit; SELECT pg_reload_conf()`,
+    undo: async () => {
+      const restore = { synchronous_standby_names: before.synchronous_standby_names, synchronous_commit: before.synchronous_commit };
+      const r = await undo('restore synchronous settings').applySettings({ access, server: d.from, settings: restore });
+      return `synchronous_standby_names = '${r.applied.synchronous_standby_names}', synchronous_commit = ${r.applied.synchronous_commit} again`;
+    },
+  });
+
+  /**
+   * Undo of a fence that failed or was aborted: until the standby is promoted, the fenced primary's data is the
+   * only truth, so it may take writes again (restarted if the fence stopped it; refused if the standby is promoted).
+   */
+  const fenceUndo = (d: Direction, before: Record<string, string | null>): Compensation => ({
+    step: `${d.prefix}fence`,
+    manualAction:
+      `if ${label(d.to)} is still in recovery: on ${label(d.from)} pg_ctl start if it is stopped, then ALTER SYSTEM RESET ` +
+      `default_transaction_read_only; SELECT pg_reload_conf(). If it was promoted, leave ${d.from.host} stopped and rejoin it as its standby`,
+    undo: async () => {
+      const r = await undo('restart the fenced primary if the fence stopped it').restartFencedPrimary({ access, primary: d.from, standby: d.to });
+      const readOnly = { default_transaction_read_only: before.default_transaction_read_only };
+      const s = await undo('lift read-only on the fenced primary').applySettings({ access, server: d.from, settings: readOnly });
+      return `${label(d.from)} ${r.alreadyRunning ? 'was still running' : 'restarted'}, default_transaction_read_only = ${s.applied.default_transaction_read_only}`;
+    },
+  });
+
   /**
    * The way back after the fence: the same move in the other direction, with the old primary as the standby.
    * Until the old primary is promoted again, a failure undoes the reverse's own steps (the new primary's fence
@@ -422,26 +450,9 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
       const before: Record<string, string | null> = undoable
         ? await checks(`settings of ${label(back.from)}`).readAutoConf({ access, server: back.from, names: CHANGED_SETTINGS })
         : {};
-      own.add({
-        step: 'reverse-synchronous-commit',
-        manualAction: `on ${label(back.from)}: ALTER SYSTEM RESET synchronous_standby_names; ALTER SYSTEM RESET synchronous_commit; SELECT pg_reload_conf()`,
-        undo: async () => {
-          const restore = { synchronous_standby_names: before.synchronous_standby_names, synchronous_commit: before.synchronous_commit };
-          const r = await undo('restore synchronous settings').applySettings({ access, server: back.from, settings: restore });
-          return `synchronous_standby_names = '${r.applied.synchronous_standby_names}', synchronous_commit = ${r.applied.synchronous_commit} again`;
-        },
-      });
+      own.add(synchronousUndo(back, before));
       await goSynchronous(back);
-      own.add({
-        step: 'reverse-fence',
-        manualAction: `if ${label(back.to)} is still in recovery: on ${label(back.from)} pg_ctl start if it is stopped, then ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf()`,
-        undo: async () => {
-          const r = await undo(`restart ${label(back.from)} if the fence stopped it`).restartFencedPrimary({ access, primary: back.from, standby: back.to });
-          const readOnly = { default_transaction_read_only: before.default_transaction_read_only };
-          const s = await undo(`lift read-only on ${label(back.from)}`).applySettings({ access, server: back.from, settings: readOnly });
-          return `${label(back.from)} ${r.alreadyRunning ? 'was still running' : 'restarted'}, default_transaction_read_only = ${s.applied.default_transaction_read_only}`;
-        },
-      });
+      own.add(fenceUndo(back, before));
       fenced = await fence(back);
     } catch (err) {
       if (!undoable) throw err;
@@ -499,31 +510,11 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     await gate('cutover', cutoverEvidence, input.gates.cutover);
 
     prior = await checks(`settings of ${label(forward.from)}`).readAutoConf({ access, server: forward.from, names: CHANGED_SETTINGS });
-    m.compensate({
-      step: 'synchronous-commit',
-      manualAction: `on ${label(forward.from)}: ALTER SYSTEM RESET synchronous_standby_names; ALTER SYSTEM RESET synchronous_commit; SELECT pg_reload_conf()`,
-      undo: async () => {
-        const restore = { synchronous_standby_names: prior.synchronous_standby_names, synchronous_commit: prior.synchronous_commit };
-        const r = await undo('restore synchronous settings').applySettings({ access, server: forward.from, settings: restore });
-        return `synchronous_standby_names = '${r.applied.synchronous_standby_names}', synchronous_commit = ${r.applied.synchronous_commit} again`;
-      },
-    });
+    m.compensate(synchronousUndo(forward, prior));
     await goSynchronous(forward);
 
-    // A fence that fails (or is aborted) is undone: until the standby is promoted, the old primary's data is
-    // the only truth, so it may take writes again.
-    m.compensate({
-      step: 'fence',
-      manualAction:
-        `if ${label(forward.to)} is still in recovery: on ${label(forward.from)} pg_ctl start if it is stopped, then ALTER SYSTEM RESET ` +
-        `default_transaction_read_only; SELECT pg_reload_conf(). If it was promoted, leave ${forward.from.host} stopped and rejoin it as its standby`,
-      undo: async () => {
-        const r = await undo('restart the old primary if the fence stopped it').restartFencedPrimary({ access, primary: forward.from, standby: forward.to });
-        const readOnly = { default_transaction_read_only: prior.default_transaction_read_only };
-        const s = await undo('lift read-only on the old primary').applySettings({ access, server: forward.from, settings: readOnly });
-        return `${label(forward.from)} ${r.alreadyRunning ? 'was still running' : 'restarted'}, default_transaction_read_only = ${s.applied.default_transaction_read_only}`;
-      },
-    });
+    // A fence that fails (or is aborted) is undone: the old primary takes writes again.
+    m.compensate(fenceUndo(forward, prior));
     const fenced = await fence(forward);
 
     // From the promotion on there are two histories: undoing is the reverse move, not an undo.
