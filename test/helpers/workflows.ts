@@ -4,7 +4,7 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { expect } from 'vitest';
 import { statusQuery, type MigrationStatus, type SshHost } from '../../workflows/shared';
-import { eventually } from './temporal';
+import { eventually, GaveUp } from './temporal';
 
 /** An SSH login that fake activities never dial. */
 export const fakeHost = (name: string, address: string): SshHost => ({ name, address, port: 2222, user: 'cutover', identityFile: '/id', knownHostsFile: '/kh' });
@@ -13,7 +13,9 @@ export const fakeHost = (name: string, address: string): SshHost => ({ name, add
 export async function atGate(h: WorkflowHandle, gate: string): Promise<MigrationStatus> {
   return eventually(async () => {
     const s = await h.query(statusQuery);
-    return s.gate?.name === gate ? s : null;
+    if (s.gate?.name === gate) return s;
+    if (s.outcome) throw new GaveUp(`ended (${s.outcome}) before gate ${gate}: ${s.failure}`);
+    return null;
   }, `gate ${gate}`);
 }
 
