@@ -238,7 +238,6 @@ export const postgresFailoverBenchmark: Benchmark = {
       primaryBytes: medianMs(raw.map((r) => r.bytes)),
       rawPgBasebackupMs: rawMs,
       baseBackupMs,
-      baseBackupVsRawRatio: ratio(baseBackupMs, rawMs),
       // The order effect, for the record: the same ratio when cutover's copy went first, and when it went second.
       basebackupThroughputRatioByPosition: Object.fromEntries(
         (['first', 'second'] as const).map((p) => {
