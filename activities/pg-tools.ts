@@ -129,6 +129,19 @@ export function confQuote(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
+/** A setting line of postgresql.conf / postgresql.auto.conf: its name, then its value (quoted or bare). */
+const SETTING_LINE = /^\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*=?\s*('(?:[^'\\]|\\.|'')*'|[^\s#]+)?/;
+
+/** The value a config file gives `name` (its last line wins, as in the server), unquoted; undefined if none. */
+export function autoConfValue(text: string, name: string): string | undefined {
+  let value: string | undefined;
+  for (const line of text.split('\n')) {
+    const m = SETTING_LINE.exec(line);
+    if (m?.[2] && m[1].toLowerCase() === name.toLowerCase()) value = m[2].startsWith("'") ? m[2].slice(1, -1).replace(/''|\\'/g, "'") : m[2];
+  }
+  return value;
+}
+
 /**
  * postgresql.auto.conf with `changes` applied the way ALTER SYSTEM does: every line setting one of the
  * names is dropped, then the non-null ones are appended. Other lines (and comments) are kept.
@@ -138,8 +151,8 @@ export function editAutoConf(text: string, changes: Record<string, string | null
   const kept = text
     .split('\n')
     .filter((line) => {
-      const m = /^\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*=?/.exec(line);
-      return !(m && names.has(m[1].toLowerCase()) && !line.trim().startsWith('#'));
+      const m = SETTING_LINE.exec(line);
+      return !(m && names.has(m[1].toLowerCase()));
     })
     .filter((line, i, all) => !(line === '' && i === all.length - 1));
   const added = Object.entries(changes)

@@ -245,6 +245,78 @@ export function createPostgresActivities(deps: ActivityDeps) {
     return { alreadyRunning: false, startMs: Date.now() - started };
   }
 
+  /** The fence's first act: new transactions read-only, transactions already writing ended; how many were. */
+  async function goReadOnly(q: PgSession, primary: PgServer): Promise<number> {
+    await q.query('alter system set default_transaction_read_only = on');
+    await q.query('select pg_reload_conf()');
+    // The postmaster signals every backend once it has reloaded; our session seeing "on" means it has.
+    for (let i = 0; (await q.one<{ v: string }>("select current_setting('default_transaction_read_only') as v")).v !== 'on'; i++) {
+      if (i > 100) throw ApplicationFailure.retryable(`${where(primary)} did not apply default_transaction_read_only`, ErrorType.Transient);
+      await sleep(5);
+    }
+    // Transactions already writing would still commit: end them (they were never acknowledged).
+    const t = await q.one<{ n: number }>(
+      `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
+        where backend_type = 'client backend' and pid <> pg_backend_pid() and backend_xid is not null`,
+    );
+    return t.n;
+  }
+
+  /** Waits until the standby has flushed everything the (read-only) primary wrote. */
+  async function awaitStandbyFlush(q: PgSession, input: { applicationName: string; slot: string; timeoutMs: number }, onWait: () => void): Promise<void> {
+    const deadline = Date.now() + input.timeoutMs;
+    for (;;) {
+      const s = await sample(q, input.applicationName, input.slot);
+      if (s.flushLsn && lsnAtLeast(s.flushLsn, s.primaryLsn)) return;
+      if (Date.now() > deadline) {
+        // Not retried: the old primary is read-only meanwhile, and a rollback gives it its writes back.
+        throw ApplicationFailure.nonRetryable(
+          `standby has not flushed up to ${s.primaryLsn} within ${input.timeoutMs / 1000} s of the old primary going read-only (flush ${s.flushLsn ?? 'none'}, state ${s.state})`,
+          ErrorType.VerificationFailed,
+        );
+      }
+      onWait();
+      await sleep(2);
+    }
+  }
+
+  /** pg_ctl stop -m fast, then waits for postmaster.pid to go (removed last; pg_ctl -w only looks every 100 ms). */
+  async function stopCleanly(c: SshConnection, access: PgAccess, server: PgServer): Promise<void> {
+    const pidFile = shq(path.posix.join(server.dataDir, 'postmaster.pid'));
+    await c.exec(
+      `${bin(access, 'pg_ctl')} stop -D ${shq(server.dataDir)} -m fast -W && ` +
+        `for i in $(seq 24000); do [ -f ${pidFile} ] || exit 0; sleep 0.005; done; echo 'still running after 120 s' >&2; exit 1`,
+    );
+  }
+
+  /**
+   * Waits until the standby has replayed up to `finalLsn` (the end of the stopped primary's shutdown checkpoint)
+   * and checks it stopped exactly there: past it, it is not a copy of this primary.
+   */
+  async function awaitReplayOf(sq: PgSession, standby: PgServer, finalLsn: string, timeoutMs: number, onWait: () => void): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await sq.one<{ replay: string | null }>('select pg_last_wal_replay_lsn()::text as replay');
+      if (r.replay && lsnAtLeast(r.replay, finalLsn)) {
+        if (r.replay !== finalLsn) {
+          throw ApplicationFailure.nonRetryable(
+            `standby ${where(standby)} replayed up to ${r.replay}, past the old primary's final LSN ${finalLsn}: it is not a copy of this primary`,
+            ErrorType.VerificationFailed,
+          );
+        }
+        return r.replay;
+      }
+      if (Date.now() > deadline) {
+        throw ApplicationFailure.nonRetryable(
+          `standby ${where(standby)} replayed up to ${r.replay ?? 'nothing'}, the old primary ended at ${finalLsn}: it did not receive all WAL`,
+          ErrorType.VerificationFailed,
+        );
+      }
+      onWait();
+      await sleep(2);
+    }
+  }
+
   async function controlData(c: SshConnection, access: PgAccess, s: PgServer): Promise<ControlData> {
     const r = await c.exec(`LC_ALL=C ${bin(access, 'pg_controldata')} -D ${shq(s.dataDir)}`);
     return parseControlData(r.stdout);
@@ -886,49 +958,19 @@ export function createPostgresActivities(deps: ActivityDeps) {
               // Write dirty buffers out while writes still flow, so the shutdown checkpoint inside the fence is short.
               await q.query('checkpoint');
               mark = Date.now();
-              await q.query('alter system set default_transaction_read_only = on');
-              await q.query('select pg_reload_conf()');
-              // The postmaster signals every backend once it has reloaded; our session seeing "on" means it has.
-              for (let i = 0; (await q.one<{ v: string }>("select current_setting('default_transaction_read_only') as v")).v !== 'on'; i++) {
-                if (i > 100) throw ApplicationFailure.retryable(`${where(primary)} did not apply default_transaction_read_only`, ErrorType.Transient);
-                await sleep(5);
-              }
-              // Transactions already writing would still commit: end them (they were never acknowledged).
-              const t = await q.one<{ n: number }>(
-                `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
-                  where backend_type = 'client backend' and pid <> pg_backend_pid() and backend_xid is not null`,
-              );
-              terminatedWriters += t.n;
+              terminatedWriters += await goReadOnly(q, primary);
               readOnlyAt ??= new Date().toISOString();
               timings.readOnlyMs = lap();
               stage = 'read-only';
               beat();
-              const deadline = Date.now() + input.timeoutMs;
-              for (;;) {
-                const s = await sample(q, input.applicationName, input.slot);
-                if (s.flushLsn && lsnAtLeast(s.flushLsn, s.primaryLsn)) break;
-                if (Date.now() > deadline) {
-                  // Not retried: the old primary is read-only meanwhile, and a rollback gives it its writes back.
-                  throw ApplicationFailure.nonRetryable(
-                    `standby has not flushed up to ${s.primaryLsn} within ${input.timeoutMs / 1000} s of the old primary going read-only (flush ${s.flushLsn ?? 'none'}, state ${s.state})`,
-                    ErrorType.VerificationFailed,
-                  );
-                }
-                beat();
-                await sleep(2);
-              }
+              await awaitStandbyFlush(q, input, beat);
               timings.flushWaitMs = lap();
               stage = 'standby-has-all-wal';
               beat();
             });
             const stop = keepBeating(() => ({ stage: 'stopping', readOnlyAt, terminatedWriters, stoppedAt }));
             try {
-              // pg_ctl -w looks every 100 ms; watching postmaster.pid (removed last) every 5 ms is quicker.
-              const pidFile = shq(path.posix.join(primary.dataDir, 'postmaster.pid'));
-              await c.exec(
-                `${bin(access, 'pg_ctl')} stop -D ${shq(primary.dataDir)} -m fast -W && ` +
-                  `for i in $(seq 24000); do [ -f ${pidFile} ] || exit 0; sleep 0.005; done; echo 'still running after 120 s' >&2; exit 1`,
-              );
+              await stopCleanly(c, access, primary);
             } finally {
               stop();
             }
@@ -946,30 +988,10 @@ export function createPostgresActivities(deps: ActivityDeps) {
             );
           }
           const finalLsn = await endOfCheckpoint(c, access, primary, cd);
-          const deadline = Date.now() + input.timeoutMs;
-          let standbyReplayLsn: string;
-          for (;;) {
-            const r = await sq.one<{ replay: string | null }>('select pg_last_wal_replay_lsn()::text as replay');
-            if (r.replay && lsnAtLeast(r.replay, finalLsn)) {
-              standbyReplayLsn = r.replay;
-              break;
-            }
-            if (Date.now() > deadline) {
-              throw ApplicationFailure.nonRetryable(
-                `standby ${where(standby)} replayed up to ${r.replay ?? 'nothing'}, the old primary ended at ${finalLsn}: it did not receive all WAL`,
-                ErrorType.VerificationFailed,
-              );
-            }
+          const standbyReplayLsn = await awaitReplayOf(sq, standby, finalLsn, input.timeoutMs, () => {
             stage = 'waiting-for-replay';
             beat();
-            await sleep(2);
-          }
-          if (standbyReplayLsn !== finalLsn) {
-            throw ApplicationFailure.nonRetryable(
-              `standby ${where(standby)} replayed up to ${standbyReplayLsn}, past the old primary's final LSN ${finalLsn}: it is not a copy of this primary`,
-              ErrorType.VerificationFailed,
-            );
-          }
+          });
           timings.verifyMs = lap();
           return { readOnlyAt, terminatedWriters, stoppedAt, alreadyStopped: !running, finalLsn, standbyReplayLsn, timeline: cd.timeline, timings };
         }),

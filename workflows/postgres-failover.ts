@@ -18,12 +18,12 @@
 //   promotion) runs it. Until its own promotion it undoes itself on failure: the new primary keeps serving.
 import { ApplicationFailure, log, patched, proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CatchUpWindowResult, FenceResult, PgNode, PostgresPreflightResult, RejoinResult, ReplicationSample } from '../activities/postgres';
+import type { CatchUpWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
 import { ErrorType } from './shared/errors';
 import type { Evidence, GatePolicy, MigrationStatus, PgServer, PostgresFailoverInput } from './shared/types';
 import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches } from './lib/activity-options';
 import { Migration } from './lib/migration';
-import { messageOf, type Compensation } from './lib/saga';
+import { messageOf, type Compensation, type Saga } from './lib/saga';
 
 /** Activities with a one-line summary shown next to them in the Web UI. */
 const withSummary = (options: ActivityOptions) => (summary: string) => proxyActivities<Activities>({ ...options, summary });
@@ -34,10 +34,10 @@ const watch = withSummary(watches);
 const outage = withSummary(outageSteps);
 const undo = withSummary(compensations);
 
-/** Settings the move changes on a primary; read first so an undo (or the reverse move) restores them. */
 /** Patch id (workflow versioning): the reverse move undoes its own steps if it fails before its promotion. */
 const REVERSE_MOVE_UNDO = 'reverse-move-undo';
 
+/** Settings the move changes on a primary; read first so an undo (or the reverse move) restores them. */
 const CHANGED_SETTINGS = ['synchronous_standby_names', 'synchronous_commit', 'default_transaction_read_only'];
 
 /** One direction of replication: the forward move (dc1 → dc2) or the reverse move (back). */
@@ -375,6 +375,23 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
       (r) => `slot ${input.slotName} ${r.dropped ? `dropped (${r.how})` : 'was not there'}; ${label(forward.from)} stays stopped and read-only`,
     );
 
+  /** The settings the move changes, as `s` has them now (read before changing them, for their undo). */
+  const readSettings = (s: PgNode) => checks(`settings of ${label(s)}`).readAutoConf({ access, server: s, names: CHANGED_SETTINGS });
+
+  /** Undo of the create-slot step: the slot dropped on `d.from`. */
+  const slotUndo = (d: Direction): Compensation => ({
+    step: `${d.prefix}create-slot`,
+    manualAction: `drop slot ${d.slot} on ${label(d.from)}: select pg_drop_replication_slot('${d.slot}')`,
+    undo: async () => ((await undo('drop the slot').dropSlot({ access, server: d.from, slot: d.slot })).dropped ? `slot ${d.slot} dropped` : `slot ${d.slot} was not there`),
+  });
+
+  /** Undo of starting `d.to` as a standby: stopped (its data stays: a standby of `d.from`). */
+  const standbyStopUndo = (d: Direction, step: string): Compensation => ({
+    step,
+    manualAction: `stop the standby: pg_ctl stop -D ${d.to.dataDir} -m fast (on ${d.to.host})`,
+    undo: async () => ((await undo('stop the standby').stopPostgres({ access, server: d.to })).wasRunning ? `${label(d.to)} stopped` : `${label(d.to)} was not running`),
+  });
+
   /** Undo of the synchronous-commit step: `d.from`'s settings as they were (`before`, read just ahead of it). */
   const synchronousUndo = (d: Direction, before: Record<string, string | null>): Compensation => ({
     step: `${d.prefix}synchronous-commit`,
@@ -403,65 +420,59 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     },
   });
 
+  /** The reverse move up to its fence; every step registers its undo in `own` first. */
+  const reverseUpToFence = async (own: Saga, undoable: boolean) => {
+    own.add(slotUndo(back));
+    await createSlot(back);
+    own.add(standbyStopUndo(back, 'reverse-start'));
+    const rejoin = await m.step(
+      'reverse-rejoin',
+      () =>
+        copies(`${label(back.to)} rejoins as a standby of ${label(back.from)}`).rejoinAsStandby({
+          migrationId,
+          access,
+          node: back.to,
+          upstream: back.from,
+          slot: back.slot,
+          applicationName: back.applicationName,
+          walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
+          restore: prior,
+          foreignSettings: Object.keys(input.standby.settings),
+        }),
+      (r) => (r.rewound ? `pg_rewind ran: ${r.reason}` : r.reason),
+    );
+    await startServer(back, 'reverse-start');
+    await confirmStreaming(back);
+    await catchUp(back);
+    const before = undoable ? await readSettings(back.from) : {};
+    own.add(synchronousUndo(back, before));
+    await goSynchronous(back);
+    own.add(fenceUndo(back, before));
+    const fenced = await fence(back);
+    return { rejoin, fenced };
+  };
+
+  /** A reverse move that failed before its promotion: its own steps undone, the new primary still serving. */
+  const abandonReverse = async (own: Saga, undoable: boolean, err: unknown): Promise<never> => {
+    if (!undoable) throw err;
+    const { manualActions } = await own.compensate();
+    const failed = `the reverse move failed before ${label(back.to)} was promoted (${messageOf(err)})`;
+    if (manualActions.length > 0) throw new Error(`${failed}, and undoing it needs a hand: ${manualActions.join('; ')}`);
+    m.setFigures({ primary: label(back.from) });
+    throw new Error(`${failed} and was undone: ${label(back.from)} is still the primary and takes writes, ${dns.name} → ${back.from.address}`);
+  };
+
   /**
-   * The way back after the fence: the same move in the other direction, with the old primary as the standby.
-   * Until the old primary is promoted again, a failure undoes the reverse's own steps (the new primary's fence
-   * lifted, its settings restored, the old primary stopped, the reverse slot dropped): the new primary keeps
-   * serving, and the run reports that it is still there.
+   * The way back after the promotion: the same move in the other direction, with the old primary as the
+   * standby. Until the old primary is promoted again, a failure undoes the reverse's own steps (the new
+   * primary's fence lifted, its settings restored, the old primary stopped, the reverse slot dropped): the new
+   * primary keeps serving, and the run reports that it is still there.
    */
   const reverseMove = async (): Promise<string> => {
     // Runs recorded before the reverse move could undo itself replay on the path without it.
     const undoable = patched(REVERSE_MOVE_UNDO);
     const own = m.newSaga();
-    let fenced: FenceResult;
-    let rejoin: RejoinResult;
-    try {
-      own.add({
-        step: 'reverse-create-slot',
-        manualAction: `drop slot ${back.slot} on ${label(back.from)}: select pg_drop_replication_slot('${back.slot}')`,
-        undo: async () => ((await undo('drop the reverse slot').dropSlot({ access, server: back.from, slot: back.slot })).dropped ? `slot ${back.slot} dropped` : `slot ${back.slot} was not there`),
-      });
-      await createSlot(back);
-      own.add({
-        step: 'reverse-start',
-        manualAction: `stop ${label(back.to)}: pg_ctl stop -D ${back.to.dataDir} -m fast (on ${back.to.host})`,
-        undo: async () =>
-          `${label(back.to)} ${(await undo(`stop ${label(back.to)}`).stopPostgres({ access, server: back.to })).wasRunning ? 'stopped' : 'was not running'}, left as a standby of ${label(back.from)}`,
-      });
-      rejoin = await m.step(
-        'reverse-rejoin',
-        () =>
-          copies(`${label(back.to)} rejoins as a standby of ${label(back.from)}`).rejoinAsStandby({
-            migrationId,
-            access,
-            node: back.to,
-            upstream: back.from,
-            slot: back.slot,
-            applicationName: back.applicationName,
-            walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
-            restore: prior,
-            foreignSettings: Object.keys(input.standby.settings),
-          }),
-        (r) => (r.rewound ? `pg_rewind ran: ${r.reason}` : r.reason),
-      );
-      await startServer(back, 'reverse-start');
-      await confirmStreaming(back);
-      await catchUp(back);
-      const before: Record<string, string | null> = undoable
-        ? await checks(`settings of ${label(back.from)}`).readAutoConf({ access, server: back.from, names: CHANGED_SETTINGS })
-        : {};
-      own.add(synchronousUndo(back, before));
-      await goSynchronous(back);
-      own.add(fenceUndo(back, before));
-      fenced = await fence(back);
-    } catch (err) {
-      if (!undoable) throw err;
-      const { manualActions } = await own.compensate();
-      const where = `the reverse move failed before ${label(back.to)} was promoted (${messageOf(err)})`;
-      if (manualActions.length > 0) throw new Error(`${where}, and undoing it needs a hand: ${manualActions.join('; ')}`);
-      m.setFigures({ primary: label(back.from) });
-      throw new Error(`${where} and was undone: ${label(back.from)} is still the primary and takes writes, ${dns.name} → ${back.from.address}`);
-    }
+    const { rejoin, fenced } = await reverseUpToFence(own, undoable).catch((err) => abandonReverse(own, undoable, err));
     await promoteAndSwitch(back, fenced.readOnlyAt);
     await m.step('reverse-cleanup', async () => {
       const forwardSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}`).dropSlot({ access, server: back.to, slot: forward.slot });
@@ -482,11 +493,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     const pre = await preflight();
     m.setFigures({ primaryVersion: pre.primaryVersion, primarySizeBytes: pre.primarySizeBytes, targetState: pre.targetState });
 
-    m.compensate({
-      step: 'create-slot',
-      manualAction: `drop slot ${input.slotName} on ${label(forward.from)}: select pg_drop_replication_slot('${input.slotName}')`,
-      undo: async () => ((await undo('drop the slot').dropSlot({ access, server: forward.from, slot: input.slotName })).dropped ? `slot ${input.slotName} dropped` : `slot ${input.slotName} was not there`),
-    });
+    m.compensate(slotUndo(forward));
     await createSlot(forward);
 
     if (input.standby.removeOnRollback) {
@@ -498,18 +505,14 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     }
     await baseBackup(pre);
 
-    m.compensate({
-      step: 'start-standby',
-      manualAction: `stop the standby: pg_ctl stop -D ${input.standby.dataDir} -m fast (on ${input.standby.host})`,
-      undo: async () => ((await undo('stop the standby').stopPostgres({ access, server: forward.to })).wasRunning ? `${label(forward.to)} stopped` : `${label(forward.to)} was not running`),
-    });
+    m.compensate(standbyStopUndo(forward, 'start-standby'));
     await startServer(forward, 'start-standby');
     await confirmStreaming(forward);
     await catchUp(forward);
 
     await gate('cutover', cutoverEvidence, input.gates.cutover);
 
-    prior = await checks(`settings of ${label(forward.from)}`).readAutoConf({ access, server: forward.from, names: CHANGED_SETTINGS });
+    prior = await readSettings(forward.from);
     m.compensate(synchronousUndo(forward, prior));
     await goSynchronous(forward);
 

@@ -43,7 +43,7 @@ import { UserError } from '../cli/errors';
 import * as svc from '../cli/services';
 import { sandboxFileSyncPlan, writePlan } from '../plans/sandbox';
 import { loadSandbox, setSandboxRecord, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
-import { medianMs, ratio } from './stats';
+import { medianRounded, ratio } from './stats';
 import type { Benchmark, BenchOptions } from './main';
 import { prng } from '../sandbox/files';
 
@@ -518,9 +518,9 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
       await running;
     }
 
-    const rawRsyncMs = medianMs(raws);
-    const fullCopyMs = medianMs(cutovers.map((c) => c.fullCopyMs));
-    const finalSyncMs = medianMs(cutovers.map((c) => c.finalSyncMs));
+    const rawRsyncMs = medianRounded(raws);
+    const fullCopyMs = medianRounded(cutovers.map((c) => c.fullCopyMs));
+    const finalSyncMs = medianRounded(cutovers.map((c) => c.finalSyncMs));
     return {
       files: tree.files,
       bytes: tree.bytes,
@@ -528,13 +528,13 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
       cache: cold ? 'dropped before each run' : 'source read before each run (warm)',
       rawRsyncMs,
       fullCopyMs,
-      fullCopyActivityMs: medianMs(cutovers.map((c) => c.fullCopyActivityMs)),
+      fullCopyActivityMs: medianRounded(cutovers.map((c) => c.fullCopyActivityMs)),
       fullCopyVsRsyncRatio: ratio(fullCopyMs, rawRsyncMs),
       finalSyncMs,
       finalSyncVsFullCopyRatio: ratio(finalSyncMs, fullCopyMs),
-      verifyMs: medianMs(cutovers.map((c) => c.verifyMs)),
-      workerCpuMsDuringCopy: medianMs(cutovers.map((c) => c.workerCpuMsDuringCopy)),
-      frozenWindowMs: medianMs(cutovers.map((c) => c.frozenWindowMs)),
+      verifyMs: medianRounded(cutovers.map((c) => c.verifyMs)),
+      workerCpuMsDuringCopy: medianRounded(cutovers.map((c) => c.workerCpuMsDuringCopy)),
+      frozenWindowMs: medianRounded(cutovers.map((c) => c.frozenWindowMs)),
       catchUpPasses: Math.max(...cutovers.map((c) => c.catchUpPasses)),
       changes: CHANGES,
       outcome: cutovers.every((c) => c.outcome === 'completed') ? 'completed' : 'failed',

@@ -26,7 +26,7 @@ import { tryRun, tryRunAsync } from '../sandbox/process';
 import { createPgCluster, createPgTemplate, type PgCluster } from '../workload/pg-cluster';
 import { startPgWriter, type PgWriter } from '../workload/pg-writer';
 import type { Benchmark, BenchOptions } from './main';
-import { median, medianMs, ratio } from './stats';
+import { median, medianRounded, ratio } from './stats';
 
 /**
  * Filler per primary, roughly MiB: 2200 makes a database of about 2.2 GiB, above the 2 GiB the comparison is
@@ -142,19 +142,22 @@ async function move(s: svc.Services, c: PgCluster, writer: PgWriter, variant: Va
   const first = writer.acks[0]?.ackAt ?? 0;
   const last = writer.acks.at(-1)?.ackAt ?? 0;
   const f = final.figures;
+  // The write outage's two ends, both as the writer saw them through the DNS name.
+  const lastOnOld = writer.acks.filter((a) => a.address === c.sb.hosts.dc1.address).at(-1)?.ackAt ?? NaN;
+  const firstOnNew = writer.acks.find((a) => a.address === c.sb.hosts.dc2.address)?.ackAt ?? NaN;
   return {
     variant,
     workflowId: id,
     outcome: final.outcome,
     baseBackupMs: Number(f.baseBackupMs),
     baseBackupBytes: Number(f.baseBackupBytes),
-    writeOutageMs: (writer.acks.find((a) => a.address === c.sb.hosts.dc2.address)?.ackAt ?? NaN) - (writer.acks.filter((a) => a.address === c.sb.hosts.dc1.address).at(-1)?.ackAt ?? NaN),
+    writeOutageMs: firstOnNew - lastOnOld,
     longestGapMs: writer.longestGapMs().ms,
     promoteMs: Number(f.promoteMs),
     fenceToWritableMs: Number(f.fenceToWritableMs),
     dnsConfirmMs: Number(f.dnsConfirmMs),
     fenceTimings: String(f.fenceTimings),
-    writableToFirstCommitMs: (writer.acks.find((a) => a.address === c.sb.hosts.dc2.address)?.ackAt ?? NaN) - Date.parse(String(f.promotedAt)),
+    writableToFirstCommitMs: firstOnNew - Date.parse(String(f.promotedAt)),
     acknowledged: writer.acks.length,
     lostCommits: writer.acks.filter((a) => !present.has(a.id)).length,
     commitsPerSec: Math.round(writer.acks.length / Math.max(0.001, (last - first) / 1000)),
@@ -222,33 +225,32 @@ export const postgresFailoverBenchmark: Benchmark = {
         v,
         {
           ...VARIANTS[v],
-          writeOutageMs: medianMs(by(v).map((m) => m.writeOutageMs)),
-          promoteMs: medianMs(by(v).map((m) => m.promoteMs)),
-          fenceToWritableMs: medianMs(by(v).map((m) => m.fenceToWritableMs)),
-          commitsPerSec: medianMs(by(v).map((m) => m.commitsPerSec)),
+          writeOutageMs: medianRounded(by(v).map((m) => m.writeOutageMs)),
+          promoteMs: medianRounded(by(v).map((m) => m.promoteMs)),
+          fenceToWritableMs: medianRounded(by(v).map((m) => m.fenceToWritableMs)),
+          commitsPerSec: medianRounded(by(v).map((m) => m.commitsPerSec)),
           lostCommits: by(v).reduce((n, m) => n + m.lostCommits, 0),
         },
       ]),
     );
-    const baseBackupMs = medianMs(moves.map((m) => m.baseBackupMs));
-    const rawMs = medianMs(raw.map((r) => r.ms));
+    const baseBackupMs = medianRounded(moves.map((m) => m.baseBackupMs));
+    const rawMs = medianRounded(raw.map((r) => r.ms));
     return {
       rounds,
       fillerMB: FILLER_MB,
-      primaryBytes: medianMs(raw.map((r) => r.bytes)),
       rawPgBasebackupMs: rawMs,
       baseBackupMs,
       // The order effect, for the record: the same ratio when cutover's copy went first, and when it went second.
       basebackupThroughputRatioByPosition: Object.fromEntries(
         (['first', 'second'] as const).map((p) => {
-          const rawOther = medianMs(raw.filter((r) => r.position !== p).map((r) => r.ms));
-          const ours = medianMs(moves.filter((m) => m.position === p).map((m) => m.baseBackupMs));
+          const rawOther = medianRounded(raw.filter((r) => r.position !== p).map((r) => r.ms));
+          const ours = medianRounded(moves.filter((m) => m.position === p).map((m) => m.baseBackupMs));
           return [`cutover${p === 'first' ? 'First' : 'Second'}`, ratio(rawOther, ours)];
         }),
       ),
       // The benchmark contract's names. Throughput ratio = cutover's bytes/s over the direct command's, taken
       // per pair (same cluster, back to back) and the median reported: the disk's speed swings between pairs.
-      databaseBytes: medianMs(raw.map((r) => r.bytes)),
+      databaseBytes: medianRounded(raw.map((r) => r.bytes)),
       basebackupThroughputRatio: Number(median(pairRatios).toFixed(3)),
       basebackupPairRatios: pairRatios,
       basebackupRatioOfMedians: ratio(rawMs, baseBackupMs),

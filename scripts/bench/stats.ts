@@ -8,8 +8,8 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Median of durations, in whole milliseconds. */
-export const medianMs = (xs: number[]): number => Math.round(median(xs));
+/** The median rounded to a whole number (milliseconds, bytes, commits per second). */
+export const medianRounded = (xs: number[]): number => Math.round(median(xs));
 
 /** a / b to three decimals (b below 1 counts as 1, so an instant step does not divide by zero). */
 export const ratio = (a: number, b: number): number => Number((a / Math.max(1, b)).toFixed(3));

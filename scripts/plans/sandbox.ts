@@ -25,7 +25,6 @@ function sandboxHost(h: SandboxEndpoints['hosts']['dc1']) {
 }
 
 export function sandboxFileSyncPlan(sb: SandboxEndpoints, o: SandboxFileSyncOptions): Record<string, unknown> {
-  const host = sandboxHost;
   const hooks = o.freezeFlag
     ? {
         // Stop writers: raise the flag, then wait until the writer acknowledges it has stopped.
@@ -39,7 +38,7 @@ export function sandboxFileSyncPlan(sb: SandboxEndpoints, o: SandboxFileSyncOpti
   return {
     kind: 'file-sync',
     name: o.name,
-    hosts: { dc1: host(sb.hosts.dc1), dc2: host(sb.hosts.dc2) },
+    hosts: { dc1: sandboxHost(sb.hosts.dc1), dc2: sandboxHost(sb.hosts.dc2) },
     source: { host: 'dc1', path: o.sourceDir },
     target: { host: 'dc2', path: o.targetDir, removeOnRollback: true },
     options: {
@@ -100,13 +99,12 @@ export interface SandboxPostgresFailoverOptions {
 }
 
 export function sandboxPostgresFailoverPlan(sb: SandboxEndpoints, o: SandboxPostgresFailoverOptions): Record<string, unknown> {
-  const host = sandboxHost;
   const pg = sb.postgres;
   const port = o.port ?? pg.primary.port;
   return {
     kind: 'postgres-failover',
     name: o.name,
-    hosts: { dc1: host(sb.hosts.dc1), dc2: host(sb.hosts.dc2) },
+    hosts: { dc1: sandboxHost(sb.hosts.dc1), dc2: sandboxHost(sb.hosts.dc2) },
     postgres: {
       binDir: pg.binDir,
       database: pg.primary.database,

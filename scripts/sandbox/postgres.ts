@@ -11,6 +11,7 @@
 import { chmodSync, chownSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { autoConfValue } from '../../activities/pg-tools';
 import type { Component, Context, Health } from './component';
 import { findTools } from './install';
 import { DC1, DC2, type Layout, PG_BIN_DIR, PG_PORT } from './layout';
@@ -62,16 +63,6 @@ host    all          all    127.0.0.0/8   scram-sha-256
 host    replication  all    127.0.0.0/8   scram-sha-256
 `;
 
-/** The value postgresql.auto.conf gives a setting (its last line wins, as in the server); undefined if none. */
-function autoConfSetting(text: string, setting: string): string | undefined {
-  let value: string | undefined;
-  for (const line of text.split('\n')) {
-    const m = /^\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*=?\s*('(?:[^'\\]|\\.|'')*'|[^\s#]+)/.exec(line);
-    if (m && m[1].toLowerCase() === setting) value = m[2].startsWith("'") ? m[2].slice(1, -1).replace(/''|\\'/g, "'") : m[2];
-  }
-  return value;
-}
-
 /** A boolean setting's value as PostgreSQL reads it: on, true, yes, 1 and unique prefixes of true and yes. */
 const isOn = (value: string | undefined) => value !== undefined && /^(on|1|t|tr|tru|true|y|ye|yes)$/i.test(value.trim());
 
@@ -109,7 +100,7 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
     } catch {
       return undefined;
     }
-    if (!isOn(autoConfSetting(autoConf, 'default_transaction_read_only'))) return undefined;
+    if (!isOn(autoConfValue(autoConf, 'default_transaction_read_only'))) return undefined;
     const peerData = l[peer].pgData;
     if (!existsSync(path.join(peerData, 'PG_VERSION'))) return undefined;
     // Promotion removes standby.signal: while it is there the move has fenced this side but not yet switched.

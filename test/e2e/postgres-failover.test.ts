@@ -14,6 +14,7 @@ import * as svc from '../../scripts/cli/services';
 import { PG_BIN_DIR } from '../../scripts/sandbox/layout';
 import { tryRun, userIds } from '../../scripts/sandbox/process';
 import { startPgWriter, type PgAck, type PgWriter } from '../../scripts/workload/pg-writer';
+import type { MigrationStatus } from '../../workflows/shared';
 import { historyText } from '../helpers/history';
 import { atGate, statusWhen } from '../helpers/migrations';
 import { pgFixture, type PgFixture } from '../helpers/postgres';
@@ -86,6 +87,19 @@ const baseBackupUnderWay = (s: svc.Services, id: string, bytes: number) =>
     return p?.activity === 'baseBackup' && ((p.details as { doneBytes?: number } | null)?.doneBytes ?? 0) > bytes;
   }, 'base backup under way', 60_000);
 
+/** Starts the move, says go at `cutover`, and waits at `complete` (dc2 promoted, traffic switched). */
+async function atCompleteAfterGo(s: svc.Services, f: PgFixture): Promise<{ id: string; atComplete: MigrationStatus }> {
+  const { id } = await svc.startMigration(s, f.planFile, 'alice');
+  await atGate(s, id, 'cutover');
+  await svc.decide(s, id, 'cutover', 'go', 'bob');
+  return { id, atComplete: await atGate(s, id, 'complete') };
+}
+
+/** What a rollback must leave on a primary: out of recovery, not read-only, no synchronous standby, no slots. */
+const primaryState = async (f: PgFixture, where: 'dc1' | 'dc2') =>
+  (await f.sql(where, `select pg_is_in_recovery() as r, current_setting('default_transaction_read_only') as ro,
+    current_setting('synchronous_standby_names') as sync, (select count(*)::int from pg_replication_slots) as slots`))[0];
+
 const SEGMENT = 16n << 20n;
 const isoMs = (v: unknown) => Date.parse(String(v));
 
@@ -151,10 +165,7 @@ describe('postgres-failover end to end', () => {
   it('the reverse move after a no-go at `complete`: dc1 rejoins without pg_rewind and is primary again, nothing lost either way', () =>
     scenario('e2e-pg-rev', {}, async ({ f, s, w }) => {
       const { final, id, atComplete } = await withWorker(env, s.taskQueue, createActivities(), async () => {
-        const { id } = await svc.startMigration(s, f.planFile, 'alice');
-        await atGate(s, id, 'cutover');
-        await svc.decide(s, id, 'cutover', 'go', 'bob');
-        const atComplete = await atGate(s, id, 'complete');
+        const { id, atComplete } = await atCompleteAfterGo(s, f);
         // Let dc2 take writes for a while: the reverse move must bring them back.
         await eventually(async () => w.acks.filter((a) => a.address === DC2).length >= 100, 'writes on dc2');
         await svc.decide(s, id, 'complete', 'no-go', 'bob', 'p99 doubled on dc2');
@@ -207,10 +218,7 @@ describe('postgres-failover end to end', () => {
   it('a reverse move whose fence cannot be verified undoes its own steps: dc2 stays primary and takes writes, nothing lost', () =>
     scenario('e2e-pg-rev-fence', {}, async ({ f, s, w }) => {
       const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
-        const { id } = await svc.startMigration(s, f.planFile, 'alice');
-        await atGate(s, id, 'cutover');
-        await svc.decide(s, id, 'cutover', 'go', 'bob');
-        await atGate(s, id, 'complete');
+        const { id } = await atCompleteAfterGo(s, f);
         await svc.decide(s, id, 'complete', 'no-go', 'bob', 'p99 doubled on dc2');
         // dc1 rejoins as a standby; with its replay paused it still flushes (catch-up stays under the threshold for a
         // while, synchronous commit is reached), but the fence of dc2 waits in vain for it to replay the final LSN.
@@ -229,10 +237,7 @@ describe('postgres-failover end to end', () => {
       expect(final.compensations.at(-1)!.error).toMatch(/did not receive all WAL\) and was undone: dc2 .* is still the primary and takes writes/);
       expect(final.figures.primary).toBe(`dc2 (${DC2}:${f.port})`);
       expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC2]);
-      expect(await f.sql('dc2', `select pg_is_in_recovery() as r, current_setting('default_transaction_read_only') as ro,
-        current_setting('synchronous_standby_names') as sync, (select count(*)::int from pg_replication_slots) as slots`)).toEqual([
-        { r: false, ro: 'off', sync: '', slots: 0 },
-      ]);
+      expect(await primaryState(f, 'dc2')).toEqual({ r: false, ro: 'off', sync: '', slots: 0 });
       expect(f.pgCtl('dc1', 'status').code).toBe(3);
       // Every commit acknowledged anywhere is on dc2; dc1 accepted none after the forward fence.
       await assertAllAcked(f, 'dc2', w.acks);
@@ -243,10 +248,7 @@ describe('postgres-failover end to end', () => {
   it('the reverse move rewinds an old primary that wrote after the fence (pg_rewind), and the stray write is gone', () =>
     scenario('e2e-pg-rewind', {}, async ({ f, s, w }) => {
       const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
-        const { id } = await svc.startMigration(s, f.planFile, 'alice');
-        await atGate(s, id, 'cutover');
-        await svc.decide(s, id, 'cutover', 'go', 'bob');
-        await atGate(s, id, 'complete');
+        const { id } = await atCompleteAfterGo(s, f);
         // Someone starts the fenced old primary by hand and forces a write into it: its WAL now goes past the
         // point where dc2's timeline branched, so it cannot simply follow dc2 any more.
         expect(f.pgCtl('dc1', 'start', '-w', '-l', `${f.primaryDir}.log`).code).toBe(0);
@@ -288,8 +290,7 @@ describe('postgres-failover end to end', () => {
       expect(final.compensations[1].detail).toMatch(/removed \(cutover created it\)/);
       expect(existsSync(f.standbyDir)).toBe(false);
       expect(existsSync(`${f.standbyDir}.pgpass`)).toBe(false);
-      expect(await f.sql('dc1', `select pg_is_in_recovery() as r, current_setting('synchronous_standby_names') as sync,
-        (select count(*)::int from pg_replication_slots) as slots`)).toEqual([{ r: false, sync: '', slots: 0 }]);
+      expect(await primaryState(f, 'dc1')).toMatchObject({ r: false, sync: '', slots: 0 });
       expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC1]);
       expect(w.acks.every((a) => a.address === DC1)).toBe(true);
       expect(w.failures).toEqual([]); // not one write refused or failed
@@ -320,10 +321,7 @@ describe('postgres-failover end to end', () => {
         ['create-slot', 'done'],
       ]);
       expect(final.compensations[0].detail).toMatch(/restarted, default_transaction_read_only = off/);
-      expect(await f.sql('dc1', `select pg_is_in_recovery() as r, current_setting('default_transaction_read_only') as ro,
-        current_setting('synchronous_standby_names') as sync, (select count(*)::int from pg_replication_slots) as slots`)).toEqual([
-        { r: false, ro: 'off', sync: '', slots: 0 },
-      ]);
+      expect(await primaryState(f, 'dc1')).toEqual({ r: false, ro: 'off', sync: '', slots: 0 });
       expect(existsSync(f.standbyDir)).toBe(false);
       expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC1]);
       expect(w.acks.every((a) => a.address === DC1)).toBe(true);

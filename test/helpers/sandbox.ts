@@ -5,7 +5,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sandboxFileSyncPlan, writePlan, type SandboxFileSyncOptions } from '../../scripts/plans/sandbox';
-import { loadSandbox, type SandboxEndpoints } from '../../scripts/sandbox/endpoints';
+import { loadSandbox, setSandboxRecord, type SandboxEndpoints } from '../../scripts/sandbox/endpoints';
 
 export interface FileSyncFixture {
   sb: SandboxEndpoints;
@@ -22,12 +22,6 @@ function run(cmd: string, args: string[], input?: string): string {
   const r = spawnSync(cmd, args, { input, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.error?.message}`);
   return r.stdout;
-}
-
-export function setDnsRecord(sb: SandboxEndpoints, name: string, address: string | null): void {
-  const lines = [`server ${sb.dns.server} ${sb.dns.port}`, `zone ${sb.dns.zone}`, `update delete ${name}. A`];
-  if (address) lines.push(`update add ${name}. 1 A ${address}`);
-  run('nsupdate', ['-k', sb.dns.tsigKeyFile], [...lines, 'send', ''].join('\n'));
 }
 
 /** Deterministic-size tree of files with random content: `files` files spread over a few directories. */
@@ -50,7 +44,7 @@ export function fileSyncFixture(opts: { files?: number; bytesPerFile?: number } 
   makeTree(sourceDir, opts.files ?? 200, opts.bytesPerFile ?? 8192);
   run('chown', ['-R', `${sb.hosts.dc1.user}:`, sourceDir]);
   // The dc1 directory is cutover's: the freeze hook (run as cutover over SSH) creates the flag there.
-  setDnsRecord(sb, dnsName, sb.hosts.dc1.address);
+  setSandboxRecord(sb, dnsName, sb.hosts.dc1.address);
   const planFile = writePlan(
     path.join(sb.stateDir, 'plans', `e2e-${id}.yaml`),
     sandboxFileSyncPlan(sb, { name: `e2e-${id}`, sourceDir, targetDir, dnsName, freezeFlag, ...opts }),
@@ -66,7 +60,7 @@ export function fileSyncFixture(opts: { files?: number; bytesPerFile?: number } 
     cleanup() {
       for (const p of [sourceDir, targetDir, freezeFlag, `${freezeFlag}.ack`, planFile]) rmSync(p, { recursive: true, force: true });
       try {
-        setDnsRecord(sb, dnsName, null);
+        setSandboxRecord(sb, dnsName, null);
       } catch {
         /* best effort */
       }

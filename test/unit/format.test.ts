@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatReport, formatStatus } from '../../scripts/cli/format';
-import type { MigrationStatus, StepRecord } from '../../workflows/shared/types';
+import { initialStatus, type MigrationStatus, type StepRecord } from '../../workflows/shared/types';
 
 const step = (name: string, summary?: string): StepRecord => ({
   name,
@@ -11,23 +11,10 @@ const step = (name: string, summary?: string): StepRecord => ({
 });
 
 const status = (steps: StepRecord[]): MigrationStatus => ({
-  kind: 'postgres-failover',
-  name: 'pg',
-  startedBy: 'alice',
-  startedAt: '2026-01-01T00:00:00.000Z',
+  ...initialStatus({ kind: 'postgres-failover', name: 'pg', startedBy: 'alice', startedAt: '2026-01-01T00:00:00.000Z', pointOfNoReturn: 'promote' }),
   phase: 'done',
-  paused: false,
   steps,
-  gate: null,
-  figures: {},
-  decisions: [],
-  refusedDecisions: [],
-  abort: null,
-  compensations: [],
-  pointOfNoReturn: { step: 'promote', passedAt: null },
   outcome: 'completed',
-  failure: null,
-  manualActions: [],
   endedAt: '2026-01-01T00:00:10.000Z',
 });
 

@@ -205,6 +205,15 @@ async function start(queue: string, args: PostgresFailoverInput): Promise<Workfl
 const go = (h: WorkflowHandle, gate: string) => h.executeUpdate(decideUpdate, { args: [{ gate, decision: 'go', by: 'bob', reason: 'fine' }] });
 const noGo = (h: WorkflowHandle, gate: string, reason: string) => h.executeUpdate(decideUpdate, { args: [{ gate, decision: 'no-go', by: 'bob', reason }] });
 
+/** Go at `cutover`, no-go at `complete` (the reverse move runs); the run's failure. */
+async function reversedAtComplete(h: WorkflowHandle): Promise<ApplicationFailure> {
+  await atGate(h, 'cutover');
+  await go(h, 'cutover');
+  await atGate(h, 'complete');
+  await noGo(h, 'complete', 'p99 latency doubled');
+  return failureOf(h);
+}
+
 const FORWARD_CALLS = [
   'preflight', 'createSlot:dc1:cutover_orders', 'baseBackup', 'start:dc2', 'awaitStreaming:dc1', 'watchCatchUp:dc1',
   'readAutoConf:dc1', 'applySettings:dc1:FIRST 1 ("cutover_orders")', 'confirmSync:dc1',
@@ -323,11 +332,7 @@ describe('postgres-failover workflow', () => {
     const { calls, activities } = fakes();
     const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
-      await atGate(h, 'cutover');
-      await go(h, 'cutover');
-      await atGate(h, 'complete');
-      await noGo(h, 'complete', 'p99 latency doubled');
-      const failure = await failureOf(h);
+      const failure = await reversedAtComplete(h);
       expect(failure.type).toBe(ErrorType.RolledBack);
       const status = failure.details![0] as MigrationStatus;
       expect(status.failure).toMatch(/no-go at gate "complete" by bob: p99 latency doubled/);
@@ -356,11 +361,7 @@ describe('postgres-failover workflow', () => {
     const { calls, activities } = fakes({ failFence: 'dc2' });
     const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
-      await atGate(h, 'cutover');
-      await go(h, 'cutover');
-      await atGate(h, 'complete');
-      await noGo(h, 'complete', 'p99 latency doubled');
-      const failure = await failureOf(h);
+      const failure = await reversedAtComplete(h);
       expect(failure.type).toBe(ErrorType.ManualInterventionRequired);
       const status = failure.details![0] as MigrationStatus;
       expect(status.outcome).toBe('manual-intervention-required');

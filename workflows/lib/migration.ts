@@ -18,15 +18,16 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { ErrorType } from '../shared/errors';
 import { abortSignal, decideUpdate, decisionSignal, pauseSignal, resumeSignal, statusQuery } from '../shared/messages';
 import { searchAttributeNames } from '../shared/index';
-import type {
-  ApprovalPolicy,
-  DecisionInput,
-  DecisionRecord,
-  Evidence,
-  GatePolicy,
-  MigrationKind,
-  MigrationStatus,
-  StepRecord,
+import {
+  initialStatus,
+  type ApprovalPolicy,
+  type DecisionInput,
+  type DecisionRecord,
+  type Evidence,
+  type GatePolicy,
+  type MigrationKind,
+  type MigrationStatus,
+  type StepRecord,
 } from '../shared/types';
 import type { Activities } from '../../activities';
 import { compensations } from './activity-options';
@@ -61,27 +62,13 @@ export class Migration {
   private rollbackReason: string | null = null;
 
   constructor(private readonly options: MigrationOptions) {
-    const now = new Date().toISOString();
-    this.status = {
+    this.status = initialStatus({
       kind: options.kind,
       name: options.name,
       startedBy: options.startedBy,
-      startedAt: now,
-      phase: 'starting',
-      paused: false,
-      steps: [],
-      gate: null,
-      figures: {},
-      decisions: [],
-      refusedDecisions: [],
-      abort: null,
-      compensations: [],
-      pointOfNoReturn: { step: options.pointOfNoReturn, passedAt: null },
-      outcome: null,
-      failure: null,
-      manualActions: [],
-      endedAt: null,
-    };
+      startedAt: new Date().toISOString(),
+      pointOfNoReturn: options.pointOfNoReturn,
+    });
     this.saga = this.newSaga();
     this.installHandlers();
   }

@@ -119,6 +119,30 @@ export interface MigrationStatus {
   endedAt: string | null;
 }
 
+/** A run's status before its first step. */
+export function initialStatus(o: { kind: MigrationKind; name: string; startedBy: string; startedAt: string; pointOfNoReturn: string }): MigrationStatus {
+  return {
+    kind: o.kind,
+    name: o.name,
+    startedBy: o.startedBy,
+    startedAt: o.startedAt,
+    phase: 'starting',
+    paused: false,
+    steps: [],
+    gate: null,
+    figures: {},
+    decisions: [],
+    refusedDecisions: [],
+    abort: null,
+    compensations: [],
+    pointOfNoReturn: { step: o.pointOfNoReturn, passedAt: null },
+    outcome: null,
+    failure: null,
+    manualActions: [],
+    endedAt: null,
+  };
+}
+
 /** Workflow input for the file-sync move. Plain data, already validated by the plan schema. */
 export interface FileSyncInput {
   name: string;
