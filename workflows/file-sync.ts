@@ -10,9 +10,28 @@
 import { proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RsyncPassInput, RsyncPassResult } from '../activities/files';
-import type { FileSyncInput, MigrationStatus } from './shared/types';
+import type { ApprovalPolicy, DnsSwitch, GatePolicy, HookCommand, MigrationStatus, SshHost } from './shared/types';
 import { compensations, cutoverSteps, longCopies, quickChecks } from './lib/activity-options';
 import { Migration } from './lib/migration';
+
+/** Workflow input for the file-sync move. Plain data, already validated by the plan schema. */
+export interface FileSyncInput {
+  name: string;
+  startedBy: string;
+  hosts: Record<string, SshHost>;
+  source: { host: string; path: string };
+  target: { host: string; path: string; removeOnRollback: boolean };
+  exclude: string[];
+  catchUp: { thresholdBytes: number; maxPasses: number; pauseBetweenPassesMs: number };
+  /** rsync --bwlimit in KiB/s; 0 = unlimited. */
+  bandwidthLimitKBps: number;
+  hooks: { freeze?: HookCommand; unfreeze?: HookCommand };
+  approval: ApprovalPolicy;
+  gates: { cutover: GatePolicy };
+  traffic: { dns: DnsSwitch & { from: string; to: string } };
+  /** Where the run's report goes (GCS bucket and object prefix); absent: not stored. */
+  artifacts?: { bucket: string; prefix: string };
+}
 
 /** Activities with a one-line summary shown next to them in the Web UI. */
 const withSummary = (options: ActivityOptions) => (summary: string) => proxyActivities<Activities>({ ...options, summary });

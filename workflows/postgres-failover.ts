@@ -20,10 +20,66 @@ import { ApplicationFailure, log, patched, proxyActivities, sleep, workflowInfo,
 import type { Activities } from '../activities';
 import type { CatchUpWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
 import { ErrorType } from './shared/errors';
-import type { Evidence, GatePolicy, MigrationStatus, PgServer, PostgresFailoverInput } from './shared/types';
+import type { ApprovalPolicy, DnsSwitch, Evidence, GatePolicy, MigrationStatus, SecretRef, SshHost } from './shared/types';
 import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches } from './lib/activity-options';
 import { Migration } from './lib/migration';
 import { messageOf, type Compensation, type Saga } from './lib/saga';
+
+/** One PostgreSQL server of a failover: where it runs, where it listens, where its files are. */
+export interface PgServer {
+  /** Host alias in `hosts` (the SSH login pg_ctl, pg_basebackup and the trigger file go through). */
+  host: string;
+  /** Address clients and replication connect to. */
+  address: string;
+  port: number;
+  dataDir: string;
+  /** pg_ctl's log file on that host. */
+  logFile: string;
+  /** Passfile cutover writes on that host when the server becomes a standby (mode 0600, removed when done). */
+  passfile: string;
+  /** promote_trigger_file of the server when it is a standby. */
+  triggerFile: string;
+  /** Extra settings written to postgresql.auto.conf when the server becomes a standby (socket dir, ...). */
+  settings: Record<string, string>;
+}
+
+/** PostgreSQL logins and tools shared by both servers. Passwords are references. */
+export interface PgAccess {
+  binDir: string;
+  database: string;
+  superuser: { user: string; password: SecretRef };
+  replication: { user: string; password: SecretRef };
+}
+
+/** Workflow input for the PostgreSQL move. Plain data, already validated by the plan schema. */
+export interface PostgresFailoverInput {
+  name: string;
+  startedBy: string;
+  hosts: Record<string, SshHost>;
+  access: PgAccess;
+  primary: PgServer;
+  standby: PgServer & {
+    /** Empty a non-empty data directory before the base backup (never done unless the plan says so). */
+    overwrite: boolean;
+    /** On rollback, remove what the base backup created. */
+    removeOnRollback: boolean;
+  };
+  slotName: string;
+  applicationName: string;
+  /** pg_basebackup --max-rate in bytes per second; 0 = unlimited. */
+  baseBackupMaxRate: number;
+  catchUp: { maxLagBytes: number; stableForMs: number; timeoutMs: number; onTimeout: 'rollback' | 'wait'; windowMs: number };
+  synchronousCommit: 'on' | 'remote_write' | 'remote_apply';
+  promote: 'trigger-file' | 'pg_promote';
+  walRetrieveRetryIntervalMs: number;
+  soakMs: number;
+  approval: ApprovalPolicy;
+  gates: { cutover: GatePolicy; complete: GatePolicy };
+  /** The name clients use; it points at the primary's address and moves to the standby's. */
+  traffic: { dns: DnsSwitch };
+  /** Where the run's report goes (GCS bucket and object prefix); absent: not stored. */
+  artifacts?: { bucket: string; prefix: string };
+}
 
 /** Activities with a one-line summary shown next to them in the Web UI. */
 const withSummary = (options: ActivityOptions) => (summary: string) => proxyActivities<Activities>({ ...options, summary });

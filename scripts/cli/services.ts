@@ -28,13 +28,13 @@ import {
   TASK_QUEUE,
   type DecisionRecord,
   type DecisionValue,
-  type FileSyncInput,
   type MigrationStatus,
-  type PostgresFailoverInput,
 } from '../../workflows/shared';
 import { loadPlan } from '../plans/load';
 import { postgresFailoverInput, type PostgresFailoverPlan } from '../plans/postgres-schema';
 import { fileSyncInput, type FileSyncPlan, type Plan } from '../plans/schema';
+import type { FileSyncInput } from '../../workflows/file-sync';
+import type { PostgresFailoverInput } from '../../workflows/postgres-failover';
 import { UserError } from './errors';
 import { formatBytes } from './format';
 

@@ -1,7 +1,8 @@
 // The postgres-failover plan (zod). Passwords are never in a plan: `passwordFile` (a file on the worker host)
 // or `passwordEnv` (an environment variable of the worker) say where the worker reads them.
 import { z } from 'zod';
-import type { PgServer, PostgresFailoverInput, SecretRef } from '../../workflows/shared/types';
+import type { SecretRef } from '../../workflows/shared/types';
+import type { PgServer, PostgresFailoverInput } from '../../workflows/postgres-failover';
 import { absolutePath, approvalSchema, artifactsSchema, duration, gatePolicy, gateSchema, hostSchema, ipv4, size } from './fields';
 
 // At most 54 characters: the reverse move adds "_reverse" and PostgreSQL names stop at 63.

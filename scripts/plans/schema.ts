@@ -1,6 +1,6 @@
 // Plan schemas (zod): the boundary where user input becomes plain workflow input.
 import { z } from 'zod';
-import type { FileSyncInput } from '../../workflows/shared/types';
+import type { FileSyncInput } from '../../workflows/file-sync';
 import { absolutePath, approvalSchema, artifactsSchema, duration, gatePolicy, gateSchema, hostSchema, ipv4, size } from './fields';
 import { postgresFailoverPlanSchema, postgresReferenceProblems, type PostgresFailoverPlan } from './postgres-schema';
 

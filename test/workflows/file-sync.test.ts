@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { RsyncPassInput, RsyncPassResult } from '../../activities/files';
 import { fileSync } from '../../workflows';
+import type { FileSyncInput } from '../../workflows/file-sync';
 import {
   abortSignal,
   decideUpdate,
@@ -16,7 +17,6 @@ import {
   pauseSignal,
   resumeSignal,
   statusQuery,
-  type FileSyncInput,
   type MigrationStatus,
 } from '../../workflows/shared';
 import { recordHistory } from '../helpers/history';

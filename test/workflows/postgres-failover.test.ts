@@ -9,14 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { ReplicationSample } from '../../activities/postgres';
 import { postgresFailover } from '../../workflows';
+import type { PgServer, PostgresFailoverInput } from '../../workflows/postgres-failover';
 import {
   abortSignal,
   decideUpdate,
   ErrorType,
   statusQuery,
   type MigrationStatus,
-  type PgServer,
-  type PostgresFailoverInput,
 } from '../../workflows/shared';
 import { historyText, recordHistory } from '../helpers/history';
 import { atGate, failureOf, fakeHost } from '../helpers/workflows';

@@ -1,6 +1,7 @@
 // Plain types shared by workflows, activities, the CLI and tests. No zod here: schemas live in scripts/plans.
 
-export type MigrationKind = 'file-sync' | 'postgres-failover';
+/** A move's kind (`file-sync`, `postgres-failover`, ...): the registry in scripts/moves lists them. */
+export type MigrationKind = string;
 export type DecisionValue = 'go' | 'no-go';
 
 export interface SshHost {
@@ -143,25 +144,6 @@ export function initialStatus(o: { kind: MigrationKind; name: string; startedBy:
   };
 }
 
-/** Workflow input for the file-sync move. Plain data, already validated by the plan schema. */
-export interface FileSyncInput {
-  name: string;
-  startedBy: string;
-  hosts: Record<string, SshHost>;
-  source: { host: string; path: string };
-  target: { host: string; path: string; removeOnRollback: boolean };
-  exclude: string[];
-  catchUp: { thresholdBytes: number; maxPasses: number; pauseBetweenPassesMs: number };
-  /** rsync --bwlimit in KiB/s; 0 = unlimited. */
-  bandwidthLimitKBps: number;
-  hooks: { freeze?: HookCommand; unfreeze?: HookCommand };
-  approval: ApprovalPolicy;
-  gates: { cutover: GatePolicy };
-  traffic: { dns: DnsSwitch & { from: string; to: string } };
-  /** Where the run's report goes (GCS bucket and object prefix); absent: not stored. */
-  artifacts?: { bucket: string; prefix: string };
-}
-
 export interface HookCommand {
   host: string;
   command: string;
@@ -170,58 +152,3 @@ export interface HookCommand {
 /** Where a secret is: a file on the worker host or an environment variable of the worker. Never the secret. */
 export type SecretRef = { file: string } | { env: string };
 
-/** One PostgreSQL server of a failover: where it runs, where it listens, where its files are. */
-export interface PgServer {
-  /** Host alias in `hosts` (the SSH login pg_ctl, pg_basebackup and the trigger file go through). */
-  host: string;
-  /** Address clients and replication connect to. */
-  address: string;
-  port: number;
-  dataDir: string;
-  /** pg_ctl's log file on that host. */
-  logFile: string;
-  /** Passfile cutover writes on that host when the server becomes a standby (mode 0600, removed when done). */
-  passfile: string;
-  /** promote_trigger_file of the server when it is a standby. */
-  triggerFile: string;
-  /** Extra settings written to postgresql.auto.conf when the server becomes a standby (socket dir, ...). */
-  settings: Record<string, string>;
-}
-
-/** PostgreSQL logins and tools shared by both servers. Passwords are references. */
-export interface PgAccess {
-  binDir: string;
-  database: string;
-  superuser: { user: string; password: SecretRef };
-  replication: { user: string; password: SecretRef };
-}
-
-/** Workflow input for the PostgreSQL move. Plain data, already validated by the plan schema. */
-export interface PostgresFailoverInput {
-  name: string;
-  startedBy: string;
-  hosts: Record<string, SshHost>;
-  access: PgAccess;
-  primary: PgServer;
-  standby: PgServer & {
-    /** Empty a non-empty data directory before the base backup (never done unless the plan says so). */
-    overwrite: boolean;
-    /** On rollback, remove what the base backup created. */
-    removeOnRollback: boolean;
-  };
-  slotName: string;
-  applicationName: string;
-  /** pg_basebackup --max-rate in bytes per second; 0 = unlimited. */
-  baseBackupMaxRate: number;
-  catchUp: { maxLagBytes: number; stableForMs: number; timeoutMs: number; onTimeout: 'rollback' | 'wait'; windowMs: number };
-  synchronousCommit: 'on' | 'remote_write' | 'remote_apply';
-  promote: 'trigger-file' | 'pg_promote';
-  walRetrieveRetryIntervalMs: number;
-  soakMs: number;
-  approval: ApprovalPolicy;
-  gates: { cutover: GatePolicy; complete: GatePolicy };
-  /** The name clients use; it points at the primary's address and moves to the standby's. */
-  traffic: { dns: DnsSwitch };
-  /** Where the run's report goes (GCS bucket and object prefix); absent: not stored. */
-  artifacts?: { bucket: string; prefix: string };
-}
