@@ -41,11 +41,12 @@ import type { MigrationStatus, SshHost } from '../../workflows/shared';
 import { createWorker } from '../../workers/main';
 import { UserError } from '../cli/errors';
 import * as svc from '../cli/services';
-import { sandboxFileSyncPlan, writePlan } from '../plans/sandbox';
 import { loadSandbox, setSandboxRecord, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
 import { medianRounded, ratio } from './stats';
 import type { Benchmark, BenchOptions } from './main';
 import { prng } from '../sandbox/files';
+import { sandboxFileSyncPlan } from '../plans/file-sync';
+import { writePlan } from '../plans/sandbox';
 
 const MiB = 1024 * 1024;
 

@@ -1,14 +1,14 @@
 // `npm run bench -- <name> [--rounds N] [--cold]`: runs one benchmark against the sandbox's real servers.
 // Progress goes to stderr; the result is one JSON object, printed as the last line of stdout and written to
-// scripts/bench/results/<name>.json. A new benchmark is one file here and one entry in `benchmarks`.
+// scripts/bench/results/<name>.json. Each move's benchmark (scripts/bench/<kind>.ts) is named by its kind and
+// found through the move registry.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { UserError } from '../cli/errors';
-import { fileSyncBenchmark } from './file-sync';
-import { postgresFailoverBenchmark } from './postgres-failover';
+import { findMove, moveKinds, moves } from '../moves';
 
 export interface BenchOptions {
   /** Timed repetitions; figures are medians over them. Absent: the benchmark's default. */
@@ -26,15 +26,10 @@ export interface Benchmark {
   run(options: BenchOptions): Promise<Record<string, unknown>>;
 }
 
-const benchmarks: Record<string, Benchmark> = {
-  'file-sync': fileSyncBenchmark,
-  'postgres-failover': postgresFailoverBenchmark,
-};
-
 const resultsDir = path.join(__dirname, 'results');
 
-function usage(): string {
-  const names = Object.entries(benchmarks).map(([name, b]) => `  ${name.padEnd(20)}${b.summary}`);
+async function usage(): Promise<string> {
+  const names = await Promise.all(moves.map(async (m) => `  ${m.kind.padEnd(20)}${(await m.bench()).summary}`));
   return [
     'usage: npm run bench -- <name> [--rounds N] [--cold]',
     '',
@@ -71,15 +66,16 @@ async function main(argv: string[]): Promise<void> {
       options: { rounds: { type: 'string' }, cold: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
-    throw new UserError(`${(err as Error).message}\n\n${usage()}`);
+    throw new UserError(`${(err as Error).message}\n\n${await usage()}`);
   }
   const { values, positionals } = parsed;
-  if (values.help) return void console.log(usage());
+  if (values.help) return void console.log(await usage());
   const [name, ...extra] = positionals;
-  if (!name) throw new UserError(`name a benchmark\n\n${usage()}`);
-  const benchmark = benchmarks[name];
-  if (!benchmark) throw new UserError(`unknown benchmark "${name}": benchmarks are ${Object.keys(benchmarks).join(', ')}\n\n${usage()}`);
-  if (extra.length > 0) throw new UserError(`unexpected argument(s) ${extra.join(' ')}\n\n${usage()}`);
+  if (!name) throw new UserError(`name a benchmark\n\n${await usage()}`);
+  const move = findMove(name);
+  if (!move) throw new UserError(`unknown benchmark "${name}": benchmarks are ${moveKinds.join(', ')}\n\n${await usage()}`);
+  if (extra.length > 0) throw new UserError(`unexpected argument(s) ${extra.join(' ')}\n\n${await usage()}`);
+  const benchmark = await move.bench();
   const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
   if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1)) {
     throw new UserError(`--rounds: expected a whole number ≥ 1, got "${values.rounds}"`);

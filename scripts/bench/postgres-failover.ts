@@ -21,12 +21,12 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createWorker } from '../../workers/main';
 import type { MigrationStatus } from '../../workflows/shared';
 import * as svc from '../cli/services';
-import type { SandboxPostgresFailoverOptions } from '../plans/sandbox';
 import { tryRun, tryRunAsync } from '../sandbox/process';
 import { createPgCluster, createPgTemplate, type PgCluster } from '../workload/pg-cluster';
 import { startPgWriter, type PgWriter } from '../workload/pg-writer';
 import type { Benchmark, BenchOptions } from './main';
 import { median, medianRounded, ratio } from './stats';
+import { type SandboxPostgresFailoverOptions } from '../plans/postgres-failover';
 
 /**
  * Filler per primary, roughly MiB: 2200 makes a database of about 2.2 GiB, above the 2 GiB the comparison is

@@ -13,15 +13,10 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { createActivities } from '../../activities';
-import { lookupA } from '../../activities/dns';
-import type { FileSyncPreflightResult } from '../../activities/files';
-import type { PostgresPreflightResult } from '../../activities/postgres';
 import { temporalSettings } from '../../workers/connection';
 import {
   abortSignal,
   decideUpdate,
-  ErrorType,
   pauseSignal,
   resumeSignal,
   statusQuery,
@@ -30,13 +25,10 @@ import {
   type DecisionValue,
   type MigrationStatus,
 } from '../../workflows/shared';
+import { findMove, type Plan } from '../moves';
+import type { PlanReview as MoveReview } from '../moves/move';
 import { loadPlan } from '../plans/load';
-import { postgresFailoverInput, type PostgresFailoverPlan } from '../plans/postgres-schema';
-import { fileSyncInput, type FileSyncPlan, type Plan } from '../plans/schema';
-import type { FileSyncInput } from '../../workflows/file-sync';
-import type { PostgresFailoverInput } from '../../workflows/postgres-failover';
 import { UserError } from './errors';
-import { formatBytes } from './format';
 
 
 export interface Services {
@@ -79,123 +71,24 @@ export function uiLink(s: Pick<Services, 'uiUrl' | 'namespace'>, id: string): st
   return `${s.uiUrl}/namespaces/${encodeURIComponent(s.namespace)}/workflows/${encodeURIComponent(id)}`;
 }
 
-/** The workflow type and input for a validated plan. */
-export function workflowFor(plan: Plan, startedBy: string): { type: string; input: FileSyncInput | PostgresFailoverInput } {
-  switch (plan.kind) {
-    case 'file-sync':
-      return { type: 'fileSync', input: fileSyncInput(plan, startedBy) };
-    case 'postgres-failover':
-      return { type: 'postgresFailover', input: postgresFailoverInput(plan, startedBy) };
-  }
+/** The workflow type and input for a validated plan, from its move in the registry. */
+export function workflowFor(plan: Plan, startedBy: string): { type: string; input: unknown } {
+  const move = findMove(plan.kind)!;
+  return { type: move.workflowType, input: move.toInput(plan, startedBy) };
 }
 
 // ---- plan (dry run) ------------------------------------------------------------------------------
 
-export interface PlanReview {
+export interface PlanReview extends MoveReview {
   id: string;
   plan: Plan;
-  preflight: FileSyncPreflightResult | PostgresPreflightResult;
-  /** What preflight found, one line each. */
-  facts: string[];
-  steps: string[];
 }
 
 /** Validate, run the read-only preflight against the real hosts, and describe what start would do. */
 export async function reviewPlan(file: string): Promise<PlanReview> {
   const plan = loadPlan(file);
-  switch (plan.kind) {
-    case 'file-sync':
-      return reviewFileSync(file, plan);
-    case 'postgres-failover':
-      return reviewPostgresFailover(file, plan);
-  }
-}
-
-/** A failed preflight is the user's to fix: every problem, one per line, and the promise that nothing changed. */
-function preflightError(file: string, err: unknown): unknown {
-  if (err instanceof ApplicationFailure && err.type === ErrorType.PreflightFailed) {
-    const problems = (err.details?.[0] as string[]) ?? [err.message];
-    return new UserError(`preflight of ${file} failed, nothing was changed:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-  return err;
-}
-
-async function reviewFileSync(file: string, plan: FileSyncPlan): Promise<PlanReview> {
-  const input = fileSyncInput(plan, whoAmI());
-  const activities = createActivities();
-  const source = { host: input.hosts[input.source.host], path: input.source.path };
-  const target = { host: input.hosts[input.target.host], path: input.target.path };
-  const hookHosts = [input.hooks.freeze, input.hooks.unfreeze].filter((h) => h !== undefined).map((h) => input.hosts[h.host]);
-  let preflight: FileSyncPreflightResult;
-  try {
-    preflight = await activities.preflightFileSync({ source, target, hookHosts });
-  } catch (err) {
-    throw preflightError(file, err);
-  }
-  const dns = await lookupA(input.traffic.dns).catch((err) => {
-    throw new UserError(`traffic.dns: ${(err as Error).message}`);
-  });
-  if (!(dns.length === 1 && dns[0] === input.traffic.dns.from)) {
-    throw new UserError(
-      `traffic.dns: ${input.traffic.dns.name} resolves to ${dns.join(', ') || 'nothing'} at ${input.traffic.dns.server}:${input.traffic.dns.port}, the plan expects ${input.traffic.dns.from}`,
-    );
-  }
-  const d = input.traffic.dns;
-  const steps = [
-    `copy ${input.source.host}:${input.source.path} → ${input.target.host}:${input.target.path} with rsync (target is ${preflight.targetState})`,
-    `catch-up passes until one moves less than ${input.catchUp.thresholdBytes} bytes (at most ${input.catchUp.maxPasses})`,
-    `wait at gate "cutover" for a go from ${input.approval.approvers.join(' or ')}${input.approval.requireSecondPerson ? ' (not the starter)' : ''}`,
-    input.hooks.freeze ? `freeze writers on ${input.hooks.freeze.host}: ${input.hooks.freeze.command}` : 'no freeze hook',
-    'final sync with --delete, then verify every file by checksum',
-    `switch ${d.name} from ${d.from} to ${d.to} at ${d.server}:${d.port}`,
-    input.hooks.unfreeze ? `unfreeze writers on ${input.hooks.unfreeze.host}: ${input.hooks.unfreeze.command} (point of no return)` : 'no unfreeze hook',
-  ];
-  const facts = [
-    `source: ${preflight.sourceFiles} files, ${formatBytes(preflight.sourceBytes)}; target ${preflight.targetState}, ${formatBytes(preflight.targetFreeBytes)} free`,
-    `${d.name} → ${dns.join(', ')}`,
-  ];
-  return { id: workflowIdFor(plan), plan, preflight, facts, steps };
-}
-
-async function reviewPostgresFailover(file: string, plan: PostgresFailoverPlan): Promise<PlanReview> {
-  const input = postgresFailoverInput(plan, whoAmI());
-  const node = (s: typeof input.primary) => ({ ...s, ssh: input.hosts[s.host] });
-  let preflight: PostgresPreflightResult;
-  try {
-    preflight = await createActivities().preflightPostgres({
-      access: input.access,
-      primary: node(input.primary),
-      standby: { ...node(input.standby), overwrite: input.standby.overwrite },
-      slotName: input.slotName,
-      applicationName: input.applicationName,
-      dns: input.traffic.dns,
-    });
-  } catch (err) {
-    throw preflightError(file, err);
-  }
-  const p = `${input.primary.host} (${input.primary.address}:${input.primary.port})`;
-  const st = `${input.standby.host} (${input.standby.address}:${input.standby.port})`;
-  const facts = [
-    `primary ${p}: ${preflight.primaryVersion}, wal_level ${preflight.walLevel}, ${formatBytes(preflight.primarySizeBytes)}, ` +
-      `${preflight.walSendersInUse}/${preflight.maxWalSenders} WAL senders, ${preflight.slotsInUse}/${preflight.maxReplicationSlots} slots`,
-    `standby ${st}: ${input.standby.dataDir} is ${preflight.targetState}, ${formatBytes(preflight.standbyFreeBytes)} free; ${preflight.standbyBinVersion}`,
-    `${input.traffic.dns.name} → ${preflight.dnsAddresses.join(', ')}; pg_rewind possible: ${preflight.rewindable ? 'yes' : 'no (wal_log_hints off, no checksums)'}`,
-  ];
-  const c = input.catchUp;
-  const steps = [
-    `create replication slot ${input.slotName} on ${p}`,
-    `pg_basebackup into ${input.standby.host}:${input.standby.dataDir}${input.baseBackupMaxRate ? ` at most ${formatBytes(input.baseBackupMaxRate)}/s` : ''}` +
-      `${preflight.targetState === 'non-empty' ? ' (emptying it first: standby.overwrite)' : ''}; standby config with application_name ${input.applicationName}, trigger file ${input.standby.triggerFile}`,
-    `start the standby on ${st}, confirm it streams`,
-    `catch up: replay lag under ${formatBytes(c.maxLagBytes)} for ${c.stableForMs / 1000} s (timeout ${c.timeoutMs / 1000} s: ${c.onTimeout})`,
-    `wait at gate "cutover" for a go from ${input.approval.approvers.join(' or ')}${input.approval.requireSecondPerson ? ' (not the starter)' : ''}`,
-    `synchronous_standby_names = FIRST 1 ("${input.applicationName}"), synchronous_commit = ${input.synchronousCommit}`,
-    `fence ${p}: read-only, standby has all WAL, clean stop (undone if it fails: restart, read-only lifted)`,
-    `promote ${st} by ${input.promote === 'trigger-file' ? `the trigger file ${input.standby.triggerFile}` : 'pg_promote()'} (point of no return), ` +
-      `and at the same time switch ${input.traffic.dns.name} from ${input.primary.address} to ${input.standby.address}`,
-    `soak ${input.soakMs / 1000} s, then gate "complete": go drops the old slot; no-go runs the reverse move back to ${input.primary.host}`,
-  ];
-  return { id: workflowIdFor(plan), plan, preflight, facts, steps };
+  const review = await findMove(plan.kind)!.review(plan, { file, startedBy: whoAmI() });
+  return { id: workflowIdFor(plan), plan, ...review };
 }
 
 // ---- start ---------------------------------------------------------------------------------------

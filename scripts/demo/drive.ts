@@ -21,6 +21,8 @@ export interface MoveResult {
   outcome: string | null;
   /** Completed, and the live writer lost nothing. */
   ok: boolean;
+  /** What the move left behind for the user to know, printed at the end. */
+  afterwards?: string;
 }
 
 export const say = (s: string) => console.log(`\x1b[1m▶ ${s}\x1b[0m`);

@@ -3,11 +3,12 @@
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { formatReport } from '../cli/format';
-import { sandboxFileSyncPlan, writePlan } from '../plans/sandbox';
 import { startFileWriter } from '../workload/file-writer';
 import { type Demo, driveMigration, type MoveResult, pause, pointDns, resolve, say } from './drive';
+import { sandboxFileSyncPlan } from '../plans/file-sync';
+import { writePlan } from '../plans/sandbox';
 
-export async function fileSyncMove(d: Demo): Promise<MoveResult> {
+export async function fileSyncDemo(d: Demo): Promise<MoveResult> {
   const { sb } = d;
   // The demo can run again and again: put the demo tree's DNS name back on dc1 and empty the dc2 target.
   const dnsName = `assets.${sb.dns.zone}`;

@@ -1,8 +1,7 @@
 // `npm run demo`: the whole thing on a fresh machine. Starts the sandbox (installing what is missing) and a worker,
-// then runs two data moves one after the other, each with a live writer going through a DNS name all along:
-//   1. file-sync (file-sync.ts): the demo asset tree dc1 → dc2, switching assets.sandbox.internal;
-//   2. postgres-failover (postgres-failover.ts): the sandbox's own PostgreSQL primary dc1 → dc2, switching
-//      pg.sandbox.internal; every acknowledged commit is then looked up on the new primary.
+// then runs every registered move's demo step (scripts/moves, scripts/demo/<kind>.ts) one after the other, each
+// with a live writer going through a DNS name all along: today the demo asset tree (file-sync), then the sandbox's
+// own PostgreSQL primary (postgres-failover), after which every acknowledged commit is looked up on dc2.
 // alice starts each move, bob (the demo approver) reviews each gate for 10 s and says go, and each final report is
 // printed. CUTOVER_DEMO_FAST=1 skips the pauses and the copy's bandwidth limit. It runs again and again: each move
 // first puts its servers back as the sandbox made them. Exit code 1 if a move did not complete or a commit was lost.
@@ -14,11 +13,10 @@ import { UserError } from '../cli/errors';
 import * as svc from '../cli/services';
 import { loadSandbox } from '../sandbox/endpoints';
 import { type Demo, endInterruptedRuns, type MoveResult, say } from './drive';
-import { fileSyncMove } from './file-sync';
-import { postgresFailoverMove } from './postgres-failover';
+import { moves } from '../moves';
 
-/** Workflow ids of the demo's runs: each move's plan is named <what>-<stamp>. */
-const DEMO_RUN = /^(file-sync-assets|postgres-failover-pg)-\d{14}$/;
+/** Workflow ids of the demo's runs: <kind>-<what>-<stamp>. */
+const DEMO_RUN = new RegExp(`^(${moves.map((m) => m.kind).join('|')})-[a-z0-9-]+-\\d{14}$`);
 
 async function main(): Promise<void> {
   say('starting the sandbox (first run installs servers; later runs take seconds)');
@@ -48,24 +46,18 @@ async function main(): Promise<void> {
   );
   const d: Demo = { sb, s, fast: process.env.CUTOVER_DEMO_FAST === '1', stamp: new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14) };
   try {
-    const moves: MoveResult[] = [];
-    console.log('');
-    say('move 1 of 2: files (file-sync), the demo asset tree dc1 → dc2');
-    moves.push(await fileSyncMove(d));
-    console.log('');
-    say('move 2 of 2: PostgreSQL (postgres-failover), the sandbox primary dc1 → dc2');
-    moves.push(await postgresFailoverMove(d));
-
-    console.log('');
-    for (const m of moves) say(`${m.ok ? '✓' : '✗'} ${m.id}: ${m.outcome}`);
-    say(`the sandbox keeps running for you to explore (\`npm run cutover -- report ${moves[1].id}\`); stop it with \`npm run sandbox:down\``);
-    if (moves[1].outcome === 'completed') {
-      say(
-        'PostgreSQL now runs on dc2 (127.0.2.1:5432); dc1 is the stopped, read-only old primary (sandbox:status shows ' +
-          'it as such; sandbox:up leaves it stopped). The next `npm run demo` puts the pair back',
-      );
+    const results: MoveResult[] = [];
+    for (const [i, move] of moves.entries()) {
+      console.log('');
+      say(`move ${i + 1} of ${moves.length}: ${move.demo.title}`);
+      const run = await move.demo.run();
+      results.push(await run(d));
     }
-    if (moves.some((m) => !m.ok)) process.exitCode = 1;
+    console.log('');
+    for (const r of results) say(`${r.ok ? '✓' : '✗'} ${r.id}: ${r.outcome}`);
+    say(`the sandbox keeps running for you to explore (\`npm run cutover -- report ${results.at(-1)!.id}\`); stop it with \`npm run sandbox:down\``);
+    for (const r of results) if (r.afterwards) say(r.afterwards);
+    if (results.some((r) => !r.ok)) process.exitCode = 1;
   } finally {
     finished = true;
     await s.close();

@@ -10,12 +10,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { formatReport } from '../cli/format';
-import { sandboxPostgresFailoverPlan, writePlan } from '../plans/sandbox';
 import { loadSandbox, type SandboxEndpoints } from '../sandbox/endpoints';
 import { layout } from '../sandbox/layout';
 import { recreatePostgresPair } from '../sandbox/postgres';
 import { startPgWriter } from '../workload/pg-writer';
 import { type Demo, driveMigration, type MoveResult, pause, pointDns, resolve, say } from './drive';
+import { sandboxPostgresFailoverPlan } from '../plans/postgres-failover';
+import { writePlan } from '../plans/sandbox';
 
 /** The live writer's table: the columns startPgWriter inserts into. */
 const TABLE = 'writes';
@@ -67,7 +68,7 @@ async function putPairBack(sb: SandboxEndpoints, dnsName: string): Promise<void>
   if (await pointDns(sb, dnsName, sb.hosts.dc1.address)) console.log(`  ${dnsName} → ${sb.hosts.dc1.address}`);
 }
 
-export async function postgresFailoverMove(d: Demo): Promise<MoveResult> {
+export async function postgresFailoverDemo(d: Demo): Promise<MoveResult> {
   const { sb } = d;
   const dc1 = sb.hosts.dc1.address;
   const dc2 = sb.hosts.dc2.address;
@@ -124,7 +125,16 @@ export async function postgresFailoverMove(d: Demo): Promise<MoveResult> {
         `${writer.failures.length} attempts failed (read-only, shutting down, refused: not acknowledged, so not counted)`,
     );
     say(`outcome: ${final.outcome}. Web UI: ${link}`);
-    return { id, outcome: final.outcome, ok: final.outcome === 'completed' && writer.acks.length > 0 && lost === 0 };
+    return {
+      id,
+      outcome: final.outcome,
+      ok: final.outcome === 'completed' && writer.acks.length > 0 && lost === 0,
+      afterwards:
+        final.outcome === 'completed'
+          ? 'PostgreSQL now runs on dc2 (127.0.2.1:5432); dc1 is the stopped, read-only old primary (sandbox:status shows ' +
+            'it as such; sandbox:up leaves it stopped). The next `npm run demo` puts the pair back'
+          : undefined,
+    };
   } finally {
     await writer.stop();
   }

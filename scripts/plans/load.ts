@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { planReferenceProblems, planSchemas, type Plan, type PlanKind } from './schema';
+import { findMove, moveKinds, type Plan } from '../moves';
 
 export class PlanError extends Error {
   constructor(
@@ -39,20 +39,19 @@ export function parsePlan(text: string, file: string): Plan {
   }
   if (!raw || typeof raw !== 'object') throw new PlanError(file, ['(top level): expected a mapping with kind, name, ...']);
   const kind = (raw as { kind?: unknown }).kind;
-  if (typeof kind !== 'string' || !(kind in planSchemas)) {
-    throw new PlanError(file, [`kind: expected one of ${Object.keys(planSchemas).join(', ')}, got ${JSON.stringify(kind)}`]);
-  }
-  const parsed = planSchemas[kind as PlanKind].safeParse(raw);
+  const move = typeof kind === 'string' ? findMove(kind) : undefined;
+  if (!move) throw new PlanError(file, [`kind: expected one of ${moveKinds.join(', ')}, got ${JSON.stringify(kind)}`]);
+  const parsed = move.planSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = formatIssues(parsed.error.issues);
     // zod skips cross-field checks when a field fails: run them on the raw document so every problem shows.
-    for (const p of planReferenceProblems[kind as PlanKind](raw)) {
+    for (const p of move.referenceProblems(raw)) {
       const line = `${p.path.join('.')}: ${p.message}`;
       if (!problems.includes(line)) problems.push(line);
     }
     throw new PlanError(file, problems);
   }
-  return parsed.data;
+  return parsed.data as Plan;
 }
 
 export function loadPlan(file: string): Plan {

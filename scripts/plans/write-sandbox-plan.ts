@@ -1,23 +1,19 @@
-// Writes a sample plan for the running sandbox (its paths depend on where the state dir is) and prints its path:
-//   npx tsx scripts/plans/write-sandbox-plan.ts postgres-failover [NAME]
-//   npx tsx scripts/plans/write-sandbox-plan.ts file-sync [NAME]
+// Writes a move's sample plan for the running sandbox (its paths depend on where the state dir is) and prints
+// its path:   npx tsx scripts/plans/write-sandbox-plan.ts <kind> [NAME]      (kinds: the move registry)
 import path from 'node:path';
+import { findMove, moveKinds } from '../moves';
 import { loadSandbox } from '../sandbox/endpoints';
-import { sandboxFileSyncPlan, sandboxPostgresFailoverPlan, writePlan } from './sandbox';
+import { writePlan } from './sandbox';
 
 function main(argv: string[]): void {
   const [kind, name] = argv;
-  const sb = loadSandbox();
-  let plan: Record<string, unknown>;
-  if (kind === 'postgres-failover') {
-    // The sandbox's own primary (dc1, 127.0.1.1:5432) to dc2/pg, switching pg.sandbox.internal.
-    plan = sandboxPostgresFailoverPlan(sb, { name: name ?? 'pg-demo', dnsName: `pg.${sb.dns.zone}`, soak: '30s' });
-  } else if (kind === 'file-sync') {
-    plan = sandboxFileSyncPlan(sb, { name: name ?? 'assets-demo', sourceDir: sb.files.sourceDir, targetDir: sb.files.targetDir, dnsName: `assets.${sb.dns.zone}` });
-  } else {
-    console.error('usage: write-sandbox-plan.ts postgres-failover|file-sync [NAME]');
+  const move = kind ? findMove(kind) : undefined;
+  if (!move) {
+    console.error(`usage: write-sandbox-plan.ts ${moveKinds.join('|')} [NAME]`);
     process.exit(2);
   }
+  const sb = loadSandbox();
+  const plan = move.samplePlan(sb, name ?? move.sampleName);
   console.log(writePlan(path.join(sb.stateDir, 'plans', `${plan.name as string}.yaml`), plan));
 }
 

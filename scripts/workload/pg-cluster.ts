@@ -7,9 +7,10 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
-import { sandboxPostgresFailoverPlan, writePlan, type SandboxPostgresFailoverOptions } from '../plans/sandbox';
 import { loadSandbox, setSandboxRecord, type SandboxEndpoints } from '../sandbox/endpoints';
 import { tryRun } from '../sandbox/process';
+import { sandboxPostgresFailoverPlan, type SandboxPostgresFailoverOptions } from '../plans/postgres-failover';
+import { writePlan } from '../plans/sandbox';
 
 export interface PgCluster {
   sb: SandboxEndpoints;

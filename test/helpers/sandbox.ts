@@ -4,8 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { sandboxFileSyncPlan, writePlan, type SandboxFileSyncOptions } from '../../scripts/plans/sandbox';
 import { loadSandbox, setSandboxRecord, type SandboxEndpoints } from '../../scripts/sandbox/endpoints';
+import { sandboxFileSyncPlan, type SandboxFileSyncOptions } from '../../scripts/plans/file-sync';
+import { writePlan } from '../../scripts/plans/sandbox';
 
 export interface FileSyncFixture {
   sb: SandboxEndpoints;

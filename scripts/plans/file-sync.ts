@@ -1,10 +1,9 @@
-// Plan schemas (zod): the boundary where user input becomes plain workflow input.
+// The file-sync plan (zod): schema, cross-field checks, plan → workflow input, and the sandbox's sample plan.
 import { z } from 'zod';
 import type { FileSyncInput } from '../../workflows/file-sync';
 import { absolutePath, approvalSchema, artifactsSchema, duration, gatePolicy, gateSchema, hostSchema, ipv4, size } from './fields';
-import { postgresFailoverPlanSchema, postgresReferenceProblems, type PostgresFailoverPlan } from './postgres-schema';
-
-export { artifactsSchema, hostSchema } from './fields';
+import type { SandboxEndpoints } from '../sandbox/endpoints';
+import { sandboxDns, sandboxHosts } from './sandbox';
 
 const hookSchema = z.strictObject({ host: z.string().min(1), command: z.string().min(1) });
 
@@ -84,16 +83,6 @@ export function referenceProblems(raw: unknown): { path: string[]; message: stri
 
 export type FileSyncPlan = z.infer<typeof fileSyncPlanSchema>;
 
-export const planSchemas = { 'file-sync': fileSyncPlanSchema, 'postgres-failover': postgresFailoverPlanSchema } as const;
-export type PlanKind = keyof typeof planSchemas;
-export type Plan = FileSyncPlan | PostgresFailoverPlan;
-
-/** Cross-field checks per kind, run on the raw document too when the schema fails elsewhere. */
-export const planReferenceProblems: Record<PlanKind, (raw: unknown) => { path: string[]; message: string }[]> = {
-  'file-sync': referenceProblems,
-  'postgres-failover': postgresReferenceProblems,
-};
-
 /** Plan (validated) → workflow input (plain data; secrets stay references). */
 export function fileSyncInput(plan: FileSyncPlan, startedBy: string): FileSyncInput {
   const hosts = Object.fromEntries(Object.entries(plan.hosts).map(([name, h]) => [name, { name, ...h }]));
@@ -115,5 +104,58 @@ export function fileSyncInput(plan: FileSyncPlan, startedBy: string): FileSyncIn
     gates: { cutover: gatePolicy(plan.gates.cutover) },
     traffic: plan.traffic,
     artifacts: plan.artifacts,
+  };
+}
+
+// ---- the sandbox's sample plan ----------------------------------------------------------------------
+
+export interface SandboxFileSyncOptions {
+  name: string;
+  sourceDir: string;
+  targetDir: string;
+  /** DNS name switched by the move, inside the sandbox zone. */
+  dnsName: string;
+  approvers?: string[];
+  /** Flag file the live writer watches: the freeze hook creates it and waits for the writer's ack. */
+  freezeFlag?: string;
+  thresholdBytes?: number;
+  bandwidthLimitKBps?: number;
+  gateTimeout?: string;
+  onTimeout?: 'rollback' | 'wait';
+}
+
+export function sandboxFileSyncPlan(sb: SandboxEndpoints, o: SandboxFileSyncOptions): Record<string, unknown> {
+  const hooks = o.freezeFlag
+    ? {
+        // Stop writers: raise the flag, then wait until the writer acknowledges it has stopped.
+        freeze: {
+          host: 'dc1',
+          command: `touch ${o.freezeFlag} && for i in $(seq 100); do [ -e ${o.freezeFlag}.ack ] && exit 0; sleep 0.1; done; echo 'writer did not stop' >&2; exit 1`,
+        },
+        unfreeze: { host: 'dc1', command: `rm -f ${o.freezeFlag} ${o.freezeFlag}.ack` },
+      }
+    : undefined;
+  return {
+    kind: 'file-sync',
+    name: o.name,
+    hosts: sandboxHosts(sb),
+    source: { host: 'dc1', path: o.sourceDir },
+    target: { host: 'dc2', path: o.targetDir, removeOnRollback: true },
+    options: {
+      exclude: ['*.tmp', '.cache/'],
+      catchUp: { threshold: o.thresholdBytes ?? 256 * 1024, maxPasses: 10, pauseBetweenPasses: '1s' },
+      bandwidthLimitKBps: o.bandwidthLimitKBps ?? 0,
+    },
+    ...(hooks ? { hooks } : {}),
+    approval: { approvers: o.approvers ?? ['alice', 'bob'], requireSecondPerson: true },
+    gates: { cutover: { ...(o.gateTimeout ? { timeout: o.gateTimeout } : {}), onTimeout: o.onTimeout ?? 'wait' } },
+    traffic: {
+      dns: {
+        ...sandboxDns(sb, o.dnsName),
+        from: sb.hosts.dc1.address,
+        to: sb.hosts.dc2.address,
+      },
+    },
+    artifacts: { bucket: sb.gcs.bucket, prefix: 'reports' },
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parsePlan, PlanError } from '../../scripts/plans/load';
-import { postgresFailoverInput, type PostgresFailoverPlan } from '../../scripts/plans/postgres-schema';
+import { postgresFailoverInput, type PostgresFailoverPlan } from '../../scripts/plans/postgres-failover';
 
 const valid = `
 kind: postgres-failover

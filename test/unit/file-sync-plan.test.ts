@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parsePlan, PlanError } from '../../scripts/plans/load';
-import { fileSyncInput } from '../../scripts/plans/schema';
+import { fileSyncInput } from '../../scripts/plans/file-sync';
 import { parseDuration, parseSize } from '../../scripts/plans/units';
 
 const valid = `

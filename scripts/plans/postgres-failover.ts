@@ -1,8 +1,11 @@
 // The postgres-failover plan (zod). Passwords are never in a plan: `passwordFile` (a file on the worker host)
 // or `passwordEnv` (an environment variable of the worker) say where the worker reads them.
+import path from 'node:path';
 import { z } from 'zod';
 import type { SecretRef } from '../../workflows/shared/types';
 import type { PgServer, PostgresFailoverInput } from '../../workflows/postgres-failover';
+import type { SandboxEndpoints } from '../sandbox/endpoints';
+import { sandboxDns, sandboxHosts } from './sandbox';
 import { absolutePath, approvalSchema, artifactsSchema, duration, gatePolicy, gateSchema, hostSchema, ipv4, size } from './fields';
 
 // At most 54 characters: the reverse move adds "_reverse" and PostgreSQL names stop at 63.
@@ -168,5 +171,89 @@ export function postgresFailoverInput(plan: PostgresFailoverPlan, startedBy: str
     gates: { cutover: gatePolicy(plan.gates.cutover), complete: gatePolicy(plan.gates.complete) },
     traffic: plan.traffic,
     artifacts: plan.artifacts,
+  };
+}
+
+// ---- the sandbox's sample plan ----------------------------------------------------------------------
+
+export interface SandboxPostgresFailoverOptions {
+  name: string;
+  /** DNS name the move switches (pg.sandbox.internal for the demo; tests make their own). */
+  dnsName: string;
+  /** Defaults: the sandbox's primary (dc1/pg, port 5432) and its standby target (dc2/pg). */
+  port?: number;
+  primaryDataDir?: string;
+  standbyDataDir?: string;
+  primaryLogFile?: string;
+  standbyLogFile?: string;
+  superuserPasswordFile?: string;
+  approvers?: string[];
+  maxLag?: string | number;
+  stableFor?: string;
+  catchUpTimeout?: string;
+  onCatchUpTimeout?: 'rollback' | 'wait';
+  soak?: string;
+  gateTimeout?: string;
+  onTimeout?: 'rollback' | 'wait';
+  promote?: 'trigger-file' | 'pg_promote';
+  maxRate?: string | number;
+  overwrite?: boolean;
+  synchronousCommit?: 'on' | 'remote_write' | 'remote_apply';
+  /** On the standby; PostgreSQL's default is 5s. */
+  walRetrieveRetryInterval?: string;
+}
+
+export function sandboxPostgresFailoverPlan(sb: SandboxEndpoints, o: SandboxPostgresFailoverOptions): Record<string, unknown> {
+  const pg = sb.postgres;
+  const port = o.port ?? pg.primary.port;
+  return {
+    kind: 'postgres-failover',
+    name: o.name,
+    hosts: sandboxHosts(sb),
+    postgres: {
+      binDir: pg.binDir,
+      database: pg.primary.database,
+      superuser: { user: pg.primary.superuser, passwordFile: o.superuserPasswordFile ?? pg.primary.superuserPasswordFile },
+      replication: { user: pg.replication.user, passwordFile: pg.replication.passwordFile },
+    },
+    // postgresql.conf includes '../postgres-host.conf' (listen address, socket dir of each host), so a copy in
+    // dc2 needs no extra settings; port and listen_addresses are written for the standby from the plan.
+    primary: {
+      host: 'dc1',
+      address: pg.primary.host,
+      port,
+      dataDir: o.primaryDataDir ?? pg.primary.dataDir,
+      logFile: o.primaryLogFile ?? path.join(sb.stateDir, 'logs', 'postgres-dc1.log'),
+    },
+    standby: {
+      host: 'dc2',
+      address: pg.standby.host,
+      port,
+      dataDir: o.standbyDataDir ?? pg.standby.dataDir,
+      logFile: o.standbyLogFile ?? path.join(sb.stateDir, 'logs', 'postgres-dc2.log'),
+      overwrite: o.overwrite ?? false,
+      removeOnRollback: true,
+    },
+    options: {
+      baseBackup: { maxRate: o.maxRate ?? 0 },
+      catchUp: {
+        maxLag: o.maxLag ?? '1MiB',
+        stableFor: o.stableFor ?? '3s',
+        timeout: o.catchUpTimeout ?? '5m',
+        onTimeout: o.onCatchUpTimeout ?? 'rollback',
+        window: '2s',
+      },
+      synchronousCommit: o.synchronousCommit ?? 'on',
+      promote: o.promote ?? 'trigger-file',
+      walRetrieveRetryInterval: o.walRetrieveRetryInterval ?? '100ms',
+      soak: o.soak ?? '10s',
+    },
+    approval: { approvers: o.approvers ?? ['alice', 'bob'], requireSecondPerson: true },
+    gates: {
+      cutover: { ...(o.gateTimeout ? { timeout: o.gateTimeout } : {}), onTimeout: o.onTimeout ?? 'wait' },
+      complete: { onTimeout: 'wait' },
+    },
+    traffic: { dns: sandboxDns(sb, o.dnsName) },
+    artifacts: { bucket: sb.gcs.bucket, prefix: 'reports' },
   };
 }
