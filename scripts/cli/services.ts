@@ -27,7 +27,8 @@ import {
 } from '../../workflows/shared';
 import { findMove, type Plan } from '../moves';
 import type { PlanReview as MoveReview } from '../moves/move';
-import { loadPlan } from '../plans/load';
+import { approvalProblem } from '../plans/fields';
+import { loadPlan, PlanError } from '../plans/load';
 import { UserError } from './errors';
 
 
@@ -85,16 +86,24 @@ export interface PlanReview extends MoveReview {
 }
 
 /** Validate, run the read-only preflight against the real hosts, and describe what start would do. */
-export async function reviewPlan(file: string): Promise<PlanReview> {
-  const plan = loadPlan(file);
-  const review = await findMove(plan.kind)!.review(plan, { file, startedBy: whoAmI() });
+export async function reviewPlan(file: string, startedBy = whoAmI()): Promise<PlanReview> {
+  const plan = loadPlanFor(file, startedBy);
+  const review = await findMove(plan.kind)!.review(plan, { file, startedBy });
   return { id: workflowIdFor(plan), plan, ...review };
 }
 
 // ---- start ---------------------------------------------------------------------------------------
 
-export async function startMigration(s: Services, file: string, startedBy = whoAmI()): Promise<{ id: string; link: string }> {
+/** A valid plan that `startedBy` may start: someone else must be able to approve it. */
+function loadPlanFor(file: string, startedBy: string): Plan {
   const plan = loadPlan(file);
+  const why = approvalProblem(plan.approval, startedBy);
+  if (why) throw new PlanError(file, [why]);
+  return plan;
+}
+
+export async function startMigration(s: Services, file: string, startedBy = whoAmI()): Promise<{ id: string; link: string }> {
+  const plan = loadPlanFor(file, startedBy);
   const id = workflowIdFor(plan);
   const { type, input } = workflowFor(plan, startedBy);
   try {

@@ -1,22 +1,16 @@
 // The file-sync plan (zod): schema, cross-field checks, plan → workflow input, and the sandbox's sample plan.
 import { z } from 'zod';
 import type { FileSyncInput } from '../../workflows/file-sync';
-import { absolutePath, approvalSchema, artifactsSchema, duration, gatePolicy, gateSchema, hostSchema, ipv4, size } from './fields';
+import { absolutePath, approvalSchema, artifactsSchema, dnsFields, dnsProblems, duration, gatePolicy, gateSchema, hostSchema, ipv4, pathsOverlap, size } from './fields';
 import type { SandboxEndpoints } from '../sandbox/endpoints';
 import { sandboxDns, sandboxHosts } from './sandbox';
 
 const hookSchema = z.strictObject({ host: z.string().min(1), command: z.string().min(1) });
 
-const dnsSchema = z.strictObject({
-  server: ipv4,
-  port: z.number().int().min(1).max(65535).default(53),
-  zone: z.string().min(1),
-  tsigKeyFile: absolutePath.describe('TSIG key file for dynamic updates'),
-  name: z.string().min(1),
-  ttl: z.number().int().min(0).default(30),
-  from: ipv4,
-  to: ipv4,
-});
+const dnsSchema = z.strictObject({ ...dnsFields, from: ipv4, to: ipv4 });
+
+/** rsync filter patterns that match every file: the move would copy nothing and --delete would empty the target. */
+const EVERYTHING = new Set(['*', '**', '***', '/*', '/**', '/***', '/', '.', './', '*/', '**/']);
 
 export const fileSyncPlanSchema = z
   .strictObject({
@@ -24,13 +18,20 @@ export const fileSyncPlanSchema = z
     name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a short lowercase name (a-z, 0-9, -)'),
     hosts: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), hostSchema),
     source: z.strictObject({ host: z.string(), path: absolutePath }),
-    target: z.strictObject({ host: z.string(), path: absolutePath, removeOnRollback: z.boolean().default(false) }),
+    target: z.strictObject({
+      host: z.string(),
+      path: absolutePath,
+      removeOnRollback: z.boolean().default(false),
+      overwrite: z.boolean().default(false).describe('copy into a target directory that already has files (they may be replaced or deleted)'),
+    }),
     options: z
       .strictObject({
-        exclude: z.array(z.string().min(1)).default([]),
+        exclude: z
+          .array(z.string().min(1).refine((e) => !EVERYTHING.has(e.trim()), 'this pattern excludes every file'))
+          .default([]),
         catchUp: z
           .strictObject({
-            threshold: size.default(1024 * 1024),
+            threshold: size.default(1024 * 1024).refine((b) => b > 0, 'expected a threshold above zero: a live tree never has a pass that moves nothing'),
             maxPasses: z.number().int().min(1).max(1000).default(10),
             pauseBetweenPasses: duration.default(5000),
           })
@@ -54,11 +55,11 @@ export const fileSyncPlanSchema = z
  */
 export function referenceProblems(raw: unknown): { path: string[]; message: string }[] {
   const plan = (raw ?? {}) as {
-    hosts?: Record<string, unknown>;
+    hosts?: Record<string, { address?: unknown } | undefined>;
     source?: { host?: string; path?: string };
     target?: { host?: string; path?: string };
     hooks?: { freeze?: { host?: string }; unfreeze?: { host?: string } };
-    traffic?: { dns?: { from?: string; to?: string } };
+    traffic?: { dns?: { from?: string; to?: string; zone?: string; name?: string } };
   };
   const out: { path: string[]; message: string }[] = [];
   const hosts = plan.hosts && typeof plan.hosts === 'object' ? plan.hosts : {};
@@ -72,9 +73,15 @@ export function referenceProblems(raw: unknown): { path: string[]; message: stri
   check(plan.target?.host, ['target', 'host']);
   check(plan.hooks?.freeze?.host, ['hooks', 'freeze', 'host']);
   check(plan.hooks?.unfreeze?.host, ['hooks', 'unfreeze', 'host']);
-  if (plan.source?.host && plan.source.host === plan.target?.host && plan.source.path === plan.target?.path) {
-    out.push({ path: ['target', 'path'], message: 'target is the same directory as the source' });
+  // One machine: the same alias, or two aliases for one address. rsync --delete into a directory that holds
+  // the source, or lies inside it, would delete the source.
+  const { source, target } = plan;
+  const address = (alias: string | undefined) => (alias ? (hosts[alias]?.address ?? alias) : undefined);
+  const sameHost = source?.host !== undefined && (source.host === target?.host || address(source.host) === address(target?.host));
+  if (sameHost && typeof source?.path === 'string' && typeof target?.path === 'string' && pathsOverlap(source.path, target.path)) {
+    out.push({ path: ['target', 'path'], message: `target ${target.path} overlaps the source ${source.path} on the same host: one would overwrite or delete the other` });
   }
+  out.push(...dnsProblems(plan.traffic?.dns, ['traffic', 'dns']));
   if (plan.traffic?.dns?.from && plan.traffic.dns.from === plan.traffic.dns.to) {
     out.push({ path: ['traffic', 'dns', 'to'], message: 'traffic.dns.to must differ from traffic.dns.from' });
   }

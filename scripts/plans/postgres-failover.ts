@@ -6,7 +6,7 @@ import type { SecretRef } from '../../workflows/shared/types';
 import type { PgServer, PostgresFailoverInput } from '../../workflows/postgres-failover';
 import type { SandboxEndpoints } from '../sandbox/endpoints';
 import { sandboxDns, sandboxHosts } from './sandbox';
-import { absolutePath, approvalSchema, artifactsSchema, duration, gatePolicy, gateSchema, hostSchema, ipv4, size } from './fields';
+import { absolutePath, approvalSchema, artifactsSchema, dnsFields, dnsProblems, duration, gatePolicy, gateSchema, hostSchema, ipv4, pathsOverlap, positiveDuration, size } from './fields';
 
 // At most 54 characters: the reverse move adds "_reverse" and PostgreSQL names stop at 63.
 const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,53}$/, 'expected lowercase letters, digits and _ (at most 54), starting with a letter or _');
@@ -28,6 +28,23 @@ const login = z
     password: l.passwordFile !== undefined ? { file: l.passwordFile } : { env: l.passwordEnv! },
   }));
 
+/**
+ * Standby settings a plan may not set: cutover writes them itself (replication, promotion, port), or they run
+ * commands or load code on the server.
+ */
+export const RESERVED_SETTINGS = new Set([
+  'primary_conninfo', 'primary_slot_name', 'promote_trigger_file', 'port', 'listen_addresses', 'wal_retrieve_retry_interval',
+  'hot_standby', 'synchronous_standby_names', 'synchronous_commit', 'default_transaction_read_only', 'recovery_target',
+  'recovery_target_lsn', 'recovery_target_name', 'recovery_target_time', 'recovery_target_xid', 'recovery_target_timeline',
+  'recovery_target_action', 'recovery_target_inclusive', 'restore_command', 'archive_command', 'archive_cleanup_command',
+  'recovery_end_command', 'ssl_passphrase_command', 'shared_preload_libraries', 'local_preload_libraries', 'session_preload_libraries',
+  'dynamic_library_path', 'data_directory', 'config_file', 'hba_file', 'ident_file', 'external_pid_file', 'archive_library',
+]);
+
+const settingValue = z
+  .union([z.string(), z.number(), z.boolean()])
+  .refine((v) => typeof v !== 'string' || !/[\x00-\x1f\x7f]/.test(v), 'control characters (newlines, escapes) are not allowed in a setting');
+
 const server = {
   host: z.string().min(1).describe('host alias in hosts'),
   address: ipv4,
@@ -36,7 +53,14 @@ const server = {
   logFile: absolutePath.optional().describe("pg_ctl's log file on the host (default: <dataDir>.log)"),
   passfile: absolutePath.optional().describe('replication passfile written on the host when it is a standby (default: <dataDir>.pgpass)'),
   triggerFile: absolutePath.optional().describe('promote_trigger_file when it is a standby (default: <dataDir>.promote)'),
-  settings: z.record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, 'expected a setting name'), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  settings: z
+    .record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, 'expected a setting name'), settingValue)
+    .superRefine((settings, ctx) => {
+      for (const name of Object.keys(settings).filter((k) => RESERVED_SETTINGS.has(k))) {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'set by cutover or runs commands: a plan may not set it' });
+      }
+    })
+    .default({}),
 };
 
 export const postgresFailoverPlanSchema = z
@@ -63,9 +87,9 @@ export const postgresFailoverPlanSchema = z
         baseBackup: z.strictObject({ maxRate: size.default(0) }).prefault({}),
         catchUp: z
           .strictObject({
-            maxLag: size.default(1024 * 1024),
+            maxLag: size.default(1024 * 1024).refine((b) => b > 0, 'expected a lag above zero: a live primary is never exactly caught up'),
             stableFor: duration.default(5000),
-            timeout: duration.default(30 * 60_000),
+            timeout: positiveDuration.default(30 * 60_000),
             onTimeout: z.enum(['rollback', 'wait']).default('rollback'),
             window: duration.default(5000),
           })
@@ -79,14 +103,7 @@ export const postgresFailoverPlanSchema = z
     approval: approvalSchema,
     gates: z.strictObject({ cutover: gateSchema, complete: gateSchema }).prefault({}),
     traffic: z.strictObject({
-      dns: z.strictObject({
-        server: ipv4,
-        port: port.default(53),
-        zone: z.string().min(1),
-        tsigKeyFile: absolutePath.describe('TSIG key file for dynamic updates'),
-        name: z.string().min(1),
-        ttl: z.number().int().min(0).default(30),
-      }),
+      dns: z.strictObject(dnsFields),
     }),
     artifacts: artifactsSchema.optional(),
   })
@@ -102,6 +119,7 @@ export function postgresReferenceProblems(raw: unknown): { path: string[]; messa
     hosts?: Record<string, unknown>;
     primary?: { host?: string; address?: string; port?: number; dataDir?: string };
     standby?: { host?: string; address?: string; port?: number; dataDir?: string };
+    traffic?: { dns?: { zone?: string; name?: string } };
   };
   const out: { path: string[]; message: string }[] = [];
   const hosts = plan.hosts && typeof plan.hosts === 'object' ? plan.hosts : {};
@@ -117,9 +135,10 @@ export function postgresReferenceProblems(raw: unknown): { path: string[]; messa
   if (p?.address && p.address === s?.address && (p.port ?? 5432) === (s?.port ?? 5432)) {
     out.push({ path: ['standby', 'address'], message: 'the standby must listen somewhere else than the primary' });
   }
-  if (p?.host && p.host === s?.host && p.dataDir && p.dataDir === s?.dataDir) {
-    out.push({ path: ['standby', 'dataDir'], message: 'the standby data directory is the primary data directory' });
+  if (p?.host && (p.host === s?.host || (p.address && p.address === s?.address)) && typeof p.dataDir === 'string' && typeof s?.dataDir === 'string' && pathsOverlap(p.dataDir, s.dataDir)) {
+    out.push({ path: ['standby', 'dataDir'], message: `the standby data directory ${s.dataDir} overlaps the primary's ${p.dataDir} on the same host` });
   }
+  out.push(...dnsProblems(plan.traffic?.dns, ['traffic', 'dns']));
   if ((p?.port ?? 5432) !== (s?.port ?? 5432)) {
     // Clients follow the DNS name to the new address; the port must be the same on both sides.
     out.push({ path: ['standby', 'port'], message: 'primary and standby must use the same port: clients only follow the DNS name' });
