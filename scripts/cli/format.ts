@@ -1,6 +1,14 @@
 // Human-readable output of statuses and reports.
 import type { MigrationStatus } from '../../workflows/shared';
 
+/**
+ * One line as a terminal may show it: control characters (escape sequences that could rewrite the screen, newlines
+ * that could fake a line of the report) from names, reasons and remote output become visible, not active.
+ */
+export function printable(line: string): string {
+  return line.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 function secs(from: string, to?: string | null): string {
   if (!to) return '';
   return `${((Date.parse(to) - Date.parse(from)) / 1000).toFixed(1)} s`;
@@ -45,7 +53,7 @@ export function formatStatus(id: string, s: MigrationStatus): string {
     out.push('', 'MANUAL INTERVENTION REQUIRED:');
     for (const a of s.manualActions) out.push(`  - ${a}`);
   }
-  return out.join('\n');
+  return out.map(printable).join('\n');
 }
 
 export function formatReport(id: string, s: MigrationStatus): string {
@@ -80,5 +88,5 @@ export function formatReport(id: string, s: MigrationStatus): string {
   for (const c of s.compensations) out.push(`  ${c.state.padEnd(6)} ${c.step}: ${c.detail ?? c.error ?? ''}`);
   if (s.failure) out.push('', `## Why it rolled back / failed`, `  ${s.failure}`);
   if (s.manualActions.length) out.push('', '## Manual intervention required', ...s.manualActions.map((a) => `  - ${a}`));
-  return out.join('\n');
+  return out.map(printable).join('\n');
 }

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { PlanError } from '../plans/load';
 import { UserError } from './errors';
-import { formatBytes, formatReport, formatStatus } from './format';
+import { formatBytes, formatReport, formatStatus, printable } from './format';
 import * as svc from './services';
 
 const USAGE = `usage: cutover <command> [options]
@@ -77,7 +77,7 @@ export async function run(argv: string[], print: (line: string) => void = consol
         const rows = await svc.listMigrations(s);
         if (!rows.length) return print('no migrations yet');
         const idWidth = Math.max(36, ...rows.map((r) => r.id.length));
-        for (const r of rows) print(`${r.id.padEnd(idWidth)} ${r.kind.padEnd(18)} ${r.status.padEnd(11)} ${r.phase.padEnd(24)} ${r.startTime.toISOString()}`);
+        for (const r of rows) print(printable(`${r.id.padEnd(idWidth)} ${r.kind.padEnd(18)} ${r.status.padEnd(11)} ${r.phase.padEnd(24)} ${r.startTime.toISOString()}`));
       });
     case 'status': {
       const id = needId();
@@ -97,7 +97,7 @@ export async function run(argv: string[], print: (line: string) => void = consol
       if (command === 'reject') need(values.reason, '--reason (say why the migration must not go on)');
       return withServices(async (s) => {
         const d = await svc.decide(s, id, gate, command === 'approve' ? 'go' : 'no-go', by, values.reason);
-        print(`${d.decision} recorded at gate ${d.gate} by ${d.by} (${d.at})${command === 'reject' ? ': rolling back' : ''}`);
+        print(printable(`${d.decision} recorded at gate ${d.gate} by ${d.by} (${d.at})${command === 'reject' ? ': rolling back' : ''}`));
       });
     }
     case 'abort': {
@@ -136,7 +136,7 @@ async function watch(s: svc.Services, id: string, print: (line: string) => void)
     const { status, running } = await svc.getStatus(s, id);
     if (status.phase !== lastPhase) {
       if (tty) process.stdout.write('\r\x1b[K');
-      print(`${new Date().toISOString()}  ${status.phase}`);
+      print(printable(`${new Date().toISOString()}  ${status.phase}`));
       lastPhase = status.phase;
     }
     if (!running) {

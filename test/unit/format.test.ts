@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatReport, formatStatus } from '../../scripts/cli/format';
+import { formatReport, formatStatus, printable } from '../../scripts/cli/format';
 import { initialStatus, type MigrationStatus, type StepRecord } from '../../workflows/shared/types';
 
 const step = (name: string, summary?: string): StepRecord => ({
@@ -48,5 +48,20 @@ describe('formatReport', () => {
     const text = formatReport('postgres-failover-pg', status([step('reverse-switch-traffic', 'pg → dc1')]));
     expect(text).toContain('step reverse-switch-traffic started');
     expect(text).toContain('step reverse-switch-traffic done (1.5 s): pg → dc1');
+  });
+});
+
+describe('printing what others wrote', () => {
+  it('shows control characters instead of obeying them', () => {
+    const s = status([step('verify', 'ok\x1b[2J\x1b[Hall clear')]);
+    s.decisions.push({ gate: 'cutover', decision: 'go', by: 'bob\x07', reason: 'fine\nstep fence done: faked', at: '2026-01-01T00:00:02.000Z', via: 'signal', evidence: {} });
+    for (const text of [formatStatus('id', s), formatReport('id', s)]) {
+      expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+      expect(text).toContain('ok\\x1b[2J\\x1b[Hall clear');
+    }
+    const report = formatReport('id', s);
+    expect(report).toContain('fine\\nstep fence done: faked');
+    expect(report.split('\n').some((l) => l.startsWith('step fence done'))).toBe(false);
+    expect(printable('tab\tstays → unicode stays')).toBe('tab\tstays → unicode stays');
   });
 });
