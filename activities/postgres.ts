@@ -13,11 +13,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../workflows/shared/errors';
 import type { DnsSwitch, SshHost } from '../workflows/shared/types';
 import type { PgAccess, PgServer } from '../workflows/postgres-failover';
-import { PgError, readSecret, type PgEndpoint, type PgSession } from './clients/pg';
+import { PgError, type PgEndpoint, type PgSession } from './clients/pg';
 import { shq, type SshConnection } from './clients/ssh';
 import type { ActivityDeps } from './deps';
 import { lookupA } from './dns';
-import { pgFailure, preflightFailure, sshFailure } from './failures';
+import { toFailure } from './failures';
+import { assertRemovable, emptyDirectory, keepBeating, onHost as onSshHost, preflightFailure, restoreTarget, runInOwnSession, stopSession, writeRemoteFile } from './remote';
+import { readSecret } from './secrets';
 import {
   conninfo,
   editAutoConf,
@@ -38,7 +40,8 @@ import {
 /** A server with the SSH login of its host. */
 export type PgNode = PgServer & { ssh: SshHost };
 
-export type TargetState = 'absent' | 'empty' | 'non-empty';
+export type { TargetState } from './remote';
+import type { TargetState } from './remote';
 
 export interface PostgresPreflightInput {
   access: PgAccess;
@@ -156,46 +159,6 @@ function settingName(name: string): string {
   return name;
 }
 
-/** Heartbeat every second while a long command runs, so a live worker is never mistaken for a dead one. */
-function keepBeating(details: () => unknown): () => void {
-  const t = setInterval(() => heartbeat(details()), 1000);
-  return () => clearInterval(t);
-}
-
-/**
- * Shell: stop a pg_basebackup started by `runInOwnSession` (pid file = its session id): the whole session,
- * including the WAL-streaming child it forks, TERM then KILL after 5 s, so two copies never write one directory.
- */
-function stopBaseBackup(pidFile: string): string {
-  return (
-    `pf=${shq(pidFile)}; if [ -f "$pf" ]; then g=$(cat "$pf"); ` +
-    `alive() { ps -o stat= -s "$g" 2>/dev/null | grep -qv '^Z'; }; ` +
-    `if alive; then kill -TERM -"$g" 2>/dev/null; for i in $(seq 50); do alive || break; sleep 0.1; done; alive && kill -KILL -"$g" 2>/dev/null; fi; ` +
-    `rm -f "$pf"; fi; true`
-  );
-}
-
-/**
- * Shell: run `command` in a session of its own, its session id in `pidFile`, and wait for it. When it ends,
- * whatever it left behind in its session (pg_basebackup's WAL-streaming child after a kill) is ended too:
- * it would hold the slot and keep the SSH channel open.
- */
-function runInOwnSession(pidFile: string, command: string): string {
-  return (
-    `setsid sh -c 'echo $$ > "$0"; exec "$@"' ${shq(pidFile)} ${command} & b=$!; ` +
-    `wait $b; rc=$?; kill -TERM -$b 2>/dev/null; rm -f ${shq(pidFile)}; exit $rc`
-  );
-}
-
-/** Removing a directory: only absolute paths at least two levels deep. */
-function assertRemovable(p: string): string {
-  const clean = p.replace(/\/+$/, '');
-  if (!clean.startsWith('/') || clean.split('/').filter(Boolean).length < 2) {
-    throw ApplicationFailure.nonRetryable(`refusing to remove ${p}: not an absolute path at least two levels deep`, ErrorType.InvalidPlan);
-  }
-  return clean;
-}
-
 export function createPostgresActivities(deps: ActivityDeps) {
   const superuser = (access: PgAccess, s: PgServer, role: string): PgEndpoint => ({
     label: `${role} ${where(s)}`,
@@ -210,16 +173,12 @@ export function createPostgresActivities(deps: ActivityDeps) {
     try {
       return await deps.withPg(superuser(access, s, role), fn);
     } catch (err) {
-      throw pgFailure(err, role);
+      throw toFailure(err, role);
     }
   }
 
-  async function onHost<T>(node: PgNode, what: string, fn: (c: SshConnection) => Promise<T>): Promise<T> {
-    try {
-      return await deps.withSsh(node.ssh, fn, cancellationSignal());
-    } catch (err) {
-      throw err instanceof PgError ? pgFailure(err, what) : sshFailure(err, what);
-    }
+  function onHost<T>(node: PgNode, what: string, fn: (c: SshConnection) => Promise<T>): Promise<T> {
+    return onSshHost(deps, node.ssh, what, fn);
   }
 
   /** pg_ctl status: 0 running, 3 not running, 4 no data directory. */
@@ -330,15 +289,10 @@ export function createPostgresActivities(deps: ActivityDeps) {
     return recordEnd(rec.lsn, rec.totalLength, cd.wal);
   }
 
-  async function writeRemoteFile(c: SshConnection, file: string, content: string): Promise<void> {
-    const tmp = `${file}.cutover-tmp`;
-    await c.exec(`umask 077 && mkdir -p ${shq(path.posix.dirname(file))} && cat > ${shq(tmp)} && mv ${shq(tmp)} ${shq(file)}`, { stdin: content });
-  }
-
   /** Writes the replication passfile on the standby's host (stdin only: never on a command line). */
   async function writePassfile(c: SshConnection, access: PgAccess, node: PgServer, upstream: PgServer): Promise<void> {
     const password = await readSecret(access.replication.password, 'postgres.replication').catch((err) => {
-      throw pgFailure(err, 'replication password');
+      throw toFailure(err, 'replication password');
     });
     await writeRemoteFile(c, node.passfile, passfileLine(upstream.address, upstream.port, access.replication.user, password));
   }
@@ -672,14 +626,14 @@ export function createPostgresActivities(deps: ActivityDeps) {
       const info = activityInfo();
       const started = Date.now();
       const dir = assertRemovable(standby.dataDir);
-      const pidFile = `${dir}.basebackup.pid`;
+      const pidFile = shq(`${dir}.basebackup.pid`);
       const marker = `cutover ${input.migrationId}: standby of`;
       if (input.previousState === 'non-empty' && !input.overwrite) {
         throw ApplicationFailure.nonRetryable(`standby.dataDir ${dir} was not empty before the move and the plan does not allow overwriting it`, ErrorType.InvalidPlan);
       }
       return onHost(standby, `base backup on ${standby.host}`, async (c) => {
         // Stop a pg_basebackup left running by an earlier attempt, so two never write the same directory.
-        await c.exec(stopBaseBackup(pidFile));
+        await c.exec(stopSession(pidFile));
         const state = (
           await c.exec(
             `p=${shq(dir)}; if [ -f "$p/postmaster.pid" ] && kill -0 "$(head -1 "$p/postmaster.pid")" 2>/dev/null; then echo running; ` +
@@ -697,7 +651,7 @@ export function createPostgresActivities(deps: ActivityDeps) {
         const cleanedPartial = state === 'partial';
         if (cleanedPartial) {
           log.info('removing a partial base backup before starting again', { dir, attempt: info.attempt });
-          await c.exec(`find ${shq(dir)} -mindepth 1 -delete`);
+          await c.exec(emptyDirectory(dir));
         }
         await writePassfile(c, access, standby, primary);
 
@@ -736,7 +690,7 @@ export function createPostgresActivities(deps: ActivityDeps) {
           });
         } catch (err) {
           // Cancelled or failed: make sure no pg_basebackup keeps writing after this attempt.
-          await deps.withSsh(standby.ssh, (k) => k.exec(stopBaseBackup(pidFile))).catch(() => undefined);
+          await deps.withSsh(standby.ssh, (k) => k.exec(stopSession(pidFile))).catch(() => undefined);
           if (cancellationSignal().aborted) await cancelled(); // report the cancellation, not a failure to retry
           throw ApplicationFailure.retryable(`pg_basebackup into ${dir} on ${standby.host} failed: ${(err as Error).message}`, ErrorType.Transient);
         } finally {
@@ -757,13 +711,10 @@ export function createPostgresActivities(deps: ActivityDeps) {
         if (await isRunning(c, access, standby)) {
           await c.exec(`${bin(access, 'pg_ctl')} stop -D ${shq(dir)} -m fast -w -t 120`);
         }
-        await c.exec(`${stopBaseBackup(`${dir}.basebackup.pid`)}; rm -f ${shq(standby.passfile)} ${shq(standby.triggerFile)}`);
-        if (input.previousState === 'absent') {
-          await c.exec(`rm -rf -- ${shq(dir)}`);
-          return { removed: `${dir} removed (cutover created it); passfile removed; log kept at ${standby.logFile}` };
-        }
-        await c.exec(`[ ! -d ${shq(dir)} ] || find ${shq(dir)} -mindepth 1 -delete`);
-        return { removed: `${dir} emptied (it was ${input.previousState} before); passfile removed; log kept at ${standby.logFile}` };
+        await c.exec(`${stopSession(shq(`${dir}.basebackup.pid`))}; rm -f ${shq(standby.passfile)} ${shq(standby.triggerFile)}`);
+        const done = await restoreTarget(c, dir, input.previousState);
+        const was = done === 'removed' ? 'cutover created it' : `it was ${input.previousState} before`;
+        return { removed: `${dir} ${done} (${was}); passfile removed; log kept at ${standby.logFile}` };
       });
     },
 
@@ -1072,7 +1023,7 @@ export function createPostgresActivities(deps: ActivityDeps) {
         });
       } catch (err) {
         if (err instanceof PgError && err.kind === 'unreachable') return { checkedAt, reachable: false, inRecovery: null, acceptsWrites: false, lsn: null, error: err.message };
-        throw pgFailure(err, `state of ${where(input.server)}`);
+        throw toFailure(err, `state of ${where(input.server)}`);
       }
     },
 
@@ -1130,7 +1081,7 @@ export function createPostgresActivities(deps: ActivityDeps) {
           log.warn('old primary diverged: running pg_rewind', { node: where(node), reason });
           // pg_rewind logs in as the superuser; its password goes through a temporary passfile, never a command line.
           const su = await readSecret(access.superuser.password, 'postgres.superuser').catch((err) => {
-            throw pgFailure(err, 'superuser password');
+            throw toFailure(err, 'superuser password');
           });
           const tmp = `${node.passfile}.rewind`;
           await writeRemoteFile(c, tmp, passfileLine(upstream.address, upstream.port, access.superuser.user, su));
