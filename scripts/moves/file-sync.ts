@@ -9,6 +9,7 @@ import { defineMove, preflightError } from './move';
 export const fileSyncMove = defineMove({
   kind: 'file-sync',
   summary: 'a file tree: rsync catch-up passes while live, gate, freeze, final sync, verify, DNS switch',
+  system: 'files',
   workflowType: 'fileSync',
   planSchema: fileSyncPlanSchema,
   referenceProblems,

@@ -33,6 +33,8 @@ export interface MoveDefinition<W extends WorkflowName = WorkflowName, P extends
   kind: P['kind'];
   /** One line for help texts and the README table. */
   summary: string;
+  /** Its activities' folder, `activities/<system>/` (one system may serve several moves). */
+  system: string;
   /** The workflow it runs (typed: its input is what `toInput` returns). */
   workflowType: W;
   /** The plan: zod schema, the cross-field checks also run on a document that failed the schema elsewhere. */

@@ -8,6 +8,7 @@ import { defineMove, preflightError } from './move';
 export const postgresFailoverMove = defineMove({
   kind: 'postgres-failover',
   summary: 'a PostgreSQL 15 primary: hot standby, catch-up, gate, synchronous commit, fence, promotion, DNS switch, reverse move',
+  system: 'postgres',
   workflowType: 'postgresFailover',
   planSchema: postgresFailoverPlanSchema,
   referenceProblems: postgresReferenceProblems,

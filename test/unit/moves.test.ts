@@ -45,6 +45,7 @@ describe.each((moves as readonly MoveDefinition[]).map((m) => [m.kind, m] as con
       `test/workflows/${kind}.test.ts`,
       `test/e2e/${kind}.test.ts`,
       `test/unit/${kind}-plan.test.ts`,
+      `activities/${move.system}/index.ts`,
     ]) {
       expect(existsSync(path.join(root, file)), `${kind}: ${file} is missing`).toBe(true);
     }
