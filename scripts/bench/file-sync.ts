@@ -42,7 +42,7 @@ import { createWorker } from '../../workers/main';
 import { UserError } from '../cli/errors';
 import * as svc from '../cli/services';
 import { sandboxFileSyncPlan, writePlan } from '../plans/sandbox';
-import { loadSandbox, setSandboxRecord, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
+import { loadSandbox, setSandboxRecord, useSandboxWorkerEnv, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
 import { medianRounded, ratio } from './stats';
 import type { Benchmark, BenchOptions } from './main';
 import { prng } from '../sandbox/files';
@@ -436,6 +436,7 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
   let sb: SandboxEndpoints;
   try {
     sb = loadSandbox();
+    useSandboxWorkerEnv(sb); // the in-process worker's Temporal server and GCS emulator
   } catch (err) {
     throw new UserError((err as Error).message);
   }
