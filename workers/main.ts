@@ -56,7 +56,8 @@ Runs one cutover worker until SIGINT/SIGTERM (graceful shutdown). Configured by 
   CUTOVER_GCS_PROJECT    GCS project (default GOOGLE_CLOUD_PROJECT)
   CUTOVER_NSUPDATE       nsupdate binary for DNS switches (default nsupdate on PATH)`;
 
-async function main(argv: string[]): Promise<void> {
+/** The command: `cutover-worker`, `npm run worker`, and `npm run sandbox:worker` after it has set the sandbox's env. */
+export async function runWorker(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) return console.log(USAGE);
   if (argv.length) {
     console.error(`cutover-worker: unexpected arguments ${argv.join(' ')}\n\n${USAGE}`);
@@ -70,7 +71,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((err) => {
+  runWorker(process.argv.slice(2)).catch((err) => {
     console.error(err);
     process.exit(1);
   });
