@@ -12,6 +12,9 @@ import { createActivities } from '../activities';
 import { TASK_QUEUE } from '../workflows/shared';
 import { temporalSettings } from './connection';
 
+/** A setting that does not work (no bundle, Temporal unreachable): one message and exit 2, no stack. */
+export class WorkerSetupError extends Error {}
+
 /** Compiled (dist/workers/main.js, the installed package) or TypeScript run by tsx (development). */
 const compiled = path.extname(__filename) === '.js';
 
@@ -26,7 +29,7 @@ export const workflowBundlePath = path.resolve(__dirname, '..', ...(compiled ? [
 export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
   if (compiled || process.env.NODE_ENV === 'production') {
     if (!existsSync(workflowBundlePath)) {
-      throw new Error(`the worker needs the pre-built workflow bundle ${workflowBundlePath}: run \`npm run build\``);
+      throw new WorkerSetupError(`the worker needs the pre-built workflow bundle ${workflowBundlePath}: run \`npm run build\``);
     }
     return { workflowBundle: { codePath: workflowBundlePath } };
   }
@@ -35,7 +38,9 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
 
 export async function createWorker(taskQueue = process.env.CUTOVER_TASK_QUEUE ?? TASK_QUEUE): Promise<Worker> {
   const { connectionOptions, namespace } = temporalSettings();
-  const connection = await NativeConnection.connect(connectionOptions as NativeConnectionOptions);
+  const connection = await NativeConnection.connect(connectionOptions as NativeConnectionOptions).catch((err: Error) => {
+    throw new WorkerSetupError(`cannot reach Temporal at ${connectionOptions.address}: ${err.message}\nset TEMPORAL_ADDRESS / TEMPORAL_PROFILE`);
+  });
   return Worker.create({
     connection,
     namespace,
@@ -57,12 +62,9 @@ Runs one cutover worker until SIGINT/SIGTERM (graceful shutdown). Configured by 
   CUTOVER_NSUPDATE       nsupdate binary for DNS switches (default nsupdate on PATH)`;
 
 /** The command: `cutover-worker`, `npm run worker`, and `npm run sandbox:worker` after it has set the sandbox's env. */
-export async function runWorker(argv: string[]): Promise<void> {
+async function runWorker(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) return console.log(USAGE);
-  if (argv.length) {
-    console.error(`cutover-worker: unexpected arguments ${argv.join(' ')}\n\n${USAGE}`);
-    process.exit(2);
-  }
+  if (argv.length) throw new WorkerSetupError(`unexpected arguments ${argv.join(' ')}\n\n${USAGE}`);
   const worker = await createWorker();
   if (process.env.CUTOVER_GCS_ENDPOINT) console.log(`artifacts: GCS at ${process.env.CUTOVER_GCS_ENDPOINT} (CUTOVER_GCS_ENDPOINT)`);
   console.log(`cutover worker polling task queue ${worker.options.taskQueue} (namespace ${worker.options.namespace})`);
@@ -70,9 +72,12 @@ export async function runWorker(argv: string[]): Promise<void> {
   console.log('cutover worker stopped');
 }
 
-if (require.main === module) {
-  runWorker(process.argv.slice(2)).catch((err) => {
-    console.error(err);
-    process.exit(1);
+/** Entry point: setup errors exit 2 with one message, bugs exit 1 with a stack. */
+export function main(argv: string[]): void {
+  runWorker(argv).catch((err) => {
+    console.error(err instanceof WorkerSetupError ? `cutover-worker: ${err.message}` : err);
+    process.exit(err instanceof WorkerSetupError ? 2 : 1);
   });
 }
+
+if (require.main === module) main(process.argv.slice(2));
