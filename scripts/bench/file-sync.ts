@@ -41,7 +41,7 @@ import type { MigrationStatus, SshHost } from '../../workflows/shared';
 import { createWorker } from '../../workers/main';
 import { UserError } from '../cli/errors';
 import * as svc from '../cli/services';
-import { loadSandbox, setSandboxRecord, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
+import { loadSandbox, setSandboxRecord, useSandboxWorkerEnv, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
 import { medianRounded, ratio } from './stats';
 import type { Benchmark, BenchOptions } from './main';
 import { prng } from '../sandbox/files';
@@ -437,6 +437,7 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
   let sb: SandboxEndpoints;
   try {
     sb = loadSandbox();
+    useSandboxWorkerEnv(sb); // the in-process worker's Temporal server and GCS emulator
   } catch (err) {
     throw new UserError((err as Error).message);
   }

@@ -21,6 +21,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createWorker } from '../../workers/main';
 import type { MigrationStatus } from '../../workflows/shared';
 import * as svc from '../cli/services';
+import { loadSandbox, useSandboxWorkerEnv } from '../sandbox/endpoints';
 import { tryRun, tryRunAsync } from '../sandbox/process';
 import { createPgCluster, createPgTemplate, type PgCluster } from '../workload/pg-cluster';
 import { startPgWriter, type PgWriter } from '../workload/pg-writer';
@@ -168,6 +169,7 @@ export const postgresFailoverBenchmark: Benchmark = {
   summary: 'PostgreSQL move: client write outage and promote time per promotion method; base backup vs pg_basebackup',
   async run(o) {
     const rounds = o.rounds ?? 3;
+    useSandboxWorkerEnv(loadSandbox()); // the in-process worker's Temporal server and GCS emulator
     Runtime.install({ logger: new DefaultLogger('WARN') });
     const taskQueue = `bench-pg-${randomUUID().slice(0, 8)}`;
     const worker = await createWorker(taskQueue);

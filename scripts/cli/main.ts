@@ -1,12 +1,15 @@
-// The `cutover` CLI: thin commands over services.ts. User errors exit 2 without a stack; bugs exit 1.
+#!/usr/bin/env node
+// The `cutover` CLI: thin commands over services.ts (and setup.ts). User errors exit 2 without a stack; bugs exit 1.
 import { parseArgs } from 'node:util';
 import { PlanError } from '../plans/load';
 import { UserError } from './errors';
 import { formatBytes, formatReport, formatStatus, printable } from './format';
 import * as svc from './services';
+import { setupNamespace } from './setup';
 
 const USAGE = `usage: cutover <command> [options]
 
+  setup [--namespace NS]            once per namespace: create the search attributes cutover sets
   plan FILE                         validate a plan, run read-only preflight checks, print the steps
   start FILE [--as NAME]            start the migration; prints its id and the Web UI link
   list                              migrations on this task queue
@@ -21,7 +24,7 @@ const USAGE = `usage: cutover <command> [options]
 Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS variables or TEMPORAL_PROFILE
 (default 127.0.0.1:7233). Your name for --as defaults to $CUTOVER_USER or your login.`;
 
-type Values = { as?: string; gate?: string; reason?: string; json?: boolean; help?: boolean };
+type Values = { as?: string; gate?: string; reason?: string; namespace?: string; json?: boolean; help?: boolean };
 
 function need(value: string | undefined, what: string): string {
   if (!value) throw new UserError(`missing ${what}\n\n${USAGE}`);
@@ -45,6 +48,7 @@ export async function run(argv: string[], print: (line: string) => void = consol
       as: { type: 'string' },
       gate: { type: 'string' },
       reason: { type: 'string' },
+      namespace: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -55,6 +59,13 @@ export async function run(argv: string[], print: (line: string) => void = consol
 
   const needId = () => need(arg, 'migration ID');
   switch (command) {
+    case 'setup': {
+      const r = await setupNamespace(values.namespace);
+      for (const name of r.existing) print(`search attribute ${name} (Keyword): already on namespace ${r.namespace}`);
+      for (const name of r.created) print(`search attribute ${name} (Keyword): created on namespace ${r.namespace}`);
+      print(`namespace ${r.namespace} is ready for cutover`);
+      return;
+    }
     case 'plan': {
       const review = await svc.reviewPlan(need(arg, 'plan FILE'));
       print(`plan ${arg} is valid; preflight passed (read-only, nothing changed)`);
@@ -167,7 +178,9 @@ export function main(argv: string[]): void {
   run(argv).then(
     () => process.exit(0),
     (err) => {
-      const parseError = (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+      // gRPC errors carry a numeric code: only Node's own string codes name a parse error.
+      const code = (err as { code?: unknown }).code;
+      const parseError = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
       if (err instanceof UserError || err instanceof PlanError || parseError) {
         console.error(`cutover: ${(err as Error).message}`);
         process.exit(2);

@@ -11,7 +11,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createWorker } from '../../workers/main';
 import { UserError } from '../cli/errors';
 import * as svc from '../cli/services';
-import { loadSandbox } from '../sandbox/endpoints';
+import { loadSandbox, useSandboxWorkerEnv } from '../sandbox/endpoints';
 import { type Demo, endInterruptedRuns, type MoveResult, say } from './drive';
 import { moves } from '../moves';
 
@@ -23,6 +23,9 @@ async function main(): Promise<void> {
   const up = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(__dirname, '..', 'sandbox', 'main.ts'), 'up'], { stdio: 'inherit' });
   if (up.status !== 0) throw new Error('sandbox:up failed (see above)');
   const sb = loadSandbox();
+  // The worker below and the CLI services read their settings from the environment: the sandbox's Temporal
+  // server and GCS emulator, unless set explicitly.
+  useSandboxWorkerEnv(sb);
   const s = await svc.connect();
   await endInterruptedRuns(s, DEMO_RUN);
 

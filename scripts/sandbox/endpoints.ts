@@ -1,7 +1,7 @@
 // The sandbox's endpoints: written by `sandbox:up` to <stateDir>/sandbox.json, read by the demo, tests and
 // benchmarks. Everything listens on loopback; dc1 is 127.0.1.1, dc2 is 127.0.2.1, DNS is 127.0.3.1.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface SandboxHost {
@@ -57,15 +57,25 @@ export function loadSandbox(stateDir = defaultStateDir()): SandboxEndpoints {
 }
 
 /**
- * Environment a worker needs to use the sandbox's artifact store (the GCS emulator). Only fills what is
- * not set already, and only when a sandbox exists: a production worker's settings are never overridden.
+ * The settings a worker needs to run against this sandbox: its Temporal server and its artifact store (the GCS
+ * emulator). A worker never looks for the sandbox itself (an installed worker must not switch to an emulator
+ * because a `.state` directory happens to exist): whoever starts one for the sandbox passes these as environment.
  */
-export function applySandboxWorkerEnv(env: NodeJS.ProcessEnv = process.env, stateDir = defaultStateDir()): boolean {
-  if (env.CUTOVER_GCS_ENDPOINT || env.CUTOVER_SANDBOX === '0' || !existsSync(sandboxFile(stateDir))) return false;
-  const sb = loadSandbox(stateDir);
-  env.CUTOVER_GCS_ENDPOINT = sb.gcs.endpoint;
-  env.CUTOVER_GCS_PROJECT ??= sb.gcs.projectId;
-  return true;
+export function sandboxWorkerEnv(sb: SandboxEndpoints): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: sb.temporal.address,
+    TEMPORAL_NAMESPACE: sb.temporal.namespace,
+    CUTOVER_GCS_ENDPOINT: sb.gcs.endpoint,
+    CUTOVER_GCS_PROJECT: sb.gcs.projectId,
+  };
+}
+
+/**
+ * For a worker started in this process (demo, benchmarks, tests): sets the sandbox's worker settings in `env`
+ * where they are not set already, so an explicit TEMPORAL_ADDRESS or CUTOVER_GCS_ENDPOINT still wins.
+ */
+export function useSandboxWorkerEnv(sb: SandboxEndpoints, env: NodeJS.ProcessEnv = process.env): void {
+  for (const [name, value] of Object.entries(sandboxWorkerEnv(sb))) env[name] ??= value;
 }
 
 /**

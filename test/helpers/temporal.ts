@@ -5,7 +5,7 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, t
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { applySandboxWorkerEnv, loadSandbox } from '../../scripts/sandbox/endpoints';
+import { loadSandbox, sandboxWorkerEnv, useSandboxWorkerEnv } from '../../scripts/sandbox/endpoints';
 
 export interface TemporalTestEnv {
   client: Client;
@@ -21,9 +21,10 @@ export async function temporalTestEnv(): Promise<TemporalTestEnv> {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
     runtimeInstalled = true;
   }
-  applySandboxWorkerEnv();
-  // A missing sandbox fails loudly here: these tests never pass without a real server.
-  const address = process.env.TEMPORAL_ADDRESS ?? loadSandbox().temporal.address;
+  // A missing sandbox fails loudly here: these tests never pass without a real server. Workers in this process
+  // (and activities built here) use the sandbox's Temporal server and GCS emulator unless set explicitly.
+  useSandboxWorkerEnv(loadSandbox());
+  const address = process.env.TEMPORAL_ADDRESS!;
   const connection = await Connection.connect({ address });
   const nativeConnection = await NativeConnection.connect({ address });
   const bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../workflows/index.ts'), logger: quietLogger });
@@ -84,11 +85,14 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
 
 const root = path.resolve(__dirname, '..', '..');
 
-/** A real `npm run worker` process on `taskQueue`, in its own process group so a test can SIGKILL it whole. */
+/**
+ * A real `npm run worker` process on `taskQueue`, in its own process group so a test can SIGKILL it whole. The
+ * worker never finds the sandbox by itself: its settings go in as environment (explicit ones in ours win).
+ */
 export function startWorkerProcess(taskQueue: string): ChildProcess {
   return spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'workers', 'main.ts')], {
     cwd: root,
-    env: { ...process.env, CUTOVER_TASK_QUEUE: taskQueue },
+    env: { ...sandboxWorkerEnv(loadSandbox()), ...process.env, CUTOVER_TASK_QUEUE: taskQueue },
     stdio: 'ignore',
     detached: true,
   });
