@@ -1,0 +1,26 @@
+// The dry run of a file move: reads (preflight) real, every change recorded and not done, with a result that
+// lets the workflow go on as if it had been (a pass that moved nothing, identical trees).
+import { log } from '@temporalio/activity';
+import type { createFileActivities } from '.';
+
+type FileActivities = ReturnType<typeof createFileActivities>;
+
+export function createFileDryRun(real: FileActivities): FileActivities {
+  const now = () => new Date().toISOString();
+  return {
+    preflightFileSync: real.preflightFileSync,
+    async rsyncPass(input) {
+      log.info('dry run: rsync pass not run', { pass: input.pass, delete: input.delete });
+      return { pass: input.pass, filesTransferred: 0, bytesTransferred: 0, literalBytes: 0, deletedFiles: 0, totalFiles: 0, totalBytes: 0, durationMs: 0, attempt: 1 };
+    },
+    async removeTargetTree(input) {
+      return { removed: `dry run: ${input.target.host.name}:${input.target.path} not removed` };
+    },
+    async verifyTrees() {
+      return { identical: true, files: 0, bytes: 0, differences: [], verifiedAt: now() };
+    },
+    async runHook(input) {
+      return { output: `dry run: ${input.label} hook not run` };
+    },
+  };
+}
