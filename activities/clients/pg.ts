@@ -1,9 +1,9 @@
-// A small node-postgres wrapper: passwords come from references (a file or an environment variable of the
-// worker) and are read at connection time, so they never travel through workflow inputs, results or history.
+// A small node-postgres wrapper: passwords come from references (activities/secrets) and are read at
+// connection time, so they never travel through workflow inputs, results or history.
 // Errors say which server, which user and where the password came from, never the password.
-import { readFile } from 'node:fs/promises';
 import { Client, type ClientConfig } from 'pg';
 import type { SecretRef } from '../../workflows/shared/types';
+import { describeSecret, readSecret } from '../secrets';
 
 export interface PgEndpoint {
   /** Shown in errors: "primary dc1", "standby dc2". */
@@ -18,34 +18,12 @@ export interface PgEndpoint {
 export class PgError extends Error {
   constructor(
     message: string,
-    readonly kind: 'secret' | 'unreachable' | 'auth' | 'query',
+    readonly kind: 'unreachable' | 'auth' | 'query',
     /** SQLSTATE of a server error. */
     readonly code?: string,
   ) {
     super(message);
   }
-}
-
-export function describeSecret(ref: SecretRef): string {
-  return 'file' in ref ? `file ${ref.file}` : `environment variable ${ref.env}`;
-}
-
-/** Reads a secret on the worker host. The error names the reference, never a value. */
-export async function readSecret(ref: SecretRef, what: string): Promise<string> {
-  if ('file' in ref) {
-    try {
-      const value = (await readFile(ref.file, 'utf8')).replace(/\r?\n$/, '');
-      if (!value) throw new PgError(`${what}: password file ${ref.file} is empty`, 'secret');
-      return value;
-    } catch (err) {
-      if (err instanceof PgError) throw err;
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new PgError(`${what}: cannot read password file ${ref.file} (${code})`, 'secret');
-    }
-  }
-  const value = process.env[ref.env];
-  if (!value) throw new PgError(`${what}: environment variable ${ref.env} is not set on the worker`, 'secret');
-  return value;
 }
 
 const unreachableCodes = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN']);

@@ -11,7 +11,7 @@
 import { chmodSync, chownSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { autoConfValue } from '../../activities/pg-tools';
+import { autoConfValue } from '../../activities/postgres/pg-tools';
 import type { Component, Context, Health } from './component';
 import { findTools } from './install';
 import { DC1, DC2, type Layout, PG_BIN_DIR, PG_PORT } from './layout';

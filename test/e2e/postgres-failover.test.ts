@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { lookupA } from '../../activities/dns';
-import { parseLsn, parseWaldumpRecord, recordEnd } from '../../activities/pg-tools';
+import { parseLsn, parseWaldumpRecord, recordEnd } from '../../activities/postgres/pg-tools';
 import { UserError } from '../../scripts/cli/errors';
 import * as svc from '../../scripts/cli/services';
 import { PG_BIN_DIR } from '../../scripts/sandbox/layout';

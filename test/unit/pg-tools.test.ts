@@ -12,7 +12,7 @@ import {
   parseWaldumpRecord,
   passfileLine,
   recordEnd,
-} from '../../activities/pg-tools';
+} from '../../activities/postgres/pg-tools';
 
 describe('PostgreSQL tool output and files', () => {
   it('does LSN arithmetic', () => {

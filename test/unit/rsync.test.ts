@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { itemizedDifferences, parseProgress, parseStats } from '../../activities/rsync';
-import { rsyncCommand } from '../../activities/files';
+import { itemizedDifferences, parseProgress, parseStats, rsyncCommand } from '../../activities/files/rsync';
 
 describe('rsync output parsing', () => {
   it('takes the last progress2 record of a chunk', () => {

@@ -1,6 +1,6 @@
 // Pure helpers for PostgreSQL's files and command-line tools: LSN arithmetic, pg_basebackup progress,
 // pg_controldata and pg_waldump output, timeline history files, postgresql.auto.conf edits, conninfo and
-// passfile quoting. No I/O: unit-tested on their own.
+// passfile and SQL literal quoting. No I/O: unit-tested on their own.
 
 /** "16/B374D848" → bigint. */
 export function parseLsn(lsn: string): bigint {
@@ -182,4 +182,9 @@ export function passfileLine(address: string, port: number, user: string, passwo
 /** A replication slot or application name cutover may put unquoted in SQL strings and file names. */
 export function isSafeIdentifier(name: string): boolean {
   return /^[a-z_][a-z0-9_]{0,62}$/.test(name);
+}
+
+/** A string as an SQL literal, for the statements that take no parameters (ALTER SYSTEM, COPY TO a file). */
+export function sqlLiteral(v: string): string {
+  return `'${v.replace(/'/g, "''")}'`;
 }

@@ -1,4 +1,49 @@
-// Parsing rsync's --info=progress2 and --stats output: pure, unit-tested.
+// rsync's command line (pushed from the source host to the target over SSH) and its --info=progress2 and
+// --stats output: pure, unit-tested.
+import type { SshHost } from '../../workflows/shared/types';
+import { shq } from '../clients/ssh';
+
+/** A directory tree on a host. */
+export interface TreeEndpoint {
+  host: SshHost;
+  path: string;
+}
+
+/** What one rsync run copies or compares. */
+export interface RsyncTransfer {
+  source: TreeEndpoint;
+  target: TreeEndpoint;
+  exclude: string[];
+  delete: boolean;
+  bandwidthLimitKBps: number;
+}
+
+/** rsync's remote shell from the source host to the target: key auth, pinned host keys, never a prompt. */
+export function rsyncRemoteShell(target: SshHost): string {
+  return `ssh -p ${target.port} -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10`;
+}
+
+export function rsyncCommand(input: RsyncTransfer, mode: 'copy' | 'verify'): string {
+  const args = ['rsync', '-a', '--numeric-ids', '--no-inc-recursive', '--stats'];
+  if (mode === 'copy') {
+    // --partial --inplace: a transfer cut off by a dead worker resumes from what already reached the target.
+    args.push('--partial', '--inplace', '--info=progress2');
+    if (input.bandwidthLimitKBps > 0) args.push(`--bwlimit=${input.bandwidthLimitKBps}`);
+  } else {
+    // Dry run comparing every file by checksum: any itemized line is a difference.
+    args.push('--dry-run', '--checksum', '--itemize-changes', '--delete');
+  }
+  if (input.delete && mode === 'copy') args.push('--delete');
+  for (const pattern of input.exclude) args.push(`--exclude=${shq(pattern)}`);
+  args.push('-e', shq(rsyncRemoteShell(input.target.host)));
+  args.push(shq(withSlash(input.source.path)));
+  args.push(shq(`${input.target.host.user}@${input.target.host.address}:${withSlash(input.target.path)}`));
+  return args.join(' ');
+}
+
+function withSlash(p: string): string {
+  return p.endsWith('/') ? p : `${p}/`;
+}
 
 export interface RsyncProgress {
   bytes: number;

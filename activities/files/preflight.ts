@@ -1,0 +1,87 @@
+// Preflight of a file sync: read-only checks of the source, the target and the hook hosts.
+import type { SshHost } from '../../workflows/shared/types';
+import { shq } from '../clients/ssh';
+import type { ActivityDeps } from '../deps';
+import { lacksRoom, Problems, probeTarget, type TargetState } from '../remote';
+import { rsyncRemoteShell, type TreeEndpoint } from './rsync';
+
+export interface FileSyncPreflightInput {
+  source: TreeEndpoint;
+  target: TreeEndpoint;
+  hookHosts: SshHost[];
+}
+
+export interface FileSyncPreflightResult {
+  sourceFiles: number;
+  sourceBytes: number;
+  targetState: TargetState;
+  targetFreeBytes: number;
+}
+
+export function createPreflightActivities(deps: ActivityDeps) {
+  return {
+    /** Read-only checks of both hosts; every problem is reported at once and nothing is changed. */
+    async preflightFileSync(input: FileSyncPreflightInput): Promise<FileSyncPreflightResult> {
+      const problems = new Problems();
+      const result: FileSyncPreflightResult = { sourceFiles: 0, sourceBytes: 0, targetState: 'absent', targetFreeBytes: 0 };
+      const { source, target } = input;
+
+      await problems.check(`source host ${source.host.name}`, () =>
+        deps.withSsh(source.host, async (c) => {
+          if ((await c.exec('command -v rsync', { allowFailure: true })).code !== 0) {
+            problems.add(`source host ${source.host.name}: rsync is not installed`);
+          }
+          if ((await c.exec('command -v perl', { allowFailure: true })).code !== 0) {
+            problems.add(`source host ${source.host.name}: perl is not installed (it samples rsync's progress)`);
+          }
+          const dir = await c.exec(`test -d ${shq(source.path)} && test -r ${shq(source.path)} && test -x ${shq(source.path)}`, {
+            allowFailure: true,
+          });
+          if (dir.code !== 0) {
+            problems.add(`source.path ${source.path} on ${source.host.name} is not a readable directory`);
+            return;
+          }
+          const count = await c.exec(`find ${shq(source.path)} -type f | wc -l; du -sb ${shq(source.path)} | cut -f1`);
+          const [files, bytes] = count.stdout.trim().split('\n').map(Number);
+          result.sourceFiles = files;
+          result.sourceBytes = bytes;
+          // rsync runs on the source host and connects to the target: check that path too.
+          const hop = await c.exec(
+            `${rsyncRemoteShell(target.host)} ${shq(`${target.host.user}@${target.host.address}`)} true`,
+            { allowFailure: true },
+          );
+          if (hop.code !== 0) {
+            problems.add(
+              `source host ${source.host.name} cannot ssh to target host ${target.host.name} ` +
+                `(${target.host.user}@${target.host.address}:${target.host.port}) with key auth and a pinned host key: ${hop.stderr.trim()}`,
+            );
+          }
+        }),
+      );
+
+      await problems.check(`target host ${target.host.name}`, () =>
+        deps.withSsh(target.host, async (c) => {
+          if ((await c.exec('command -v rsync', { allowFailure: true })).code !== 0) {
+            problems.add(`target host ${target.host.name}: rsync is not installed`);
+          }
+          const probe = await probeTarget(c, target.path);
+          if (probe.state === 'not-a-directory') problems.add(`target.path ${target.path} on ${target.host.name} exists and is not a directory`);
+          else result.targetState = probe.state;
+          if (!probe.writable) problems.add(`target.path ${target.path} on ${target.host.name} is not writable by ${target.host.user}`);
+          result.targetFreeBytes = probe.freeBytes;
+        }),
+      );
+
+      for (const host of input.hookHosts) {
+        if (host.name === source.host.name || host.name === target.host.name) continue;
+        await problems.check(`hook host ${host.name}`, () => deps.withSsh(host, async (c) => void (await c.exec('true'))));
+      }
+
+      if (lacksRoom(result.targetFreeBytes, result.sourceBytes)) {
+        problems.add(`target host ${target.host.name} has ${result.targetFreeBytes} bytes free for ${target.path}, the source holds ${result.sourceBytes}`);
+      }
+      problems.throwIfAny();
+      return result;
+    },
+  };
+}

@@ -1,0 +1,217 @@
+// Replication from the primary to the standby: the slot, samples of pg_stat_replication, the catch-up windows
+// the workflow waits in, and the checks that the standby streams (and, when asked, is synchronous).
+import path from 'node:path';
+import { heartbeat, sleep } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../workflows/shared/errors';
+import type { PgAccess, PgServer } from '../../workflows/postgres-failover';
+import type { PgSession } from '../clients/pg';
+import { shq } from '../clients/ssh';
+import { bin, CLEAN_ENV, where, type PgContext, type PgNode } from './context';
+import { isSafeIdentifier, lsnAtLeast, lsnDiff, parseLsn } from './pg-tools';
+import { isRunning } from './servers';
+
+export interface ReplicationSample {
+  checkedAt: string;
+  primaryLsn: string;
+  /** pg_stat_replication.state of the standby, or 'absent' when it is not connected. */
+  state: string;
+  syncState: string | null;
+  sentLsn: string | null;
+  flushLsn: string | null;
+  replayLsn: string | null;
+  /** primary's current LSN minus the standby's replay LSN. */
+  lagBytes: number;
+  replayLagMs: number | null;
+  slot: { active: boolean; restartLsn: string | null; walStatus: string | null } | null;
+}
+
+export interface CatchUpWindowResult {
+  caughtUp: boolean;
+  sample: ReplicationSample;
+  /** When the lag went under the threshold and stayed there (carried into the next window). */
+  underSince: string | null;
+  samples: number;
+}
+
+/** One look at the standby from the primary: pg_stat_replication and the slot. */
+export async function sampleReplication(q: PgSession, applicationName: string, slot: string): Promise<ReplicationSample> {
+  const r = await q.one<{
+    primary_lsn: string;
+    state: string | null;
+    sync_state: string | null;
+    sent_lsn: string | null;
+    flush_lsn: string | null;
+    replay_lsn: string | null;
+    replay_lag_ms: number | null;
+    slot_name: string | null;
+    active: boolean | null;
+    restart_lsn: string | null;
+    wal_status: string | null;
+  }>(
+    `select pg_current_wal_lsn()::text as primary_lsn, r.state, r.sync_state, r.sent_lsn::text, r.flush_lsn::text,
+            r.replay_lsn::text, (extract(epoch from r.replay_lag) * 1000)::float8 as replay_lag_ms,
+            s.slot_name, s.active, s.restart_lsn::text, s.wal_status
+       from (select 1) one
+       left join pg_stat_replication r on r.application_name = $1
+       left join pg_replication_slots s on s.slot_name = $2`,
+    [applicationName, slot],
+  );
+  const behind = r.replay_lsn ?? r.restart_lsn;
+  return {
+    checkedAt: new Date().toISOString(),
+    primaryLsn: r.primary_lsn,
+    state: r.state ?? 'absent',
+    syncState: r.sync_state,
+    sentLsn: r.sent_lsn,
+    flushLsn: r.flush_lsn,
+    replayLsn: r.replay_lsn,
+    lagBytes: behind ? lsnDiff(r.primary_lsn, behind) : Number(parseLsn(r.primary_lsn)),
+    replayLagMs: r.replay_lag_ms === null ? (r.state === 'streaming' ? 0 : null) : Math.round(r.replay_lag_ms),
+    slot: r.slot_name ? { active: Boolean(r.active), restartLsn: r.restart_lsn, walStatus: r.wal_status } : null,
+  };
+}
+
+/** The last lines of a server's log, for a failure's message (empty when the host cannot be reached). */
+async function standbyLogTail(pg: PgContext, node: PgNode): Promise<string> {
+  return pg.deps
+    .withSsh(node.ssh, async (c) => (await c.exec(`tail -n 5 ${shq(node.logFile)}`, { allowFailure: true })).stdout.trim())
+    .catch(() => '');
+}
+
+export function createReplicationActivities(pg: PgContext) {
+  return {
+    /** A physical slot on the primary, reserving WAL from now on. Reused when it exists (a retried step). */
+    async createSlot(input: { access: PgAccess; server: PgServer; slot: string }): Promise<{ created: boolean; restartLsn: string | null }> {
+      return pg.sql(input.access, input.server, `create slot on ${where(input.server)}`, async (q) => {
+        const existing = await q.query<{ restart_lsn: string | null }>('select restart_lsn::text from pg_replication_slots where slot_name = $1', [input.slot]);
+        if (existing.length) return { created: false, restartLsn: existing[0].restart_lsn };
+        const r = await q.one<{ lsn: string }>('select (pg_create_physical_replication_slot($1, true)).lsn::text as lsn', [input.slot]);
+        return { created: true, restartLsn: r.lsn };
+      });
+    },
+
+    /** Drops a slot (on a primary or a standby). Idempotent; a slot still in use is retried. */
+    async dropSlot(input: { access: PgAccess; server: PgServer; slot: string }): Promise<{ dropped: boolean }> {
+      return pg.sql(input.access, input.server, `drop slot on ${where(input.server)}`, async (q) => {
+        for (let i = 0; ; i++) {
+          const s = await q.query<{ active_pid: number | null }>('select active_pid from pg_replication_slots where slot_name = $1', [input.slot]);
+          if (!s.length) return { dropped: false };
+          if (s[0].active_pid === null) break;
+          // A walsender lets go of its slot a moment after its standby stops.
+          if (i >= 50) {
+            throw ApplicationFailure.retryable(`slot ${input.slot} on ${where(input.server)} is still in use by pid ${s[0].active_pid}`, ErrorType.Transient);
+          }
+          await sleep(100);
+        }
+        await q.query('select pg_drop_replication_slot($1)', [input.slot]);
+        return { dropped: true };
+      });
+    },
+
+    /** One look at the standby from the primary: pg_stat_replication and the slot. */
+    async replicationStatus(input: { access: PgAccess; primary: PgServer; applicationName: string; slot: string }): Promise<ReplicationSample> {
+      return pg.sql(input.access, input.primary, 'replication status', (q) => sampleReplication(q, input.applicationName, input.slot));
+    },
+
+    /** Wait until the standby streams from the primary (pg_stat_replication.state = streaming). */
+    async awaitStreaming(input: { access: PgAccess; primary: PgServer; standby: PgNode; applicationName: string; slot: string; timeoutMs: number }): Promise<ReplicationSample> {
+      const deadline = Date.now() + input.timeoutMs;
+      return pg.sql(input.access, input.primary, 'confirm streaming', async (q) => {
+        for (;;) {
+          const s = await sampleReplication(q, input.applicationName, input.slot);
+          heartbeat(s);
+          // Streaming, and the standby has reported what it replayed (the lag figures need it).
+          if (s.state === 'streaming' && s.replayLsn !== null) return s;
+          if (Date.now() > deadline) {
+            const tail = await standbyLogTail(pg, input.standby);
+            throw ApplicationFailure.nonRetryable(
+              `standby ${input.applicationName} is not streaming from ${where(input.primary)} after ${Math.round(input.timeoutMs / 1000)} s ` +
+                `(state ${s.state}); standby log: ${tail}`,
+              ErrorType.CommandFailed,
+            );
+          }
+          await sleep(250);
+        }
+      });
+    },
+
+    /**
+     * Watch replay lag for up to `windowMs`: returns as soon as it has stayed under the threshold for
+     * `stableForMs` (counting from `underSince`, carried over from the previous window), or when the window ends.
+     */
+    async watchCatchUp(input: {
+      access: PgAccess;
+      primary: PgServer;
+      applicationName: string;
+      slot: string;
+      maxLagBytes: number;
+      stableForMs: number;
+      underSince: string | null;
+      windowMs: number;
+      pollMs: number;
+    }): Promise<CatchUpWindowResult> {
+      const end = Date.now() + input.windowMs;
+      let underSince = input.underSince ? Date.parse(input.underSince) : null;
+      let samples = 0;
+      return pg.sql(input.access, input.primary, 'catch-up', async (q) => {
+        for (;;) {
+          const s = await sampleReplication(q, input.applicationName, input.slot);
+          samples++;
+          const under = s.state === 'streaming' && s.lagBytes <= input.maxLagBytes;
+          underSince = under ? (underSince ?? Date.now()) : null;
+          heartbeat({ ...s, underSince });
+          const caughtUp = underSince !== null && Date.now() - underSince >= input.stableForMs;
+          if (caughtUp || Date.now() + input.pollMs > end) {
+            return { caughtUp, sample: s, underSince: underSince === null ? null : new Date(underSince).toISOString(), samples };
+          }
+          await sleep(input.pollMs);
+        }
+      });
+    },
+
+    /** Synchronous replication in effect: sync_state = sync and the standby has flushed everything up to now. */
+    async confirmSync(input: { access: PgAccess; primary: PgServer; applicationName: string; slot: string; timeoutMs: number }): Promise<ReplicationSample & { waitedMs: number }> {
+      const started = Date.now();
+      return pg.sql(input.access, input.primary, 'confirm synchronous replication', async (q) => {
+        const target = (await q.one<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).lsn;
+        for (;;) {
+          const s = await sampleReplication(q, input.applicationName, input.slot);
+          heartbeat(s);
+          if (s.syncState === 'sync' && s.flushLsn && lsnAtLeast(s.flushLsn, target)) return { ...s, waitedMs: Date.now() - started };
+          if (Date.now() - started > input.timeoutMs) {
+            throw ApplicationFailure.nonRetryable(
+              `standby ${input.applicationName} did not become synchronous within ${Math.round(input.timeoutMs / 1000)} s (sync_state ${s.syncState ?? 'none'}, state ${s.state})`,
+              ErrorType.VerificationFailed,
+            );
+          }
+          await sleep(100);
+        }
+      });
+    },
+
+    /**
+     * Drop a slot left in a stopped server (the old primary after the move): single-user mode takes no
+     * connections, so the server cannot take writes while it runs.
+     */
+    async dropSlotOffline(input: { access: PgAccess; server: PgNode; slot: string }): Promise<{ dropped: boolean; how: string }> {
+      const { access, server } = input;
+      if (!isSafeIdentifier(input.slot)) throw ApplicationFailure.nonRetryable(`not a slot name: ${input.slot}`, ErrorType.InvalidPlan);
+      return pg.onHost(server, `drop slot ${input.slot} on ${where(server)}`, async (c) => {
+        if (await isRunning(c, access, server)) {
+          throw ApplicationFailure.nonRetryable(`${where(server)} is running: drop slot ${input.slot} with SQL instead`, ErrorType.CommandFailed);
+        }
+        const present = await c.exec(`test -d ${shq(path.posix.join(server.dataDir, 'pg_replslot', input.slot))}`, { allowFailure: true });
+        if (present.code !== 0) return { dropped: false, how: 'not present' };
+        const r = await c.exec(`${CLEAN_ENV} ${bin(access, 'postgres')} --single -D ${shq(server.dataDir)} postgres`, {
+          stdin: `select pg_drop_replication_slot('${input.slot}');\n`,
+          allowFailure: true,
+        });
+        if (r.code !== 0 || /ERROR:/.test(r.stdout + r.stderr)) {
+          throw ApplicationFailure.nonRetryable(`single-user drop of slot ${input.slot} on ${where(server)} failed: ${(r.stdout + r.stderr).trim().slice(-300)}`, ErrorType.CommandFailed);
+        }
+        return { dropped: true, how: 'single-user mode' };
+      });
+    },
+  };
+}

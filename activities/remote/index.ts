@@ -1,0 +1,8 @@
+// The remote-host toolkit every move's activities share.
+export { onHost } from './commands';
+export { keepBeating } from './heartbeat';
+export { Problems, preflightFailure } from './preflight';
+export { lacksRoom, probeTarget, type TargetProbe, type TargetState } from './probes';
+export { runFile, runInOwnSession, stopProcess, stopSession } from './processes';
+export { assertRemovable, emptyDirectory, restoreTarget } from './removal';
+export { writeRemoteFile } from './write-file';
