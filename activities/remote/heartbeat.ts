@@ -1,8 +1,14 @@
 // Heartbeats on a clock while a long command runs, so a live worker is never mistaken for a dead one.
-import { heartbeat } from '@temporalio/activity';
+import { activityInfo, heartbeat } from '@temporalio/activity';
 
-/** Heartbeats `details()` every second until the returned function is called. */
+/**
+ * Heartbeats `details()` every second (more often under a heartbeat timeout shorter than 4 s) until the returned
+ * function is called. The first one goes out at once.
+ */
 export function keepBeating(details: () => unknown): () => void {
-  const t = setInterval(() => heartbeat(details()), 1000);
+  const timeoutMs = activityInfo().heartbeatTimeoutMs ?? 0;
+  const every = timeoutMs > 0 ? Math.max(100, Math.min(1000, Math.floor(timeoutMs / 4))) : 1000;
+  heartbeat(details());
+  const t = setInterval(() => heartbeat(details()), every);
   return () => clearInterval(t);
 }
