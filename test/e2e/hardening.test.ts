@@ -122,7 +122,7 @@ describe('hardening on real hosts', () => {
       `truncate -s 1G ${f.sourceDir}/big.img && touch -d @1700000000 ${f.sourceDir}/big.img && chown -R ${f.sb.hosts.dc1.user}: ${f.sourceDir} && ` +
         `cp -a --sparse=always ${f.sourceDir} ${f.targetDir}`,
     ]);
-    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../helpers/activity-runner'), logger: quiet });
+    const bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../helpers/activity-runner.ts'), logger: quiet });
     const taskQueue = uniqueQueue('e2e-hb');
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: createActivities() });
     const heartbeatTimeoutMs = 2000;
