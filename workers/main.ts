@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker, type NativeConnectionOptions, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { validatingInterceptor } from '../activities/remote/validate';
 import { TASK_QUEUE } from '../workflows/shared';
 import { temporalSettings } from './connection';
 
@@ -46,6 +47,8 @@ export async function createWorker(taskQueue = process.env.CUTOVER_TASK_QUEUE ??
     namespace,
     taskQueue,
     activities: createActivities(),
+    // Every activity input is checked again on the worker: a run started around the plan schema cannot inject.
+    interceptors: { activity: [validatingInterceptor()] },
     // Heartbeats carry the live figures and deliver cancellation: send them at least every 2 s.
     maxHeartbeatThrottleInterval: '2s',
     ...workflowSource(),

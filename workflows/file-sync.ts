@@ -20,7 +20,8 @@ export interface FileSyncInput {
   startedBy: string;
   hosts: Record<string, SshHost>;
   source: { host: string; path: string };
-  target: { host: string; path: string; removeOnRollback: boolean };
+  /** overwrite: copy into a non-empty directory (optional: inputs recorded before it existed mean false). */
+  target: { host: string; path: string; removeOnRollback: boolean; overwrite?: boolean };
   exclude: string[];
   catchUp: { thresholdBytes: number; maxPasses: number; pauseBetweenPassesMs: number };
   /** rsync --bwlimit in KiB/s; 0 = unlimited. */
@@ -80,7 +81,7 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
       () =>
         checks(`preflight ${source.host.name}:${source.path} → ${target.host.name}:${target.path}`).preflightFileSync({
           source,
-          target,
+          target: { ...target, overwrite: input.target.overwrite ?? false },
           hookHosts: [input.hooks.freeze, input.hooks.unfreeze].filter((h) => h !== undefined).map((h) => input.hosts[h.host]),
         }),
       (r) => `${r.sourceFiles} files, ${r.sourceBytes} bytes at the source; target ${r.targetState}`,

@@ -1,6 +1,7 @@
 // A small node-postgres wrapper: passwords come from references (activities/secrets) and are read at
 // connection time, so they never travel through workflow inputs, results or history.
 // Errors say which server, which user and where the password came from, never the password.
+import net from 'node:net';
 import { Client, type ClientConfig } from 'pg';
 import type { SecretRef } from '../../workflows/shared/types';
 import { describeSecret, readSecret } from '../secrets';
@@ -48,8 +49,38 @@ export interface PgSession {
   one<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R>;
 }
 
+/**
+ * PostgreSQL's own query cancel (a CancelRequest on a new connection: protocol message 80877102 with the
+ * session's backend pid and secret key): what psql's Ctrl-C sends. Best effort, never throws.
+ */
+export function sendCancelRequest(address: string, port: number, processId: number, secretKey: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const s = net.connect({ host: address, port });
+    s.setTimeout(2000, () => s.destroy());
+    s.once('connect', () => {
+      const b = Buffer.alloc(16);
+      b.writeInt32BE(16, 0);
+      b.writeInt32BE(80877102, 4);
+      b.writeInt32BE(processId, 8);
+      b.writeInt32BE(secretKey, 12);
+      s.end(b);
+    });
+    s.once('close', () => resolve());
+    s.once('error', () => resolve());
+  });
+}
+
+export interface PgOptions {
+  connectTimeoutMs?: number;
+  /**
+   * The activity's cancellation: when it fires, the running statement (a CHECKPOINT, a wait) is cancelled on
+   * the server, not just abandoned by the worker, and the session is closed.
+   */
+  signal?: AbortSignal;
+}
+
 /** Connect, use, close. The password is read from its reference just before connecting. */
-export async function withPg<T>(ep: PgEndpoint, fn: (s: PgSession) => Promise<T>, opts: { connectTimeoutMs?: number } = {}): Promise<T> {
+export async function withPg<T>(ep: PgEndpoint, fn: (s: PgSession) => Promise<T>, opts: PgOptions = {}): Promise<T> {
   const password = await readSecret(ep.password, `${ep.label} login ${ep.user}`);
   const config: ClientConfig = {
     host: ep.address,
@@ -69,6 +100,16 @@ export async function withPg<T>(ep: PgEndpoint, fn: (s: PgSession) => Promise<T>
     await client.end().catch(() => undefined);
     throw classify(err, ep);
   }
+  const backend = client as unknown as { processID: number | null; secretKey: number | null };
+  const onAbort = () => {
+    if (backend.processID !== null && backend.secretKey !== null) {
+      void sendCancelRequest(ep.address, ep.port, backend.processID, backend.secretKey).then(() => client.end().catch(() => undefined));
+    } else {
+      void client.end().catch(() => undefined);
+    }
+  };
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   const session: PgSession = {
     async query(sql, params) {
       try {
@@ -86,6 +127,7 @@ export async function withPg<T>(ep: PgEndpoint, fn: (s: PgSession) => Promise<T>
   try {
     return await fn(session);
   } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
     await client.end().catch(() => undefined);
   }
 }

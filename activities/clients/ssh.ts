@@ -1,8 +1,13 @@
-// A small ssh2 wrapper: key auth, host keys pinned from a known_hosts file (unknown or changed keys are
-// refused, never accepted), commands with streamed output and cancellation.
+// A small ssh2 wrapper: key auth, host keys pinned from a known_hosts file read as OpenSSH reads it (unknown,
+// changed or revoked keys are refused, never accepted), commands with streamed output and cancellation.
 import { readFile } from 'node:fs/promises';
+import { quote } from 'shell-quote';
 import { Client, type ConnectConfig } from 'ssh2';
 import type { SshHost } from '../../workflows/shared/types';
+import { addressProblem, loginProblem } from '../remote/validate';
+import { hostKeysFor, parseKnownHosts } from './known-hosts';
+
+export { hostKeysFor, parseKnownHosts, type KnownHostsEntry } from './known-hosts';
 
 export class SshError extends Error {
   constructor(
@@ -32,23 +37,6 @@ export interface ExecResult {
   stderr: string;
 }
 
-/** Parses known_hosts lines ("[addr]:port type base64" or "addr type base64") into key blobs by host spec. */
-export function parseKnownHosts(text: string): Map<string, Buffer[]> {
-  const keys = new Map<string, Buffer[]>();
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#') || line.startsWith('|')) continue;
-    const [hosts, , blob] = line.split(/\s+/);
-    if (!hosts || !blob) continue;
-    for (const h of hosts.split(',')) {
-      const list = keys.get(h) ?? [];
-      list.push(Buffer.from(blob, 'base64'));
-      keys.set(h, list);
-    }
-  }
-  return keys;
-}
-
 export function hostSpec(host: Pick<SshHost, 'address' | 'port'>): string {
   return host.port === 22 ? host.address : `[${host.address}]:${host.port}`;
 }
@@ -61,6 +49,9 @@ export class SshConnection {
 
   static async open(host: SshHost, signal?: AbortSignal): Promise<SshConnection> {
     const where = `${host.name} (${host.user}@${host.address}:${host.port})`;
+    // Checked here too, whatever the caller validated: these values end up on other hosts' ssh command lines.
+    const bad = loginProblem(host.user) ?? addressProblem(host.address);
+    if (bad) throw new SshError(`${where}: refusing to connect: ${bad}`, 'auth');
     let privateKey: Buffer;
     let knownHosts: string;
     try {
@@ -73,10 +64,12 @@ export class SshConnection {
     } catch (err) {
       throw new SshError(`${where}: cannot read knownHostsFile ${host.knownHostsFile}: ${(err as Error).message}`, 'host-key');
     }
-    const pinned = parseKnownHosts(knownHosts).get(hostSpec(host)) ?? [];
+    const { pinned, revoked, certAuthorities } = hostKeysFor(parseKnownHosts(knownHosts), hostSpec(host));
     if (pinned.length === 0) {
-      throw new SshError(`${where}: no key for ${hostSpec(host)} in ${host.knownHostsFile}; pin the host key first`, 'host-key');
+      const ca = certAuthorities > 0 ? ` (only @cert-authority lines match it: host certificates are not supported, pin the host key itself)` : '';
+      throw new SshError(`${where}: no key for ${hostSpec(host)} in ${host.knownHostsFile}${ca}; pin the host key first`, 'host-key');
     }
+    let hostKeyRevoked = false;
     let hostKeyRejected = false;
     const client = new Client();
     const config: ConnectConfig = {
@@ -88,7 +81,9 @@ export class SshConnection {
       keepaliveInterval: 5_000,
       keepaliveCountMax: 3,
       hostVerifier: (key: Buffer) => {
-        const ok = pinned.some((p) => p.equals(key));
+        // A key marked @revoked is refused even where another line pins it (OpenSSH does the same).
+        hostKeyRevoked = revoked.some((r) => r.equals(key));
+        const ok = !hostKeyRevoked && pinned.some((p) => p.equals(key));
         if (!ok) hostKeyRejected = true;
         return ok;
       },
@@ -106,7 +101,9 @@ export class SshConnection {
         })
         .once('error', (err: Error & { level?: string }) => {
           signal?.removeEventListener('abort', onAbort);
-          if (hostKeyRejected) {
+          if (hostKeyRevoked) {
+            reject(new SshError(`${where}: host key is marked @revoked in ${host.knownHostsFile}: refusing to connect`, 'host-key'));
+          } else if (hostKeyRejected) {
             reject(new SshError(`${where}: host key does not match ${host.knownHostsFile}: refusing to connect`, 'host-key'));
           } else if (err.level === 'client-authentication') {
             reject(new SshError(`${where}: authentication refused for user ${host.user} with key ${host.identityFile}`, 'auth'));
@@ -184,7 +181,16 @@ export async function withSsh<T>(host: SshHost, fn: (c: SshConnection) => Promis
   }
 }
 
-/** Single-quote for POSIX sh. */
+/**
+ * One word for POSIX sh, quoted by shell-quote's `quote` (widely used and maintained: quoting that many people
+ * review beats a hand-written one). Quoting keeps a value one word; it cannot stop a word that starts with "-"
+ * from being read as an option: put `--` before such words, and validate users and hosts.
+ */
 export function shq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+  return quote([s]);
+}
+
+/** A command line from separate words, each quoted. */
+export function shellWords(words: string[]): string {
+  return quote(words);
 }

@@ -3,11 +3,12 @@ import type { SshHost } from '../../workflows/shared/types';
 import { shq } from '../clients/ssh';
 import type { ActivityDeps } from '../deps';
 import { lacksRoom, Problems, probeTarget, type TargetState } from '../remote';
-import { rsyncRemoteShell, type TreeEndpoint } from './rsync';
+import { rsyncRemoteShell, sshLogin, type TreeEndpoint } from './rsync';
 
 export interface FileSyncPreflightInput {
   source: TreeEndpoint;
-  target: TreeEndpoint;
+  /** `overwrite`: the plan allows copying into a directory that already has files (absent: it does not). */
+  target: TreeEndpoint & { overwrite?: boolean };
   hookHosts: SshHost[];
 }
 
@@ -47,7 +48,7 @@ export function createPreflightActivities(deps: ActivityDeps) {
           result.sourceBytes = bytes;
           // rsync runs on the source host and connects to the target: check that path too.
           const hop = await c.exec(
-            `${rsyncRemoteShell(target.host)} ${shq(`${target.host.user}@${target.host.address}`)} true`,
+            `${rsyncRemoteShell(target.host)} -- ${shq(sshLogin(target.host))} true`,
             { allowFailure: true },
           );
           if (hop.code !== 0) {
@@ -67,6 +68,13 @@ export function createPreflightActivities(deps: ActivityDeps) {
           const probe = await probeTarget(c, target.path);
           if (probe.state === 'not-a-directory') problems.add(`target.path ${target.path} on ${target.host.name} exists and is not a directory`);
           else result.targetState = probe.state;
+          // rsync would replace files of the same name there, and the final sync's --delete removes every other one.
+          if (probe.state === 'non-empty' && target.overwrite !== true) {
+            problems.add(
+              `target.path ${target.path} on ${target.host.name} is not empty: its files would be replaced or deleted; ` +
+                'cutover copies into it only if the plan sets target.overwrite: true',
+            );
+          }
           if (!probe.writable) problems.add(`target.path ${target.path} on ${target.host.name} is not writable by ${target.host.user}`);
           result.targetFreeBytes = probe.freeBytes;
         }),

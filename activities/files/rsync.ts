@@ -1,7 +1,10 @@
 // rsync's command line (pushed from the source host to the target over SSH) and its --info=progress2 and
 // --stats output: pure, unit-tested.
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../workflows/shared/errors';
 import type { SshHost } from '../../workflows/shared/types';
 import { shq } from '../clients/ssh';
+import { addressProblem, loginProblem } from '../remote/validate';
 
 /** A directory tree on a host. */
 export interface TreeEndpoint {
@@ -20,11 +23,20 @@ export interface RsyncTransfer {
 
 /** rsync's remote shell from the source host to the target: key auth, pinned host keys, never a prompt. */
 export function rsyncRemoteShell(target: SshHost): string {
+  if (!Number.isInteger(target.port)) throw ApplicationFailure.nonRetryable(`host ${target.name}: port ${target.port} is not a number`, ErrorType.InvalidPlan);
   return `ssh -p ${target.port} -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10`;
 }
 
+/**
+ * rsync's command line. `-s` (--secluded-args, called --protect-args before 3.2.6; any rsync since 3.0 takes it)
+ * sends paths and options to the remote rsync over the protocol, never through the remote shell, so a path is
+ * never split, globbed or expanded there. rsync 3.2.4+ backslash-escapes by default already; `-s` keeps that
+ * true with an older rsync on either side (and with RSYNC_OLD_ARGS set). The remote shell gets `-l user host`
+ * from rsync, which cannot take a `--` before them: the user and address are validated instead (plan schema,
+ * worker interceptor, and rsyncTarget below).
+ */
 export function rsyncCommand(input: RsyncTransfer, mode: 'copy' | 'verify'): string {
-  const args = ['rsync', '-a', '--numeric-ids', '--no-inc-recursive', '--stats'];
+  const args = ['rsync', '-a', '-s', '--numeric-ids', '--no-inc-recursive', '--stats'];
   if (mode === 'copy') {
     // --partial --inplace: a transfer cut off by a dead worker resumes from what already reached the target.
     args.push('--partial', '--inplace', '--info=progress2');
@@ -36,9 +48,17 @@ export function rsyncCommand(input: RsyncTransfer, mode: 'copy' | 'verify'): str
   if (input.delete && mode === 'copy') args.push('--delete');
   for (const pattern of input.exclude) args.push(`--exclude=${shq(pattern)}`);
   args.push('-e', shq(rsyncRemoteShell(input.target.host)));
-  args.push(shq(withSlash(input.source.path)));
-  args.push(shq(`${input.target.host.user}@${input.target.host.address}:${withSlash(input.target.path)}`));
+  // `--` ends rsync's options: a source path can never be read as one.
+  args.push('--', shq(withSlash(input.source.path)));
+  args.push(shq(`${sshLogin(input.target.host)}:${withSlash(input.target.path)}`));
   return args.join(' ');
+}
+
+/** "user@address" for ssh or rsync on another host; refuses anything ssh could read as an option. */
+export function sshLogin(host: SshHost): string {
+  const bad = loginProblem(host.user) ?? addressProblem(host.address);
+  if (bad) throw ApplicationFailure.nonRetryable(`host ${host.name}: ${bad} (user ${JSON.stringify(host.user)}, address ${JSON.stringify(host.address)})`, ErrorType.InvalidPlan);
+  return `${host.user}@${host.address}`;
 }
 
 function withSlash(p: string): string {

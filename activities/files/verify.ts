@@ -1,9 +1,9 @@
 // Verifying a copied tree: every file compared by checksum (rsync in dry-run mode); any difference fails the run.
-import { cancellationSignal, heartbeat } from '@temporalio/activity';
+import { cancellationSignal } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
 import type { ActivityDeps } from '../deps';
-import { onHost } from '../remote';
+import { keepBeating, onHost } from '../remote';
 import type { RsyncPassInput } from './copy';
 import { itemizedDifferences, parseStats, rsyncCommand } from './rsync';
 
@@ -19,10 +19,18 @@ export function createVerifyActivities(deps: ActivityDeps) {
   return {
     /** File lists, sizes and checksums of every file compared by rsync in dry-run checksum mode. */
     async verifyTrees(input: Omit<RsyncPassInput, 'pass' | 'delete' | 'bandwidthLimitKBps'>): Promise<VerifyTreesResult> {
-      heartbeat({ verifying: true });
-      const output = await onHost(deps, input.source.host, 'verify', (c) =>
-        c.exec(rsyncCommand({ ...input, delete: true, bandwidthLimitKBps: 0 }, 'verify'), { signal: cancellationSignal() }),
-      );
+      // Checksumming a large tree on both sides takes minutes, and rsync prints nothing until it is done:
+      // heartbeat on a clock (also what delivers a cancellation), with how long it has been going.
+      const started = Date.now();
+      const stop = keepBeating(() => ({ stage: 'verifying', seconds: Math.round((Date.now() - started) / 1000) }));
+      let output;
+      try {
+        output = await onHost(deps, input.source.host, 'verify', (c) =>
+          c.exec(rsyncCommand({ ...input, delete: true, bandwidthLimitKBps: 0 }, 'verify'), { signal: cancellationSignal() }),
+        );
+      } finally {
+        stop();
+      }
       const stats = parseStats(output.stdout);
       const differences = itemizedDifferences(output.stdout);
       const result = {

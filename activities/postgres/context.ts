@@ -1,6 +1,7 @@
 // What every PostgreSQL stage works with: SQL sessions as the superuser, commands on a server's host, the
 // server's tools, and names that tell an operator which server a message is about.
 import path from 'node:path';
+import { cancellationSignal } from '@temporalio/activity';
 import type { SshHost } from '../../workflows/shared/types';
 import type { PgAccess, PgServer } from '../../workflows/postgres-failover';
 import type { PgEndpoint, PgSession } from '../clients/pg';
@@ -37,7 +38,8 @@ export function postgresContext(deps: ActivityDeps) {
     /** One superuser session on `s`; its errors become failures named by `role`. */
     async sql<T>(access: PgAccess, s: PgServer, role: string, fn: (q: PgSession) => Promise<T>): Promise<T> {
       try {
-        return await deps.withPg(superuser(access, s, role), fn);
+        // Cancelling the activity cancels the statement on the server (pg's own cancel), not just the wait for it.
+        return await deps.withPg(superuser(access, s, role), fn, { signal: cancellationSignal() });
       } catch (err) {
         throw toFailure(err, role);
       }

@@ -132,7 +132,14 @@ export function createFenceActivities(pg: PgContext) {
           if (running) {
             await pg.sql(access, primary, `fence ${where(primary)}`, async (q) => {
               // Write dirty buffers out while writes still flow, so the shutdown checkpoint inside the fence is short.
-              await q.query('checkpoint');
+              // On a busy server it takes long: heartbeat meanwhile (a cancel reaches it through pg's cancel).
+              stage = 'checkpoint';
+              const stopCheckpointBeats = keepBeating(() => ({ stage, readOnlyAt, terminatedWriters, stoppedAt }));
+              try {
+                await q.query('checkpoint');
+              } finally {
+                stopCheckpointBeats();
+              }
               mark = Date.now();
               terminatedWriters += await goReadOnly(q, primary);
               readOnlyAt ??= new Date().toISOString();

@@ -9,6 +9,7 @@ import { lookupA } from '../dns';
 import { lacksRoom, Problems, probeTarget, type TargetState } from '../remote';
 import { readSecret } from '../secrets';
 import { bin, superuser, where, type PgContext, type PgNode } from './context';
+import { DEBIAN_CONFIG_ROOT, findConfig } from './layout';
 import { conninfo, isSafeIdentifier, majorVersion } from './pg-tools';
 
 export interface PostgresPreflightInput {
@@ -36,6 +37,11 @@ export interface PostgresPreflightResult {
   /** wal_log_hints or data checksums: pg_rewind can bring back a primary that did not shut down cleanly. */
   rewindable: boolean;
   dnsAddresses: string[];
+  /** The primary's postgresql.conf and pg_hba.conf (SHOW config_file, hba_file): Debian keeps them in /etc. */
+  primaryConfigFile?: string;
+  primaryHbaFile?: string;
+  /** The postgresql.conf the standby will start with, when it is not in its data directory (Debian layout). */
+  standbyConfigFile?: string;
 }
 
 /** One preflight's findings so far: later checks read what earlier ones saw (the primary's version, its identity). */
@@ -112,6 +118,7 @@ async function checkPrimaryServer(q: PgSession, f: Findings): Promise<void> {
             current_setting('max_replication_slots')::int as max_slots, current_setting('hot_standby') as hot_standby,
             current_setting('wal_log_hints') as wal_log_hints, current_setting('data_checksums') as data_checksums,
             current_setting('data_directory') as data_directory, pg_is_in_recovery() as in_recovery,
+            current_setting('config_file') as config_file, current_setting('hba_file') as hba_file,
             case when pg_is_in_recovery() then null else pg_current_wal_lsn()::text end as lsn,
             (select count(*) from pg_stat_replication)::int as senders,
             (select count(*) from pg_replication_slots)::int as slots,
@@ -130,6 +137,8 @@ async function checkPrimaryServer(q: PgSession, f: Findings): Promise<void> {
   result.primaryLsn = String(r.lsn ?? '');
   result.systemIdentifier = String(r.sysid);
   result.rewindable = r.wal_log_hints === 'on' || r.data_checksums === 'on';
+  result.primaryConfigFile = String(r.config_file);
+  result.primaryHbaFile = String(r.hba_file);
   const p = `primary ${where(primary)}`;
   if (r.in_recovery) problems.add(`${p} is in recovery: it is a standby, not a primary`);
   if (r.wal_level !== 'replica' && r.wal_level !== 'logical') {
@@ -186,6 +195,8 @@ async function checkStandbyHost(c: SshConnection, f: Findings, replicationPasswo
   const v = await c.exec(`${bin(access, 'postgres')} --version && test -x ${bin(access, 'pg_basebackup')} && test -x ${bin(access, 'pg_ctl')}`, {
     allowFailure: true,
   });
+  // A retried base backup waits out the previous attempt under flock (util-linux, Essential on Debian).
+  if ((await c.exec('command -v flock', { allowFailure: true })).code !== 0) problems.add(`standby host ${standby.host}: flock (util-linux) is not installed`);
   if (v.code !== 0) problems.add(`standby host ${standby.host}: PostgreSQL tools (postgres, pg_basebackup, pg_ctl) not found in ${access.binDir}`);
   else {
     result.standbyBinVersion = v.stdout.trim();
@@ -210,6 +221,19 @@ async function checkStandbyHost(c: SshConnection, f: Findings, replicationPasswo
     problems.add(`standby host ${standby.host}: ${standby.ssh.user} cannot write ${l.slice('cannot-write '.length)}`);
   }
   result.standbyFreeBytes = probe.freeBytes;
+  // A base backup copies the data directory only: with the primary's config outside it (Debian), the standby
+  // starts with a config of its own host, which must already be there (pg_createcluster makes it).
+  if (result.primaryConfigFile && !isInside(result.primaryConfigFile, input.primary.dataDir)) {
+    const conf = await findConfig(c, standby.dataDir);
+    if (conf?.separate) result.standbyConfigFile = conf.configFile;
+    else if (!conf) {
+      problems.add(
+        `standby host ${standby.host}: the primary's configuration is outside its data directory (${result.primaryConfigFile}) and there is no ` +
+          `postgresql.conf for ${standby.dataDir} under ${DEBIAN_CONFIG_ROOT}/*/* (data_directory = ${standby.dataDir}): create the cluster's ` +
+          'configuration first (Debian: pg_createcluster; its data directory is then replaced, with standby.overwrite: true)',
+      );
+    }
+  }
   if (replicationPassword !== undefined) await checkReplicationLogin(c, f, replicationPassword);
 }
 
@@ -234,11 +258,15 @@ async function checkReplicationLogin(c: SshConnection, f: Findings, password: st
     const why = r.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' ');
     problems.add(
       `replication login from standby host ${standby.host} as ${access.replication.user} to ${primary.address}:${primary.port} failed ` +
-        `(check pg_hba.conf and postgres.replication): ${why}`,
+        `(check ${result.primaryHbaFile ?? 'pg_hba.conf'} and postgres.replication): ${why}`,
     );
   } else if (result.systemIdentifier && !r.stdout.startsWith(result.systemIdentifier)) {
     problems.add(`replication login from ${standby.host} reached a different cluster than the primary (system identifier ${r.stdout.split('|')[0]})`);
   }
+}
+
+function isInside(file: string, dir: string): boolean {
+  return file.startsWith(`${dir.replace(/\/+$/, '')}/`);
 }
 
 function somethingListens(host: string, port: number): Promise<boolean> {

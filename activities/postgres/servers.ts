@@ -1,7 +1,7 @@
 // A server itself: started and stopped with pg_ctl on its host, its state, its settings (ALTER SYSTEM,
 // postgresql.auto.conf), and what pg_controldata and pg_waldump say about a stopped one.
 import path from 'node:path';
-import { sleep } from '@temporalio/activity';
+import { cancellationSignal, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
 import type { PgAccess, PgServer } from '../../workflows/postgres-failover';
@@ -9,6 +9,7 @@ import { PgError } from '../clients/pg';
 import { shq, type SshConnection } from '../clients/ssh';
 import { toFailure } from '../failures';
 import { keepBeating } from '../remote';
+import { configOption, DEBIAN_CONFIG_ROOT, findConfig } from './layout';
 import { bin, CLEAN_ENV, superuser, where, type PgContext, type PgNode } from './context';
 import { parseControlData, parseWaldumpRecord, recordEnd, sqlLiteral, type ControlData } from './pg-tools';
 
@@ -33,8 +34,17 @@ export async function start(c: SshConnection, access: PgAccess, server: PgServer
   if (await isRunning(c, access, server)) return { alreadyRunning: true, startMs: 0 };
   const stop = keepBeating(() => ({ stage: 'starting', dataDir: server.dataDir }));
   try {
-    const r = await c.exec(`${CLEAN_ENV} ${bin(access, 'pg_ctl')} start -D ${shq(server.dataDir)} -l ${shq(server.logFile)} -w -t 120`, {
+    // postgresql.conf may live outside the data directory (Debian: /etc/postgresql/<major>/<cluster>).
+    const conf = await findConfig(c, server.dataDir);
+    if (!conf) {
+      throw ApplicationFailure.nonRetryable(
+        `${where(server)}: no postgresql.conf for ${server.dataDir}, neither in it nor under ${DEBIAN_CONFIG_ROOT}/*/* with data_directory = ${server.dataDir}`,
+        ErrorType.CommandFailed,
+      );
+    }
+    const r = await c.exec(`${CLEAN_ENV} ${bin(access, 'pg_ctl')} start -D ${shq(server.dataDir)} ${configOption(conf)} -l ${shq(server.logFile)} -w -t 120`, {
       allowFailure: true,
+      signal: cancellationSignal(),
     });
     if (r.code !== 0) {
       const tail = (await c.exec(`tail -n 5 ${shq(server.logFile)}`, { allowFailure: true })).stdout.trim();
@@ -79,7 +89,7 @@ export function createServerActivities(pg: PgContext) {
         if (!(await isRunning(c, access, server))) return { wasRunning: false };
         const stop = keepBeating(() => ({ stage: 'stopping' }));
         try {
-          await c.exec(`${bin(access, 'pg_ctl')} stop -D ${shq(server.dataDir)} -m fast -w -t 120`);
+          await c.exec(`${bin(access, 'pg_ctl')} stop -D ${shq(server.dataDir)} -m fast -w -t 120`, { signal: cancellationSignal() });
         } finally {
           stop();
         }

@@ -1,5 +1,6 @@
 // The standby: its base backup (and the undo that removes it), its configuration, and the old primary's
 // rejoin as a standby of the new one (the reverse move's first step).
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { activityInfo, cancellationSignal, cancelled, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -34,6 +35,31 @@ export interface RejoinResult {
 function baseBackupPidFile(dir: string): string {
   return shq(`${dir}.basebackup.pid`);
 }
+
+/**
+ * Shell: take over `dir` for this attempt, waiting out whatever an earlier attempt still does there.
+ *
+ * An attempt that timed out keeps running on the host: its pg_basebackup, or its removal of a partial copy,
+ * which could delete what this attempt writes. So each attempt (and the compensation) first writes its own token
+ * in `<dir>.basebackup.attempt` (an older attempt that reads it afterwards knows it lost and stops), then takes
+ * an exclusive flock on `<dir>.basebackup.lock`, stopping the previous pg_basebackup session until it gets the
+ * lock. Everything after this prefix, in the same command, runs with the lock held (fd 9): the cleanup and the
+ * whole pg_basebackup, which inherits the descriptor. `stillOurs` re-checks the token and exits 75 otherwise.
+ */
+function takeOver(dir: string, token: string): string {
+  const t = shq(`${dir}.basebackup.attempt`);
+  return (
+    `echo ${shq(token)} > ${t} && exec 9> ${shq(`${dir}.basebackup.lock`)} || exit 1; ` +
+    `until flock -n 9; do ${stopSession(baseBackupPidFile(dir))}; sleep 0.2; done`
+  );
+}
+
+/** Shell: exit 75 unless the attempt token is still `token` (a newer attempt took over meanwhile). */
+function stillOurs(dir: string, token: string): string {
+  return `[ "$(cat ${shq(`${dir}.basebackup.attempt`)} 2>/dev/null)" = ${shq(token)} ] || { echo 'cutover: superseded by a newer attempt' >&2; exit 75; }`;
+}
+
+const SUPERSEDED = 75;
 
 /** A password a tool on a host logs in with; one the worker cannot read fails the step for good. */
 async function password(ref: SecretRef, what: string, context: string): Promise<string> {
@@ -105,96 +131,129 @@ export function createStandbyActivities(pg: PgContext) {
       const info = activityInfo();
       const started = Date.now();
       const dir = assertRemovable(standby.dataDir);
-      const pidFile = baseBackupPidFile(dir);
       const marker = `cutover ${input.migrationId}: standby of`;
       if (input.previousState === 'non-empty' && !input.overwrite) {
         throw ApplicationFailure.nonRetryable(`standby.dataDir ${dir} was not empty before the move and the plan does not allow overwriting it`, ErrorType.InvalidPlan);
       }
-      return pg.onHost(standby, `base backup on ${standby.host}`, async (c) => {
-        // Stop a pg_basebackup left running by an earlier attempt, so two never write the same directory.
-        await c.exec(stopSession(pidFile));
-        const state = (
-          await c.exec(
-            `p=${shq(dir)}; if [ -f "$p/postmaster.pid" ] && kill -0 "$(head -1 "$p/postmaster.pid")" 2>/dev/null; then echo running; ` +
-              `elif [ -f "$p/standby.signal" ] && [ -f "$p/backup_label" -o -f "$p/backup_manifest" ] && grep -qF ${shq(marker)} "$p/postgresql.auto.conf" 2>/dev/null; then echo done; ` +
-              `elif [ -d "$p" ] && [ -n "$(ls -A "$p")" ]; then echo partial; else echo clean; fi`,
-          )
-        ).stdout.trim();
-        if (state === 'running') {
-          throw ApplicationFailure.nonRetryable(`a PostgreSQL server is running in ${dir} on ${standby.host}: refusing to touch it`, ErrorType.CommandFailed);
-        }
-        if (state === 'done') {
-          const du = await c.exec(`du -sb ${shq(dir)} | cut -f1`);
-          return { bytes: Number(du.stdout.trim()), durationMs: 0, rateBytesPerSec: 0, attempt: info.attempt, cleanedPartial: false, alreadyDone: true };
-        }
-        const cleanedPartial = state === 'partial';
-        if (cleanedPartial) {
-          log.info('removing a partial base backup before starting again', { dir, attempt: info.attempt });
-          await c.exec(emptyDirectory(dir));
-        }
-        await writePassfile(c, access, standby, primary);
-
-        const args = [
-          `env -u PGPASSWORD PGPASSFILE=${shq(standby.passfile)}`,
-          bin(access, 'pg_basebackup'),
-          `-h ${shq(primary.address)} -p ${primary.port} -U ${shq(access.replication.user)}`,
-          `-D ${shq(dir)} -X stream -S ${shq(input.slot)} -c fast -P -v -w`,
-          input.maxRateBytesPerSec > 0 ? `-r ${Math.max(32, Math.floor(input.maxRateBytesPerSec / 1024))}k` : '',
-        ].filter(Boolean);
-        const command = runInOwnSession(pidFile, args.join(' '));
-        let progress = { doneBytes: 0, totalBytes: 0, percent: 0 };
-        let rate = 0;
-        // `bytes`, `percent` and `rate` are what `cutover watch` draws its progress bar from.
-        const beat = () => ({
-          stage: 'copying',
-          ...progress,
-          bytes: progress.doneBytes,
-          rateBytesPerSec: rate,
-          rate: `${(rate / 1024 / 1024).toFixed(1)}MB/s`,
-          attempt: info.attempt,
-          cleanedPartial,
-        });
-        const stop = keepBeating(beat);
-        try {
-          await c.exec(command, {
-            signal: cancellationSignal(),
-            onStderr: (chunk) => {
-              const p = parseBaseBackupProgress(chunk);
-              if (p) {
-                progress = p;
-                rate = Math.round(p.doneBytes / Math.max(0.001, (Date.now() - started) / 1000));
-                heartbeat(beat());
-              }
-            },
-          });
-        } catch (err) {
-          // Cancelled or failed: make sure no pg_basebackup keeps writing after this attempt.
-          await pg.deps.withSsh(standby.ssh, (k) => k.exec(stopSession(pidFile))).catch(() => undefined);
-          if (cancellationSignal().aborted) await cancelled(); // report the cancellation, not a failure to retry
-          throw ApplicationFailure.retryable(`pg_basebackup into ${dir} on ${standby.host} failed: ${(err as Error).message}`, ErrorType.Transient);
-        } finally {
-          stop();
-        }
-        await configureAsStandby(c, { ...input, node: standby, upstream: primary }, {});
-        const durationMs = Date.now() - started;
-        const bytes = progress.totalBytes || Number((await c.exec(`du -sb ${shq(dir)} | cut -f1`)).stdout.trim());
-        return { bytes, durationMs, rateBytesPerSec: Math.round(bytes / Math.max(0.001, durationMs / 1000)), attempt: info.attempt, cleanedPartial, alreadyDone: false };
+      const token = `${info.workflowExecution?.runId ?? ''}/${info.activityId}/${info.attempt}/${randomUUID()}`;
+      let stage = 'checking';
+      let progress = { doneBytes: 0, totalBytes: 0, percent: 0 };
+      let rate = 0;
+      let cleanedPartial = false;
+      // `bytes`, `percent` and `rate` are what `cutover watch` draws its progress bar from. Heartbeats run on a
+      // clock from the start: waiting out an earlier attempt and removing a partial copy take time too.
+      const beat = () => ({
+        stage,
+        ...progress,
+        bytes: progress.doneBytes,
+        rateBytesPerSec: rate,
+        rate: `${(rate / 1024 / 1024).toFixed(1)}MB/s`,
+        attempt: info.attempt,
+        cleanedPartial,
       });
+      const stop = keepBeating(beat);
+      try {
+        return await pg.onHost(standby, `base backup on ${standby.host}`, async (c) => {
+          const state = (
+            await c.exec(
+              `p=${shq(dir)}; if [ -f "$p/postmaster.pid" ] && kill -0 "$(head -1 "$p/postmaster.pid")" 2>/dev/null; then echo running; ` +
+                `elif [ -f "$p/standby.signal" ] && [ -f "$p/backup_label" -o -f "$p/backup_manifest" ] && grep -qF ${shq(marker)} "$p/postgresql.auto.conf" 2>/dev/null; then echo done; ` +
+                `elif [ -d "$p" ] && [ -n "$(ls -A "$p")" ]; then echo partial; else echo clean; fi`,
+            )
+          ).stdout.trim();
+          if (state === 'running') {
+            throw ApplicationFailure.nonRetryable(`a PostgreSQL server is running in ${dir} on ${standby.host}: refusing to touch it`, ErrorType.CommandFailed);
+          }
+          if (state === 'done') {
+            const du = await c.exec(`du -sb ${shq(dir)} | cut -f1`);
+            return { bytes: Number(du.stdout.trim()), durationMs: 0, rateBytesPerSec: 0, attempt: info.attempt, cleanedPartial: false, alreadyDone: true };
+          }
+          await writePassfile(c, access, standby, primary);
+
+          const args = [
+            `env -u PGPASSWORD PGPASSFILE=${shq(standby.passfile)}`,
+            bin(access, 'pg_basebackup'),
+            `-h ${shq(primary.address)} -p ${primary.port} -U ${shq(access.replication.user)}`,
+            `-D ${shq(dir)} -X stream -S ${shq(input.slot)} -c fast -P -v -w`,
+            input.maxRateBytesPerSec > 0 ? `-r ${Math.max(32, Math.floor(input.maxRateBytesPerSec / 1024))}k` : '',
+          ].filter(Boolean);
+          // One command under the lock: wait out (and stop) an earlier attempt, remove a partial copy it left, copy.
+          const command =
+            `${takeOver(dir, token)}; ${stillOurs(dir, token)}; ` +
+            `if [ -d ${shq(dir)} ] && [ -n "$(ls -A ${shq(dir)})" ]; then echo 'cutover: removing a partial copy' >&2; ${emptyDirectory(dir)} || exit 1; fi; ` +
+            `${stillOurs(dir, token)}; echo 'cutover: copying' >&2; ${runInOwnSession(baseBackupPidFile(dir), args.join(' '))}`;
+          stage = 'waiting for an earlier attempt';
+          let r;
+          try {
+            r = await c.exec(command, {
+              signal: cancellationSignal(),
+              allowFailure: true,
+              onStderr: (chunk) => {
+                if (chunk.includes('cutover: removing a partial copy')) {
+                  stage = 'removing a partial copy';
+                  cleanedPartial = true;
+                  log.info('removing a partial base backup before starting again', { dir, attempt: info.attempt });
+                }
+                if (chunk.includes('cutover: copying')) stage = 'copying';
+                const p = parseBaseBackupProgress(chunk);
+                if (p) {
+                  progress = p;
+                  rate = Math.round(p.doneBytes / Math.max(0.001, (Date.now() - started) / 1000));
+                  heartbeat(beat());
+                }
+              },
+            });
+          } catch (err) {
+            // Cancelled (or the connection dropped): make sure no pg_basebackup keeps writing after this attempt.
+            await pg.deps.withSsh(standby.ssh, (k) => k.exec(stopSession(baseBackupPidFile(dir)))).catch(() => undefined);
+            if (cancellationSignal().aborted) await cancelled(); // report the cancellation, not a failure to retry
+            throw ApplicationFailure.retryable(`pg_basebackup into ${dir} on ${standby.host} failed: ${(err as Error).message}`, ErrorType.Transient);
+          }
+          if (r.code === SUPERSEDED) {
+            throw ApplicationFailure.retryable(`base backup into ${dir}: a newer attempt took over`, ErrorType.Transient);
+          }
+          if (r.code !== 0) {
+            await c.exec(stopSession(baseBackupPidFile(dir)), { allowFailure: true });
+            const tail = r.stderr.trim().split('\n').slice(-3).join(' | ');
+            throw ApplicationFailure.retryable(`pg_basebackup into ${dir} on ${standby.host} exited ${r.code}: ${tail}`, ErrorType.Transient);
+          }
+          stage = 'configuring';
+          await configureAsStandby(c, { ...input, node: standby, upstream: primary }, {});
+          const durationMs = Date.now() - started;
+          const bytes = progress.totalBytes || Number((await c.exec(`du -sb ${shq(dir)} | cut -f1`)).stdout.trim());
+          return { bytes, durationMs, rateBytesPerSec: Math.round(bytes / Math.max(0.001, durationMs / 1000)), attempt: info.attempt, cleanedPartial, alreadyDone: false };
+        });
+      } finally {
+        stop();
+      }
     },
 
     /** Compensation: remove what the base backup created (the plan allowed it), and the passfile. */
     async removeStandbyDataDir(input: { access: PgAccess; standby: PgNode; previousState: TargetState }): Promise<{ removed: string }> {
       const { access, standby } = input;
       const dir = assertRemovable(standby.dataDir);
-      return pg.onHost(standby, `remove ${dir}`, async (c) => {
-        if (await isRunning(c, access, standby)) {
-          await c.exec(`${bin(access, 'pg_ctl')} stop -D ${shq(dir)} -m fast -w -t 120`);
-        }
-        await c.exec(`${stopSession(baseBackupPidFile(dir))}; rm -f ${shq(standby.passfile)} ${shq(standby.triggerFile)}`);
-        const done = await restoreTarget(c, dir, input.previousState);
-        const was = done === 'removed' ? 'cutover created it' : `it was ${input.previousState} before`;
-        return { removed: `${dir} ${done} (${was}); passfile removed; log kept at ${standby.logFile}` };
-      });
+      // pg_ctl stop waits up to 120 s and removing a large copy takes long: heartbeat throughout.
+      let stage = 'checking';
+      const stop = keepBeating(() => ({ stage, dataDir: dir }));
+      try {
+        return await pg.onHost(standby, `remove ${dir}`, async (c) => {
+          if (await isRunning(c, access, standby)) {
+            stage = 'stopping the standby';
+            await c.exec(`${bin(access, 'pg_ctl')} stop -D ${shq(dir)} -m fast -w -t 120`, { signal: cancellationSignal() });
+          }
+          // Take the directory over from any base backup attempt still running (it stops, or finds it lost).
+          stage = 'stopping any base backup';
+          const token = `remove/${activityInfo().attempt}/${randomUUID()}`;
+          await c.exec(`${takeOver(dir, token)}; rm -f ${shq(standby.passfile)} ${shq(standby.triggerFile)}`, { signal: cancellationSignal() });
+          stage = 'removing';
+          const done = await restoreTarget(c, dir, input.previousState, cancellationSignal());
+          await c.exec(`rm -f ${shq(`${dir}.basebackup.attempt`)} ${shq(`${dir}.basebackup.lock`)}`);
+          const was = done === 'removed' ? 'cutover created it' : `it was ${input.previousState} before`;
+          return { removed: `${dir} ${done} (${was}); passfile removed; log kept at ${standby.logFile}` };
+        });
+      } finally {
+        stop();
+      }
     },
 
     /**

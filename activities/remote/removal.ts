@@ -19,11 +19,11 @@ export function emptyDirectory(dir: string): string {
 }
 
 /** Puts `dir` back as the move found it: removed if it was absent, emptied otherwise. Check it with `assertRemovable` first. */
-export async function restoreTarget(c: SshConnection, dir: string, previousState: TargetState): Promise<'removed' | 'emptied'> {
+export async function restoreTarget(c: SshConnection, dir: string, previousState: TargetState, signal?: AbortSignal): Promise<'removed' | 'emptied'> {
   if (previousState === 'absent') {
-    await c.exec(`rm -rf -- ${shq(dir)}`);
+    await c.exec(`rm -rf -- ${shq(dir)}`, { signal });
     return 'removed';
   }
-  await c.exec(emptyDirectory(dir));
+  await c.exec(emptyDirectory(dir), { signal });
   return 'emptied';
 }

@@ -22,7 +22,7 @@ export const fileSyncMove = defineMove({
   async review(plan, { file, startedBy }) {
     const input = fileSyncInput(plan, startedBy);
     const source = { host: input.hosts[input.source.host], path: input.source.path };
-    const target = { host: input.hosts[input.target.host], path: input.target.path };
+    const target = { host: input.hosts[input.target.host], path: input.target.path, overwrite: input.target.overwrite ?? false };
     const hookHosts = [input.hooks.freeze, input.hooks.unfreeze].filter((h) => h !== undefined).map((h) => input.hosts[h.host]);
     const preflight = await createActivities()
       .preflightFileSync({ source, target, hookHosts })

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { itemizedDifferences, parseProgress, parseStats, rsyncCommand } from '../../activities/files/rsync';
 
@@ -51,14 +52,34 @@ describe('rsync command', () => {
     bandwidthLimitKBps: 0,
   };
 
-  it('pushes resumably to the target with a pinned-key remote shell and quotes paths', () => {
+  /** The words sh makes of a command line (printf prints each on its own line). */
+  const words = (cmd: string) => execFileSync('sh', ['-c', `printf '%s\\n' ${cmd.replace(/^rsync /, '')}`], { encoding: 'utf8' }).trimEnd().split('\n');
+
+  it('pushes resumably to the target with a pinned-key remote shell; each path and pattern stays one word', () => {
     const cmd = rsyncCommand(base, 'copy');
     expect(cmd).toContain('--partial --inplace');
-    expect(cmd).toContain(`'/data/it'\\''s/'`);
-    expect(cmd).toContain(`'cutover@127.0.2.1:/data/target/'`);
-    expect(cmd).toContain('StrictHostKeyChecking=yes');
-    expect(cmd).toContain(`--exclude='*.tmp'`);
+    const w = words(cmd);
+    expect(w.slice(-3)).toEqual(['--', "/data/it's/", 'cutover@127.0.2.1:/data/target/']);
+    expect(w).toContain('--exclude=*.tmp');
+    expect(w).toContain('ssh -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10');
     expect(cmd).not.toContain('--delete');
+  });
+
+  it('sends paths over the protocol (-s), never through the remote shell', () => {
+    expect(words(rsyncCommand(base, 'copy'))).toContain('-s');
+    expect(words(rsyncCommand(base, 'verify'))).toContain('-s');
+  });
+
+  it('keeps shell syntax in paths inert', () => {
+    const nasty = { ...base, source: { ...base.source, path: '/data/$(touch x)`id`;rm -rf ~ *' } };
+    expect(words(rsyncCommand(nasty, 'copy')).at(-2)).toBe('/data/$(touch x)`id`;rm -rf ~ */');
+  });
+
+  it('refuses a target user or address that ssh would read as an option', () => {
+    const bad = { ...base, target: { ...base.target, host: { ...base.target.host, user: '-oProxyCommand=touch /tmp/x' } } };
+    expect(() => rsyncCommand(bad, 'copy')).toThrow(/plain user name/);
+    const badHost = { ...base, target: { ...base.target, host: { ...base.target.host, address: '-oProxyCommand=x' } } };
+    expect(() => rsyncCommand(badHost, 'copy')).toThrow(/IPv4 address or a DNS name/);
   });
 
   it('verifies by checksum in a dry run that also reports extra files', () => {
