@@ -9,8 +9,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker, type NativeConnectionOptions, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { createDryRunActivities } from '../activities/dry-run';
 import { validatingInterceptor } from '../activities/remote/validate';
-import { TASK_QUEUE } from '../workflows/shared';
+import { dryRunTaskQueue, TASK_QUEUE } from '../workflows/shared';
 import { temporalSettings } from './connection';
 
 /** A setting that does not work (no bundle, Temporal unreachable): one message and exit 2, no stack. */
@@ -37,22 +38,34 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
   return { workflowsPath: require.resolve('../workflows') };
 }
 
-export async function createWorker(taskQueue = process.env.CUTOVER_TASK_QUEUE ?? TASK_QUEUE): Promise<Worker> {
+async function connect(): Promise<{ connection: NativeConnection; namespace: string }> {
   const { connectionOptions, namespace } = temporalSettings();
   const connection = await NativeConnection.connect(connectionOptions as NativeConnectionOptions).catch((err: Error) => {
     throw new WorkerSetupError(`cannot reach Temporal at ${connectionOptions.address}: ${err.message}\nset TEMPORAL_ADDRESS / TEMPORAL_PROFILE`);
   });
-  return Worker.create({
-    connection,
-    namespace,
-    taskQueue,
-    activities: createActivities(),
-    // Every activity input is checked again on the worker: a run started around the plan schema cannot inject.
-    interceptors: { activity: [validatingInterceptor()] },
-    // Heartbeats carry the live figures and deliver cancellation: send them at least every 2 s.
-    maxHeartbeatThrottleInterval: '2s',
-    ...workflowSource(),
-  });
+  return { connection, namespace };
+}
+
+const shared = {
+  // Heartbeats carry the live figures and deliver cancellation: send them at least every 2 s.
+  maxHeartbeatThrottleInterval: '2s',
+  // A run started around the CLI (temporal workflow start) skipped the plan checks: activities check again.
+  interceptors: { activity: [validatingInterceptor()] },
+} satisfies Partial<WorkerOptions>;
+
+export async function createWorker(taskQueue = process.env.CUTOVER_TASK_QUEUE ?? TASK_QUEUE): Promise<Worker> {
+  const { connection, namespace } = await connect();
+  return Worker.create({ connection, namespace, taskQueue, activities: createActivities(), ...shared, ...workflowSource() });
+}
+
+/**
+ * The dry run's activities (`cutover plan`): the same workflows run on `taskQueue` and send their activities
+ * here, where reads are real and changes are recorded, not done. It runs beside every worker, so the dry run
+ * reads the hosts with the worker's keys and network reach, not the operator's.
+ */
+export async function createDryRunWorker(taskQueue = process.env.CUTOVER_TASK_QUEUE ?? TASK_QUEUE): Promise<Worker> {
+  const { connection, namespace } = await connect();
+  return Worker.create({ connection, namespace, taskQueue: dryRunTaskQueue(taskQueue), activities: createDryRunActivities(createActivities()), ...shared });
 }
 
 const USAGE = `usage: cutover-worker
@@ -69,9 +82,14 @@ async function runWorker(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) return console.log(USAGE);
   if (argv.length) throw new WorkerSetupError(`unexpected arguments ${argv.join(' ')}\n\n${USAGE}`);
   const worker = await createWorker();
+  const dryRun = await createDryRunWorker(worker.options.taskQueue);
   if (process.env.CUTOVER_GCS_ENDPOINT) console.log(`artifacts: GCS at ${process.env.CUTOVER_GCS_ENDPOINT} (CUTOVER_GCS_ENDPOINT)`);
-  console.log(`cutover worker polling task queue ${worker.options.taskQueue} (namespace ${worker.options.namespace})`);
-  await worker.run();
+  console.log(`cutover worker polling task queue ${worker.options.taskQueue} (namespace ${worker.options.namespace}; dry runs on ${dryRun.options.taskQueue})`);
+  // Both stop on SIGINT/SIGTERM (the SDK's runtime shuts every worker down); one failing stops the other.
+  await Promise.all([worker.run(), dryRun.run()]).catch((err) => {
+    for (const w of [worker, dryRun]) if (w.getState() === 'RUNNING') w.shutdown();
+    throw err;
+  });
   console.log('cutover worker stopped');
 }
 
