@@ -11,6 +11,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -23,6 +24,8 @@ import {
   type ApprovalPolicy,
   type DecisionInput,
   type DecisionRecord,
+  type GateState,
+  type CompensationData,
   type Evidence,
   type GatePolicy,
   type MigrationKind,
@@ -32,7 +35,7 @@ import {
 import type { Activities } from '../../activities';
 import { compensations } from './activity-options';
 import { refusalReason } from './gates';
-import { messageOf, Saga, type Compensation } from './saga';
+import { messageOf, Saga, type Compensation, type UndoProcedures } from './saga';
 
 const phaseKey = defineSearchAttributeKey(searchAttributeNames.phase, SearchAttributeType.KEYWORD);
 const kindKey = defineSearchAttributeKey(searchAttributeNames.kind, SearchAttributeType.KEYWORD);
@@ -43,7 +46,17 @@ const artifacts = proxyActivities<Activities>(compensations);
 /** Thrown inside the forward path to ask for a rollback (no-go, gate timeout). */
 class RollbackRequested extends Error {}
 
-export interface MigrationOptions {
+/**
+ * Evidence a gate shows and keeps fresh: read when the gate opens, then again after `everyMs` (doubling up to
+ * `maxEveryMs`) while it waits. Reading stops when the gate closes; a decision records a copy of what was shown.
+ */
+export interface EvidenceSource {
+  read: () => Promise<Evidence>;
+  everyMs: number;
+  maxEveryMs?: number;
+}
+
+export interface MigrationOptions<U extends UndoProcedures = UndoProcedures> {
   kind: MigrationKind;
   name: string;
   startedBy: string;
@@ -52,16 +65,18 @@ export interface MigrationOptions {
   pointOfNoReturn: string;
   /** Where the run's report is stored at the end (GCS). */
   artifacts?: { bucket: string; prefix: string };
+  /** The move's undo procedures, by name: compensations name one of them and give its argument. */
+  undos: U;
 }
 
-export class Migration {
+export class Migration<U extends UndoProcedures = UndoProcedures> {
   readonly status: MigrationStatus;
   private readonly saga: Saga;
   private forwardScope: CancellationScope | null = null;
   private pendingDecision: DecisionRecord | null = null;
   private rollbackReason: string | null = null;
 
-  constructor(private readonly options: MigrationOptions) {
+  constructor(private readonly options: MigrationOptions<U>) {
     this.status = initialStatus({
       kind: options.kind,
       name: options.name,
@@ -128,7 +143,8 @@ export class Migration {
       reason: input.reason,
       at: new Date().toISOString(),
       via,
-      evidence: this.status.gate?.evidence ?? {},
+      // A copy: what the approver saw when deciding, not what a later refresh shows.
+      evidence: { ...(this.status.gate?.evidence ?? {}) },
     };
     this.status.decisions.push(record);
     this.pendingDecision = record;
@@ -220,15 +236,15 @@ export class Migration {
    * as a compensation (the reverse move) takes another, to undo its own steps if it fails half-way.
    */
   newSaga(): Saga {
-    return new Saga((record) => {
+    return new Saga([], this.options.undos, (record) => {
       this.status.compensations.push(record);
       this.publish();
     });
   }
 
-  /** Register the undo of the step about to run (LIFO). */
-  compensate(c: Compensation): void {
-    this.saga.add(c);
+  /** Register the undo of the step about to run (LIFO): the name of one of the move's undo procedures and its argument. */
+  compensate(c: Compensation<U>): void {
+    this.saga.add(c as CompensationData);
   }
 
   /** A named forward step: waits while paused, stops if aborted, records timing and outcome. */
@@ -266,38 +282,33 @@ export class Migration {
     this.publish();
   }
 
-  /** Wait for a go; a no-go (or a rolling-back timeout) rolls back. */
-  async gate(name: string, evidence: Evidence, policy: GatePolicy): Promise<DecisionRecord> {
+  /**
+   * Wait for a go; a no-go (or a rolling-back timeout) rolls back. `evidence` is either fixed or an
+   * EvidenceSource, read again while the gate waits, by the gate's own loop: nothing outlives the gate.
+   */
+  async gate(name: string, evidence: Evidence | EvidenceSource, policy: GatePolicy): Promise<DecisionRecord> {
     await this.checkpoint();
+    const source = isEvidenceSource(evidence) ? evidence : null;
+    const shown: Evidence = source ? await this.readEvidence(source) : (evidence as Evidence);
     const openedAt = new Date();
-    this.status.gate = {
+    const gate: GateState = {
       name,
       openedAt: openedAt.toISOString(),
       deadline: policy.timeoutMs ? new Date(openedAt.getTime() + policy.timeoutMs).toISOString() : undefined,
-      evidence,
+      evidence: shown,
       notifications: 1,
+      ...(source ? { refreshedAt: openedAt.toISOString(), refreshes: 0 } : {}),
     };
+    this.status.gate = gate;
     this.pendingDecision = null;
     this.setPhase(`waiting-at-${name}`);
-    log.info('waiting at gate', { gate: name, evidence });
+    log.info('waiting at gate', { gate: name, evidence: shown });
     try {
-      for (;;) {
-        const ready = () => this.pendingDecision !== null || this.rollbackReason !== null;
-        const decided = policy.timeoutMs ? await condition(ready, policy.timeoutMs) : (await condition(ready), true);
-        if (decided) break;
-        if (policy.onTimeout === 'rollback') {
-          this.requestRollback(`gate "${name}" timed out after ${Math.round(policy.timeoutMs! / 1000)} s without a decision`);
-          break;
-        }
-        this.status.gate.notifications += 1;
-        this.status.gate.deadline = new Date(Date.now() + policy.timeoutMs!).toISOString();
-        log.warn('gate still waiting for a decision', { gate: name, notifications: this.status.gate.notifications });
-        this.publish();
-      }
+      await this.awaitDecision(gate, policy, source);
       await this.checkpoint();
       const decision = this.pendingDecision as DecisionRecord | null;
       // Past the point of no return an abort or a rolling-back timeout reaches here without a decision:
-      // it asks for the designed way back (the compensations registered after that point).
+      // it asks for the designed way back.
       if (!decision) throw new RollbackRequested(this.rollbackReason ?? `gate "${name}" closed without a decision`);
       if (decision.decision === 'no-go') {
         this.requestRollback(`no-go at gate "${name}" by ${decision.by}: ${decision.reason ?? ''}`.trim());
@@ -307,6 +318,82 @@ export class Migration {
     } finally {
       this.status.gate = null;
       this.publish();
+    }
+  }
+
+  /**
+   * The gate's wait: one loop wakes for a decision, the timeout policy and the evidence refresh, whichever
+   * comes first. Without a source its commands are exactly those of the gates recorded before evidence refresh
+   * moved into the gate (a timer per timeout, nothing else): those histories replay on this code.
+   */
+  private async awaitDecision(gate: GateState, policy: GatePolicy, source: EvidenceSource | null): Promise<void> {
+    const ready = () => this.pendingDecision !== null || this.rollbackReason !== null;
+    let every = source?.everyMs ?? 0;
+    let deadline = policy.timeoutMs ? Date.now() + policy.timeoutMs : Infinity;
+    let refreshAt = source ? Date.now() + every : Infinity;
+    for (;;) {
+      const wakeAt = Math.min(deadline, refreshAt);
+      const decided = wakeAt === Infinity ? (await condition(ready), true) : await condition(ready, Math.max(1, wakeAt - Date.now()));
+      if (decided) return;
+      if (Date.now() >= deadline) {
+        if (policy.onTimeout === 'rollback') {
+          this.requestRollback(`gate "${gate.name}" timed out after ${Math.round(policy.timeoutMs! / 1000)} s without a decision`);
+          return;
+        }
+        gate.notifications += 1;
+        deadline = Date.now() + policy.timeoutMs!;
+        gate.deadline = new Date(deadline).toISOString();
+        log.warn('gate still waiting for a decision', { gate: gate.name, notifications: gate.notifications });
+        this.publish();
+      }
+      if (source && Date.now() >= refreshAt) {
+        const fresh = await this.readEvidence(source);
+        // A decision taken while the evidence was being read keeps what it was shown.
+        if (ready()) return;
+        gate.evidence = fresh;
+        gate.refreshedAt = new Date().toISOString();
+        gate.refreshes = (gate.refreshes ?? 0) + 1;
+        every = Math.min(every * 2, source.maxEveryMs ?? every);
+        refreshAt = Date.now() + every;
+        this.publish();
+      }
+    }
+  }
+
+  /** A failed look is shown as such: the gate stays open and the approver decides either way. */
+  private async readEvidence(source: EvidenceSource): Promise<Evidence> {
+    try {
+      return { ...(await source.read()) };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      log.warn('gate evidence not read', { error: messageOf(err) });
+      return { evidenceError: messageOf(err), lastCheckAt: new Date().toISOString() };
+    }
+  }
+
+  /**
+   * Replay only: the gate as recorded before evidence refresh moved into the gate (patch
+   * `gate-evidence-lifecycle`), a refresher beside it started before the first read. Runs recorded then replay
+   * on it; new runs never take it.
+   */
+  async gateWithFloatingRefresher(name: string, read: () => Promise<Evidence>, policy: GatePolicy): Promise<DecisionRecord> {
+    let waiting = true;
+    const refresher = (async () => {
+      for (let every = 15_000; waiting; every = Math.min(every * 2, 300_000)) {
+        await sleep(every);
+        if (!waiting) break;
+        const fresh = await read();
+        if (waiting && this.status.gate?.name === name) {
+          this.status.gate.evidence = { ...this.status.gate.evidence, ...fresh };
+          this.publish();
+        }
+      }
+    })().catch(() => undefined);
+    try {
+      return await this.gate(name, await read(), policy);
+    } finally {
+      waiting = false;
+      void refresher;
     }
   }
 
@@ -326,6 +413,10 @@ export class Migration {
   private publish(): void {
     setCurrentDetails(renderDetails(this.status, workflowInfo().workflowId));
   }
+}
+
+function isEvidenceSource(e: Evidence | EvidenceSource): e is EvidenceSource {
+  return typeof (e as EvidenceSource).read === 'function';
 }
 
 /** Markdown shown in the Web UI's "current details". */

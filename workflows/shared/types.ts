@@ -27,6 +27,8 @@ export interface GatePolicy {
   timeoutMs?: number;
   /** What a timeout does: roll back, or keep waiting and notify again. */
   onTimeout: 'rollback' | 'wait';
+  /** First interval between evidence refreshes while the gate waits (it doubles up to 5 min); the move's default if absent. */
+  refreshEveryMs?: number;
 }
 
 export interface DnsSwitch {
@@ -84,6 +86,21 @@ export interface GateState {
   evidence: Evidence;
   /** How often approvers have been told the gate is waiting (a 'wait' timeout notifies again). */
   notifications: number;
+  /** When the evidence was last read, and how often it has been read again while the gate waits. */
+  refreshedAt?: string;
+  refreshes?: number;
+}
+
+/** A registered undo, as plain data: the move's undo procedure by name and its arguments. */
+export interface CompensationData {
+  /** The forward step this undoes, shown in status and report. */
+  step: string;
+  /** What an operator must do by hand if the undo fails. */
+  manualAction: string;
+  /** Name of the move's undo procedure. */
+  undo: string;
+  /** Its one argument: plain, JSON-serialisable data. */
+  args: unknown;
 }
 
 export interface CompensationRecord {
