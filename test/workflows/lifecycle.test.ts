@@ -1,13 +1,14 @@
 // The migration lifecycle (workflows/lib) on the postgres-failover move, real dev server, typed fake
-// activities: gate evidence refreshed by the gate itself and snapshotted with the decision.
-import { type WorkflowHandle } from '@temporalio/client';
+// activities: gate evidence refreshed by the gate itself and snapshotted with the decision; the recover gate
+// after a failure past the point of no return (retry, way back, done by hand).
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresFailover } from '../../workflows';
 import type { PostgresFailoverInput } from '../../workflows/postgres-failover';
-import { decideUpdate, statusQuery, type DecisionInput } from '../../workflows/shared';
-import { fakes, input } from '../helpers/postgres-fakes';
+import { decideUpdate, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
+import { fakes, input, type FakeOptions } from '../helpers/postgres-fakes';
 import { recordHistory } from '../helpers/history';
-import { atGate } from '../helpers/workflows';
+import { atGate, failureOf } from '../helpers/workflows';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 let env: TemporalTestEnv;
@@ -49,5 +50,95 @@ describe('gate evidence', () => {
       return h.workflowId;
     });
     recordHistory('postgres-failover-gate-evidence', id);
+  });
+});
+
+/** Runs the move with `opts` up to the recover gate (go at `cutover`, and at `complete` if `throughComplete`). */
+async function toRecover(h: WorkflowHandle, throughComplete: boolean): Promise<MigrationStatus> {
+  await atGate(h, 'cutover');
+  await decide(h, { gate: 'cutover', decision: 'go', by: 'bob' });
+  if (throughComplete) {
+    await atGate(h, 'complete');
+    await decide(h, { gate: 'complete', decision: 'go', by: 'bob' });
+  }
+  return atGate(h, 'recover');
+}
+
+async function recoverCase<T>(name: string, opts: FakeOptions, fn: (h: WorkflowHandle<typeof postgresFailover>, calls: string[]) => Promise<T>): Promise<T> {
+  const q = uniqueQueue(`lc-${name}`);
+  const { calls, activities } = fakes(opts);
+  return withWorker(env, q, activities, async () => fn(await start(q, input()), calls));
+}
+
+describe('recover gate (a step failed past the point of no return)', () => {
+  it('retry: the run stays open at the gate, then runs the step again and completes', async () => {
+    const id = await recoverCase('retry', { failFirst: { activity: 'dropSlotOffline', times: 1 } }, async (h, calls) => {
+      const s = await toRecover(h, true);
+      expect(s.outcome).toBeNull();
+      expect(s.phase).toBe('waiting-at-recover');
+      expect(s.gate!.evidence).toMatchObject({ step: 'retire-old-primary', attempts: 1, wayBack: 'run the way back (reverse-move)' });
+      expect(String(s.gate!.evidence.failure)).toMatch(/dropSlotOffline failed/);
+      expect(s.steps.at(-1)).toMatchObject({ name: 'retire-old-primary', state: 'failed' });
+      await decide(h, { gate: 'recover', decision: 'retry', by: 'alice', reason: 'the slot was busy' }); // the starter may retry
+      const result = await h.result();
+      expect(result.outcome).toBe('completed');
+      expect(result.steps.at(-1)).toMatchObject({ name: 'retire-old-primary', state: 'done', attempts: 2 });
+      expect(result.decisions.map((d) => [d.gate, d.decision])).toEqual([['cutover', 'go'], ['complete', 'go'], ['recover', 'retry']]);
+      expect(calls.filter((c) => c.startsWith('dropSlotOffline'))).toHaveLength(2);
+      return h.workflowId;
+    });
+    recordHistory('postgres-failover-recover-retry', id);
+  });
+
+  it('way-back: the designed way back runs and the run ends rolled back', async () => {
+    const id = await recoverCase('wayback', { failFirst: { activity: 'serverState', times: 1 } }, async (h, calls) => {
+      const s = await toRecover(h, false);
+      expect(s.gate!.evidence).toMatchObject({ step: 'soak' });
+      await decide(h, { gate: 'recover', decision: 'way-back', by: 'bob', reason: 'dc2 is unhealthy' });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.failure).toMatch(/way back chosen at the recover gate by bob after soak failed: serverState failed/);
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([['reverse-move', 'done']]);
+      expect(status.figures.primary).toBe('dc1 (127.0.1.1:5432)');
+      expect(calls).toContain('promote:dc1:trigger-file');
+      return h.workflowId;
+    });
+    recordHistory('postgres-failover-recover-way-back', id);
+  });
+
+  it('done-by-hand: the note is recorded with the step and the decision, and the run completes', async () => {
+    const id = await recoverCase('byhand', { failFirst: { activity: 'dropSlotOffline', times: 9 } }, async (h, calls) => {
+      await toRecover(h, true);
+      const refused = await decide(h, { gate: 'recover', decision: 'done-by-hand', by: 'bob' }).catch((e) => e);
+      expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+      expect(String((refused as WorkflowUpdateFailedError).cause?.message)).toMatch(/needs a note/);
+      const note = 'dropped slot cutover_orders in single-user mode by hand';
+      const d = await decide(h, { gate: 'recover', decision: 'done-by-hand', by: 'bob', note });
+      expect(d.note).toBe(note);
+      const result = await h.result();
+      expect(result.outcome).toBe('completed');
+      expect(result.steps.at(-1)).toMatchObject({ name: 'retire-old-primary', state: 'done', byHand: { by: 'bob', note } });
+      expect(result.steps.at(-1)!.summary).toMatch(/done by hand by bob: dropped slot/);
+      expect(result.decisions.at(-1)).toMatchObject({ gate: 'recover', decision: 'done-by-hand', note });
+      expect(calls.filter((c) => c.startsWith('dropSlotOffline'))).toHaveLength(1);
+      return h.workflowId;
+    });
+    recordHistory('postgres-failover-recover-done-by-hand', id);
+  });
+
+  it('before a way back exists (the promotion failed) only retry and done-by-hand are offered', async () => {
+    await recoverCase('promote', { failFirst: { activity: 'promoteStandby', times: 1 } }, async (h) => {
+      const s = await toRecover(h, false);
+      expect(s.gate!.evidence).toMatchObject({ step: 'promote', wayBack: 'none from here' });
+      const refused = await decide(h, { gate: 'recover', decision: 'way-back', by: 'bob' }).catch((e) => e);
+      expect(String((refused as WorkflowUpdateFailedError).cause?.message)).toMatch(/no way back/);
+      await decide(h, { gate: 'recover', decision: 'retry', by: 'bob' });
+      await atGate(h, 'complete');
+      await decide(h, { gate: 'complete', decision: 'go', by: 'bob' });
+      const result = await h.result();
+      expect(result.outcome).toBe('completed');
+      expect(result.steps.find((st) => st.name === 'promote')).toMatchObject({ state: 'done', attempts: 2 });
+    });
   });
 });

@@ -25,6 +25,7 @@ import {
   type DecisionInput,
   type DecisionRecord,
   type GateState,
+  RECOVER_GATE,
   type CompensationData,
   type Evidence,
   type GatePolicy,
@@ -45,6 +46,8 @@ const artifacts = proxyActivities<Activities>(compensations);
 
 /** Thrown inside the forward path to ask for a rollback (no-go, gate timeout). */
 class RollbackRequested extends Error {}
+/** Thrown from a step whose failure past the point of no return was answered with `way-back`. */
+class WayBackRequested extends RollbackRequested {}
 
 /**
  * Evidence a gate shows and keeps fresh: read when the gate opens, then again after `everyMs` (doubling up to
@@ -75,6 +78,8 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private forwardScope: CancellationScope | null = null;
   private pendingDecision: DecisionRecord | null = null;
   private rollbackReason: string | null = null;
+  /** Set once the run undoes or reverses: a failure then is reported, not offered at the recover gate. */
+  private rollingBack = false;
 
   constructor(private readonly options: MigrationOptions<U>) {
     this.status = initialStatus({
@@ -132,7 +137,13 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       approval: this.options.approval,
       startedBy: this.options.startedBy,
       finished: this.status.outcome !== null,
+      wayBack: this.wayBackArmed(),
     });
+  }
+
+  /** Past the point of no return, the way back is what the saga holds (the move registers it once it exists). */
+  private wayBackArmed(): boolean {
+    return this.status.pointOfNoReturn.passedAt !== null && this.saga.pending.length > 0;
   }
 
   private applyDecision(input: DecisionInput, via: 'update' | 'signal'): DecisionRecord {
@@ -141,6 +152,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       decision: input.decision,
       by: input.by,
       reason: input.reason,
+      ...(input.decision === 'done-by-hand' ? { note: input.note ?? input.reason } : {}),
       at: new Date().toISOString(),
       via,
       // A copy: what the approver saw when deciding, not what a later refresh shows.
@@ -178,6 +190,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       this.publish();
       return this.status;
     } catch (err) {
+      if (err instanceof WayBackRequested) this.requestRollback(err.message);
       if (this.status.pointOfNoReturn.passedAt !== null && !this.rollbackReason) {
         // Past the point of no return there is nothing to undo: the operator decides on the reverse move.
         this.status.failure = messageOf(err);
@@ -185,6 +198,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         this.status.manualActions.push(`finish the forward path by hand: ${messageOf(err)}`);
         return await this.end(err);
       }
+      this.rollingBack = true;
       this.status.failure = this.rollbackReason ?? messageOf(err);
       if (!this.rollbackReason && !isCancellation(err) && !(err instanceof RollbackRequested)) {
         log.error('forward step failed, rolling back', { error: this.status.failure });
@@ -247,25 +261,74 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     this.saga.add(c as CompensationData);
   }
 
-  /** A named forward step: waits while paused, stops if aborted, records timing and outcome. */
+  /**
+   * A named forward step: waits while paused, stops if aborted, records timing and outcome. Past the point of
+   * no return a failure opens the `recover` gate instead of ending the run: `retry` runs `fn` again,
+   * `done-by-hand` records the note and goes on (the step then returns `undefined`: past the point of no
+   * return, moves use a step's result only in its summary), `way-back` takes the designed way back.
+   */
   async step<T>(name: string, fn: () => Promise<T>, summarize?: (result: T) => string): Promise<T> {
     await this.checkpoint();
     const record: StepRecord = { name, state: 'running', startedAt: new Date().toISOString() };
     this.status.steps.push(record);
     this.setPhase(name);
-    try {
-      const result = await fn();
-      record.state = 'done';
-      record.summary = summarize?.(result);
-      return result;
-    } catch (err) {
-      record.state = 'failed';
-      record.summary = messageOf(err);
-      throw err;
-    } finally {
-      record.endedAt = new Date().toISOString();
-      this.publish();
+    for (;;) {
+      try {
+        const result = await fn();
+        record.state = 'done';
+        record.summary = summarize?.(result);
+        return result;
+      } catch (err) {
+        record.state = 'failed';
+        record.summary = messageOf(err);
+        if (!this.recoverable(err)) throw err;
+        record.endedAt = new Date().toISOString();
+        this.publish();
+        const decision = await this.recover(record, err);
+        if (decision.decision === 'way-back') throw new WayBackRequested(`way back chosen at the recover gate by ${decision.by} after ${name} failed: ${record.summary}`);
+        if (decision.decision === 'done-by-hand') {
+          record.state = 'done';
+          record.byHand = { by: decision.by, note: decision.note ?? '', at: decision.at };
+          record.summary = `done by hand by ${decision.by}: ${decision.note ?? ''} (it had failed: ${record.summary})`;
+          return undefined as T;
+        }
+        record.state = 'running';
+        record.attempts = (record.attempts ?? 1) + 1;
+        delete record.endedAt;
+        this.setPhase(name);
+        this.publish();
+      } finally {
+        if (record.state !== 'running') {
+          record.endedAt = new Date().toISOString();
+          this.publish();
+        }
+      }
     }
+  }
+
+  /** A forward step failed past the point of no return, for its own reasons (not an abort or a cancellation). */
+  private recoverable(err: unknown): boolean {
+    return this.status.pointOfNoReturn.passedAt !== null && !this.rollingBack && !isCancellation(err) && !(err instanceof RollbackRequested);
+  }
+
+  /** The `recover` gate for a failed step; one at a time (steps that run side by side take turns). */
+  private async recover(record: StepRecord, err: unknown): Promise<DecisionRecord> {
+    log.error('step failed past the point of no return: waiting for a decision', { step: record.name, error: messageOf(err) });
+    await condition(() => this.status.gate === null || this.rollbackReason !== null);
+    const way = this.wayBackArmed() ? this.saga.pending.map((c) => c.step).join(', ') : null;
+    return this.gate(
+      RECOVER_GATE,
+      {
+        step: record.name,
+        failure: messageOf(err),
+        attempts: record.attempts ?? 1,
+        failedAt: record.endedAt ?? new Date().toISOString(),
+        retry: `run ${record.name} again`,
+        wayBack: way ? `run the way back (${way})` : 'none from here',
+        doneByHand: `record ${record.name} as done by hand (a note says what was done) and go on`,
+      },
+      { onTimeout: 'wait' },
+    );
   }
 
   /** Between steps: honour pause and abort. */

@@ -2,7 +2,11 @@
 
 /** A move's kind (`file-sync`, `postgres-failover`, ...): the registry in scripts/moves lists them. */
 export type MigrationKind = string;
-export type DecisionValue = 'go' | 'no-go';
+/** At the `recover` gate (a step failed past the point of no return): run it again, take the way back, or record it done by hand. */
+export type RecoverDecision = 'retry' | 'way-back' | 'done-by-hand';
+export type DecisionValue = 'go' | 'no-go' | RecoverDecision;
+/** The gate a step that failed past the point of no return opens. */
+export const RECOVER_GATE = 'recover';
 
 export interface SshHost {
   /** Alias used in the plan (dc1, dc2, ...). */
@@ -50,6 +54,8 @@ export interface DecisionInput {
   decision: DecisionValue;
   by: string;
   reason?: string;
+  /** What was done by hand (required for `done-by-hand`; `reason` is taken when absent). */
+  note?: string;
 }
 
 export interface DecisionRecord extends DecisionInput {
@@ -77,6 +83,10 @@ export interface StepRecord {
   startedAt: string;
   endedAt?: string;
   summary?: string;
+  /** How often it ran (a `retry` at the recover gate runs it again). */
+  attempts?: number;
+  /** Recorded done by hand at the recover gate instead of run. */
+  byHand?: { by: string; note: string; at: string };
 }
 
 export interface GateState {
