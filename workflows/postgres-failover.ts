@@ -16,9 +16,8 @@
 //   one (no pg_rewind needed after a clean fence; run when needed), catches up, and the same synchronous-commit
 //   / fence / promote / switch-traffic run in the other direction. A no-go at `complete` (or an abort after the
 //   promotion) runs it. Until its own promotion it undoes itself on failure: the new primary keeps serving.
-import { ApplicationFailure, log, patched, sleep, workflowInfo } from '@temporalio/workflow';
+import { patched, sleep, workflowInfo } from '@temporalio/workflow';
 import type { CatchUpWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
-import { ErrorType } from './shared/errors';
 import type { ApprovalPolicy, DnsSwitch, Evidence, GatePolicy, MigrationStatus, SecretRef, SshHost } from './shared/types';
 import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
 import { Migration } from './lib/migration';
@@ -145,19 +144,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
       const s = await undo('lift read-only on the fenced primary').applySettings({ access, server: d.from, settings: readOnly });
       return `${label(d.from)} ${r.alreadyRunning ? 'was still running' : 'restarted'}, default_transaction_read_only = ${s.applied.default_transaction_read_only}`;
     },
-    async reverseMove(_: Record<string, never>) {
-      return reverseMove();
-    },
   };
-  const m = new Migration({
-    undos,
-    kind: 'postgres-failover',
-    name: input.name,
-    startedBy: input.startedBy,
-    approval: input.approval,
-    pointOfNoReturn: 'promote',
-    artifacts: input.artifacts,
-  });
   const migrationId = workflowInfo().workflowId;
   const { access } = input;
   const node = (s: PgServer): PgNode => ({ ...s, ssh: input.hosts[s.host] });
@@ -171,6 +158,23 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     applicationName: `${input.applicationName}_reverse`,
     prefix: 'reverse-',
   };
+  const m = new Migration({
+    undos,
+    kind: 'postgres-failover',
+    name: input.name,
+    startedBy: input.startedBy,
+    approval: input.approval,
+    pointOfNoReturn: 'promote',
+    artifacts: input.artifacts,
+    // Armed once traffic has switched: from then on a no-go, an abort or a `way-back` decision runs it.
+    wayBack: {
+      step: 'reverse-move',
+      manualAction:
+        `reverse by hand: make ${label(forward.from)} a standby of ${label(forward.to)}, catch up, fence ${forward.to.host}, ` +
+        `promote ${forward.from.host}, point ${dns.name} at ${forward.from.address}`,
+      run: () => reverseMove(),
+    },
+  });
   const direction = (dir: Way) => (dir === 'forward' ? forward : back);
   const way = (d: Direction): Way => (d.prefix ? 'back' : 'forward');
   /** Figure names: `lagBytes` forward, `reverseLagBytes` back. */
@@ -263,42 +267,38 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
   };
 
   /** Replay lag must stay under the threshold for a while; each window of samples refreshes the figures. */
-  const catchUp = (d: Direction) =>
-    m.step(
+  const catchUp = (d: Direction) => {
+    const { maxLagBytes, stableForMs, timeoutMs, onTimeout, windowMs } = input.catchUp;
+    type Watched = { underSince: string | null; sample?: ReplicationSample };
+    const window = async ({ underSince }: Watched) => {
+      const w: CatchUpWindowResult = await watch(`replay lag of ${d.applicationName} under ${maxLagBytes} bytes`).watchCatchUp({
+        access,
+        primary: d.from,
+        applicationName: d.applicationName,
+        slot: d.slot,
+        maxLagBytes,
+        stableForMs,
+        underSince,
+        windowMs,
+        pollMs: Math.min(1000, windowMs),
+      });
+      recordSample(d, w.sample);
+      return w.caughtUp ? { done: true as const, value: w.sample } : { done: false as const, state: { underSince: w.underSince, sample: w.sample } };
+    };
+    return m.step(
       `${d.prefix}catch-up`,
-      async () => {
-        const { maxLagBytes, stableForMs, timeoutMs, onTimeout, windowMs } = input.catchUp;
-        const started = Date.now();
-        let underSince: string | null = null;
-        let notifications = 0;
-        for (;;) {
-          const w: CatchUpWindowResult = await watch(`replay lag of ${d.applicationName} under ${maxLagBytes} bytes`).watchCatchUp({
-            access,
-            primary: d.from,
-            applicationName: d.applicationName,
-            slot: d.slot,
-            maxLagBytes,
-            stableForMs,
-            underSince,
-            windowMs,
-            pollMs: Math.min(1000, windowMs),
-          });
-          recordSample(d, w.sample);
-          if (w.caughtUp) return w.sample;
-          underSince = w.underSince;
-          if (Date.now() - started > timeoutMs * (notifications + 1)) {
-            const why =
-              `replay lag of ${d.applicationName} did not stay under ${maxLagBytes} bytes for ${stableForMs / 1000} s within ` +
-              `${Math.round((Date.now() - started) / 1000)} s: ${w.sample.lagBytes} bytes behind (${w.sample.state})`;
-            if (onTimeout === 'rollback') throw ApplicationFailure.create({ type: ErrorType.CatchUpTimedOut, message: why, nonRetryable: true });
-            notifications++;
-            m.setFigures({ [fig(d, 'catchUpNotifications')]: notifications });
-            log.warn('catch-up is late; still waiting (plan: onTimeout wait)', { why, notifications });
-          }
-        }
-      },
-      (s) => `${s.lagBytes} bytes behind, replay lag ${s.replayLagMs ?? '?'} ms, stable for ${input.catchUp.stableForMs / 1000} s`,
+      () =>
+        m.waitUntil(window, { underSince: null } as Watched, {
+          timeoutMs,
+          onTimeout,
+          late: ({ sample: s }, waitedMs) =>
+            `replay lag of ${d.applicationName} did not stay under ${maxLagBytes} bytes for ${stableForMs / 1000} s within ` +
+            `${Math.round(waitedMs / 1000)} s: ${s?.lagBytes} bytes behind (${s?.state})`,
+          onLate: (notifications) => m.setFigures({ [fig(d, 'catchUpNotifications')]: notifications }),
+        }),
+      (s) => `${s.lagBytes} bytes behind, replay lag ${s.replayLagMs ?? '?'} ms, stable for ${stableForMs / 1000} s`,
     );
+  };
 
   /**
    * A gate whose evidence stays fresh: read again while it waits (every 15 s, backing off to 5 min so a long
@@ -543,18 +543,21 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     const undoable = patched(REVERSE_MOVE_UNDO);
     const own = m.newSaga();
     const { rejoin, fenced } = await reverseUpToFence(own, undoable).catch((err) => abandonReverse(own, undoable, err));
-    await promoteAndSwitch(back, fenced.readOnlyAt);
-    await m.step('reverse-cleanup', async () => {
-      const forwardSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}`).dropSlot({ access, server: back.to, slot: forward.slot });
-      const reverseSlot = await steps(`drop slot ${back.slot} in ${label(back.from)}`).dropSlotOffline({ access, server: back.from, slot: back.slot });
-      await steps(`remove the replication passfile on ${back.to.host}`).removePassfile({ server: back.to });
-      return `slot ${forward.slot} ${forwardSlot.dropped ? 'dropped' : 'absent'} on ${back.to.host}; slot ${back.slot} ${reverseSlot.dropped ? 'dropped' : 'absent'} in ${back.from.host}`;
-    }, (s) => s);
-    return (
-      `reverse move: ${label(back.to)} rejoined as a standby of ${label(back.from)} (${rejoin.reason}), caught up, ` +
-      `${label(back.from)} fenced at ${fenced.finalLsn}, ${label(back.to)} promoted, ${dns.name} → ${back.to.address}; ` +
-      `primary is ${label(back.to)}, ${label(back.from)} stays stopped and read-only`
-    );
+    // From the reverse promotion on, the way back finishes whatever happens: an abort no longer stops it.
+    return m.wayBackPastPointOfNoReturn(async () => {
+      await promoteAndSwitch(back, fenced.readOnlyAt);
+      await m.step('reverse-cleanup', async () => {
+        const forwardSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}`).dropSlot({ access, server: back.to, slot: forward.slot });
+        const reverseSlot = await steps(`drop slot ${back.slot} in ${label(back.from)}`).dropSlotOffline({ access, server: back.from, slot: back.slot });
+        await steps(`remove the replication passfile on ${back.to.host}`).removePassfile({ server: back.to });
+        return `slot ${forward.slot} ${forwardSlot.dropped ? 'dropped' : 'absent'} on ${back.to.host}; slot ${back.slot} ${reverseSlot.dropped ? 'dropped' : 'absent'} in ${back.from.host}`;
+      }, (s) => s);
+      return (
+        `reverse move: ${label(back.to)} rejoined as a standby of ${label(back.from)} (${rejoin.reason}), caught up, ` +
+        `${label(back.from)} fenced at ${fenced.finalLsn}, ${label(back.to)} promoted, ${dns.name} → ${back.to.address}; ` +
+        `primary is ${label(back.to)}, ${label(back.from)} stays stopped and read-only`
+      );
+    });
   };
 
   // ---- the move ------------------------------------------------------------------------------------
@@ -595,14 +598,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     await m.checkpoint();
     m.passPointOfNoReturn();
     await promoteAndSwitch(forward, fenced.readOnlyAt);
-    m.compensate({
-      step: 'reverse-move',
-      manualAction:
-        `reverse by hand: make ${label(forward.from)} a standby of ${label(forward.to)}, catch up, fence ${forward.to.host}, ` +
-        `promote ${forward.from.host}, point ${dns.name} at ${forward.from.address}`,
-      undo: 'reverseMove',
-      args: {},
-    });
+    m.armWayBack();
 
     await soak();
     await gate('complete', completeEvidence, input.gates.complete);

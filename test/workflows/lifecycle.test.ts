@@ -1,11 +1,12 @@
 // The migration lifecycle (workflows/lib) on the postgres-failover move, real dev server, typed fake
 // activities: gate evidence refreshed by the gate itself and snapshotted with the decision; the recover gate
-// after a failure past the point of no return (retry, way back, done by hand).
+// after a failure past the point of no return (retry, way back, done by hand); the way back as a phase that
+// obeys pause and abort in its waits.
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresFailover } from '../../workflows';
 import type { PostgresFailoverInput } from '../../workflows/postgres-failover';
-import { decideUpdate, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
+import { abortSignal, decideUpdate, ErrorType, pauseSignal, resumeSignal, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
 import { fakes, input, type FakeOptions } from '../helpers/postgres-fakes';
 import { recordHistory } from '../helpers/history';
 import { atGate, failureOf } from '../helpers/workflows';
@@ -140,5 +141,50 @@ describe('recover gate (a step failed past the point of no return)', () => {
       expect(result.outcome).toBe('completed');
       expect(result.steps.find((st) => st.name === 'promote')).toMatchObject({ state: 'done', attempts: 2 });
     });
+  });
+});
+
+describe('the way back (a phase of its own)', () => {
+  it('obeys pause and abort while its catch-up waits (policy wait), then undoes its own steps', async () => {
+    const q = uniqueQueue('lc-wayback-wait');
+    const { calls, counts, activities } = fakes({ behindWindows: { host: 'dc2', windows: Infinity } });
+    const id = await withWorker(env, q, activities, async () => {
+      const h = await start(q, input({ catchUp: { maxLagBytes: 1024 * 1024, stableForMs: 100, timeoutMs: 300, onTimeout: 'wait', windowMs: 1000 } }));
+      await atGate(h, 'cutover');
+      await decide(h, { gate: 'cutover', decision: 'go', by: 'bob' });
+      await atGate(h, 'complete');
+      await decide(h, { gate: 'complete', decision: 'no-go', by: 'bob', reason: 'p99 latency doubled' });
+      const waiting = await eventually(async () => {
+        const s = await h.query(statusQuery);
+        return s.phase === 'reverse-catch-up' && Number(s.figures.reverseCatchUpNotifications ?? 0) >= 1 ? s : null;
+      }, 'the reverse catch-up waiting past its timeout');
+      expect(waiting.wayBack).toMatchObject({ step: 'reverse-move', state: 'running', reason: expect.stringMatching(/no-go at gate "complete"/) });
+
+      await h.signal(pauseSignal, { by: 'alice' });
+      await eventually(async () => (await h.query(statusQuery)).phase === 'paused', 'paused in the way back');
+      const windowsWhenPaused = counts['watchCatchUp:dc2'];
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(counts['watchCatchUp:dc2']).toBe(windowsWhenPaused);
+      await h.signal(resumeSignal, { by: 'alice' });
+      await eventually(async () => counts['watchCatchUp:dc2'] > windowsWhenPaused, 'the wait going on after resume');
+      expect((await h.query(statusQuery)).phase).toBe('reverse-catch-up');
+
+      await h.signal(abortSignal, { by: 'alice', reason: 'stop the way back, dc2 is fine after all' });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.ManualInterventionRequired);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.wayBack).toMatchObject({ state: 'failed', abort: { by: 'alice' } });
+      expect(status.steps.find((st) => st.name === 'reverse-catch-up')?.state).toBe('failed');
+      // Its own steps undone (dc2 keeps serving), and the way back recorded as failed with why.
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['reverse-start', 'done'], ['reverse-create-slot', 'done'], ['reverse-move', 'failed'],
+      ]);
+      expect(status.compensations.at(-1)!.error).toMatch(/^aborted by alice: stop the way back.*is still the primary and takes writes/);
+      expect(status.figures.primary).toBe('dc2 (127.0.2.1:5432)');
+      return h.workflowId;
+    });
+    expect(calls.filter((c) => c.startsWith('promote:'))).toEqual(['promote:dc2:trigger-file']);
+    expect(calls.slice(-2)).toEqual(['stop:dc1', 'dropSlot:dc2:cutover_orders_reverse']);
+    recordHistory('postgres-failover-way-back-aborted', id);
   });
 });

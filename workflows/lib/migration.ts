@@ -27,8 +27,10 @@ import {
   type GateState,
   RECOVER_GATE,
   type CompensationData,
+  type CompensationRecord,
   type Evidence,
   type GatePolicy,
+  type WayBackStatus,
   type MigrationKind,
   type MigrationStatus,
   type StepRecord,
@@ -70,6 +72,12 @@ export interface MigrationOptions<U extends UndoProcedures = UndoProcedures> {
   artifacts?: { bucket: string; prefix: string };
   /** The move's undo procedures, by name: compensations name one of them and give its argument. */
   undos: U;
+  /**
+   * The designed way back past the point of no return (a reverse move): a phase of its own, run when a no-go,
+   * an abort or a `way-back` decision asks for it once the move has armed it (`armWayBack`). Its steps are
+   * ordinary steps; an abort stops it until it calls `wayBackPastPointOfNoReturn`; it returns its report line.
+   */
+  wayBack?: { step: string; manualAction: string; run: () => Promise<string> };
 }
 
 export class Migration<U extends UndoProcedures = UndoProcedures> {
@@ -80,6 +88,8 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private rollbackReason: string | null = null;
   /** Set once the run undoes or reverses: a failure then is reported, not offered at the recover gate. */
   private rollingBack = false;
+  private wayBackIsArmed = false;
+  private wayBackScope: CancellationScope | null = null;
 
   constructor(private readonly options: MigrationOptions<U>) {
     this.status = initialStatus({
@@ -115,7 +125,18 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       this.applyDecision(input, 'signal');
     });
     setHandler(abortSignal, (input) => {
-      if (this.status.abort || this.status.outcome) return;
+      if (this.status.outcome) return;
+      const wayBack = this.status.wayBack;
+      if (wayBack?.state === 'running') {
+        // The way back obeys abort like the forward path: until its own point of no return.
+        if (wayBack.abort || wayBack.passedPointOfNoReturnAt) return;
+        wayBack.abort = { ...input, at: new Date().toISOString() };
+        log.warn('way back aborted', { by: input.by, reason: input.reason });
+        this.wayBackScope?.cancel();
+        this.publish();
+        return;
+      }
+      if (this.status.abort) return;
       this.status.abort = { ...input, at: new Date().toISOString() };
       this.requestRollback(`aborted by ${input.by}: ${input.reason}`);
     });
@@ -141,9 +162,9 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     });
   }
 
-  /** Past the point of no return, the way back is what the saga holds (the move registers it once it exists). */
+  /** Past the point of no return, a way back exists once the move has armed it. */
   private wayBackArmed(): boolean {
-    return this.status.pointOfNoReturn.passedAt !== null && this.saga.pending.length > 0;
+    return this.status.pointOfNoReturn.passedAt !== null && this.wayBackIsArmed && this.options.wayBack !== undefined;
   }
 
   private applyDecision(input: DecisionInput, via: 'update' | 'signal'): DecisionRecord {
@@ -204,9 +225,10 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         log.error('forward step failed, rolling back', { error: this.status.failure });
       }
       this.setPhase('rolling-back');
+      if (this.wayBackArmed()) await this.runWayBack();
       const { manualActions } = await this.saga.compensate();
       this.status.manualActions.push(...manualActions);
-      this.status.outcome = manualActions.length > 0 ? 'manual-intervention-required' : 'rolled-back';
+      this.status.outcome = this.status.manualActions.length > 0 ? 'manual-intervention-required' : 'rolled-back';
       return await this.end(err);
     }
   }
@@ -229,6 +251,48 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       details: [this.status],
       cause: cause instanceof Error && !isCancellation(cause) ? cause : undefined,
     });
+  }
+
+  /**
+   * The way back as a phase: in a cancellable scope of its own (an abort stops it until its own point of no
+   * return), its steps in status like any others, its outcome recorded as a compensation of the move.
+   */
+  private async runWayBack(): Promise<void> {
+    const wb = this.options.wayBack!;
+    const startedAt = new Date().toISOString();
+    const wayBack: WayBackStatus = { step: wb.step, state: 'running', startedAt, reason: this.rollbackReason ?? 'way back' };
+    this.status.wayBack = wayBack;
+    this.publish();
+    let record: CompensationRecord;
+    try {
+      this.wayBackScope = new CancellationScope({ cancellable: true });
+      const detail: string = await this.wayBackScope.run(wb.run);
+      wayBack.state = 'done';
+      record = { step: wb.step, state: 'done', startedAt, endedAt: new Date().toISOString(), detail };
+    } catch (err) {
+      wayBack.state = 'failed';
+      const aborted = wayBack.abort ? `aborted by ${wayBack.abort.by}: ${wayBack.abort.reason}; ` : '';
+      record = { step: wb.step, state: 'failed', startedAt, endedAt: new Date().toISOString(), error: aborted + messageOf(err) };
+      this.status.manualActions.push(wb.manualAction);
+    } finally {
+      this.wayBackScope = null;
+      wayBack.endedAt = new Date().toISOString();
+    }
+    this.status.compensations.push(record);
+    this.publish();
+  }
+
+  /** Arm the way back: from here on a no-go, an abort or a `way-back` decision runs it. */
+  armWayBack(): void {
+    this.wayBackIsArmed = true;
+    this.publish();
+  }
+
+  /** The way back's own point of no return: what `fn` starts is finished whatever happens, an abort included. */
+  async wayBackPastPointOfNoReturn<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.status.wayBack) this.status.wayBack.passedPointOfNoReturnAt = new Date().toISOString();
+    this.publish();
+    return CancellationScope.nonCancellable(fn);
   }
 
   /** Store the run's record as an artifact; a storage problem is reported, it does not change the outcome. */
@@ -315,7 +379,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private async recover(record: StepRecord, err: unknown): Promise<DecisionRecord> {
     log.error('step failed past the point of no return: waiting for a decision', { step: record.name, error: messageOf(err) });
     await condition(() => this.status.gate === null || this.rollbackReason !== null);
-    const way = this.wayBackArmed() ? this.saga.pending.map((c) => c.step).join(', ') : null;
+    const way = this.wayBackArmed() ? this.options.wayBack!.step : null;
     return this.gate(
       RECOVER_GATE,
       {
@@ -331,13 +395,48 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     );
   }
 
-  /** Between steps: honour pause and abort. */
+  /** Between steps: honour pause and abort (of the forward path, or of the way back). */
   async checkpoint(): Promise<void> {
     if (this.status.paused) {
       this.setPhase(`paused`);
-      await condition(() => !this.status.paused || this.rollbackReason !== null);
+      const stop = () => (this.status.wayBack ? this.status.wayBack.abort !== undefined : this.rollbackReason !== null);
+      await condition(() => !this.status.paused || stop());
     }
     if (this.rollbackReason && this.status.pointOfNoReturn.passedAt === null) throw new RollbackRequested(this.rollbackReason);
+  }
+
+  /**
+   * A catch-up-like wait inside a step: `check` runs again and again (each run samples for a while) until it
+   * says done. Pause holds it between checks, abort stops it. Past `policy.timeoutMs` (and each multiple of it)
+   * the policy applies: `rollback` fails the step with CatchUpTimedOut (`late` says why), `wait` notifies
+   * (`onLate`) and keeps waiting.
+   */
+  async waitUntil<S, R>(
+    check: (state: S) => Promise<{ done: true; value: R } | { done: false; state: S }>,
+    initial: S,
+    policy: { timeoutMs: number; onTimeout: 'rollback' | 'wait'; late: (state: S, waitedMs: number) => string; onLate?: (notifications: number) => void },
+  ): Promise<R> {
+    const phase = this.status.phase;
+    const started = Date.now();
+    let notifications = 0;
+    let state = initial;
+    for (;;) {
+      if (this.status.paused) {
+        await this.checkpoint();
+        this.setPhase(phase);
+      }
+      const r = await check(state);
+      if (r.done) return r.value;
+      state = r.state;
+      const waited = Date.now() - started;
+      if (waited > policy.timeoutMs * (notifications + 1)) {
+        const why = policy.late(state, waited);
+        if (policy.onTimeout === 'rollback') throw ApplicationFailure.create({ type: ErrorType.CatchUpTimedOut, message: why, nonRetryable: true });
+        notifications++;
+        policy.onLate?.(notifications);
+        log.warn('still waiting past the timeout (policy: wait)', { why, notifications });
+      }
+    }
   }
 
   setFigures(figures: Record<string, number | string>): void {

@@ -122,6 +122,20 @@ export interface CompensationRecord {
   error?: string;
 }
 
+export interface WayBackStatus {
+  /** Its name in compensations and reports (`reverse-move`). */
+  step: string;
+  state: 'running' | 'done' | 'failed';
+  startedAt: string;
+  endedAt?: string;
+  /** Why it runs: the no-go, abort or recover decision. */
+  reason: string;
+  /** When it passed its own point of no return: from then on an abort no longer stops it. */
+  passedPointOfNoReturnAt?: string;
+  /** An abort of the way back itself (honoured until its own point of no return). */
+  abort?: AbortInput & { at: string };
+}
+
 export type Outcome = 'completed' | 'rolled-back' | 'manual-intervention-required';
 
 export interface MigrationStatus {
@@ -139,6 +153,8 @@ export interface MigrationStatus {
   abort: (AbortInput & { at: string }) | null;
   compensations: CompensationRecord[];
   pointOfNoReturn: { step: string; passedAt: string | null };
+  /** The designed way back past the point of no return, once it runs: a phase of its own (its steps are in `steps`). */
+  wayBack: WayBackStatus | null;
   outcome: Outcome | null;
   /** Why the run rolled back, or what failed. */
   failure: string | null;
@@ -164,6 +180,7 @@ export function initialStatus(o: { kind: MigrationKind; name: string; startedBy:
     abort: null,
     compensations: [],
     pointOfNoReturn: { step: o.pointOfNoReturn, passedAt: null },
+    wayBack: null,
     outcome: null,
     failure: null,
     manualActions: [],
