@@ -7,11 +7,11 @@
 // Compensations: remove what the copy created on the target (only if the plan says so), unfreeze writers,
 //   switch DNS back. Point of no return: unfreezing writers on the target side: from then on they write to
 //   dc2 only, and switching back would lose their writes.
-import { proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RsyncPassInput, RsyncPassResult } from '../activities/files';
 import type { ApprovalPolicy, DnsSwitch, GatePolicy, HookCommand, MigrationStatus, SshHost } from './shared/types';
-import { compensations, cutoverSteps, longCopies, quickChecks } from './lib/activity-options';
+import { compensations, cutoverSteps, longCopies, quickChecks, withSummary } from './lib/activity-options';
 import { Migration } from './lib/migration';
 
 /** Workflow input for the file-sync move. Plain data, already validated by the plan schema. */
@@ -34,15 +34,28 @@ export interface FileSyncInput {
   artifacts?: { bucket: string; prefix: string };
 }
 
-/** Activities with a one-line summary shown next to them in the Web UI. */
-const withSummary = (options: ActivityOptions) => (summary: string) => proxyActivities<Activities>({ ...options, summary });
 const checks = withSummary(quickChecks);
 const copies = withSummary(longCopies);
 const steps = withSummary(cutoverSteps);
 const undo = withSummary(compensations);
 
+/** Undo procedures: compensations name one and give its argument (plain data, carried across continue-as-new). */
+const undos = {
+  async removeTarget(a: Parameters<Activities['removeTargetTree']>[0]) {
+    return (await undo(`remove ${a.target.host.name}:${a.target.path}`).removeTargetTree(a)).removed;
+  },
+  async unfreeze(a: { hook: HookCommand; host: SshHost }) {
+    return (await undo(`unfreeze writers on ${a.hook.host}`).runHook({ hook: a.hook, host: a.host, label: 'unfreeze' })).output;
+  },
+  async switchBack(a: { dns: DnsSwitch; from: string; to: string }) {
+    const r = await undo(`switch ${a.dns.name} back to ${a.to}`).switchDns(a);
+    return r.changed ? `${a.dns.name} → ${a.to} again` : `${a.dns.name} already at ${a.to}`;
+  },
+};
+
 export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
   const m = new Migration({
+    undos,
     kind: 'file-sync',
     name: input.name,
     startedBy: input.startedBy,
@@ -94,11 +107,7 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
 
     if (input.target.removeOnRollback && pre.targetState !== 'non-empty') {
       const previousState = pre.targetState;
-      m.compensate({
-        step: 'initial-copy',
-        manualAction: `remove ${target.path} on ${target.host.name}`,
-        undo: async () => (await undo(`remove ${target.host.name}:${target.path}`).removeTargetTree({ target, previousState })).removed,
-      });
+      m.compensate({ step: 'initial-copy', manualAction: `remove ${target.path} on ${target.host.name}`, undo: 'removeTarget', args: { target, previousState } });
     }
     let last = await m.step('initial-copy', () => copies(`rsync initial copy → ${target.host.name}`).rsyncPass(passInput('initial', false)), passSummary);
     recordPass(last);
@@ -136,7 +145,8 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
       m.compensate({
         step: 'freeze',
         manualAction: `run the unfreeze hook on ${unfreeze.host}: ${unfreeze.command}`,
-        undo: async () => (await undo(`unfreeze writers on ${unfreeze.host}`).runHook({ hook: unfreeze, host: input.hosts[unfreeze.host], label: 'unfreeze' })).output,
+        undo: 'unfreeze',
+        args: { hook: unfreeze, host: input.hosts[unfreeze.host] },
       });
     }
     if (freeze) {
@@ -157,10 +167,8 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
     m.compensate({
       step: 'switch-traffic',
       manualAction: `point ${dns.name} back at ${dns.from} (nsupdate -k ${dns.tsigKeyFile})`,
-      undo: async () => {
-        const r = await undo(`switch ${dns.name} back to ${dns.from}`).switchDns({ dns, from: dns.to, to: dns.from });
-        return r.changed ? `${dns.name} → ${dns.from} again` : `${dns.name} already at ${dns.from}`;
-      },
+      undo: 'switchBack',
+      args: { dns, from: dns.to, to: dns.from },
     });
     await m.step('switch-traffic', () => steps(`switch ${dns.name} → ${dns.to}`).switchDns({ dns, from: dns.from, to: dns.to }), (r) =>
       `${dns.name} → ${dns.to} (confirmed in ${r.confirmedMs} ms)`,

@@ -16,14 +16,12 @@
 //   one (no pg_rewind needed after a clean fence; run when needed), catches up, and the same synchronous-commit
 //   / fence / promote / switch-traffic run in the other direction. A no-go at `complete` (or an abort after the
 //   promotion) runs it. Until its own promotion it undoes itself on failure: the new primary keeps serving.
-import { ApplicationFailure, log, patched, proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { patched, sleep, workflowInfo } from '@temporalio/workflow';
 import type { CatchUpWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
-import { ErrorType } from './shared/errors';
 import type { ApprovalPolicy, DnsSwitch, Evidence, GatePolicy, MigrationStatus, SecretRef, SshHost } from './shared/types';
-import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches } from './lib/activity-options';
+import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
 import { Migration } from './lib/migration';
-import { messageOf, type Compensation, type Saga } from './lib/saga';
+import { messageOf, type Saga } from './lib/saga';
 
 /** One PostgreSQL server of a failover: where it runs, where it listens, where its files are. */
 export interface PgServer {
@@ -81,8 +79,6 @@ export interface PostgresFailoverInput {
   artifacts?: { bucket: string; prefix: string };
 }
 
-/** Activities with a one-line summary shown next to them in the Web UI. */
-const withSummary = (options: ActivityOptions) => (summary: string) => proxyActivities<Activities>({ ...options, summary });
 const checks = withSummary(quickChecks);
 const copies = withSummary(longCopies);
 const steps = withSummary(cutoverSteps);
@@ -92,6 +88,8 @@ const undo = withSummary(compensations);
 
 /** Patch id (workflow versioning): the reverse move undoes its own steps if it fails before its promotion. */
 const REVERSE_MOVE_UNDO = 'reverse-move-undo';
+/** Patch id: gate evidence refreshed by the gate's own loop (before: a refresher beside the gate). */
+const GATE_EVIDENCE = 'gate-evidence-lifecycle';
 
 /** Settings the move changes on a primary; read first so an undo (or the reverse move) restores them. */
 const CHANGED_SETTINGS = ['synchronous_standby_names', 'synchronous_commit', 'default_transaction_read_only'];
@@ -106,15 +104,47 @@ interface Direction {
   prefix: '' | 'reverse-';
 }
 
+type Way = 'forward' | 'back';
+
 export async function postgresFailover(input: PostgresFailoverInput): Promise<MigrationStatus> {
-  const m = new Migration({
-    kind: 'postgres-failover',
-    name: input.name,
-    startedBy: input.startedBy,
-    approval: input.approval,
-    pointOfNoReturn: 'promote',
-    artifacts: input.artifacts,
-  });
+  /**
+   * Undo procedures: compensations name one and give its argument (plain data, carried across
+   * continue-as-new); `dir` says which direction's servers they act on.
+   */
+  const undos = {
+    /** Undo of the create-slot step: the slot dropped on `d.from`. */
+    async dropSlot({ dir }: { dir: Way }) {
+      const d = direction(dir);
+      return (await undo('drop the slot').dropSlot({ access, server: d.from, slot: d.slot })).dropped ? `slot ${d.slot} dropped` : `slot ${d.slot} was not there`;
+    },
+    /** Undo of starting `d.to` as a standby: stopped (its data stays: a standby of `d.from`). */
+    async stopStandby({ dir }: { dir: Way }) {
+      const d = direction(dir);
+      return (await undo('stop the standby').stopPostgres({ access, server: d.to })).wasRunning ? `${label(d.to)} stopped` : `${label(d.to)} was not running`;
+    },
+    /** Undo of the base backup: what it created on the standby's host removed. */
+    async removeStandbyCopy({ previousState }: { previousState: PostgresPreflightResult['targetState'] }) {
+      return (await undo('remove the standby copy').removeStandbyDataDir({ access, standby: forward.to, previousState })).removed;
+    },
+    /** Undo of the synchronous-commit step: `d.from`'s settings as they were (`before`, read just ahead of it). */
+    async restoreSynchronous({ dir, before }: { dir: Way; before: Record<string, string | null> }) {
+      const d = direction(dir);
+      const restore = { synchronous_standby_names: before.synchronous_standby_names, synchronous_commit: before.synchronous_commit };
+      const r = await undo('restore synchronous settings').applySettings({ access, server: d.from, settings: restore });
+      return `synchronous_standby_names = '${r.applied.synchronous_standby_names}', synchronous_commit = ${r.applied.synchronous_commit} again`;
+    },
+    /**
+     * Undo of a fence that failed or was aborted: until the standby is promoted, the fenced primary's data is
+     * the only truth, so it may take writes again (restarted if the fence stopped it; refused if the standby is promoted).
+     */
+    async liftFence({ dir, before }: { dir: Way; before: Record<string, string | null> }) {
+      const d = direction(dir);
+      const r = await undo('restart the fenced primary if the fence stopped it').restartFencedPrimary({ access, primary: d.from, standby: d.to });
+      const readOnly = { default_transaction_read_only: before.default_transaction_read_only };
+      const s = await undo('lift read-only on the fenced primary').applySettings({ access, server: d.from, settings: readOnly });
+      return `${label(d.from)} ${r.alreadyRunning ? 'was still running' : 'restarted'}, default_transaction_read_only = ${s.applied.default_transaction_read_only}`;
+    },
+  };
   const migrationId = workflowInfo().workflowId;
   const { access } = input;
   const node = (s: PgServer): PgNode => ({ ...s, ssh: input.hosts[s.host] });
@@ -128,6 +158,25 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     applicationName: `${input.applicationName}_reverse`,
     prefix: 'reverse-',
   };
+  const m = new Migration({
+    undos,
+    kind: 'postgres-failover',
+    name: input.name,
+    startedBy: input.startedBy,
+    approval: input.approval,
+    pointOfNoReturn: 'promote',
+    artifacts: input.artifacts,
+    // Armed once traffic has switched: from then on a no-go, an abort or a `way-back` decision runs it.
+    wayBack: {
+      step: 'reverse-move',
+      manualAction:
+        `reverse by hand: make ${label(forward.from)} a standby of ${label(forward.to)}, catch up, fence ${forward.to.host}, ` +
+        `promote ${forward.from.host}, point ${dns.name} at ${forward.from.address}`,
+      run: () => reverseMove(),
+    },
+  });
+  const direction = (dir: Way) => (dir === 'forward' ? forward : back);
+  const way = (d: Direction): Way => (d.prefix ? 'back' : 'forward');
   /** Figure names: `lagBytes` forward, `reverseLagBytes` back. */
   const fig = (d: Direction, name: string) => (d.prefix ? `reverse${name[0].toUpperCase()}${name.slice(1)}` : name);
   const recordSample = (d: Direction, s: ReplicationSample) =>
@@ -218,67 +267,47 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
   };
 
   /** Replay lag must stay under the threshold for a while; each window of samples refreshes the figures. */
-  const catchUp = (d: Direction) =>
-    m.step(
+  const catchUp = (d: Direction) => {
+    const { maxLagBytes, stableForMs, timeoutMs, onTimeout, windowMs } = input.catchUp;
+    type Watched = { underSince: string | null; sample?: ReplicationSample };
+    const window = async ({ underSince }: Watched) => {
+      const w: CatchUpWindowResult = await watch(`replay lag of ${d.applicationName} under ${maxLagBytes} bytes`).watchCatchUp({
+        access,
+        primary: d.from,
+        applicationName: d.applicationName,
+        slot: d.slot,
+        maxLagBytes,
+        stableForMs,
+        underSince,
+        windowMs,
+        pollMs: Math.min(1000, windowMs),
+      });
+      recordSample(d, w.sample);
+      return w.caughtUp ? { done: true as const, value: w.sample } : { done: false as const, state: { underSince: w.underSince, sample: w.sample } };
+    };
+    return m.step(
       `${d.prefix}catch-up`,
-      async () => {
-        const { maxLagBytes, stableForMs, timeoutMs, onTimeout, windowMs } = input.catchUp;
-        const started = Date.now();
-        let underSince: string | null = null;
-        let notifications = 0;
-        for (;;) {
-          const w: CatchUpWindowResult = await watch(`replay lag of ${d.applicationName} under ${maxLagBytes} bytes`).watchCatchUp({
-            access,
-            primary: d.from,
-            applicationName: d.applicationName,
-            slot: d.slot,
-            maxLagBytes,
-            stableForMs,
-            underSince,
-            windowMs,
-            pollMs: Math.min(1000, windowMs),
-          });
-          recordSample(d, w.sample);
-          if (w.caughtUp) return w.sample;
-          underSince = w.underSince;
-          if (Date.now() - started > timeoutMs * (notifications + 1)) {
-            const why =
-              `replay lag of ${d.applicationName} did not stay under ${maxLagBytes} bytes for ${stableForMs / 1000} s within ` +
-              `${Math.round((Date.now() - started) / 1000)} s: ${w.sample.lagBytes} bytes behind (${w.sample.state})`;
-            if (onTimeout === 'rollback') throw ApplicationFailure.create({ type: ErrorType.CatchUpTimedOut, message: why, nonRetryable: true });
-            notifications++;
-            m.setFigures({ [fig(d, 'catchUpNotifications')]: notifications });
-            log.warn('catch-up is late; still waiting (plan: onTimeout wait)', { why, notifications });
-          }
-        }
-      },
-      (s) => `${s.lagBytes} bytes behind, replay lag ${s.replayLagMs ?? '?'} ms, stable for ${input.catchUp.stableForMs / 1000} s`,
+      () =>
+        m.waitUntil(window, { underSince: null } as Watched, {
+          timeoutMs,
+          onTimeout,
+          late: ({ sample: s }, waitedMs) =>
+            `replay lag of ${d.applicationName} did not stay under ${maxLagBytes} bytes for ${stableForMs / 1000} s within ` +
+            `${Math.round(waitedMs / 1000)} s: ${s?.lagBytes} bytes behind (${s?.state})`,
+          onLate: (notifications) => m.setFigures({ [fig(d, 'catchUpNotifications')]: notifications }),
+        }),
+      (s) => `${s.lagBytes} bytes behind, replay lag ${s.replayLagMs ?? '?'} ms, stable for ${stableForMs / 1000} s`,
     );
+  };
 
   /**
-   * A gate whose evidence stays fresh: while it waits, `refresh` runs again (every 15 s, backing off to 5 min
-   * so a long wait does not fill the history) and the decision records the evidence as last shown.
+   * A gate whose evidence stays fresh: read again while it waits (every 15 s, backing off to 5 min so a long
+   * wait does not fill the history), and the decision records the evidence as last shown.
    */
-  const gate = async (name: string, evidence: () => Promise<Evidence>, policy: GatePolicy) => {
-    let waiting = true;
-    const refresher = (async () => {
-      for (let every = 15_000; waiting; every = Math.min(every * 2, 300_000)) {
-        await sleep(every);
-        if (!waiting) break;
-        const fresh = await evidence();
-        if (waiting && m.status.gate?.name === name) {
-          Object.assign(m.status.gate.evidence, fresh);
-          m.setFigures({});
-        }
-      }
-    })().catch(() => undefined); // cancelled with the forward path, or a failed look: the gate decides either way
-    try {
-      return await m.gate(name, await evidence(), policy);
-    } finally {
-      waiting = false;
-      void refresher;
-    }
-  };
+  const gate = (name: string, read: () => Promise<Evidence>, policy: GatePolicy) =>
+    patched(GATE_EVIDENCE)
+      ? m.gate(name, { read, everyMs: policy.refreshEveryMs ?? 15_000, maxEveryMs: 300_000 }, policy)
+      : m.gateWithFloatingRefresher(name, read, policy);
 
   const cutoverEvidence = async (): Promise<Evidence> => {
     const s = await checks('replication status for the gate').replicationStatus({
@@ -434,46 +463,31 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
   /** The settings the move changes, as `s` has them now (read before changing them, for their undo). */
   const readSettings = (s: PgNode) => checks(`settings of ${label(s)}`).readAutoConf({ access, server: s, names: CHANGED_SETTINGS });
 
-  /** Undo of the create-slot step: the slot dropped on `d.from`. */
-  const slotUndo = (d: Direction): Compensation => ({
+  const slotUndo = (d: Direction) => ({
     step: `${d.prefix}create-slot`,
     manualAction: `drop slot ${d.slot} on ${label(d.from)}: select pg_drop_replication_slot('${d.slot}')`,
-    undo: async () => ((await undo('drop the slot').dropSlot({ access, server: d.from, slot: d.slot })).dropped ? `slot ${d.slot} dropped` : `slot ${d.slot} was not there`),
+    undo: 'dropSlot' as const,
+    args: { dir: way(d) },
   });
-
-  /** Undo of starting `d.to` as a standby: stopped (its data stays: a standby of `d.from`). */
-  const standbyStopUndo = (d: Direction, step: string): Compensation => ({
+  const standbyStopUndo = (d: Direction, step: string) => ({
     step,
     manualAction: `stop the standby: pg_ctl stop -D ${d.to.dataDir} -m fast (on ${d.to.host})`,
-    undo: async () => ((await undo('stop the standby').stopPostgres({ access, server: d.to })).wasRunning ? `${label(d.to)} stopped` : `${label(d.to)} was not running`),
+    undo: 'stopStandby' as const,
+    args: { dir: way(d) },
   });
-
-  /** Undo of the synchronous-commit step: `d.from`'s settings as they were (`before`, read just ahead of it). */
-  const synchronousUndo = (d: Direction, before: Record<string, string | null>): Compensation => ({
+  const synchronousUndo = (d: Direction, before: Record<string, string | null>) => ({
     step: `${d.prefix}synchronous-commit`,
     manualAction: `on ${label(d.from)}: ALTER SYSTEM RESET synchronous_standby_names; ALTER SYSTEM RESET synchronous_commit; SELECT pg_reload_conf()`,
-    undo: async () => {
-      const restore = { synchronous_standby_names: before.synchronous_standby_names, synchronous_commit: before.synchronous_commit };
-      const r = await undo('restore synchronous settings').applySettings({ access, server: d.from, settings: restore });
-      return `synchronous_standby_names = '${r.applied.synchronous_standby_names}', synchronous_commit = ${r.applied.synchronous_commit} again`;
-    },
+    undo: 'restoreSynchronous' as const,
+    args: { dir: way(d), before },
   });
-
-  /**
-   * Undo of a fence that failed or was aborted: until the standby is promoted, the fenced primary's data is the
-   * only truth, so it may take writes again (restarted if the fence stopped it; refused if the standby is promoted).
-   */
-  const fenceUndo = (d: Direction, before: Record<string, string | null>): Compensation => ({
+  const fenceUndo = (d: Direction, before: Record<string, string | null>) => ({
     step: `${d.prefix}fence`,
     manualAction:
       `if ${label(d.to)} is still in recovery: on ${label(d.from)} pg_ctl start if it is stopped, then ALTER SYSTEM RESET ` +
       `default_transaction_read_only; SELECT pg_reload_conf(). If it was promoted, leave ${d.from.host} stopped and rejoin it as its standby`,
-    undo: async () => {
-      const r = await undo('restart the fenced primary if the fence stopped it').restartFencedPrimary({ access, primary: d.from, standby: d.to });
-      const readOnly = { default_transaction_read_only: before.default_transaction_read_only };
-      const s = await undo('lift read-only on the fenced primary').applySettings({ access, server: d.from, settings: readOnly });
-      return `${label(d.from)} ${r.alreadyRunning ? 'was still running' : 'restarted'}, default_transaction_read_only = ${s.applied.default_transaction_read_only}`;
-    },
+    undo: 'liftFence' as const,
+    args: { dir: way(d), before },
   });
 
   /** The reverse move up to its fence; every step registers its undo in `own` first. */
@@ -529,18 +543,21 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     const undoable = patched(REVERSE_MOVE_UNDO);
     const own = m.newSaga();
     const { rejoin, fenced } = await reverseUpToFence(own, undoable).catch((err) => abandonReverse(own, undoable, err));
-    await promoteAndSwitch(back, fenced.readOnlyAt);
-    await m.step('reverse-cleanup', async () => {
-      const forwardSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}`).dropSlot({ access, server: back.to, slot: forward.slot });
-      const reverseSlot = await steps(`drop slot ${back.slot} in ${label(back.from)}`).dropSlotOffline({ access, server: back.from, slot: back.slot });
-      await steps(`remove the replication passfile on ${back.to.host}`).removePassfile({ server: back.to });
-      return `slot ${forward.slot} ${forwardSlot.dropped ? 'dropped' : 'absent'} on ${back.to.host}; slot ${back.slot} ${reverseSlot.dropped ? 'dropped' : 'absent'} in ${back.from.host}`;
-    }, (s) => s);
-    return (
-      `reverse move: ${label(back.to)} rejoined as a standby of ${label(back.from)} (${rejoin.reason}), caught up, ` +
-      `${label(back.from)} fenced at ${fenced.finalLsn}, ${label(back.to)} promoted, ${dns.name} → ${back.to.address}; ` +
-      `primary is ${label(back.to)}, ${label(back.from)} stays stopped and read-only`
-    );
+    // From the reverse promotion on, the way back finishes whatever happens: an abort no longer stops it.
+    return m.wayBackPastPointOfNoReturn(async () => {
+      await promoteAndSwitch(back, fenced.readOnlyAt);
+      await m.step('reverse-cleanup', async () => {
+        const forwardSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}`).dropSlot({ access, server: back.to, slot: forward.slot });
+        const reverseSlot = await steps(`drop slot ${back.slot} in ${label(back.from)}`).dropSlotOffline({ access, server: back.from, slot: back.slot });
+        await steps(`remove the replication passfile on ${back.to.host}`).removePassfile({ server: back.to });
+        return `slot ${forward.slot} ${forwardSlot.dropped ? 'dropped' : 'absent'} on ${back.to.host}; slot ${back.slot} ${reverseSlot.dropped ? 'dropped' : 'absent'} in ${back.from.host}`;
+      }, (s) => s);
+      return (
+        `reverse move: ${label(back.to)} rejoined as a standby of ${label(back.from)} (${rejoin.reason}), caught up, ` +
+        `${label(back.from)} fenced at ${fenced.finalLsn}, ${label(back.to)} promoted, ${dns.name} → ${back.to.address}; ` +
+        `primary is ${label(back.to)}, ${label(back.from)} stays stopped and read-only`
+      );
+    });
   };
 
   // ---- the move ------------------------------------------------------------------------------------
@@ -556,7 +573,8 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
       m.compensate({
         step: 'base-backup',
         manualAction: `remove ${input.standby.dataDir} and ${input.standby.passfile} on ${input.standby.host}`,
-        undo: async () => (await undo('remove the standby copy').removeStandbyDataDir({ access, standby: forward.to, previousState: pre.targetState })).removed,
+        undo: 'removeStandbyCopy',
+        args: { previousState: pre.targetState },
       });
     }
     await baseBackup(pre);
@@ -580,13 +598,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     await m.checkpoint();
     m.passPointOfNoReturn();
     await promoteAndSwitch(forward, fenced.readOnlyAt);
-    m.compensate({
-      step: 'reverse-move',
-      manualAction:
-        `reverse by hand: make ${label(forward.from)} a standby of ${label(forward.to)}, catch up, fence ${forward.to.host}, ` +
-        `promote ${forward.from.host}, point ${dns.name} at ${forward.from.address}`,
-      undo: reverseMove,
-    });
+    m.armWayBack();
 
     await soak();
     await gate('complete', completeEvidence, input.gates.complete);

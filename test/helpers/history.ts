@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { loadSandbox } from '../../scripts/sandbox/endpoints';
@@ -25,10 +25,12 @@ export function historyText(history: unknown): string {
 /**
  * Keeps a run's history as test/histories/<name>.json when CUTOVER_RECORD_HISTORIES=1, for the replay test
  * (test/workflows/replay.test.ts): today's workflow code must replay what yesterday's code wrote. Written by
- * the Temporal CLI (`temporal workflow show -o json`), the standard history file format.
+ * the Temporal CLI (`temporal workflow show -o json`), the standard history file format. Existing files are kept.
  */
 export function recordHistory(name: string, workflowId: string): void {
   if (process.env.CUTOVER_RECORD_HISTORIES !== '1') return;
+  // A stored history is what running migrations were written by: it is never replaced, only joined by new ones.
+  if (existsSync(path.join(HISTORIES_DIR, `${name}.json`))) return;
   const address = process.env.TEMPORAL_ADDRESS ?? loadSandbox().temporal.address;
   const r = spawnSync('temporal', ['workflow', 'show', '--address', address, '--workflow-id', workflowId, '--output', 'json'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`temporal workflow show ${workflowId} failed: ${r.stderr || r.error?.message}`);

@@ -31,3 +31,24 @@ describe('gate rules', () => {
     expect(refusalReason({ gate: 'cutover', decision: 'go', by: '' }, ctx)).toMatch(/who/);
   });
 });
+
+describe('recover gate rules', () => {
+  const recover: GateState = { ...gate, name: 'recover' };
+  const rctx = { ...ctx, openGate: recover, wayBack: true };
+  it('takes retry, way-back or done-by-hand there, and go/no-go only at other gates', () => {
+    expect(refusalReason({ gate: 'recover', decision: 'retry', by: 'bob' }, rctx)).toBeNull();
+    expect(refusalReason({ gate: 'recover', decision: 'go', by: 'bob' }, rctx)).toMatch(/"retry", "way-back" or "done-by-hand"/);
+    expect(refusalReason({ gate: 'cutover', decision: 'retry', by: 'bob' }, ctx)).toMatch(/"go" or "no-go"/);
+  });
+  it('lets the starter retry or take the way back, but not record a step done by hand when a second person is required', () => {
+    expect(refusalReason({ gate: 'recover', decision: 'retry', by: 'alice' }, rctx)).toBeNull();
+    expect(refusalReason({ gate: 'recover', decision: 'way-back', by: 'alice' }, rctx)).toBeNull();
+    expect(refusalReason({ gate: 'recover', decision: 'done-by-hand', by: 'alice', note: 'x' }, rctx)).toMatch(/second person/);
+    expect(refusalReason({ gate: 'recover', decision: 'retry', by: 'mallory' }, rctx)).toMatch(/not an approver/);
+  });
+  it('needs a note for done-by-hand and an armed way back for way-back', () => {
+    expect(refusalReason({ gate: 'recover', decision: 'done-by-hand', by: 'bob' }, rctx)).toMatch(/needs a note/);
+    expect(refusalReason({ gate: 'recover', decision: 'done-by-hand', by: 'bob', note: 'slot dropped by hand' }, rctx)).toBeNull();
+    expect(refusalReason({ gate: 'recover', decision: 'way-back', by: 'bob' }, { ...rctx, wayBack: false })).toMatch(/no way back/);
+  });
+});

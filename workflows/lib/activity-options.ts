@@ -1,5 +1,6 @@
 // Named groups of activity options: every activity has a startToClose timeout; long ones heartbeat.
-import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
 import { nonRetryableErrorTypes } from '../shared/errors';
 
 /** Read-only checks: quick, a few retries for flaky networks. */
@@ -46,3 +47,12 @@ export const watches: ActivityOptions = {
   heartbeatTimeout: '30 seconds',
   retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes },
 };
+
+/**
+ * Activities of one option group, each call with a one-line summary shown next to it in the Web UI
+ * (`checks('look up the name').lookupDns(...)`). Summaries are user metadata: changing one never breaks replay.
+ */
+export const withSummary =
+  (options: ActivityOptions) =>
+  (summary: string): ActivityInterfaceFor<Activities> =>
+    proxyActivities<Activities>({ ...options, summary });

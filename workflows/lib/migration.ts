@@ -11,6 +11,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -23,8 +24,13 @@ import {
   type ApprovalPolicy,
   type DecisionInput,
   type DecisionRecord,
+  type GateState,
+  RECOVER_GATE,
+  type CompensationData,
+  type CompensationRecord,
   type Evidence,
   type GatePolicy,
+  type WayBackStatus,
   type MigrationKind,
   type MigrationStatus,
   type StepRecord,
@@ -32,7 +38,7 @@ import {
 import type { Activities } from '../../activities';
 import { compensations } from './activity-options';
 import { refusalReason } from './gates';
-import { messageOf, Saga, type Compensation } from './saga';
+import { messageOf, Saga, type Compensation, type UndoProcedures } from './saga';
 
 const phaseKey = defineSearchAttributeKey(searchAttributeNames.phase, SearchAttributeType.KEYWORD);
 const kindKey = defineSearchAttributeKey(searchAttributeNames.kind, SearchAttributeType.KEYWORD);
@@ -42,8 +48,20 @@ const artifacts = proxyActivities<Activities>(compensations);
 
 /** Thrown inside the forward path to ask for a rollback (no-go, gate timeout). */
 class RollbackRequested extends Error {}
+/** Thrown from a step whose failure past the point of no return was answered with `way-back`. */
+class WayBackRequested extends RollbackRequested {}
 
-export interface MigrationOptions {
+/**
+ * Evidence a gate shows and keeps fresh: read when the gate opens, then again after `everyMs` (doubling up to
+ * `maxEveryMs`) while it waits. Reading stops when the gate closes; a decision records a copy of what was shown.
+ */
+export interface EvidenceSource {
+  read: () => Promise<Evidence>;
+  everyMs: number;
+  maxEveryMs?: number;
+}
+
+export interface MigrationOptions<U extends UndoProcedures = UndoProcedures> {
   kind: MigrationKind;
   name: string;
   startedBy: string;
@@ -52,16 +70,28 @@ export interface MigrationOptions {
   pointOfNoReturn: string;
   /** Where the run's report is stored at the end (GCS). */
   artifacts?: { bucket: string; prefix: string };
+  /** The move's undo procedures, by name: compensations name one of them and give its argument. */
+  undos: U;
+  /**
+   * The designed way back past the point of no return (a reverse move): a phase of its own, run when a no-go,
+   * an abort or a `way-back` decision asks for it once the move has armed it (`armWayBack`). Its steps are
+   * ordinary steps; an abort stops it until it calls `wayBackPastPointOfNoReturn`; it returns its report line.
+   */
+  wayBack?: { step: string; manualAction: string; run: () => Promise<string> };
 }
 
-export class Migration {
+export class Migration<U extends UndoProcedures = UndoProcedures> {
   readonly status: MigrationStatus;
   private readonly saga: Saga;
   private forwardScope: CancellationScope | null = null;
   private pendingDecision: DecisionRecord | null = null;
   private rollbackReason: string | null = null;
+  /** Set once the run undoes or reverses: a failure then is reported, not offered at the recover gate. */
+  private rollingBack = false;
+  private wayBackIsArmed = false;
+  private wayBackScope: CancellationScope | null = null;
 
-  constructor(private readonly options: MigrationOptions) {
+  constructor(private readonly options: MigrationOptions<U>) {
     this.status = initialStatus({
       kind: options.kind,
       name: options.name,
@@ -95,7 +125,18 @@ export class Migration {
       this.applyDecision(input, 'signal');
     });
     setHandler(abortSignal, (input) => {
-      if (this.status.abort || this.status.outcome) return;
+      if (this.status.outcome) return;
+      const wayBack = this.status.wayBack;
+      if (wayBack?.state === 'running') {
+        // The way back obeys abort like the forward path: until its own point of no return.
+        if (wayBack.abort || wayBack.passedPointOfNoReturnAt) return;
+        wayBack.abort = { ...input, at: new Date().toISOString() };
+        log.warn('way back aborted', { by: input.by, reason: input.reason });
+        this.wayBackScope?.cancel();
+        this.publish();
+        return;
+      }
+      if (this.status.abort) return;
       this.status.abort = { ...input, at: new Date().toISOString() };
       this.requestRollback(`aborted by ${input.by}: ${input.reason}`);
     });
@@ -117,7 +158,13 @@ export class Migration {
       approval: this.options.approval,
       startedBy: this.options.startedBy,
       finished: this.status.outcome !== null,
+      wayBack: this.wayBackArmed(),
     });
+  }
+
+  /** Past the point of no return, a way back exists once the move has armed it. */
+  private wayBackArmed(): boolean {
+    return this.status.pointOfNoReturn.passedAt !== null && this.wayBackIsArmed && this.options.wayBack !== undefined;
   }
 
   private applyDecision(input: DecisionInput, via: 'update' | 'signal'): DecisionRecord {
@@ -126,9 +173,11 @@ export class Migration {
       decision: input.decision,
       by: input.by,
       reason: input.reason,
+      ...(input.decision === 'done-by-hand' ? { note: input.note ?? input.reason } : {}),
       at: new Date().toISOString(),
       via,
-      evidence: this.status.gate?.evidence ?? {},
+      // A copy: what the approver saw when deciding, not what a later refresh shows.
+      evidence: { ...(this.status.gate?.evidence ?? {}) },
     };
     this.status.decisions.push(record);
     this.pendingDecision = record;
@@ -162,6 +211,7 @@ export class Migration {
       this.publish();
       return this.status;
     } catch (err) {
+      if (err instanceof WayBackRequested) this.requestRollback(err.message);
       if (this.status.pointOfNoReturn.passedAt !== null && !this.rollbackReason) {
         // Past the point of no return there is nothing to undo: the operator decides on the reverse move.
         this.status.failure = messageOf(err);
@@ -169,14 +219,16 @@ export class Migration {
         this.status.manualActions.push(`finish the forward path by hand: ${messageOf(err)}`);
         return await this.end(err);
       }
+      this.rollingBack = true;
       this.status.failure = this.rollbackReason ?? messageOf(err);
       if (!this.rollbackReason && !isCancellation(err) && !(err instanceof RollbackRequested)) {
         log.error('forward step failed, rolling back', { error: this.status.failure });
       }
       this.setPhase('rolling-back');
+      if (this.wayBackArmed()) await this.runWayBack();
       const { manualActions } = await this.saga.compensate();
       this.status.manualActions.push(...manualActions);
-      this.status.outcome = manualActions.length > 0 ? 'manual-intervention-required' : 'rolled-back';
+      this.status.outcome = this.status.manualActions.length > 0 ? 'manual-intervention-required' : 'rolled-back';
       return await this.end(err);
     }
   }
@@ -201,6 +253,48 @@ export class Migration {
     });
   }
 
+  /**
+   * The way back as a phase: in a cancellable scope of its own (an abort stops it until its own point of no
+   * return), its steps in status like any others, its outcome recorded as a compensation of the move.
+   */
+  private async runWayBack(): Promise<void> {
+    const wb = this.options.wayBack!;
+    const startedAt = new Date().toISOString();
+    const wayBack: WayBackStatus = { step: wb.step, state: 'running', startedAt, reason: this.rollbackReason ?? 'way back' };
+    this.status.wayBack = wayBack;
+    this.publish();
+    let record: CompensationRecord;
+    try {
+      this.wayBackScope = new CancellationScope({ cancellable: true });
+      const detail: string = await this.wayBackScope.run(wb.run);
+      wayBack.state = 'done';
+      record = { step: wb.step, state: 'done', startedAt, endedAt: new Date().toISOString(), detail };
+    } catch (err) {
+      wayBack.state = 'failed';
+      const aborted = wayBack.abort ? `aborted by ${wayBack.abort.by}: ${wayBack.abort.reason}; ` : '';
+      record = { step: wb.step, state: 'failed', startedAt, endedAt: new Date().toISOString(), error: aborted + messageOf(err) };
+      this.status.manualActions.push(wb.manualAction);
+    } finally {
+      this.wayBackScope = null;
+      wayBack.endedAt = new Date().toISOString();
+    }
+    this.status.compensations.push(record);
+    this.publish();
+  }
+
+  /** Arm the way back: from here on a no-go, an abort or a `way-back` decision runs it. */
+  armWayBack(): void {
+    this.wayBackIsArmed = true;
+    this.publish();
+  }
+
+  /** The way back's own point of no return: what `fn` starts is finished whatever happens, an abort included. */
+  async wayBackPastPointOfNoReturn<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.status.wayBack) this.status.wayBack.passedPointOfNoReturnAt = new Date().toISOString();
+    this.publish();
+    return CancellationScope.nonCancellable(fn);
+  }
+
   /** Store the run's record as an artifact; a storage problem is reported, it does not change the outcome. */
   private async archive(): Promise<void> {
     const a = this.options.artifacts;
@@ -220,45 +314,129 @@ export class Migration {
    * as a compensation (the reverse move) takes another, to undo its own steps if it fails half-way.
    */
   newSaga(): Saga {
-    return new Saga((record) => {
+    return new Saga([], this.options.undos, (record) => {
       this.status.compensations.push(record);
       this.publish();
     });
   }
 
-  /** Register the undo of the step about to run (LIFO). */
-  compensate(c: Compensation): void {
-    this.saga.add(c);
+  /** Register the undo of the step about to run (LIFO): the name of one of the move's undo procedures and its argument. */
+  compensate(c: Compensation<U>): void {
+    this.saga.add(c as CompensationData);
   }
 
-  /** A named forward step: waits while paused, stops if aborted, records timing and outcome. */
+  /**
+   * A named forward step: waits while paused, stops if aborted, records timing and outcome. Past the point of
+   * no return a failure opens the `recover` gate instead of ending the run: `retry` runs `fn` again,
+   * `done-by-hand` records the note and goes on (the step then returns `undefined`: past the point of no
+   * return, moves use a step's result only in its summary), `way-back` takes the designed way back.
+   */
   async step<T>(name: string, fn: () => Promise<T>, summarize?: (result: T) => string): Promise<T> {
     await this.checkpoint();
     const record: StepRecord = { name, state: 'running', startedAt: new Date().toISOString() };
     this.status.steps.push(record);
     this.setPhase(name);
-    try {
-      const result = await fn();
-      record.state = 'done';
-      record.summary = summarize?.(result);
-      return result;
-    } catch (err) {
-      record.state = 'failed';
-      record.summary = messageOf(err);
-      throw err;
-    } finally {
-      record.endedAt = new Date().toISOString();
-      this.publish();
+    for (;;) {
+      try {
+        const result = await fn();
+        record.state = 'done';
+        record.summary = summarize?.(result);
+        return result;
+      } catch (err) {
+        record.state = 'failed';
+        record.summary = messageOf(err);
+        if (!this.recoverable(err)) throw err;
+        record.endedAt = new Date().toISOString();
+        this.publish();
+        const decision = await this.recover(record, err);
+        if (decision.decision === 'way-back') throw new WayBackRequested(`way back chosen at the recover gate by ${decision.by} after ${name} failed: ${record.summary}`);
+        if (decision.decision === 'done-by-hand') {
+          record.state = 'done';
+          record.byHand = { by: decision.by, note: decision.note ?? '', at: decision.at };
+          record.summary = `done by hand by ${decision.by}: ${decision.note ?? ''} (it had failed: ${record.summary})`;
+          return undefined as T;
+        }
+        record.state = 'running';
+        record.attempts = (record.attempts ?? 1) + 1;
+        delete record.endedAt;
+        this.setPhase(name);
+        this.publish();
+      } finally {
+        if (record.state !== 'running') {
+          record.endedAt = new Date().toISOString();
+          this.publish();
+        }
+      }
     }
   }
 
-  /** Between steps: honour pause and abort. */
+  /** A forward step failed past the point of no return, for its own reasons (not an abort or a cancellation). */
+  private recoverable(err: unknown): boolean {
+    return this.status.pointOfNoReturn.passedAt !== null && !this.rollingBack && !isCancellation(err) && !(err instanceof RollbackRequested);
+  }
+
+  /** The `recover` gate for a failed step; one at a time (steps that run side by side take turns). */
+  private async recover(record: StepRecord, err: unknown): Promise<DecisionRecord> {
+    log.error('step failed past the point of no return: waiting for a decision', { step: record.name, error: messageOf(err) });
+    await condition(() => this.status.gate === null || this.rollbackReason !== null);
+    const way = this.wayBackArmed() ? this.options.wayBack!.step : null;
+    return this.gate(
+      RECOVER_GATE,
+      {
+        step: record.name,
+        failure: messageOf(err),
+        attempts: record.attempts ?? 1,
+        failedAt: record.endedAt ?? new Date().toISOString(),
+        retry: `run ${record.name} again`,
+        wayBack: way ? `run the way back (${way})` : 'none from here',
+        doneByHand: `record ${record.name} as done by hand (a note says what was done) and go on`,
+      },
+      { onTimeout: 'wait' },
+    );
+  }
+
+  /** Between steps: honour pause and abort (of the forward path, or of the way back). */
   async checkpoint(): Promise<void> {
     if (this.status.paused) {
       this.setPhase(`paused`);
-      await condition(() => !this.status.paused || this.rollbackReason !== null);
+      const stop = () => (this.status.wayBack ? this.status.wayBack.abort !== undefined : this.rollbackReason !== null);
+      await condition(() => !this.status.paused || stop());
     }
     if (this.rollbackReason && this.status.pointOfNoReturn.passedAt === null) throw new RollbackRequested(this.rollbackReason);
+  }
+
+  /**
+   * A catch-up-like wait inside a step: `check` runs again and again (each run samples for a while) until it
+   * says done. Pause holds it between checks, abort stops it. Past `policy.timeoutMs` (and each multiple of it)
+   * the policy applies: `rollback` fails the step with CatchUpTimedOut (`late` says why), `wait` notifies
+   * (`onLate`) and keeps waiting.
+   */
+  async waitUntil<S, R>(
+    check: (state: S) => Promise<{ done: true; value: R } | { done: false; state: S }>,
+    initial: S,
+    policy: { timeoutMs: number; onTimeout: 'rollback' | 'wait'; late: (state: S, waitedMs: number) => string; onLate?: (notifications: number) => void },
+  ): Promise<R> {
+    const phase = this.status.phase;
+    const started = Date.now();
+    let notifications = 0;
+    let state = initial;
+    for (;;) {
+      if (this.status.paused) {
+        await this.checkpoint();
+        this.setPhase(phase);
+      }
+      const r = await check(state);
+      if (r.done) return r.value;
+      state = r.state;
+      const waited = Date.now() - started;
+      if (waited > policy.timeoutMs * (notifications + 1)) {
+        const why = policy.late(state, waited);
+        if (policy.onTimeout === 'rollback') throw ApplicationFailure.create({ type: ErrorType.CatchUpTimedOut, message: why, nonRetryable: true });
+        notifications++;
+        policy.onLate?.(notifications);
+        log.warn('still waiting past the timeout (policy: wait)', { why, notifications });
+      }
+    }
   }
 
   setFigures(figures: Record<string, number | string>): void {
@@ -266,38 +444,33 @@ export class Migration {
     this.publish();
   }
 
-  /** Wait for a go; a no-go (or a rolling-back timeout) rolls back. */
-  async gate(name: string, evidence: Evidence, policy: GatePolicy): Promise<DecisionRecord> {
+  /**
+   * Wait for a go; a no-go (or a rolling-back timeout) rolls back. `evidence` is either fixed or an
+   * EvidenceSource, read again while the gate waits, by the gate's own loop: nothing outlives the gate.
+   */
+  async gate(name: string, evidence: Evidence | EvidenceSource, policy: GatePolicy): Promise<DecisionRecord> {
     await this.checkpoint();
+    const source = isEvidenceSource(evidence) ? evidence : null;
+    const shown: Evidence = source ? await this.readEvidence(source) : (evidence as Evidence);
     const openedAt = new Date();
-    this.status.gate = {
+    const gate: GateState = {
       name,
       openedAt: openedAt.toISOString(),
       deadline: policy.timeoutMs ? new Date(openedAt.getTime() + policy.timeoutMs).toISOString() : undefined,
-      evidence,
+      evidence: shown,
       notifications: 1,
+      ...(source ? { refreshedAt: openedAt.toISOString(), refreshes: 0 } : {}),
     };
+    this.status.gate = gate;
     this.pendingDecision = null;
     this.setPhase(`waiting-at-${name}`);
-    log.info('waiting at gate', { gate: name, evidence });
+    log.info('waiting at gate', { gate: name, evidence: shown });
     try {
-      for (;;) {
-        const ready = () => this.pendingDecision !== null || this.rollbackReason !== null;
-        const decided = policy.timeoutMs ? await condition(ready, policy.timeoutMs) : (await condition(ready), true);
-        if (decided) break;
-        if (policy.onTimeout === 'rollback') {
-          this.requestRollback(`gate "${name}" timed out after ${Math.round(policy.timeoutMs! / 1000)} s without a decision`);
-          break;
-        }
-        this.status.gate.notifications += 1;
-        this.status.gate.deadline = new Date(Date.now() + policy.timeoutMs!).toISOString();
-        log.warn('gate still waiting for a decision', { gate: name, notifications: this.status.gate.notifications });
-        this.publish();
-      }
+      await this.awaitDecision(gate, policy, source);
       await this.checkpoint();
       const decision = this.pendingDecision as DecisionRecord | null;
       // Past the point of no return an abort or a rolling-back timeout reaches here without a decision:
-      // it asks for the designed way back (the compensations registered after that point).
+      // it asks for the designed way back.
       if (!decision) throw new RollbackRequested(this.rollbackReason ?? `gate "${name}" closed without a decision`);
       if (decision.decision === 'no-go') {
         this.requestRollback(`no-go at gate "${name}" by ${decision.by}: ${decision.reason ?? ''}`.trim());
@@ -307,6 +480,82 @@ export class Migration {
     } finally {
       this.status.gate = null;
       this.publish();
+    }
+  }
+
+  /**
+   * The gate's wait: one loop wakes for a decision, the timeout policy and the evidence refresh, whichever
+   * comes first. Without a source its commands are exactly those of the gates recorded before evidence refresh
+   * moved into the gate (a timer per timeout, nothing else): those histories replay on this code.
+   */
+  private async awaitDecision(gate: GateState, policy: GatePolicy, source: EvidenceSource | null): Promise<void> {
+    const ready = () => this.pendingDecision !== null || this.rollbackReason !== null;
+    let every = source?.everyMs ?? 0;
+    let deadline = policy.timeoutMs ? Date.now() + policy.timeoutMs : Infinity;
+    let refreshAt = source ? Date.now() + every : Infinity;
+    for (;;) {
+      const wakeAt = Math.min(deadline, refreshAt);
+      const decided = wakeAt === Infinity ? (await condition(ready), true) : await condition(ready, Math.max(1, wakeAt - Date.now()));
+      if (decided) return;
+      if (Date.now() >= deadline) {
+        if (policy.onTimeout === 'rollback') {
+          this.requestRollback(`gate "${gate.name}" timed out after ${Math.round(policy.timeoutMs! / 1000)} s without a decision`);
+          return;
+        }
+        gate.notifications += 1;
+        deadline = Date.now() + policy.timeoutMs!;
+        gate.deadline = new Date(deadline).toISOString();
+        log.warn('gate still waiting for a decision', { gate: gate.name, notifications: gate.notifications });
+        this.publish();
+      }
+      if (source && Date.now() >= refreshAt) {
+        const fresh = await this.readEvidence(source);
+        // A decision taken while the evidence was being read keeps what it was shown.
+        if (ready()) return;
+        gate.evidence = fresh;
+        gate.refreshedAt = new Date().toISOString();
+        gate.refreshes = (gate.refreshes ?? 0) + 1;
+        every = Math.min(every * 2, source.maxEveryMs ?? every);
+        refreshAt = Date.now() + every;
+        this.publish();
+      }
+    }
+  }
+
+  /** A failed look is shown as such: the gate stays open and the approver decides either way. */
+  private async readEvidence(source: EvidenceSource): Promise<Evidence> {
+    try {
+      return { ...(await source.read()) };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      log.warn('gate evidence not read', { error: messageOf(err) });
+      return { evidenceError: messageOf(err), lastCheckAt: new Date().toISOString() };
+    }
+  }
+
+  /**
+   * Replay only: the gate as recorded before evidence refresh moved into the gate (patch
+   * `gate-evidence-lifecycle`), a refresher beside it started before the first read. Runs recorded then replay
+   * on it; new runs never take it.
+   */
+  async gateWithFloatingRefresher(name: string, read: () => Promise<Evidence>, policy: GatePolicy): Promise<DecisionRecord> {
+    let waiting = true;
+    const refresher = (async () => {
+      for (let every = 15_000; waiting; every = Math.min(every * 2, 300_000)) {
+        await sleep(every);
+        if (!waiting) break;
+        const fresh = await read();
+        if (waiting && this.status.gate?.name === name) {
+          this.status.gate.evidence = { ...this.status.gate.evidence, ...fresh };
+          this.publish();
+        }
+      }
+    })().catch(() => undefined);
+    try {
+      return await this.gate(name, await read(), policy);
+    } finally {
+      waiting = false;
+      void refresher;
     }
   }
 
@@ -326,6 +575,10 @@ export class Migration {
   private publish(): void {
     setCurrentDetails(renderDetails(this.status, workflowInfo().workflowId));
   }
+}
+
+function isEvidenceSource(e: Evidence | EvidenceSource): e is EvidenceSource {
+  return typeof (e as EvidenceSource).read === 'function';
 }
 
 /** Markdown shown in the Web UI's "current details". */

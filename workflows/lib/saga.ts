@@ -1,17 +1,20 @@
-// Compensations: a LIFO list of undo steps, run inside a non-cancellable scope so an abort or a cancelled
-// workflow cannot stop a rollback half-way. Every outcome is recorded; a failed undo does not stop the others
-// (each undo is independent), but it makes the run end as ManualInterventionRequired.
+// Compensations as data: a LIFO list of `{ step, undo, args, manualAction }`, where `undo` names one of the
+// move's undo procedures (a few activity calls that return a one-line description of what they did). Plain
+// data survives continue-as-new; closures would not. The list runs inside a non-cancellable scope so an abort
+// or a cancelled workflow cannot stop a rollback half-way. Every outcome is recorded; a failed undo does not
+// stop the others (each undo is independent), but it makes the run end as ManualInterventionRequired.
 import { CancellationScope } from '@temporalio/workflow';
-import type { CompensationRecord } from '../shared/types';
+import type { CompensationData, CompensationRecord } from '../shared/types';
 
-export interface Compensation {
-  /** The forward step this undoes, shown in status and report. */
-  step: string;
-  /** What an operator must do by hand if the undo fails. */
-  manualAction: string;
-  /** Returns a one-line description of what it did. */
-  undo: () => Promise<string | void>;
-}
+/** An undo procedure of a move: activity calls, returning what was done (shown in status and report). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type UndoProcedure = (args: any) => Promise<string | void>;
+export type UndoProcedures = Record<string, UndoProcedure>;
+
+/** A compensation whose procedure name and arguments are checked against the move's procedures. */
+export type Compensation<U extends UndoProcedures = UndoProcedures> = {
+  [K in keyof U & string]: { step: string; manualAction: string; undo: K; args: Parameters<U[K]>[0] };
+}[keyof U & string];
 
 export interface SagaResult {
   records: CompensationRecord[];
@@ -19,20 +22,26 @@ export interface SagaResult {
 }
 
 export class Saga {
-  private readonly stack: Compensation[] = [];
-
-  constructor(private readonly onRecord: (record: CompensationRecord) => void = () => undefined) {}
+  /**
+   * @param stack the registered compensations (carried across continue-as-new, so it is the caller's array)
+   * @param undos the move's undo procedures, looked up by name when the saga runs
+   */
+  constructor(
+    readonly stack: CompensationData[],
+    private readonly undos: UndoProcedures,
+    private readonly onRecord: (record: CompensationRecord) => void = () => undefined,
+  ) {}
 
   /** Register before the forward step when a timeout could hide its effect: every undo is idempotent. */
-  add(compensation: Compensation): void {
+  add(compensation: CompensationData): void {
     this.stack.push(compensation);
   }
 
-  get pending(): readonly Compensation[] {
+  get pending(): readonly CompensationData[] {
     return [...this.stack].reverse();
   }
 
-  /** Forget every registered undo: used at the point of no return, after which rollback is a reverse move. */
+  /** Forget every registered undo: used at the point of no return, after which rollback is the way back. */
   clear(): void {
     this.stack.length = 0;
   }
@@ -46,7 +55,9 @@ export class Saga {
         const startedAt = new Date().toISOString();
         let record: CompensationRecord;
         try {
-          const detail = await c.undo();
+          const procedure = this.undos[c.undo];
+          if (!procedure) throw new Error(`no undo procedure named "${c.undo}" in this workflow`);
+          const detail = await procedure(c.args);
           record = { step: c.step, state: 'done', startedAt, endedAt: new Date().toISOString(), detail: detail || undefined };
         } catch (err) {
           record = { step: c.step, state: 'failed', startedAt, endedAt: new Date().toISOString(), error: messageOf(err) };

@@ -2,7 +2,11 @@
 
 /** A move's kind (`file-sync`, `postgres-failover`, ...): the registry in scripts/moves lists them. */
 export type MigrationKind = string;
-export type DecisionValue = 'go' | 'no-go';
+/** At the `recover` gate (a step failed past the point of no return): run it again, take the way back, or record it done by hand. */
+export type RecoverDecision = 'retry' | 'way-back' | 'done-by-hand';
+export type DecisionValue = 'go' | 'no-go' | RecoverDecision;
+/** The gate a step that failed past the point of no return opens. */
+export const RECOVER_GATE = 'recover';
 
 export interface SshHost {
   /** Alias used in the plan (dc1, dc2, ...). */
@@ -27,6 +31,8 @@ export interface GatePolicy {
   timeoutMs?: number;
   /** What a timeout does: roll back, or keep waiting and notify again. */
   onTimeout: 'rollback' | 'wait';
+  /** First interval between evidence refreshes while the gate waits (it doubles up to 5 min); the move's default if absent. */
+  refreshEveryMs?: number;
 }
 
 export interface DnsSwitch {
@@ -48,6 +54,8 @@ export interface DecisionInput {
   decision: DecisionValue;
   by: string;
   reason?: string;
+  /** What was done by hand (required for `done-by-hand`; `reason` is taken when absent). */
+  note?: string;
 }
 
 export interface DecisionRecord extends DecisionInput {
@@ -75,6 +83,10 @@ export interface StepRecord {
   startedAt: string;
   endedAt?: string;
   summary?: string;
+  /** How often it ran (a `retry` at the recover gate runs it again). */
+  attempts?: number;
+  /** Recorded done by hand at the recover gate instead of run. */
+  byHand?: { by: string; note: string; at: string };
 }
 
 export interface GateState {
@@ -84,6 +96,21 @@ export interface GateState {
   evidence: Evidence;
   /** How often approvers have been told the gate is waiting (a 'wait' timeout notifies again). */
   notifications: number;
+  /** When the evidence was last read, and how often it has been read again while the gate waits. */
+  refreshedAt?: string;
+  refreshes?: number;
+}
+
+/** A registered undo, as plain data: the move's undo procedure by name and its arguments. */
+export interface CompensationData {
+  /** The forward step this undoes, shown in status and report. */
+  step: string;
+  /** What an operator must do by hand if the undo fails. */
+  manualAction: string;
+  /** Name of the move's undo procedure. */
+  undo: string;
+  /** Its one argument: plain, JSON-serialisable data. */
+  args: unknown;
 }
 
 export interface CompensationRecord {
@@ -93,6 +120,20 @@ export interface CompensationRecord {
   endedAt: string;
   detail?: string;
   error?: string;
+}
+
+export interface WayBackStatus {
+  /** Its name in compensations and reports (`reverse-move`). */
+  step: string;
+  state: 'running' | 'done' | 'failed';
+  startedAt: string;
+  endedAt?: string;
+  /** Why it runs: the no-go, abort or recover decision. */
+  reason: string;
+  /** When it passed its own point of no return: from then on an abort no longer stops it. */
+  passedPointOfNoReturnAt?: string;
+  /** An abort of the way back itself (honoured until its own point of no return). */
+  abort?: AbortInput & { at: string };
 }
 
 export type Outcome = 'completed' | 'rolled-back' | 'manual-intervention-required';
@@ -112,6 +153,8 @@ export interface MigrationStatus {
   abort: (AbortInput & { at: string }) | null;
   compensations: CompensationRecord[];
   pointOfNoReturn: { step: string; passedAt: string | null };
+  /** The designed way back past the point of no return, once it runs: a phase of its own (its steps are in `steps`). */
+  wayBack: WayBackStatus | null;
   outcome: Outcome | null;
   /** Why the run rolled back, or what failed. */
   failure: string | null;
@@ -137,6 +180,7 @@ export function initialStatus(o: { kind: MigrationKind; name: string; startedBy:
     abort: null,
     compensations: [],
     pointOfNoReturn: { step: o.pointOfNoReturn, passedAt: null },
+    wayBack: null,
     outcome: null,
     failure: null,
     manualActions: [],
