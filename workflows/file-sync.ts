@@ -7,7 +7,7 @@
 // Compensations: remove what the copy created on the target (only if the plan says so), unfreeze writers,
 //   switch DNS back. Point of no return: unfreezing writers on the target side: from then on they write to
 //   dc2 only, and switching back would lose their writes.
-import { sleep, workflowInfo } from '@temporalio/workflow';
+import { workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RsyncPassInput, RsyncPassResult } from '../activities/files';
 import type { ApprovalPolicy, DnsSwitch, GatePolicy, HookCommand, MigrationStatus, SshHost } from './shared/types';
@@ -89,7 +89,7 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
     (r.attempt > 1 ? `, resumed on attempt ${r.attempt}` : '');
 
   return m.run(async () => {
-    const pre = await m.step(
+    const pre = await m.check(
       'preflight',
       () =>
         checks(`preflight ${source.host.name}:${source.path} → ${target.host.name}:${target.path}`).preflightFileSync({
@@ -99,7 +99,7 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
         }),
       (r) => `${r.sourceFiles} files, ${r.sourceBytes} bytes at the source; target ${r.targetState}`,
     );
-    await m.step('check-dns', () => checks(`look up ${dns.name}`).lookupDns({ dns }), (r) => `${dns.name} → ${r.addresses.join(', ')}`).then((r) => {
+    await m.check('check-dns', () => checks(`look up ${dns.name}`).lookupDns({ dns }), (r) => `${dns.name} → ${r.addresses.join(', ')}`).then((r) => {
       if (!(r.addresses.length === 1 && r.addresses[0] === dns.from)) {
         throw new Error(`${dns.name} resolves to ${r.addresses.join(', ') || 'nothing'}, the plan expects ${dns.from}`);
       }
@@ -119,7 +119,7 @@ export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
             `(threshold ${input.catchUp.thresholdBytes})`,
         );
       }
-      await sleep(input.catchUp.pauseBetweenPassesMs);
+      await m.sleep(input.catchUp.pauseBetweenPassesMs);
       last = await m.step(`catch-up-${pass}`, () => copies(`rsync catch-up pass ${pass}`).rsyncPass(passInput(`catch-up-${pass}`, false)), passSummary);
       recordPass(last);
     }

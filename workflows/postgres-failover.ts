@@ -16,7 +16,7 @@
 //   one (no pg_rewind needed after a clean fence; run when needed), catches up, and the same synchronous-commit
 //   / fence / promote / switch-traffic run in the other direction. A no-go at `complete` (or an abort after the
 //   promotion) runs it. Until its own promotion it undoes itself on failure: the new primary keeps serving.
-import { patched, sleep, workflowInfo } from '@temporalio/workflow';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import type { CatchUpWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
 import type { ApprovalPolicy, DnsSwitch, Evidence, GatePolicy, MigrationStatus, SecretRef, SshHost } from './shared/types';
 import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
@@ -194,7 +194,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
   // ---- phases --------------------------------------------------------------------------------------
 
   const preflight = () =>
-    m.step(
+    m.check(
       'preflight',
       () =>
         checks('read-only checks of both servers, hosts and DNS').preflightPostgres({
@@ -443,7 +443,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
 
   const soak = () =>
     m.step('soak', async () => {
-      await sleep(input.soakMs);
+      await m.sleep(input.soakMs);
       const s = await checks(`state of ${label(forward.to)}`).serverState({ access, server: forward.to });
       if (!s.acceptsWrites) throw new Error(`new primary ${label(forward.to)} does not take writes after the soak: ${s.error ?? (s.inRecovery ? 'in recovery' : 'read-only')}`);
       return s;

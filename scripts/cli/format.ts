@@ -56,6 +56,28 @@ export function formatStatus(id: string, s: MigrationStatus): string {
   return out.map(printable).join('\n');
 }
 
+/** `cutover plan`: what the dry run found (its read-only steps), then every step, gate and undo it recorded. */
+export function formatPlanReview(file: string, r: { id: string; dryRunId: string; status: MigrationStatus }): string {
+  const s = r.status;
+  const out = [`plan ${file} is valid; its dry run passed on a worker (read-only checks of the real hosts, nothing changed)`];
+  out.push(`workflow id: ${r.id} (the dry run: ${r.dryRunId})`);
+  const found = s.steps.filter((st) => st.readOnly);
+  if (found.length) out.push('found:', ...found.map((st) => `  ${st.name}: ${st.summary ?? ''}`));
+  const planned = (s.dryRun?.steps ?? []).filter((st) => !found.some((f) => f.name === st.step));
+  out.push('start would:');
+  planned.forEach((st, i) => {
+    const gate = st.step.startsWith('gate ') ? s.dryRun!.gates.find((g) => g.startsWith(`${st.step.slice(5)}:`)) : undefined;
+    const what = gate ? gate.slice(gate.indexOf(':') + 2) : st.actions.join('; ') || '(no activity)';
+    out.push(`  ${String(i + 1).padStart(2)}. ${st.step}${st.step === s.pointOfNoReturn.step ? ' (point of no return)' : ''}: ${what}`);
+  });
+  const undos = s.dryRun?.compensations ?? [];
+  if (undos.length) {
+    out.push(`undone, last first, if it fails, is stopped or gets a no-go before ${s.pointOfNoReturn.step}:`);
+    for (const c of [...undos].reverse()) out.push(`  - ${c.step}: ${c.manualAction}`);
+  }
+  return out.map(printable).join('\n');
+}
+
 export function formatReport(id: string, s: MigrationStatus): string {
   const out: string[] = [`# Report: ${id}`, ''];
   out.push(`kind: ${s.kind}   name: ${s.name}   outcome: ${s.outcome ?? `still running (${s.phase})`}`);

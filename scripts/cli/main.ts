@@ -3,14 +3,14 @@
 import { parseArgs } from 'node:util';
 import { PlanError } from '../plans/load';
 import { UserError } from './errors';
-import { formatBytes, formatReport, formatStatus, printable } from './format';
+import { formatBytes, formatPlanReview, formatReport, formatStatus, printable } from './format';
 import * as svc from './services';
 import { setupNamespace } from './setup';
 
 const USAGE = `usage: cutover <command> [options]
 
   setup [--namespace NS]            once per namespace: create the search attributes cutover sets
-  plan FILE                         validate a plan, run read-only preflight checks, print the steps
+  plan FILE [--as NAME]             validate a plan and dry-run it on a worker: real read-only preflight, the steps
   start FILE [--as NAME]            start the migration; prints its id and the Web UI link
   list                              migrations on this task queue
   status ID [--json]                phase, steps, open gate, figures
@@ -67,13 +67,8 @@ export async function run(argv: string[], print: (line: string) => void = consol
       return;
     }
     case 'plan': {
-      const review = await svc.reviewPlan(need(arg, 'plan FILE'));
-      print(`plan ${arg} is valid; preflight passed (read-only, nothing changed)`);
-      print(`workflow id: ${review.id}`);
-      review.facts.forEach((f) => print(f));
-      print('start would:');
-      review.steps.forEach((st, i) => print(`  ${i + 1}. ${st}`));
-      return;
+      const file = need(arg, 'plan FILE');
+      return withServices(async (s) => print(formatPlanReview(file, await svc.reviewPlan(s, file, by))));
     }
     case 'start': {
       const file = need(arg, 'plan FILE');

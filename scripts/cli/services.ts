@@ -1,5 +1,7 @@
 // What the CLI commands do, callable from tests and the demo without a shell.
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import path from 'node:path';
 import {
   Client,
   Connection,
@@ -13,10 +15,14 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { temporalSettings } from '../../workers/connection';
 import {
   abortSignal,
   decideUpdate,
+  DRY_RUN_MEMO,
+  dryRunTaskQueue,
+  ErrorType,
   pauseSignal,
   resumeSignal,
   statusQuery,
@@ -26,7 +32,6 @@ import {
   type MigrationStatus,
 } from '../../workflows/shared';
 import { findMove, type Plan } from '../moves';
-import type { PlanReview as MoveReview } from '../moves/move';
 import { approvalProblem } from '../plans/fields';
 import { loadPlan, PlanError } from '../plans/load';
 import { UserError } from './errors';
@@ -80,19 +85,66 @@ export function workflowFor(plan: Plan, startedBy: string): { type: string; inpu
 
 // ---- plan (dry run) ------------------------------------------------------------------------------
 
-export interface PlanReview extends MoveReview {
+export interface PlanReview {
+  /** The id `start` would give the run. */
   id: string;
   plan: Plan;
+  /** The dry run's own workflow id (its history is in the Web UI like any run's). */
+  dryRunId: string;
+  /** The dry run's final status: steps, gates and compensations as the workflow recorded them. */
+  status: MigrationStatus;
 }
 
-/** Validate, run the read-only preflight against the real hosts, and describe what start would do. */
-export async function reviewPlan(file: string, startedBy = whoAmI()): Promise<PlanReview> {
+/**
+ * Validate, then run the move's own workflow as a dry run on a worker (which holds the keys and reaches the
+ * hosts): its read-only steps read the real hosts, every change is recorded and not done. What it prints comes
+ * from that run, so it cannot drift from what `start` does.
+ */
+export async function reviewPlan(s: Services, file: string, startedBy = whoAmI()): Promise<PlanReview> {
   const plan = loadPlanFor(file, startedBy);
-  const review = await findMove(plan.kind)!.review(plan, { file, startedBy });
-  return { id: workflowIdFor(plan), plan, ...review };
+  const move = findMove(plan.kind)!;
+  await requireWorker(s, dryRunTaskQueue(s.taskQueue), 'dry runs');
+  const dryRunId = `${workflowIdFor(plan)}-plan-${randomUUID().slice(0, 8)}`;
+  await s.client.workflow.start(move.workflowType, {
+    workflowId: dryRunId,
+    taskQueue: s.taskQueue,
+    args: [move.toInput(plan, startedBy) as never],
+    memo: { [DRY_RUN_MEMO]: true },
+    workflowExecutionTimeout: '10 minutes',
+    staticSummary: `dry run of ${plan.kind} ${plan.name} (cutover plan ${path.basename(file)}), for ${startedBy}`,
+  });
+  const h = handle(s, dryRunId);
+  const status = await h.result().then(
+    (r) => r as MigrationStatus,
+    (err) => {
+      const problems = preflightProblems(err);
+      if (problems) throw new UserError(`preflight of ${file} failed, nothing was changed:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+      const details = err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure ? (err.cause.details?.[0] as MigrationStatus | undefined) : undefined;
+      throw new UserError(`the dry run of ${file} failed, nothing was changed: ${details?.failure ?? (err as Error).message} (see ${uiLink(s, dryRunId)})`);
+    },
+  );
+  return { id: workflowIdFor(plan), plan, dryRunId, status };
 }
 
-// ---- start ---------------------------------------------------------------------------------------
+/** The problems a failed preflight listed, found along the failure's causes. */
+function preflightProblems(err: unknown): string[] | null {
+  for (let e = err as { cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e instanceof ApplicationFailure && e.type === ErrorType.PreflightFailed) return (e.details?.[0] as string[]) ?? [e.message];
+  }
+  return null;
+}
+
+/** Refuse at once, with the next step, when no worker polls `taskQueue` (the run would wait for one forever). */
+async function requireWorker(s: Services, taskQueue: string, what: string): Promise<void> {
+  const r = await s.client.workflowService.describeTaskQueue({
+    namespace: s.namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+  });
+  if (!r.pollers?.length) {
+    throw new UserError(`no cutover worker polls task queue ${taskQueue} (${what}): start one with \`cutover-worker\` (or \`npm run sandbox:worker\` on the sandbox)`);
+  }
+}
 
 /** A valid plan that `startedBy` may start: someone else must be able to approve it. */
 function loadPlanFor(file: string, startedBy: string): Plan {

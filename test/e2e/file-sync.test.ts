@@ -13,7 +13,7 @@ import { startFileWriter } from '../../scripts/workload/file-writer';
 import type { MigrationStatus } from '../../workflows/shared';
 import { atGate } from '../helpers/migrations';
 import { fileSyncFixture, treeDigest, type FileSyncFixture } from '../helpers/sandbox';
-import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 const root = path.resolve(__dirname, '..', '..');
 let env: TemporalTestEnv;
@@ -226,19 +226,24 @@ describe('file-sync end to end', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
-  it('`cutover plan` runs read-only preflight and names an unreachable host', () => {
+  it('`cutover plan` dry-runs the move on a worker: real read-only preflight, the steps and undos from the workflow, an unreachable host named', async () => {
     const f = fixture({ files: 3 });
-    const cli = (file: string) => spawnSync(process.execPath, [path.join(root, 'scripts', 'cutover.js'), 'plan', file], { encoding: 'utf8' });
-    const ok = cli(f.planFile);
-    expect(ok.stderr).toBe('');
-    expect(ok.status).toBe(0);
-    expect(ok.stdout).toMatch(/preflight passed/);
-    expect(ok.stdout).toMatch(/source: 4 files/);
-    expect(existsSync(f.targetDir)).toBe(false); // read-only: nothing created
-
+    const taskQueue = uniqueQueue('e2e-fs-plan');
+    const cli = (file: string) => cutoverCli(['plan', file, '--as', 'alice'], { CUTOVER_TASK_QUEUE: taskQueue });
     const bad = path.join(path.dirname(f.planFile), `unreachable-${f.id}.yaml`);
     spawnSync('sh', ['-c', `sed -e 's/address: 127.0.2.1/address: 127.0.9.9/' ${f.planFile} > ${bad}`]);
-    const r = cli(bad);
+    const [ok, r] = await withPlanWorkers(env, taskQueue, async () => [await cli(f.planFile), await cli(bad)]);
+
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/its dry run passed on a worker/);
+    expect(ok.stdout).toMatch(/preflight: 4 files, \d+ bytes at the source; target absent/);
+    expect(ok.stdout).toMatch(/final-sync: rsync final sync with --delete/);
+    expect(ok.stdout).toMatch(/unfreeze \(point of no return\): unfreeze writers on dc1/);
+    expect(ok.stdout).toMatch(/- switch-traffic: point .* back at 127\.0\.1\.1/);
+    expect(existsSync(f.targetDir)).toBe(false); // read-only: nothing created
+    expect(existsSync(f.freezeFlag)).toBe(false); // the freeze hook did not run
+
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/target host dc2: dc2 \(cutover@127\.0\.9\.9:2222\)/);
     expect(r.stderr).toMatch(/nothing was changed/);

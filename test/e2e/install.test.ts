@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxFileSyncPlan } from '../../scripts/plans/file-sync';
 import { writePlan } from '../../scripts/plans/sandbox';
-import { loadSandbox, sandboxWorkerEnv, type SandboxEndpoints } from '../../scripts/sandbox/endpoints';
+import { loadSandbox, type SandboxEndpoints } from '../../scripts/sandbox/endpoints';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -78,27 +78,7 @@ describe('installed package', () => {
     for (const command of ['setup [--namespace NS]', 'plan FILE', 'start FILE', 'approve ID']) expect(r.stdout).toContain(command);
   });
 
-  it("cutover plan runs the read-only preflight of the sandbox's sample file-sync plan against its real hosts", () => {
-    // The sample plan (scripts/plans/write-sandbox-plan.ts) with a target that does not exist and a DNS name no move
-    // switches (the HDFS move is planned): the demo's assets name may point at dc2 after a demo, which preflight
-    // would rightly refuse. Nothing is created by `plan`.
-    const id = randomUUID().slice(0, 8);
-    const dnsName = `hdfs.${sb.dns.zone}`;
-    const targetDir = path.join(sb.stateDir, 'dc2', `install-${id}`);
-    const planFile = writePlan(
-      path.join(tmp, `install-${id}.yaml`),
-      sandboxFileSyncPlan(sb, { name: `install-${id}`, sourceDir: sb.files.sourceDir, targetDir, dnsName }),
-    );
-    const r = check('cutover plan', spawnSync(installed('cutover'), ['plan', planFile], { cwd: tmp, env: cleanEnv(sandboxWorkerEnv(sb)), encoding: 'utf8' }));
-    expect(r.stdout).toContain(`plan ${planFile} is valid; preflight passed (read-only, nothing changed)`);
-    expect(r.stdout).toContain(`workflow id: file-sync-install-${id}`);
-    expect(r.stdout).toContain(`${dnsName} → ${sb.hosts.dc1.address}`);
-    expect(r.stdout).toContain(`1. copy dc1:${sb.files.sourceDir} → dc2:${targetDir} with rsync (target is absent)`);
-    expect(r.stdout).toContain(`switch ${dnsName} from ${sb.hosts.dc1.address} to ${sb.hosts.dc2.address} at ${sb.dns.server}:${sb.dns.port}`);
-    expect(existsSync(targetDir), 'plan created nothing').toBe(false);
-  });
-
-  it('cutover-worker connects with its pre-built bundle, polls, and stops gracefully on SIGTERM', async () => {
+  it("cutover-worker polls with its pre-built bundle; cutover plan dry-runs the sandbox's sample plan through it; SIGTERM stops it", async () => {
     const taskQueue = `install-${randomUUID().slice(0, 8)}`;
     // Only Temporal settings: no CUTOVER_GCS_ENDPOINT, so no emulator, whatever .state holds.
     const env = cleanEnv({ TEMPORAL_ADDRESS: sb.temporal.address, TEMPORAL_NAMESPACE: sb.temporal.namespace, CUTOVER_TASK_QUEUE: taskQueue });
@@ -111,7 +91,7 @@ describe('installed package', () => {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no "polling" line within 60 s:\n${out}`)), 60_000);
         worker.stdout.on('data', () => {
-          if (out.includes(`cutover worker polling task queue ${taskQueue} (namespace ${sb.temporal.namespace})`)) {
+          if (out.includes(`cutover worker polling task queue ${taskQueue} (namespace ${sb.temporal.namespace}; dry runs on ${taskQueue}-dry-run)`)) {
             clearTimeout(timer);
             resolve();
           }
@@ -121,6 +101,34 @@ describe('installed package', () => {
           reject(new Error(`cutover-worker exited (${code}) before polling:\n${out}`));
         });
       });
+
+      // The sample plan (scripts/plans/write-sandbox-plan.ts) with a target that does not exist and a DNS name no
+      // move switches: the demo's assets name may point at dc2 after a demo, which preflight would rightly refuse.
+      const id = randomUUID().slice(0, 8);
+      const dnsName = `hdfs.${sb.dns.zone}`;
+      const targetDir = path.join(sb.stateDir, 'dc2', `install-${id}`);
+      const planFile = writePlan(
+        path.join(tmp, `install-${id}.yaml`),
+        sandboxFileSyncPlan(sb, { name: `install-${id}`, sourceDir: sb.files.sourceDir, targetDir, dnsName }),
+      );
+      const plan = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const cli = spawn(installed('cutover'), ['plan', planFile, '--as', 'alice'], { cwd: tmp, env });
+        let stdout = '';
+        let stderr = '';
+        cli.stdout.on('data', (d) => (stdout += d));
+        cli.stderr.on('data', (d) => (stderr += d));
+        cli.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+      expect(plan.status, `${plan.stdout}\n${plan.stderr}`).toBe(0);
+      expect(plan.stdout).toContain(`plan ${planFile} is valid; its dry run passed on a worker`);
+      expect(plan.stdout).toContain(`workflow id: file-sync-install-${id}`);
+      expect(plan.stdout).toContain(`check-dns: ${dnsName} → ${sb.hosts.dc1.address}`);
+      expect(plan.stdout).toMatch(/initial-copy: rsync initial copy → dc2/);
+      expect(plan.stdout).toMatch(/gate cutover: wait for a go from alice or bob \(not alice, who starts it\)/);
+      expect(plan.stdout).toContain(`switch-traffic: switch ${dnsName} → ${sb.hosts.dc2.address}`);
+      expect(plan.stdout).toContain(`initial-copy: remove ${targetDir} on dc2`);
+      expect(existsSync(targetDir), 'plan created nothing').toBe(false);
+
       worker.kill('SIGTERM');
       expect(await exited, out).toBe(0);
       expect(out).toContain('cutover worker stopped');
@@ -129,5 +137,5 @@ describe('installed package', () => {
     } finally {
       if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
     }
-  }, 90_000);
+  }, 120_000);
 });

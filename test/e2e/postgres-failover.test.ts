@@ -18,7 +18,7 @@ import type { MigrationStatus } from '../../workflows/shared';
 import { historyText } from '../helpers/history';
 import { atGate, statusWhen } from '../helpers/migrations';
 import { pgFixture, type PgFixture } from '../helpers/postgres';
-import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 let env: TemporalTestEnv;
 let services: svc.Services;
@@ -362,7 +362,8 @@ describe('postgres-failover end to end', () => {
     const minimal = await pgFixture({ walLevel: 'minimal' });
     try {
       const refused = async (file: string) => {
-        const err = await svc.reviewPlan(file).then(() => null, (e) => e);
+        const s = { ...services, taskQueue: uniqueQueue('e2e-pg-plan') };
+        const err = await withPlanWorkers(env, s.taskQueue, () => svc.reviewPlan(s, file, 'alice')).then(() => null, (e) => e);
         expect(err).toBeInstanceOf(UserError);
         expect((err as Error).message).toMatch(/nothing was changed/);
         return (err as Error).message;

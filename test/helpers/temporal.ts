@@ -5,6 +5,9 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, t
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { createActivities } from '../../activities';
+import { createDryRunActivities } from '../../activities/dry-run';
+import { dryRunTaskQueue } from '../../workflows/shared';
 import { loadSandbox, sandboxWorkerEnv, useSandboxWorkerEnv } from '../../scripts/sandbox/endpoints';
 
 export interface TemporalTestEnv {
@@ -61,6 +64,19 @@ export async function withWorker<T>(
     maxHeartbeatThrottleInterval: '1s',
   });
   return worker.runUntil(fn());
+}
+
+/**
+ * Runs `fn` while workers serve `cutover plan` on `taskQueue` as the real worker does: the workflows with the
+ * real activities, and the dry run's activities on the dry-run queue (reads real, changes recorded).
+ */
+export async function withPlanWorkers<T>(env: TemporalTestEnv, taskQueue: string, fn: () => Promise<T>): Promise<T> {
+  const dryRun = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: dryRunTaskQueue(taskQueue),
+    activities: createDryRunActivities(createActivities()),
+  });
+  return dryRun.runUntil(withWorker(env, taskQueue, createActivities(), fn));
 }
 
 /** Thrown from an `eventually` check: what it waits for can no longer happen, so waiting on is pointless. */

@@ -62,9 +62,8 @@ describe.each((moves as readonly MoveDefinition[]).map((m) => [m.kind, m] as con
     expect(typeof (workflows as Record<string, unknown>)[move.workflowType]).toBe('function');
   });
 
-  it('has a summary, a dry-run description, a benchmark and a demo step', async () => {
+  it('has a summary, a benchmark and a demo step', async () => {
     expect(move.summary.length).toBeGreaterThan(10);
-    expect(typeof move.review).toBe('function');
     const bench = await move.bench();
     expect(bench.summary.length).toBeGreaterThan(10);
     expect(typeof bench.run).toBe('function');

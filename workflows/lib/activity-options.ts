@@ -2,6 +2,7 @@
 import { ActivityCancellationType, proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { nonRetryableErrorTypes } from '../shared/errors';
+import { dryRunQueue, isDryRun, recordAction } from './dry-run';
 
 /** Read-only checks: quick, a few retries for flaky networks. */
 export const quickChecks: ActivityOptions = {
@@ -51,8 +52,12 @@ export const watches: ActivityOptions = {
 /**
  * Activities of one option group, each call with a one-line summary shown next to it in the Web UI
  * (`checks('look up the name').lookupDns(...)`). Summaries are user metadata: changing one never breaks replay.
+ * In a dry run the call goes to the dry-run task queue and its summary is what `cutover plan` prints.
  */
 export const withSummary =
   (options: ActivityOptions) =>
-  (summary: string): ActivityInterfaceFor<Activities> =>
-    proxyActivities<Activities>({ ...options, summary });
+  (summary: string): ActivityInterfaceFor<Activities> => {
+    if (!isDryRun()) return proxyActivities<Activities>({ ...options, summary });
+    recordAction(summary);
+    return proxyActivities<Activities>({ ...options, summary: `dry run: ${summary}`, taskQueue: dryRunQueue() });
+  };

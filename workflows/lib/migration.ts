@@ -37,6 +37,7 @@ import {
 } from '../shared/types';
 import type { Activities } from '../../activities';
 import { compensations } from './activity-options';
+import { dryRunRecord, isDryRun, recordAction, recordStep } from './dry-run';
 import { refusalReason } from './gates';
 import { messageOf, Saga, type Compensation, type UndoProcedures } from './saga';
 
@@ -100,6 +101,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       pointOfNoReturn: options.pointOfNoReturn,
     });
     this.saga = this.newSaga();
+    if (isDryRun()) this.status.dryRun = dryRunRecord();
     this.installHandlers();
   }
 
@@ -298,7 +300,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   /** Store the run's record as an artifact; a storage problem is reported, it does not change the outcome. */
   private async archive(): Promise<void> {
     const a = this.options.artifacts;
-    if (!a) return;
+    if (!a || isDryRun()) return;
     const object = `${a.prefix.replace(/\/+$/, '')}/${workflowInfo().workflowId}.json`;
     try {
       const stored = await CancellationScope.nonCancellable(() => artifacts.storeReport({ bucket: a.bucket, object, report: this.status }));
@@ -322,6 +324,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
 
   /** Register the undo of the step about to run (LIFO): the name of one of the move's undo procedures and its argument. */
   compensate(c: Compensation<U>): void {
+    if (isDryRun()) dryRunRecord().compensations.push({ step: c.step, manualAction: c.manualAction });
     this.saga.add(c as CompensationData);
   }
 
@@ -331,9 +334,10 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
    * `done-by-hand` records the note and goes on (the step then returns `undefined`: past the point of no
    * return, moves use a step's result only in its summary), `way-back` takes the designed way back.
    */
-  async step<T>(name: string, fn: () => Promise<T>, summarize?: (result: T) => string): Promise<T> {
+  async step<T>(name: string, fn: () => Promise<T>, summarize?: (result: T) => string, kind?: { readOnly: true }): Promise<T> {
     await this.checkpoint();
-    const record: StepRecord = { name, state: 'running', startedAt: new Date().toISOString() };
+    const record: StepRecord = { name, state: 'running', startedAt: new Date().toISOString(), ...(kind?.readOnly ? { readOnly: true } : {}) };
+    if (isDryRun()) recordStep(name);
     this.status.steps.push(record);
     this.setPhase(name);
     for (;;) {
@@ -450,6 +454,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
    */
   async gate(name: string, evidence: Evidence | EvidenceSource, policy: GatePolicy): Promise<DecisionRecord> {
     await this.checkpoint();
+    if (isDryRun()) return this.dryRunGate(name, policy);
     const source = isEvidenceSource(evidence) ? evidence : null;
     const shown: Evidence = source ? await this.readEvidence(source) : (evidence as Evidence);
     const openedAt = new Date();
@@ -520,6 +525,27 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         this.publish();
       }
     }
+  }
+
+  /** A dry run records the gate and goes on as if the approvers had said go. */
+  private dryRunGate(name: string, policy: GatePolicy): DecisionRecord {
+    const { approvers, requireSecondPerson } = this.options.approval;
+    const who = `${approvers.join(' or ')}${requireSecondPerson ? ` (not ${this.options.startedBy}, who starts it)` : ''}`;
+    const timeout = policy.timeoutMs ? `; after ${Math.round(policy.timeoutMs / 1000)} s without a decision: ${policy.onTimeout === 'rollback' ? 'roll back' : 'remind and keep waiting'}` : '';
+    dryRunRecord().gates.push(`${name}: wait for a go from ${who}${timeout}`);
+    recordStep(`gate ${name}`);
+    return { gate: name, decision: 'go', by: 'dry run', at: new Date().toISOString(), via: 'update', evidence: {} };
+  }
+
+  /** Sleep; a dry run only notes the wait. */
+  async sleep(ms: number): Promise<void> {
+    if (isDryRun()) return recordAction(`wait ${ms / 1000} s`);
+    await sleep(ms);
+  }
+
+  /** A read-only step: in a dry run it runs for real, and `cutover plan` shows its summary as a fact found. */
+  check<T>(name: string, fn: () => Promise<T>, summarize?: (result: T) => string): Promise<T> {
+    return this.step(name, fn, summarize, { readOnly: true });
   }
 
   /** A failed look is shown as such: the gate stays open and the approver decides either way. */

@@ -3,5 +3,7 @@ export * from './types';
 export * from './messages';
 export const TASK_QUEUE = 'cutover';
 /** Where a dry run's activities go: reads real, changes recorded (activities/dry-run.ts). */
+/** The memo key that makes a run a dry run (`cutover plan`): workflows/lib/dry-run.ts. */
+export const DRY_RUN_MEMO = 'cutoverDryRun';
 export const dryRunTaskQueue = (taskQueue: string): string => `${taskQueue}-dry-run`;
 export const searchAttributeNames = { phase: 'CutoverPhase', kind: 'CutoverKind', name: 'CutoverName' } as const;

@@ -87,6 +87,8 @@ export interface StepRecord {
   attempts?: number;
   /** Recorded done by hand at the recover gate instead of run. */
   byHand?: { by: string; note: string; at: string };
+  /** A read-only step (preflight, lookups): in a dry run it runs for real. */
+  readOnly?: boolean;
 }
 
 export interface GateState {
@@ -161,6 +163,15 @@ export interface MigrationStatus {
   /** What an operator must still do by hand when a compensation failed. */
   manualActions: string[];
   endedAt: string | null;
+  /** Only in a dry run: what the run would have done. */
+  dryRun?: DryRunRecord;
+}
+
+/** What a dry run (`cutover plan`) recorded: each step with what it would do, each gate, each undo registered. */
+export interface DryRunRecord {
+  steps: { step: string; actions: string[] }[];
+  gates: string[];
+  compensations: { step: string; manualAction: string }[];
 }
 
 /** A run's status before its first step. */
