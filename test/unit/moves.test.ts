@@ -76,7 +76,10 @@ describe.each((moves as readonly MoveDefinition[]).map((m) => [m.kind, m] as con
     const workflow = read(`workflows/${kind}.ts`);
     const called = activityNames.filter((a) => new RegExp(`\\.${a}\\(`).test(workflow));
     expect(called.length).toBeGreaterThan(0);
-    const tests = read(`test/workflows/${kind}.test.ts`);
+    // The workflow tests and the helpers they import (fakes may live in test/helpers).
+    const testFile = read(`test/workflows/${kind}.test.ts`);
+    const helpers = [...testFile.matchAll(/from '\.\.\/helpers\/([\w-]+)'/g)].map((m) => read(`test/helpers/${m[1]}.ts`));
+    const tests = [testFile, ...helpers].join('\n');
     const faked = activityNames.filter((a) => new RegExp(`\\b${a}\\s*(\\(|:)`).test(tests));
     expect(called.filter((a) => !faked.includes(a)), `${kind}: activities its workflow calls that the workflow tests do not fake`).toEqual([]);
   });
