@@ -75,6 +75,7 @@ export function formatPlanReview(file: string, r: { id: string; dryRunId: string
     out.push(`undone, last first, if it fails, is stopped or gets a no-go before ${s.pointOfNoReturn.step}:`);
     for (const c of [...undos].reverse()) out.push(`  - ${c.step}: ${c.manualAction}`);
   }
+  if (s.dryRun?.wayBack) out.push(`after ${s.pointOfNoReturn.step}, a no-go, an abort or a failure answered "way-back" takes the way back:`, `  - ${s.dryRun.wayBack}`);
   return out.map(printable).join('\n');
 }
 

@@ -287,6 +287,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   /** Arm the way back: from here on a no-go, an abort or a `way-back` decision runs it. */
   armWayBack(): void {
     this.wayBackIsArmed = true;
+    if (isDryRun() && this.options.wayBack) dryRunRecord().wayBack = `${this.options.wayBack.step}: ${this.options.wayBack.manualAction}`;
     this.publish();
   }
 

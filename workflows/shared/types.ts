@@ -172,6 +172,8 @@ export interface DryRunRecord {
   steps: { step: string; actions: string[] }[];
   gates: string[];
   compensations: { step: string; manualAction: string }[];
+  /** The designed way back past the point of no return, once armed: its step and what it does. */
+  wayBack?: string;
 }
 
 /** A run's status before its first step. */
