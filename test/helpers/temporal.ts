@@ -16,14 +16,15 @@ export interface TemporalTestEnv {
 
 let runtimeInstalled = false;
 
-export async function temporalTestEnv(): Promise<TemporalTestEnv> {
+/** `address`: a server of the test's own (test/helpers/dev-server.ts); by default the sandbox's. */
+export async function temporalTestEnv(address?: string): Promise<TemporalTestEnv> {
   if (!runtimeInstalled) {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
     runtimeInstalled = true;
   }
   applySandboxWorkerEnv();
   // A missing sandbox fails loudly here: these tests never pass without a real server.
-  const address = process.env.TEMPORAL_ADDRESS ?? loadSandbox().temporal.address;
+  address ??= process.env.TEMPORAL_ADDRESS ?? loadSandbox().temporal.address;
   const connection = await Connection.connect({ address });
   const nativeConnection = await NativeConnection.connect({ address });
   const bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../workflows/index.ts'), logger: quietLogger });
