@@ -3,14 +3,16 @@
 // Phases: preflight → initial-copy → catch-up (passes until one moves less than the threshold) →
 //   gate `cutover` → freeze (plan hook) → final-sync (--delete) → verify (checksums) → switch-traffic (DNS) →
 //   unfreeze (plan hook).
-// Messages: decideUpdate / decisionSignal (gate `cutover`), abortSignal, pauseSignal, resumeSignal, statusQuery.
-// Compensations: remove what the copy created on the target (only if the plan says so), unfreeze writers,
-//   switch DNS back. Point of no return: unfreezing writers on the target side: from then on they write to
-//   dc2 only, and switching back would lose their writes.
+// Messages: decideUpdate / decisionSignal (gate `cutover`, and `recover`), abortSignal, pauseSignal,
+//   resumeSignal, statusQuery.
+// Compensations (undo procedures removeTarget, unfreeze, switchBack): remove what the copy created on the
+//   target (only if the plan says so), unfreeze writers, switch DNS back. Point of no return: unfreezing
+//   writers on the target side: from then on they write to dc2 only, and switching back would lose their
+//   writes. There is no way back after it: a failed unfreeze opens the recover gate (retry or done by hand).
 import { workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RsyncPassInput, RsyncPassResult } from '../activities/files';
-import type { ApprovalPolicy, DnsSwitch, GatePolicy, HookCommand, MigrationStatus, SshHost } from './shared/types';
+import type { ApprovalPolicy, CarriedState, DnsSwitch, GatePolicy, HookCommand, MigrationStatus, SshHost } from './shared/types';
 import { compensations, cutoverSteps, longCopies, quickChecks, withSummary } from './lib/activity-options';
 import { Migration } from './lib/migration';
 
@@ -53,9 +55,11 @@ const undos = {
   },
 };
 
-export async function fileSync(input: FileSyncInput): Promise<MigrationStatus> {
+export async function fileSync(input: FileSyncInput, carried?: CarriedState): Promise<MigrationStatus> {
   const m = new Migration({
     undos,
+    input,
+    carried,
     kind: 'file-sync',
     name: input.name,
     startedBy: input.startedBy,

@@ -15,12 +15,16 @@
 //   is the reverse move, registered once traffic has switched: the old primary rejoins as a standby of the new
 //   one (no pg_rewind needed after a clean fence; run when needed), catches up, and the same synchronous-commit
 //   / fence / promote / switch-traffic run in the other direction. A no-go at `complete` (or an abort after the
-//   promotion) runs it. Until its own promotion it undoes itself on failure: the new primary keeps serving.
+//   promotion) runs it. Until its own promotion it undoes itself on failure (or on an abort): the new
+//   primary keeps serving. It is the lifecycle's way back, a phase of its own, not a compensation. A forward
+//   step that fails after the promotion opens the recover gate (retry, way back once armed, done by hand).
+// Compensations are data (undo procedures dropSlot, stopStandby, removeStandbyCopy, restoreSynchronous,
+//   liftFence, each with its direction), so long waits (catch-up under `wait`, gates) continue as new.
 import { patched, workflowInfo } from '@temporalio/workflow';
 import type { CatchUpWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
-import type { ApprovalPolicy, DnsSwitch, Evidence, GatePolicy, MigrationStatus, SecretRef, SshHost } from './shared/types';
+import type { ApprovalPolicy, CarriedState, DnsSwitch, Evidence, GatePolicy, MigrationStatus, SecretRef, SshHost } from './shared/types';
 import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
-import { Migration } from './lib/migration';
+import { continuingAsNew, Migration } from './lib/migration';
 import { messageOf, type Saga } from './lib/saga';
 
 /** One PostgreSQL server of a failover: where it runs, where it listens, where its files are. */
@@ -106,7 +110,7 @@ interface Direction {
 
 type Way = 'forward' | 'back';
 
-export async function postgresFailover(input: PostgresFailoverInput): Promise<MigrationStatus> {
+export async function postgresFailover(input: PostgresFailoverInput, carried?: CarriedState): Promise<MigrationStatus> {
   /**
    * Undo procedures: compensations name one and give its argument (plain data, carried across
    * continue-as-new); `dir` says which direction's servers they act on.
@@ -160,6 +164,8 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
   };
   const m = new Migration({
     undos,
+    input,
+    carried,
     kind: 'postgres-failover',
     name: input.name,
     startedBy: input.startedBy,
@@ -188,7 +194,6 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
       [fig(d, 'slot')]: slotText(d.slot, s),
       [fig(d, 'lastCheckAt')]: s.checkedAt,
     });
-  let prior: Record<string, string | null> = {};
   m.setFigures({ primary: label(forward.from), standby: label(forward.to) });
 
   // ---- phases --------------------------------------------------------------------------------------
@@ -301,12 +306,13 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
   };
 
   /**
-   * A gate whose evidence stays fresh: read again while it waits (every 15 s, backing off to 5 min so a long
-   * wait does not fill the history), and the decision records the evidence as last shown.
+   * A gate whose evidence stays fresh: read again while it waits (every 15 s, backing off to 5 min, or at the
+   * plan's own fixed interval), and the decision records the evidence as last shown. A long wait continues as
+   * new, so the history stays bounded either way.
    */
   const gate = (name: string, read: () => Promise<Evidence>, policy: GatePolicy) =>
     patched(GATE_EVIDENCE)
-      ? m.gate(name, { read, everyMs: policy.refreshEveryMs ?? 15_000, maxEveryMs: 300_000 }, policy)
+      ? m.gate(name, policy.refreshEveryMs ? { read, everyMs: policy.refreshEveryMs } : { read, everyMs: 15_000, maxEveryMs: 300_000 }, policy)
       : m.gateWithFloatingRefresher(name, read, policy);
 
   const cutoverEvidence = async (): Promise<Evidence> => {
@@ -492,6 +498,9 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
 
   /** The reverse move up to its fence; every step registers its undo in `own` first. */
   const reverseUpToFence = async (own: Saga, undoable: boolean) => {
+    // The old primary's settings as read before the forward move changed them (stored: a run resumed inside
+    // the way back never went through the forward path).
+    const restore = await m.remember('settings-before', () => readSettings(forward.from));
     own.add(slotUndo(back));
     await createSlot(back);
     own.add(standbyStopUndo(back, 'reverse-start'));
@@ -506,7 +515,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
           slot: back.slot,
           applicationName: back.applicationName,
           walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
-          restore: prior,
+          restore,
           foreignSettings: Object.keys(input.standby.settings),
         }),
       (r) => (r.rewound ? `pg_rewind ran: ${r.reason}` : r.reason),
@@ -514,7 +523,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
     await startServer(back, 'reverse-start');
     await confirmStreaming(back);
     await catchUp(back);
-    const before = undoable ? await readSettings(back.from) : {};
+    const before = undoable ? await m.remember('reverse-settings-before', () => readSettings(back.from)) : {};
     own.add(synchronousUndo(back, before));
     await goSynchronous(back);
     own.add(fenceUndo(back, before));
@@ -524,7 +533,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
 
   /** A reverse move that failed before its promotion: its own steps undone, the new primary still serving. */
   const abandonReverse = async (own: Saga, undoable: boolean, err: unknown): Promise<never> => {
-    if (!undoable) throw err;
+    if (!undoable || continuingAsNew(err)) throw err;
     const { manualActions } = await own.compensate();
     const failed = `the reverse move failed before ${label(back.to)} was promoted (${messageOf(err)})`;
     if (manualActions.length > 0) throw new Error(`${failed}, and undoing it needs a hand: ${manualActions.join('; ')}`);
@@ -541,7 +550,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
   const reverseMove = async (): Promise<string> => {
     // Runs recorded before the reverse move could undo itself replay on the path without it.
     const undoable = patched(REVERSE_MOVE_UNDO);
-    const own = m.newSaga();
+    const own = m.newSaga('reverse-move');
     const { rejoin, fenced } = await reverseUpToFence(own, undoable).catch((err) => abandonReverse(own, undoable, err));
     // From the reverse promotion on, the way back finishes whatever happens: an abort no longer stops it.
     return m.wayBackPastPointOfNoReturn(async () => {
@@ -586,7 +595,7 @@ export async function postgresFailover(input: PostgresFailoverInput): Promise<Mi
 
     await gate('cutover', cutoverEvidence, input.gates.cutover);
 
-    prior = await readSettings(forward.from);
+    const prior = await m.remember('settings-before', () => readSettings(forward.from));
     m.compensate(synchronousUndo(forward, prior));
     await goSynchronous(forward);
 

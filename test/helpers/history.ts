@@ -27,11 +27,11 @@ export function historyText(history: unknown): string {
  * (test/workflows/replay.test.ts): today's workflow code must replay what yesterday's code wrote. Written by
  * the Temporal CLI (`temporal workflow show -o json`), the standard history file format. Existing files are kept.
  */
-export function recordHistory(name: string, workflowId: string): void {
+export function recordHistory(name: string, workflowId: string, serverAddress?: string): void {
   if (process.env.CUTOVER_RECORD_HISTORIES !== '1') return;
   // A stored history is what running migrations were written by: it is never replaced, only joined by new ones.
   if (existsSync(path.join(HISTORIES_DIR, `${name}.json`))) return;
-  const address = process.env.TEMPORAL_ADDRESS ?? loadSandbox().temporal.address;
+  const address = serverAddress ?? process.env.TEMPORAL_ADDRESS ?? loadSandbox().temporal.address;
   const r = spawnSync('temporal', ['workflow', 'show', '--address', address, '--workflow-id', workflowId, '--output', 'json'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`temporal workflow show ${workflowId} failed: ${r.stderr || r.error?.message}`);
   mkdirSync(HISTORIES_DIR, { recursive: true });

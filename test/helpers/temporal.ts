@@ -19,7 +19,8 @@ export interface TemporalTestEnv {
 
 let runtimeInstalled = false;
 
-export async function temporalTestEnv(): Promise<TemporalTestEnv> {
+/** `address`: a server of the test's own (test/helpers/dev-server.ts); by default the sandbox's. */
+export async function temporalTestEnv(address?: string): Promise<TemporalTestEnv> {
   if (!runtimeInstalled) {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
     runtimeInstalled = true;
@@ -27,7 +28,7 @@ export async function temporalTestEnv(): Promise<TemporalTestEnv> {
   // A missing sandbox fails loudly here: these tests never pass without a real server. Workers in this process
   // (and activities built here) use the sandbox's Temporal server and GCS emulator unless set explicitly.
   useSandboxWorkerEnv(loadSandbox());
-  const address = process.env.TEMPORAL_ADDRESS!;
+  address ??= process.env.TEMPORAL_ADDRESS!;
   const connection = await Connection.connect({ address });
   const nativeConnection = await NativeConnection.connect({ address });
   const bundle = await bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../workflows/index.ts'), logger: quietLogger });

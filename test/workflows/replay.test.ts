@@ -30,6 +30,15 @@ describe('stored histories replay on today’s code', () => {
       'postgres-failover-reverse-move-unpatched.json',
       'postgres-failover-fence-undone.json',
       'postgres-failover-reverse-fence-undone.json',
+      // The lifecycle in workflows/lib: evidence refreshed by the gate (patch "gate-evidence-lifecycle"), the
+      // recover gate, the way back as a phase (aborted), and last runs that started from carried state.
+      'postgres-failover-gate-evidence.json',
+      'postgres-failover-recover-retry.json',
+      'postgres-failover-recover-way-back.json',
+      'postgres-failover-recover-done-by-hand.json',
+      'postgres-failover-way-back-aborted.json',
+      'postgres-failover-continued-as-new.json',
+      'postgres-failover-way-back-continued-as-new.json',
     ]));
   });
 

@@ -1,7 +1,31 @@
-// The shared machinery of every data move: status (query, search attributes, current details), steps,
-// gates (update + signal), pause/resume, abort, compensations and the point of no return.
+// The lifecycle every data move runs on: status (query, search attributes, current details), steps, gates
+// (update + signal), pause/resume, abort, compensations as data, the point of no return, the recover gate, the
+// way back, and continue-as-new.
 //
 // A workflow builds one Migration, then calls `migration.run(async () => { ...flat list of phases... })`.
+//
+// Before the point of no return, a failure, a no-go, a rolling-back gate timeout or an abort runs the saga:
+// the registered compensations, LIFO, each `{ step, undo: <name of one of the move's undo procedures>, args }`.
+// After it, nothing is undone: a step that fails opens the `recover` gate (retry it, take the way back, or
+// record it done by hand with a note) and the run stays open until someone decides; a no-go, an abort or a
+// `way-back` decision runs the way back, a phase of its own (`options.wayBack`, armed by the move once it
+// exists) with its own steps, its own cancellable scope (abort and pause work until its own point of no
+// return) and the same wait policies as the forward path.
+//
+// Continue-as-new. Only waits continue as new: a gate's loop and `waitUntil`, when the server suggests it
+// (`workflowInfo().continueAsNewSuggested`, checked at every wake-up) and no other step is running. They throw
+// with a copy of the carried state (CarriedState: the whole status, step results, the saga and named sagas as
+// data, open waits, whether the way back is armed, the rollback reason); `run` ends the run with
+// `continueAsNew(input, carried)`, so a workflow's second argument is the carried state. The next run executes
+// the same flat list of phases from the top in fast-forward: a finished step returns its stored result without
+// running, a decided gate returns its decision, `remember`ed values come back, and registering compensations,
+// figures, checkpoints, pauses between steps (`sleep`) and the point of no return are skipped (the carried
+// state has them). Fast-forward ends at the first step or gate that is not finished: by construction the one
+// the previous run was waiting in (a step mid-`waitUntil`, whose wait state is carried; a step waiting at the
+// recover gate; or an open gate, with its evidence, deadline, notifications and refresh schedule). A run that
+// continued as new inside the way back skips the forward path and resumes the way back the same way. So moves
+// must keep between-step code free of effects (activities only in steps, `remember`, or evidence reads), and
+// step and gate names unique in a run. The status query answers with the whole story across runs (`runs`).
 import {
   ApplicationFailure,
   CancellationScope,
@@ -10,6 +34,7 @@ import {
   log,
   proxyActivities,
   setCurrentDetails,
+  continueAsNew,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -27,6 +52,7 @@ import {
   type GateState,
   RECOVER_GATE,
   type CompensationData,
+  type CarriedState,
   type CompensationRecord,
   type Evidence,
   type GatePolicy,
@@ -51,10 +77,23 @@ const artifacts = proxyActivities<Activities>(compensations);
 class RollbackRequested extends Error {}
 /** Thrown from a step whose failure past the point of no return was answered with `way-back`. */
 class WayBackRequested extends RollbackRequested {}
+/** Thrown from a wait or a gate when the server suggests continue-as-new: carries the state as it was there. */
+/** A step that had failed and waited at the recover gate when the previous run continued as new. */
+class CarriedFailure extends Error {}
+class ContinueAsNewRequested extends Error {
+  constructor(readonly carried: CarriedState) {
+    super('continue as new');
+  }
+}
+
+/** True for the unwinding of a run that continues as new: catch blocks of moves let it through untouched. */
+export function continuingAsNew(err: unknown): boolean {
+  return err instanceof ContinueAsNewRequested;
+}
 
 /**
  * Evidence a gate shows and keeps fresh: read when the gate opens, then again after `everyMs` (doubling up to
- * `maxEveryMs`) while it waits. Reading stops when the gate closes; a decision records a copy of what was shown.
+ * `maxEveryMs`; without it the interval stays fixed) while it waits. Reading stops when the gate closes; a decision records a copy of what was shown.
  */
 export interface EvidenceSource {
   read: () => Promise<Evidence>;
@@ -79,6 +118,10 @@ export interface MigrationOptions<U extends UndoProcedures = UndoProcedures> {
    * ordinary steps; an abort stops it until it calls `wayBackPastPointOfNoReturn`; it returns its report line.
    */
   wayBack?: { step: string; manualAction: string; run: () => Promise<string> };
+  /** The workflow's input, handed again to the next run when this one continues as new. */
+  input: unknown;
+  /** What the previous run carried over (the workflow's second argument), absent in the first run. */
+  carried?: CarriedState;
 }
 
 export class Migration<U extends UndoProcedures = UndoProcedures> {
@@ -91,16 +134,33 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private rollingBack = false;
   private wayBackIsArmed = false;
   private wayBackScope: CancellationScope | null = null;
+  /** Finished steps, decided gates and remembered values: what a resumed run returns instead of running again. */
+  private readonly results: CarriedState['results'];
+  private readonly sagas: CarriedState['sagas'];
+  private readonly waits: CarriedState['waits'];
+  /** A resumed run going through what the previous runs did, up to where the last one waited. */
+  private fastForward: boolean;
+  /** Steps whose function is running now: a run continues as new only when nothing but the wait itself runs. */
+  private inFlight = 0;
 
   constructor(private readonly options: MigrationOptions<U>) {
-    this.status = initialStatus({
-      kind: options.kind,
-      name: options.name,
-      startedBy: options.startedBy,
-      startedAt: new Date().toISOString(),
-      pointOfNoReturn: options.pointOfNoReturn,
-    });
-    this.saga = this.newSaga();
+    const carried = options.carried;
+    this.status = carried
+      ? { ...carried.status, runs: carried.status.runs + 1 }
+      : initialStatus({
+          kind: options.kind,
+          name: options.name,
+          startedBy: options.startedBy,
+          startedAt: new Date().toISOString(),
+          pointOfNoReturn: options.pointOfNoReturn,
+        });
+    this.results = carried?.results ?? {};
+    this.sagas = carried?.sagas ?? {};
+    this.waits = carried?.waits ?? {};
+    this.wayBackIsArmed = carried?.wayBackArmed ?? false;
+    this.rollbackReason = carried?.rollbackReason ?? null;
+    this.fastForward = carried !== undefined;
+    this.saga = new Saga(carried?.saga ?? [], this.options.undos, (record) => this.recordCompensation(record));
     if (isDryRun()) this.status.dryRun = dryRunRecord();
     this.installHandlers();
   }
@@ -194,18 +254,63 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     this.publish();
   }
 
+  // ---- continue-as-new ---------------------------------------------------------------------------
+
+  /** Whether to continue as new now: the server suggests it and nothing runs but the waiting step (`self`). */
+  private continueAsNewDue(self: 0 | 1): boolean {
+    return workflowInfo().continueAsNewSuggested && this.inFlight === self;
+  }
+
+  /** The state the next run starts from, copied as it is at the wait (unwinding changes nothing in it). */
+  private carry(): CarriedState {
+    return JSON.parse(
+      JSON.stringify({
+        status: this.status,
+        results: this.results,
+        saga: this.saga.stack,
+        sagas: this.sagas,
+        waits: this.waits,
+        wayBackArmed: this.wayBackIsArmed,
+        rollbackReason: this.rollbackReason,
+      } satisfies CarriedState),
+    );
+  }
+
+  /** Marks the end of a resumed run's fast-forward: from here on it does what the previous run was doing. */
+  private resumed(): void {
+    if (!this.fastForward) return;
+    this.fastForward = false;
+    this.setPhase(this.status.phase);
+    log.info('resumed after continue-as-new', { runs: this.status.runs, phase: this.status.phase });
+  }
+
   // ---- used by workflows ------------------------------------------------------------------------
 
-  /** Run the forward path; on failure, no-go or abort, undo what was done. Returns the final status. */
+  /**
+   * Run the forward path; on failure, no-go or abort, undo what was done. Returns the final status. A wait that
+   * continues as new ends here: the next run gets the same input and the carried state.
+   */
   async run(forward: () => Promise<void>): Promise<MigrationStatus> {
+    try {
+      return await this.runToEnd(forward);
+    } catch (err) {
+      if (!(err instanceof ContinueAsNewRequested)) throw err;
+      log.info('continuing as new', { runs: err.carried.status.runs, phase: err.carried.status.phase });
+      return await continueAsNew<(input: unknown, carried: CarriedState) => Promise<MigrationStatus>>(this.options.input, err.carried);
+    }
+  }
+
+  private async runToEnd(forward: () => Promise<void>): Promise<MigrationStatus> {
     upsertSearchAttributes([
       { key: kindKey, value: this.options.kind },
       { key: nameKey, value: this.options.name },
     ]);
     this.publish();
+    // A run resumed inside the way back goes straight back to it.
+    const inWayBack = this.status.wayBack?.state === 'running';
     try {
       this.forwardScope = new CancellationScope({ cancellable: true });
-      await this.forwardScope.run(forward);
+      await this.forwardScope.run(inWayBack ? () => Promise.reject(new RollbackRequested(this.rollbackReason ?? 'way back')) : forward);
       this.status.outcome = 'completed';
       this.setPhase('completed');
       this.status.endedAt = new Date().toISOString();
@@ -213,6 +318,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       this.publish();
       return this.status;
     } catch (err) {
+      if (err instanceof ContinueAsNewRequested) throw err;
       if (err instanceof WayBackRequested) this.requestRollback(err.message);
       if (this.status.pointOfNoReturn.passedAt !== null && !this.rollbackReason) {
         // Past the point of no return there is nothing to undo: the operator decides on the reverse move.
@@ -226,7 +332,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       if (!this.rollbackReason && !isCancellation(err) && !(err instanceof RollbackRequested)) {
         log.error('forward step failed, rolling back', { error: this.status.failure });
       }
-      this.setPhase('rolling-back');
+      if (!inWayBack) this.setPhase('rolling-back');
       if (this.wayBackArmed()) await this.runWayBack();
       const { manualActions } = await this.saga.compensate();
       this.status.manualActions.push(...manualActions);
@@ -261,8 +367,11 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
    */
   private async runWayBack(): Promise<void> {
     const wb = this.options.wayBack!;
-    const startedAt = new Date().toISOString();
-    const wayBack: WayBackStatus = { step: wb.step, state: 'running', startedAt, reason: this.rollbackReason ?? 'way back' };
+    const wayBack: WayBackStatus =
+      this.status.wayBack?.state === 'running'
+        ? this.status.wayBack
+        : { step: wb.step, state: 'running', startedAt: new Date().toISOString(), reason: this.rollbackReason ?? 'way back' };
+    const startedAt = wayBack.startedAt;
     this.status.wayBack = wayBack;
     this.publish();
     let record: CompensationRecord;
@@ -272,14 +381,15 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       wayBack.state = 'done';
       record = { step: wb.step, state: 'done', startedAt, endedAt: new Date().toISOString(), detail };
     } catch (err) {
+      if (err instanceof ContinueAsNewRequested) throw err;
       wayBack.state = 'failed';
       const aborted = wayBack.abort ? `aborted by ${wayBack.abort.by}: ${wayBack.abort.reason}; ` : '';
       record = { step: wb.step, state: 'failed', startedAt, endedAt: new Date().toISOString(), error: aborted + messageOf(err) };
       this.status.manualActions.push(wb.manualAction);
     } finally {
       this.wayBackScope = null;
-      wayBack.endedAt = new Date().toISOString();
     }
+    wayBack.endedAt = new Date().toISOString();
     this.status.compensations.push(record);
     this.publish();
   }
@@ -316,17 +426,39 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
    * A saga whose records join the run's compensations in status. The run has one; a procedure that itself runs
    * as a compensation (the reverse move) takes another, to undo its own steps if it fails half-way.
    */
-  newSaga(): Saga {
-    return new Saga([], this.options.undos, (record) => {
-      this.status.compensations.push(record);
-      this.publish();
-    });
+  newSaga(name: string): Saga {
+    const stack = (this.sagas[name] ??= []);
+    const saga = new Saga(stack, this.options.undos, (record) => this.recordCompensation(record));
+    // A resumed run registers again what it passes on its way: the carried stack already has it.
+    const add = saga.add.bind(saga);
+    saga.add = (c) => (this.fastForward ? undefined : add(c));
+    return saga;
+  }
+
+  private recordCompensation(record: CompensationRecord): void {
+    this.status.compensations.push(record);
+    this.publish();
   }
 
   /** Register the undo of the step about to run (LIFO): the name of one of the move's undo procedures and its argument. */
   compensate(c: Compensation<U>): void {
+    if (this.fastForward) return; // the carried saga has it
     if (isDryRun()) dryRunRecord().compensations.push({ step: c.step, manualAction: c.manualAction });
     this.saga.add(c as CompensationData);
+  }
+
+  /** `fn`'s result, computed once in the whole story: a resumed run gets the stored value. */
+  async remember<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    if (key in this.results) return this.results[key].value as T;
+    const value = await fn();
+    this.results[key] = { value };
+    return value;
+  }
+
+  /** A pause between steps (not a wait for a condition): skipped by a resumed run that went past it already; a dry run only notes it. */
+  async sleep(ms: number): Promise<void> {
+    if (isDryRun()) return recordAction(`wait ${ms / 1000} s`);
+    if (!this.fastForward) await sleep(ms);
   }
 
   /**
@@ -336,22 +468,36 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
    * return, moves use a step's result only in its summary), `way-back` takes the designed way back.
    */
   async step<T>(name: string, fn: () => Promise<T>, summarize?: (result: T) => string, kind?: { readOnly: true }): Promise<T> {
-    await this.checkpoint();
-    const record: StepRecord = { name, state: 'running', startedAt: new Date().toISOString(), ...(kind?.readOnly ? { readOnly: true } : {}) };
+    if (name in this.results) return this.results[name].value as T;
+    // A resumed run reaches the step the previous run was waiting in (or waiting to recover).
+    const carried = this.fastForward ? this.status.steps.find((st) => st.name === name && st.state !== 'done') : undefined;
+    if (this.fastForward && !carried) throw new Error(`resumed run reached step "${name}", which the previous run never started`);
+    this.resumed();
+    if (!carried) await this.checkpoint();
+    const record: StepRecord = carried ?? { name, state: 'running', startedAt: new Date().toISOString(), ...(kind?.readOnly ? { readOnly: true } : {}) };
     if (isDryRun()) recordStep(name);
-    this.status.steps.push(record);
-    this.setPhase(name);
+    if (!carried) this.status.steps.push(record);
+    if (record.state === 'running') this.setPhase(name);
     for (;;) {
       try {
-        const result = await fn();
+        if (record.state === 'failed') throw new CarriedFailure(record.summary ?? 'failed');
+        this.inFlight++;
+        let result: T;
+        try {
+          result = await fn();
+        } finally {
+          this.inFlight--;
+        }
         record.state = 'done';
         record.summary = summarize?.(result);
+        this.results[name] = { value: result };
         return result;
       } catch (err) {
+        if (err instanceof ContinueAsNewRequested) throw err;
         record.state = 'failed';
         record.summary = messageOf(err);
         if (!this.recoverable(err)) throw err;
-        record.endedAt = new Date().toISOString();
+        record.endedAt ??= new Date().toISOString();
         this.publish();
         const decision = await this.recover(record, err);
         if (decision.decision === 'way-back') throw new WayBackRequested(`way back chosen at the recover gate by ${decision.by} after ${name} failed: ${record.summary}`);
@@ -359,6 +505,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
           record.state = 'done';
           record.byHand = { by: decision.by, note: decision.note ?? '', at: decision.at };
           record.summary = `done by hand by ${decision.by}: ${decision.note ?? ''} (it had failed: ${record.summary})`;
+          this.results[name] = {};
           return undefined as T;
         }
         record.state = 'running';
@@ -383,7 +530,8 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   /** The `recover` gate for a failed step; one at a time (steps that run side by side take turns). */
   private async recover(record: StepRecord, err: unknown): Promise<DecisionRecord> {
     log.error('step failed past the point of no return: waiting for a decision', { step: record.name, error: messageOf(err) });
-    await condition(() => this.status.gate === null || this.rollbackReason !== null);
+    const carried = this.status.gate?.name === RECOVER_GATE && this.status.gate.evidence.step === record.name;
+    if (!carried) await condition(() => this.status.gate === null || this.rollbackReason !== null);
     const way = this.wayBackArmed() ? this.options.wayBack!.step : null;
     return this.gate(
       RECOVER_GATE,
@@ -402,6 +550,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
 
   /** Between steps: honour pause and abort (of the forward path, or of the way back). */
   async checkpoint(): Promise<void> {
+    if (this.fastForward) return;
     if (this.status.paused) {
       this.setPhase(`paused`);
       const stop = () => (this.status.wayBack ? this.status.wayBack.abort !== undefined : this.rollbackReason !== null);
@@ -421,30 +570,34 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     initial: S,
     policy: { timeoutMs: number; onTimeout: 'rollback' | 'wait'; late: (state: S, waitedMs: number) => string; onLate?: (notifications: number) => void },
   ): Promise<R> {
+    // Keyed by the step it runs in; what a resumed run needs to go on is kept there after every check.
     const phase = this.status.phase;
-    const started = Date.now();
-    let notifications = 0;
-    let state = initial;
+    const wait = (this.waits[phase] ??= { startedAt: Date.now(), notifications: 0, state: initial }) as { startedAt: number; notifications: number; state: S };
     for (;;) {
       if (this.status.paused) {
         await this.checkpoint();
         this.setPhase(phase);
       }
-      const r = await check(state);
-      if (r.done) return r.value;
-      state = r.state;
-      const waited = Date.now() - started;
-      if (waited > policy.timeoutMs * (notifications + 1)) {
-        const why = policy.late(state, waited);
+      if (this.continueAsNewDue(1)) throw new ContinueAsNewRequested(this.carry());
+      const r = await check(wait.state);
+      if (r.done) {
+        delete this.waits[phase];
+        return r.value;
+      }
+      wait.state = r.state;
+      const waited = Date.now() - wait.startedAt;
+      if (waited > policy.timeoutMs * (wait.notifications + 1)) {
+        const why = policy.late(wait.state, waited);
         if (policy.onTimeout === 'rollback') throw ApplicationFailure.create({ type: ErrorType.CatchUpTimedOut, message: why, nonRetryable: true });
-        notifications++;
-        policy.onLate?.(notifications);
-        log.warn('still waiting past the timeout (policy: wait)', { why, notifications });
+        wait.notifications++;
+        policy.onLate?.(wait.notifications);
+        log.warn('still waiting past the timeout (policy: wait)', { why, notifications: wait.notifications });
       }
     }
   }
 
   setFigures(figures: Record<string, number | string>): void {
+    if (this.fastForward) return; // the carried figures are the latest
     Object.assign(this.status.figures, figures);
     this.publish();
   }
@@ -454,23 +607,15 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
    * EvidenceSource, read again while the gate waits, by the gate's own loop: nothing outlives the gate.
    */
   async gate(name: string, evidence: Evidence | EvidenceSource, policy: GatePolicy): Promise<DecisionRecord> {
-    await this.checkpoint();
     if (isDryRun()) return this.dryRunGate(name, policy);
+    const key = `gate:${name}`;
+    if (key in this.results) return this.results[key].value as DecisionRecord;
     const source = isEvidenceSource(evidence) ? evidence : null;
-    const shown: Evidence = source ? await this.readEvidence(source) : (evidence as Evidence);
-    const openedAt = new Date();
-    const gate: GateState = {
-      name,
-      openedAt: openedAt.toISOString(),
-      deadline: policy.timeoutMs ? new Date(openedAt.getTime() + policy.timeoutMs).toISOString() : undefined,
-      evidence: shown,
-      notifications: 1,
-      ...(source ? { refreshedAt: openedAt.toISOString(), refreshes: 0 } : {}),
-    };
-    this.status.gate = gate;
-    this.pendingDecision = null;
-    this.setPhase(`waiting-at-${name}`);
-    log.info('waiting at gate', { gate: name, evidence: shown });
+    // A resumed run reaches the gate the previous run was waiting at: same gate, same evidence, same deadline.
+    const carried = this.fastForward && this.status.gate?.name === name ? this.status.gate : null;
+    if (this.fastForward && !carried) throw new Error(`resumed run reached gate "${name}", which the previous run never opened`);
+    this.resumed();
+    const gate = carried ?? (await this.openGate(name, source ? await this.readEvidence(source) : (evidence as Evidence), policy, source !== null));
     try {
       await this.awaitDecision(gate, policy, source);
       await this.checkpoint();
@@ -482,11 +627,30 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         this.requestRollback(`no-go at gate "${name}" by ${decision.by}: ${decision.reason ?? ''}`.trim());
         throw new RollbackRequested(this.rollbackReason!);
       }
+      if (name !== RECOVER_GATE) this.results[key] = { value: decision };
       return decision;
     } finally {
       this.status.gate = null;
       this.publish();
     }
+  }
+
+  private async openGate(name: string, shown: Evidence, policy: GatePolicy, refreshed: boolean): Promise<GateState> {
+    await this.checkpoint();
+    const openedAt = new Date();
+    const gate: GateState = {
+      name,
+      openedAt: openedAt.toISOString(),
+      deadline: policy.timeoutMs ? new Date(openedAt.getTime() + policy.timeoutMs).toISOString() : undefined,
+      evidence: shown,
+      notifications: 1,
+      ...(refreshed ? { refreshedAt: openedAt.toISOString(), refreshes: 0 } : {}),
+    };
+    this.status.gate = gate;
+    this.pendingDecision = null;
+    this.setPhase(`waiting-at-${name}`);
+    log.info('waiting at gate', { gate: name, evidence: shown });
+    return gate;
   }
 
   /**
@@ -496,13 +660,17 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
    */
   private async awaitDecision(gate: GateState, policy: GatePolicy, source: EvidenceSource | null): Promise<void> {
     const ready = () => this.pendingDecision !== null || this.rollbackReason !== null;
-    let every = source?.everyMs ?? 0;
-    let deadline = policy.timeoutMs ? Date.now() + policy.timeoutMs : Infinity;
-    let refreshAt = source ? Date.now() + every : Infinity;
+    // Everything the loop needs is in the gate's state, so a resumed run goes on with the same schedule.
+    const cap = (ms: number) => Math.min(ms, source?.maxEveryMs ?? source?.everyMs ?? ms);
+    let every = cap((source?.everyMs ?? 0) * 2 ** (gate.refreshes ?? 0));
+    let deadline = gate.deadline ? Date.parse(gate.deadline) : Infinity;
+    let refreshAt = source ? Date.parse(gate.refreshedAt ?? gate.openedAt) + every : Infinity;
+    const wake = () => ready() || this.continueAsNewDue(0);
     for (;;) {
       const wakeAt = Math.min(deadline, refreshAt);
-      const decided = wakeAt === Infinity ? (await condition(ready), true) : await condition(ready, Math.max(1, wakeAt - Date.now()));
-      if (decided) return;
+      const woke = wakeAt === Infinity ? (await condition(wake), true) : await condition(wake, Math.max(1, wakeAt - Date.now()));
+      if (ready()) return;
+      if (woke && this.continueAsNewDue(0)) throw new ContinueAsNewRequested(this.carry());
       if (Date.now() >= deadline) {
         if (policy.onTimeout === 'rollback') {
           this.requestRollback(`gate "${gate.name}" timed out after ${Math.round(policy.timeoutMs! / 1000)} s without a decision`);
@@ -521,7 +689,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         gate.evidence = fresh;
         gate.refreshedAt = new Date().toISOString();
         gate.refreshes = (gate.refreshes ?? 0) + 1;
-        every = Math.min(every * 2, source.maxEveryMs ?? every);
+        every = cap(every * 2);
         refreshAt = Date.now() + every;
         this.publish();
       }
@@ -536,12 +704,6 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     dryRunRecord().gates.push(`${name}: wait for a go from ${who}${timeout}`);
     recordStep(`gate ${name}`);
     return { gate: name, decision: 'go', by: 'dry run', at: new Date().toISOString(), via: 'update', evidence: {} };
-  }
-
-  /** Sleep; a dry run only notes the wait. */
-  async sleep(ms: number): Promise<void> {
-    if (isDryRun()) return recordAction(`wait ${ms / 1000} s`);
-    await sleep(ms);
   }
 
   /** A read-only step: in a dry run it runs for real, and `cutover plan` shows its summary as a fact found. */
@@ -588,6 +750,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
 
   /** From here on, failures are finished forward or reversed by design, not undone. */
   passPointOfNoReturn(): void {
+    if (this.status.pointOfNoReturn.passedAt !== null) return; // a resumed run passing it again
     this.status.pointOfNoReturn.passedAt = new Date().toISOString();
     this.saga.clear();
     log.info('passed the point of no return', { step: this.status.pointOfNoReturn.step });

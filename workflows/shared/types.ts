@@ -138,6 +138,23 @@ export interface WayBackStatus {
   abort?: AbortInput & { at: string };
 }
 
+/**
+ * What a run hands to the next when it continues as new (the workflow's second argument): plain data, so the
+ * next run resumes where this one waited. See workflows/lib/migration.ts for how it is used.
+ */
+export interface CarriedState {
+  status: MigrationStatus;
+  /** Results of finished steps, decided gates (`gate:<name>`) and remembered values, by name. */
+  results: Record<string, { value?: unknown }>;
+  /** The run's compensations, and those of named sagas (the way back's own). */
+  saga: CompensationData[];
+  sagas: Record<string, CompensationData[]>;
+  /** Open waits by step name: when they started, how often they notified, the check's own state. */
+  waits: Record<string, { startedAt: number; notifications: number; state: unknown }>;
+  wayBackArmed: boolean;
+  rollbackReason: string | null;
+}
+
 export type Outcome = 'completed' | 'rolled-back' | 'manual-intervention-required';
 
 export interface MigrationStatus {
@@ -157,6 +174,8 @@ export interface MigrationStatus {
   pointOfNoReturn: { step: string; passedAt: string | null };
   /** The designed way back past the point of no return, once it runs: a phase of its own (its steps are in `steps`). */
   wayBack: WayBackStatus | null;
+  /** How many runs the story spans: a long wait continues as new (bounded history) and carries the status over. */
+  runs: number;
   outcome: Outcome | null;
   /** Why the run rolled back, or what failed. */
   failure: string | null;
@@ -194,6 +213,7 @@ export function initialStatus(o: { kind: MigrationKind; name: string; startedBy:
     compensations: [],
     pointOfNoReturn: { step: o.pointOfNoReturn, passedAt: null },
     wayBack: null,
+    runs: 1,
     outcome: null,
     failure: null,
     manualActions: [],
