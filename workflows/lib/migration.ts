@@ -160,7 +160,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     this.wayBackIsArmed = carried?.wayBackArmed ?? false;
     this.rollbackReason = carried?.rollbackReason ?? null;
     this.fastForward = carried !== undefined;
-    this.saga = new Saga(carried?.saga ?? [], this.options.undos, (record) => this.recordCompensation(record));
+    this.saga = new Saga(carried?.saga ?? [], this.options.undos, (record) => this.recordCompensation(record), () => this.fastForward);
     if (isDryRun()) this.status.dryRun = dryRunRecord();
     this.installHandlers();
   }
@@ -423,16 +423,12 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   }
 
   /**
-   * A saga whose records join the run's compensations in status. The run has one; a procedure that itself runs
-   * as a compensation (the reverse move) takes another, to undo its own steps if it fails half-way.
+   * A named saga whose records join the run's compensations in status. The run has one; the way back takes
+   * another, to undo its own steps if it fails half-way. Carried across continue-as-new by name.
    */
   newSaga(name: string): Saga {
     const stack = (this.sagas[name] ??= []);
-    const saga = new Saga(stack, this.options.undos, (record) => this.recordCompensation(record));
-    // A resumed run registers again what it passes on its way: the carried stack already has it.
-    const add = saga.add.bind(saga);
-    saga.add = (c) => (this.fastForward ? undefined : add(c));
-    return saga;
+    return new Saga(stack, this.options.undos, (record) => this.recordCompensation(record), () => this.fastForward);
   }
 
   private recordCompensation(record: CompensationRecord): void {
@@ -442,7 +438,6 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
 
   /** Register the undo of the step about to run (LIFO): the name of one of the move's undo procedures and its argument. */
   compensate(c: Compensation<U>): void {
-    if (this.fastForward) return; // the carried saga has it
     if (isDryRun()) dryRunRecord().compensations.push({ step: c.step, manualAction: c.manualAction });
     this.saga.add(c as CompensationData);
   }

@@ -25,15 +25,19 @@ export class Saga {
   /**
    * @param stack the registered compensations (carried across continue-as-new, so it is the caller's array)
    * @param undos the move's undo procedures, looked up by name when the saga runs
+   * @param onRecord told of every compensation's outcome
    */
   constructor(
     readonly stack: CompensationData[],
     private readonly undos: UndoProcedures,
     private readonly onRecord: (record: CompensationRecord) => void = () => undefined,
+    /** While true, registrations are ignored: a resumed run passing them again (the carried stack has them). */
+    private readonly replaying: () => boolean = () => false,
   ) {}
 
   /** Register before the forward step when a timeout could hide its effect: every undo is idempotent. */
   add(compensation: CompensationData): void {
+    if (this.replaying()) return;
     this.stack.push(compensation);
   }
 
