@@ -41,7 +41,11 @@ export function formatStatus(id: string, s: MigrationStatus): string {
   if (s.gate) {
     out.push('', `waiting at gate "${s.gate.name}" since ${s.gate.openedAt}${s.gate.deadline ? ` (deadline ${s.gate.deadline})` : ''}`);
     for (const [k, v] of Object.entries(s.gate.evidence)) out.push(`  ${k}: ${v}`);
-    out.push(`  decide: cutover approve ${id} --gate ${s.gate.name} --as NAME   |   cutover reject ${id} --gate ${s.gate.name} --as NAME --reason WHY`);
+    out.push(
+      s.gate.name === 'recover'
+        ? `  decide: cutover recover ${id} retry|way-back|done-by-hand --as NAME [--note WHAT WAS DONE]`
+        : `  decide: cutover approve ${id} --gate ${s.gate.name} --as NAME   |   cutover reject ${id} --gate ${s.gate.name} --as NAME --reason WHY`,
+    );
   }
   const figures = Object.entries(s.figures);
   if (figures.length) {

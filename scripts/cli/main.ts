@@ -17,6 +17,9 @@ const USAGE = `usage: cutover <command> [options]
   watch ID                          follow progress until it ends or waits at a gate
   approve ID --gate G --as NAME [--reason WHY]
   reject ID --gate G --as NAME --reason WHY     no-go: rolls back
+  recover ID retry|way-back|done-by-hand --as NAME [--note WHAT]
+                                    after a step failed past the point of no return: run it again, take the
+                                    way back, or record it as done by hand (--note says what was done)
   abort ID --as NAME --reason WHY               roll back now
   pause ID --as NAME | resume ID --as NAME      hold / continue between steps
   report ID [--json]                the run's record: timeline, decisions, figures, compensations
@@ -24,7 +27,7 @@ const USAGE = `usage: cutover <command> [options]
 Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS variables or TEMPORAL_PROFILE
 (default 127.0.0.1:7233). Your name for --as defaults to $CUTOVER_USER or your login.`;
 
-type Values = { as?: string; gate?: string; reason?: string; namespace?: string; json?: boolean; help?: boolean };
+type Values = { as?: string; gate?: string; reason?: string; note?: string; namespace?: string; json?: boolean; help?: boolean };
 
 function need(value: string | undefined, what: string): string {
   if (!value) throw new UserError(`missing ${what}\n\n${USAGE}`);
@@ -48,6 +51,7 @@ export async function run(argv: string[], print: (line: string) => void = consol
       as: { type: 'string' },
       gate: { type: 'string' },
       reason: { type: 'string' },
+      note: { type: 'string' },
       namespace: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -104,6 +108,18 @@ export async function run(argv: string[], print: (line: string) => void = consol
       return withServices(async (s) => {
         const d = await svc.decide(s, id, gate, command === 'approve' ? 'go' : 'no-go', by, values.reason);
         print(printable(`${d.decision} recorded at gate ${d.gate} by ${d.by} (${d.at})${command === 'reject' ? ': rolling back' : ''}`));
+      });
+    }
+    case 'recover': {
+      const id = needId();
+      const decision = positionals[2];
+      if (decision !== 'retry' && decision !== 'way-back' && decision !== 'done-by-hand') {
+        throw new UserError(`recover needs a decision: retry, way-back or done-by-hand\n\n${USAGE}`);
+      }
+      if (decision === 'done-by-hand') need(values.note, '--note (say what was done by hand)');
+      return withServices(async (s) => {
+        const d = await svc.decide(s, id, 'recover', decision, by, values.reason, values.note);
+        print(printable(`${d.decision} recorded at gate recover by ${d.by} (${d.at})`));
       });
     }
     case 'abort': {

@@ -255,10 +255,11 @@ export async function decide(
   decision: DecisionValue,
   by: string,
   reason?: string,
+  note?: string,
 ): Promise<DecisionRecord> {
   return notFound(id, async () => {
     try {
-      return await handle(s, id).executeUpdate(decideUpdate, { args: [{ gate, decision, by, reason }] });
+      return await handle(s, id).executeUpdate(decideUpdate, { args: [{ gate, decision, by, reason, ...(note ? { note } : {}) }] });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         throw new UserError(`${decision} refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
