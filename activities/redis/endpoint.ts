@@ -20,7 +20,6 @@ export type CoreType = (typeof CORE_TYPES)[number];
  */
 export function printable(b: Buffer, max = 200): string {
   const s = b.toString('utf8');
-  // eslint-disable-next-line no-control-regex
   const text = Buffer.from(s, 'utf8').equals(b) && !/[\u0000-\u001f\u007f\\]/.test(s)
     ? s
     : Array.from(b, (c) => (c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`)).join('');

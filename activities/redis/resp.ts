@@ -75,32 +75,52 @@ export function parseReply(buf: Buffer, pos: number): Parsed {
   }
 }
 
-/** The bytes of commands as RESP arrays of bulk strings, in one buffer. */
+/** Writes `n` (≥ 0) as decimal digits at `o`; returns the new offset. */
+function writeInt(out: Buffer, o: number, n: number): number {
+  if (n < 10) {
+    out[o] = 48 + n;
+    return o + 1;
+  }
+  const start = o;
+  while (n > 0) {
+    out[o++] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  out.subarray(start, o).reverse();
+  return o;
+}
+
+/**
+ * The bytes of commands as RESP arrays of bulk strings, in one buffer. Headers are written byte by byte:
+ * with one small `write` per header, encoding took more time than parsing the replies.
+ */
 export function encode(cmds: Arg[][]): Buffer {
   let size = 0;
-  const parts: Array<Buffer | string>[] = [];
   for (const cmd of cmds) {
-    const p: Array<Buffer | string> = [];
     size += 16;
-    for (const a of cmd) {
-      const b = typeof a === 'number' ? String(a) : a;
-      p.push(b);
-      size += (typeof b === 'string' ? Buffer.byteLength(b) : b.length) + 16;
-    }
-    parts.push(p);
+    for (const a of cmd) size += (typeof a === 'string' ? a.length * 3 : typeof a === 'number' ? 24 : a.length) + 16;
   }
   const out = Buffer.allocUnsafe(size);
   let o = 0;
-  for (const p of parts) {
-    o += out.write(`*${p.length}\r\n`, o, 'latin1');
-    for (const a of p) {
-      if (typeof a === 'string') {
-        const len = Buffer.byteLength(a);
-        o += out.write(`$${len}\r\n`, o, 'latin1');
-        o += out.write(a, o, 'utf8');
+  for (const cmd of cmds) {
+    out[o++] = 42; // *
+    o = writeInt(out, o, cmd.length);
+    out[o++] = 13;
+    out[o++] = 10;
+    for (const a of cmd) {
+      const b = typeof a === 'number' ? String(a) : a;
+      out[o++] = 36; // $
+      if (typeof b === 'string') {
+        const len = Buffer.byteLength(b);
+        o = writeInt(out, o, len);
+        out[o++] = 13;
+        out[o++] = 10;
+        o += out.write(b, o, len, len === b.length ? 'latin1' : 'utf8');
       } else {
-        o += out.write(`$${a.length}\r\n`, o, 'latin1');
-        o += a.copy(out, o);
+        o = writeInt(out, o, b.length);
+        out[o++] = 13;
+        out[o++] = 10;
+        o += b.copy(out, o);
       }
       out[o++] = 13;
       out[o++] = 10;
