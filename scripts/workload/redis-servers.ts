@@ -37,11 +37,25 @@ async function answers(host: string, port: number): Promise<boolean> {
   });
 }
 
-export async function startThrowawayRedis(o: { address: string; password?: string; label?: string; args?: string[] }): Promise<ThrowawayRedis> {
+/** A port free on every one of `addresses`: a source and a target a DNS switch moves between share a port. */
+export async function freePortOnAll(addresses: string[]): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const port = await freePort(addresses[0]);
+    const ok = await Promise.all(addresses.slice(1).map((a) => new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, a, () => s.close(() => resolve(true)));
+    })));
+    if (ok.every(Boolean)) return port;
+  }
+  throw new Error(`no port free on all of ${addresses.join(', ')}`);
+}
+
+export async function startThrowawayRedis(o: { address: string; port?: number; password?: string; label?: string; args?: string[] }): Promise<ThrowawayRedis> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cutover-redis-'));
   let lastErr = '';
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort(o.address);
+  for (let attempt = 0; attempt < (o.port ? 1 : 3); attempt++) {
+    const port = o.port ?? (await freePort(o.address));
     const args = [
       '--bind', o.address, '--port', String(port), '--dir', dir, '--dbfilename', 'dump.rdb', '--save', '',
       '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log'),
