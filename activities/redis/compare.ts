@@ -592,20 +592,9 @@ async function valuesDiffer(o: Options, pair: Pair, type: CoreType, k: Buffer): 
       return null;
     }
     case 'hash':
-      return membersDiffer(o, pair, k, 'hash field', 'HLEN', 'HSCAN', async (members) => {
-        const [r] = await pair.tgt.exec([['HMGET', k, ...members]]);
-        return r as Array<Buffer | null>;
-      }, bytesEqual);
     case 'zset':
-      return membersDiffer(o, pair, k, 'zset member', 'ZCARD', 'ZSCAN', async (members) => {
-        const [r] = await pair.tgt.exec([['ZMSCORE', k, ...members]]);
-        return r as Array<Buffer | null>;
-      }, scoresEqual);
     case 'set':
-      return membersDiffer(o, pair, k, 'set member', 'SCARD', 'SSCAN', async (members) => {
-        const [r] = await pair.tgt.exec([['SMISMEMBER', k, ...members]]);
-        return (r as number[]).map((x) => (x === 1 ? Buffer.alloc(0) : null));
-      }, null);
+      return membersDiffer(o, pair, k, type);
     case 'list': {
       const [sl, tl] = await both(pair, ['LLEN', k]);
       const n = Math.min(sl as number, tl as number);
@@ -637,34 +626,51 @@ async function valuesDiffer(o: Options, pair: Pair, type: CoreType, k: Buffer): 
 /**
  * A hash, set or zset in pages: each page the source's *SCAN returns is looked up on the target
  * (HMGET/SMISMEMBER/ZMSCORE), then the sizes are compared, so the target's extra members are found too (a
- * source page missing nothing and equal sizes mean equal sets). Only one page is held at a time.
+ * source page missing nothing and equal sizes mean equal sets); when the sizes differ, the target is scanned
+ * the same way to name one. Only one page is held at a time.
  */
-async function membersDiffer(
+async function membersDiffer(o: Options, pair: Pair, k: Buffer, type: 'hash' | 'set' | 'zset'): Promise<string | null> {
+  const what = type === 'hash' ? 'hash field' : type === 'set' ? 'set member' : 'zset member';
+  const [ss, ts] = await both(pair, [type === 'hash' ? 'HLEN' : type === 'set' ? 'SCARD' : 'ZCARD', k]);
+  const missing = await firstMissing(o, pair.src, pair.tgt, k, type, true);
+  if (missing) return `${what} "${printable(missing.member)}"${missing.detail ?? ' missing on the target'}`;
+  if (ss === ts) return null;
+  const extra = await firstMissing(o, pair.tgt, pair.src, k, type, false);
+  return `${ss} ${what}s on the source, ${ts} on the target${extra ? ` ("${printable(extra.member)}" only on the target)` : ''}`;
+}
+
+/**
+ * The first member `from` has that `to` lacks (detail null) or, comparing values (from the source), holds with
+ * another value (detail says what).
+ */
+async function firstMissing(
   o: Options,
-  pair: Pair,
+  from: RespConnection,
+  to: RespConnection,
   k: Buffer,
-  what: string,
-  sizeCmd: string,
-  scanCmd: string,
-  lookup: (members: Buffer[]) => Promise<Array<Buffer | null>>,
-  eq: ((a: Buffer, b: Buffer) => boolean) | null,
-): Promise<string | null> {
-  const [ss, ts] = await both(pair, [sizeCmd, k]);
-  const withValues = scanCmd !== 'SSCAN';
+  type: 'hash' | 'set' | 'zset',
+  values: boolean,
+): Promise<{ member: Buffer; detail: string | null } | null> {
+  const scanCmd = type === 'hash' ? 'HSCAN' : type === 'set' ? 'SSCAN' : 'ZSCAN';
   let cursor = '0';
   do {
-    const [next, flat] = (await pair.src.exec([[scanCmd, k, cursor, 'COUNT', o.pageSize]]))[0] as [Buffer, Buffer[]];
+    const [next, flat] = (await from.exec([[scanCmd, k, cursor, 'COUNT', o.pageSize]]))[0] as [Buffer, Buffer[]];
     cursor = next.toString();
-    const members = withValues ? flat.filter((_, i) => i % 2 === 0) : flat;
+    const members = type === 'set' ? flat : flat.filter((_, i) => i % 2 === 0);
     if (members.length === 0) continue;
-    const found = await lookup(members);
+    const [r] = await to.exec([[type === 'hash' ? 'HMGET' : type === 'set' ? 'SMISMEMBER' : 'ZMSCORE', k, ...members]]);
+    const found = r as Array<Buffer | number | null>;
     for (let i = 0; i < members.length; i++) {
-      const name = printable(members[i]);
-      if (found[i] === null) return `${what} "${name}" missing on the target`;
-      if (eq && !eq(flat[2 * i + 1], found[i]!)) return `${what} "${name}": source ${describe(flat[2 * i + 1])}, target ${describe(found[i]!)}`;
+      if (found[i] === null || found[i] === 0) return { member: members[i], detail: null };
+      if (type === 'set' || !values) continue;
+      const a = flat[2 * i + 1];
+      const b = found[i] as Buffer;
+      if (!(type === 'hash' ? bytesEqual(a, b) : scoresEqual(a, b))) {
+        return { member: members[i], detail: `: source ${describe(a)}, target ${describe(b)}` };
+      }
     }
   } while (cursor !== '0');
-  return ss !== ts ? `${ss} ${what}s on the source, ${ts} on the target (the target has ${what}s the source lacks)` : null;
+  return null;
 }
 
 /** The second look: every suspect compared from scratch, side by side on the pool's pairs. */
