@@ -45,14 +45,16 @@ export async function connectRedis(ep: RedisEndpoint, opts: { timeoutMs?: number
     retryStrategy: () => null,
     protocol: 2,
   });
-  r.on('error', () => undefined); // surfaces as the failed command
+  // A refused AUTH closes the connection: connect() then only says "Connection is closed", the reason is here.
+  let lastError: Error | undefined;
+  r.on('error', (e: Error) => (lastError = e));
   try {
     await r.connect();
     await r.ping();
     return r;
   } catch (err) {
     r.disconnect();
-    const m = (err as Error).message;
+    const m = lastError && /NOAUTH|WRONGPASS|invalid password|invalid username/i.test(lastError.message) ? lastError.message : (err as Error).message;
     const where = ep.label ?? `${ep.host}:${ep.port}`;
     if (/NOAUTH|WRONGPASS|invalid password|invalid username/i.test(m)) {
       const from = opts.passwordFrom ? ` (password from ${describeSecret(opts.passwordFrom)})` : ep.password === undefined ? ' (no password given)' : '';

@@ -59,9 +59,13 @@ export interface JobStatus {
 export interface JobSystem {
   /** http://127.0.0.1:PORT of the control endpoint. */
   url: string;
+  /** Where the name pointed when the current connections were made. */
+  readonly address: string | null;
   readonly enqueued: string[];
   pause(timeoutMs?: number): Promise<JobStatus>;
   resume(): Promise<JobStatus>;
+  /** The producer stops for good; workers go on (to drain the queue before counting). */
+  stopProducing(): void;
   status(): Promise<JobStatus>;
   stop(): Promise<void>;
 }
@@ -73,6 +77,7 @@ export async function startJobSystem(o: JobSystemOptions): Promise<JobSystem> {
   const enqueued: string[] = [];
   let seq = 0;
   let stopped = false;
+  let producerDone = false;
   let producing = true;
   let paused = false;
   let address: string | null = null;
@@ -90,12 +95,11 @@ export async function startJobSystem(o: JobSystemOptions): Promise<JobSystem> {
     lazyConnect: false,
   });
 
-  async function connect(to: string): Promise<void> {
-    const old = { queue, workers };
-    queue = null;
-    workers = [];
-    // A forced close: the old server may be gone, and a job it held is not ours to finish any more.
-    await Promise.allSettled([...old.workers.map((w) => w.close(true)), old.queue?.close()]);
+  function connect(to: string): void {
+    const old = { queue, workers, paused: workers.length > 0 && paused };
+    // The old connections are closed in the background, forced: the old server may be gone, or blocking its
+    // clients under CLIENT PAUSE WRITE until its deadline, and a job it held is not ours to finish any more.
+    void Promise.allSettled([...old.workers.map((w) => w.close(true)), old.queue?.close()]);
     address = to;
     const q = new Queue(name, { connection: connection(to) });
     q.on('error', () => errors++);
@@ -110,28 +114,30 @@ export async function startJobSystem(o: JobSystemOptions): Promise<JobSystem> {
         { connection: connection(to), concurrency: o.concurrency ?? 2, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
       );
       w.on('error', () => errors++);
+      // Paused here before the switch: stay paused on the new server until resumed.
+      if (old.paused) void w.pause(true);
       return w;
     });
     queue = q;
     workers = ws;
-    if (address !== null && old.queue) reconnects++;
+    if (old.queue) reconnects++;
   }
 
   // Follow the name: resolve now, then again every resolveEveryMs; rebuild on a new address.
   const first = (await lookupA(o.dns))[0];
   if (!first) throw new Error(`${o.dns.name} does not resolve at ${o.dns.server}:${o.dns.port}`);
-  await connect(first);
+  connect(first);
   const follower = (async () => {
     while (!stopped) {
       await sleep(o.resolveEveryMs ?? 250);
       const now = await lookupA(o.dns).then((a) => a[0], () => undefined);
-      if (now && now !== address && !stopped) await connect(now);
+      if (now && now !== address && !stopped) connect(now);
     }
   })();
 
   const producer = (async () => {
     const interval = 1000 / (o.ratePerSec ?? 20);
-    while (!stopped) {
+    while (!stopped && !producerDone) {
       const q = queue as Queue | null;
       if (!producing || !q) {
         await sleep(20);
@@ -156,11 +162,16 @@ export async function startJobSystem(o: JobSystemOptions): Promise<JobSystem> {
     }
   }
 
+  /** Within 3 s or an error: a server that blocks its clients (writes paused) must not hang a hook. */
+  function soon<T>(p: Promise<T>, what: string): Promise<T> {
+    return Promise.race([p, sleep(3000).then(() => Promise.reject(new Error(`${what}: no answer from ${address} in 3 s (writes paused there?)`)))]);
+  }
+
   async function status(): Promise<JobStatus> {
     const q = queue as Queue | null;
-    const c = q ? await q.getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'failed') : {};
+    const c = q ? await soon(q.getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'failed'), 'job counts') : {};
     return {
-      paused: paused || (q ? await q.isPaused() : false),
+      paused: paused || (q ? await soon(q.isPaused(), 'paused flag') : false),
       active: c.active ?? 0,
       waiting: (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0),
       completed: completedCount(),
@@ -209,9 +220,15 @@ export async function startJobSystem(o: JobSystemOptions): Promise<JobSystem> {
 
   return {
     url: `http://${where.address}:${where.port}`,
+    get address() {
+      return address;
+    },
     enqueued,
     pause,
     resume,
+    stopProducing() {
+      producerDone = true;
+    },
     status,
     async stop() {
       stopped = true;
@@ -252,8 +269,12 @@ export function countJobs(enqueued: readonly string[], completionLog: string): J
   };
 }
 
-/** Waits until every enqueued job has completed (or the time is up); returns the count either way. */
+/**
+ * Stops the producer and waits until every enqueued job has completed (or the time is up); returns the count
+ * either way. The queue must not be paused.
+ */
 export async function drainJobs(sys: JobSystem, completionLog: string, timeoutMs = 30_000): Promise<JobCount> {
+  sys.stopProducing();
   const until = Date.now() + timeoutMs;
   for (;;) {
     const c = countJobs(sys.enqueued, completionLog);
