@@ -10,9 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareRedis } from '../../activities/redis/compare';
+import { createRedisActivities } from '../../activities/redis';
+import { compareRedis, type CompareResult } from '../../activities/redis/compare';
 import { preflightRedis } from '../../activities/redis/preflight';
 import { awaitCaughtUp, bgsaveAndWait, catchUpState, pauseWrites, promote, replicaOf, unpauseWrites } from '../../activities/redis/replication';
 import { ErrorType } from '../../workflows/shared/errors';
@@ -157,5 +159,23 @@ describe('redis move building blocks', () => {
       await unpauseWrites(src).catch(() => undefined);
       await jobs.stop();
     }
+  });
+
+  it('as activities: the comparison heartbeats its figures, a refused login is not retried', async () => {
+    const acts = createRedisActivities();
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const ref = (ep: ThrowawayRedis, label: string, file = passwordFile) => ({ label, host: ep.endpoint.host, port: ep.endpoint.port, password: { file } });
+    const r: CompareResult = await env.run(acts.compareRedisServers, { source: ref(source, 'source'), target: ref(target, 'target'), settings: { maxDifferences: 5 } });
+    expect(r.keysCompared).toBeGreaterThan(0);
+    expect(beats.at(-1)).toMatchObject({ phase: 'recheck', keysCompared: r.keysCompared });
+
+    const wrong = path.join(work, 'wrong-2');
+    writeFileSync(wrong, 'nope');
+    const err = await new MockActivityEnvironment().run(acts.redisPromote, { server: ref(target, 'target', wrong) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: ErrorType.HostUnreachable, nonRetryable: true });
+    expect((err as Error).message).toMatch(/promoting target: .*login refused/);
   });
 });
