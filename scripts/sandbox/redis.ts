@@ -1,5 +1,7 @@
 // Two Redis 7 servers run by `cutover`: the source in dc1 (seeded with a few thousand keys of every type) and
-// an empty target in dc2. DEBUG is enabled for local clients so a move can compare DEBUG DIGEST on both ends.
+// an empty target in dc2. DEBUG is enabled for local clients, for looking at a key by hand (DEBUG DIGEST-VALUE);
+// cutover's comparison never runs DEBUG DIGEST, which blocks a serving server for seconds per GiB
+// (activities/redis/compare.ts compares key by key instead).
 import { chownSync, existsSync, writeFileSync } from 'node:fs';
 import type { Component, Context, Health } from './component';
 import { DC1, DC2, type Layout, REDIS_PORT } from './layout';
