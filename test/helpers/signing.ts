@@ -4,9 +4,20 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { signAction } from '../../scripts/cli/signing';
-import { statusQuery, type ApprovalPolicy, type DecisionInput, type Signature, type Signer } from '../../workflows/shared';
+import {
+  abortSignal,
+  decideUpdate,
+  pauseSignal,
+  resumeSignal,
+  statusQuery,
+  type ApprovalPolicy,
+  type DecisionInput,
+  type DecisionRecord,
+  type Signature,
+  type Signer,
+} from '../../workflows/shared';
 
 export interface TestKey {
   name: string;
@@ -48,4 +59,39 @@ export async function signedControl(h: WorkflowHandle, action: 'abort' | 'pause'
   const status = await h.query(statusQuery);
   const signature = await signAction(status, { gate: null, decision: action, by, reason }, key.file);
   return { by, ...(reason ? { reason } : {}), ...(signature ? { signature } : {}) };
+}
+
+let keyring: Record<'alice' | 'bob' | 'carol' | 'mallory', TestKey> | undefined;
+/** The people of the workflow tests, with keys made once per test process: alice and bob approve, carol and mallory do not. */
+export function people(): Record<'alice' | 'bob' | 'carol' | 'mallory', TestKey> {
+  return (keyring ??= makeKeys('alice', 'bob', 'carol', 'mallory'));
+}
+
+/** Key of a test person by name. */
+export function keyOf(name: string): TestKey {
+  const k = (people() as Record<string, TestKey>)[name];
+  if (!k) throw new Error(`no test key for ${name}`);
+  return k;
+}
+
+/**
+ * A decision through the update, signed by `by`'s key. Evidence refreshed between reading and deciding (tests
+ * refresh it every 100 ms) makes the workflow refuse what was signed: then read, sign and send again, as a person would.
+ */
+export async function decideSigned(h: WorkflowHandle, d: Omit<DecisionInput, 'signature'>, key: TestKey = keyOf(d.by)): Promise<DecisionRecord> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await h.executeUpdate(decideUpdate, { args: [await signed(h, d, key)] });
+    } catch (err) {
+      const why = err instanceof WorkflowUpdateFailedError ? (err.cause as Error | undefined)?.message ?? '' : '';
+      if (attempt >= 10 || !/evidence signed is not what/.test(why)) throw err;
+    }
+  }
+}
+
+/** Abort, pause or resume by signal, signed by `by`'s key. */
+export async function sendSigned(h: WorkflowHandle, action: 'abort' | 'pause' | 'resume', by: string, reason?: string, key: TestKey = keyOf(by)): Promise<void> {
+  const payload = await signedControl(h, action, by, key, reason);
+  if (action === 'abort') await h.signal(abortSignal, { ...payload, reason: reason ?? '' });
+  else await h.signal(action === 'pause' ? pauseSignal : resumeSignal, payload);
 }
