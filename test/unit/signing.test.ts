@@ -57,6 +57,24 @@ describe('SSHSIG (ssh-keygen -Y sign output), read and verified in pure code', (
     expect(verifySshSig(parseSshSig(git.stdout), 'hello', 'cutover')).toBe(false);
   });
 
+  it('signs through ssh-agent when the key given is a public key', async () => {
+    const sock = path.join(path.dirname(keys.alice.file), 'agent.sock');
+    const agent = spawnSync('ssh-agent', ['-a', sock, '-s'], { encoding: 'utf8' });
+    expect(agent.status, agent.stderr).toBe(0);
+    const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)![1]);
+    const saved = process.env.SSH_AUTH_SOCK;
+    try {
+      process.env.SSH_AUTH_SOCK = sock;
+      expect(spawnSync('ssh-add', ['-q', keys.alice.file], { encoding: 'utf8' }).status).toBe(0);
+      const sig = await sshSign(`${keys.alice.file}.pub`, 'through the agent');
+      expect(verifySshSig(parseSshSig(sig), 'through the agent', 'cutover')).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+      process.kill(pid);
+    }
+  });
+
   it('gives the fingerprint ssh-keygen -l prints', () => {
     const l = sshKeygen(['-l', '-E', 'sha256', '-f', `${keys.alice.file}.pub`]);
     expect(l.stdout.split(' ')[1]).toBe(fingerprint(parsePublicKey(keys.alice.publicKey).blob));

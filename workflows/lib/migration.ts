@@ -535,7 +535,11 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private async end(cause: unknown): Promise<never> {
     this.setPhase(this.status.outcome!);
     this.status.gate = null;
-    this.status.outageWindow = this.signed ? null : this.status.outageWindow;
+    if (this.signed) {
+      this.status.outageWindow = null;
+      if (this.status.heldPause) this.status.heldPause.held = `${this.status.heldPause.held}; dropped: the run ended first`;
+      this.status.heldPause = null;
+    }
     this.status.endedAt = new Date().toISOString();
     await this.archive();
     this.publish();
