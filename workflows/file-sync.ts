@@ -4,7 +4,7 @@
 //   gate `cutover` → freeze (plan hook) → final-sync (--delete) → verify (checksums) → switch-traffic (DNS) →
 //   unfreeze (plan hook).
 // Messages: decideUpdate / decisionSignal (gate `cutover`, and `recover`), abortSignal, pauseSignal,
-//   resumeSignal, statusQuery.
+//   resumeSignal, statusQuery; all signed. Outage window (a pause waits for its end): freeze → unfreeze.
 // Compensations (undo procedures removeTarget, unfreeze, switchBack): remove what the copy created on the
 //   target (only if the plan says so), unfreeze writers, switch DNS back. Point of no return: unfreezing
 //   writers on the target side: from then on they write to dc2 only, and switching back would lose their
@@ -145,6 +145,8 @@ export async function fileSync(input: FileSyncInput, carried?: CarriedState): Pr
     );
 
     const { freeze, unfreeze } = input.hooks;
+    // From the freeze until writers are let go again nobody writes: a pause sent meanwhile waits for the unfreeze.
+    m.openOutageWindow('freeze → unfreeze');
     if (unfreeze) {
       m.compensate({
         step: 'freeze',
@@ -183,5 +185,6 @@ export async function fileSync(input: FileSyncInput, carried?: CarriedState): Pr
     if (unfreeze) {
       await m.step('unfreeze', () => steps(`unfreeze writers on ${unfreeze.host}`).runHook({ hook: unfreeze, host: input.hosts[unfreeze.host], label: 'unfreeze' }));
     }
+    m.closeOutageWindow();
   });
 }

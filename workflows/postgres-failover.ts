@@ -7,7 +7,7 @@
 //   promote (trigger file or pg_promote) and switch-traffic (DNS) side by side → soak → gate `complete` →
 //   retire-old-primary (drop the old slot). On no-go at `complete`: the reverse move (below).
 // Messages: decideUpdate / decisionSignal (gates `cutover`, `complete`), abortSignal, pauseSignal, resumeSignal,
-//   statusQuery.
+//   statusQuery; all signed. Outage windows (a pause waits for their end): fence → switch, both ways.
 // Compensations before the promotion undo exactly what was done, in reverse order: a failed or aborted fence
 //   lifted (old primary restarted if stopped, read-only reset), synchronous settings restored, standby stopped,
 //   its data directory removed (only if cutover created it), slot dropped. The old primary serves throughout,
@@ -527,6 +527,8 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
     own.add(synchronousUndo(back, before));
     await goSynchronous(back);
     own.add(fenceUndo(back, before));
+    // Writers are held off from the reverse fence until the reverse switch: a pause waits for it (reverseMove closes it).
+    m.openOutageWindow('reverse fence → switch');
     const fenced = await fence(back);
     return { rejoin, fenced };
   };
@@ -555,6 +557,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
     // From the reverse promotion on, the way back finishes whatever happens: an abort no longer stops it.
     return m.wayBackPastPointOfNoReturn(async () => {
       await promoteAndSwitch(back, fenced.readOnlyAt);
+      m.closeOutageWindow();
       await m.step('reverse-cleanup', async () => {
         const forwardSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}`).dropSlot({ access, server: back.to, slot: forward.slot });
         const reverseSlot = await steps(`drop slot ${back.slot} in ${label(back.from)}`).dropSlotOffline({ access, server: back.from, slot: back.slot });
@@ -601,12 +604,15 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
 
     // A fence that fails (or is aborted) is undone: the old primary takes writes again.
     m.compensate(fenceUndo(forward, prior));
+    // From the fence to the switch no client can write: a pause sent meanwhile waits for the switch.
+    m.openOutageWindow('fence → switch');
     const fenced = await fence(forward);
 
     // From the promotion on there are two histories: undoing is the reverse move, not an undo.
     await m.checkpoint();
     m.passPointOfNoReturn();
     await promoteAndSwitch(forward, fenced.readOnlyAt);
+    m.closeOutageWindow();
     m.armWayBack();
 
     await soak();

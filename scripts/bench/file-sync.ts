@@ -47,6 +47,7 @@ import type { Benchmark, BenchOptions } from './main';
 import { prng } from '../sandbox/files';
 import { sandboxFileSyncPlan } from '../plans/file-sync';
 import { writePlan } from '../plans/sandbox';
+import { sandboxSigningKeys } from '../sandbox/people';
 
 const MiB = 1024 * 1024;
 
@@ -453,7 +454,7 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
   }
   const l = layout(sb);
   const unlock = takeLock(l.lock);
-  const s = await svc.connect();
+  const s = await svc.connect({ signingKeys: sandboxSigningKeys(sb.stateDir) });
   const o = owner(sb.hosts.dc1.user);
   const runId = randomUUID().slice(0, 8);
   try {

@@ -28,6 +28,7 @@ import { startPgWriter, type PgWriter } from '../workload/pg-writer';
 import type { Benchmark, BenchOptions } from './main';
 import { median, medianRounded, ratio } from './stats';
 import { type SandboxPostgresFailoverOptions } from '../plans/postgres-failover';
+import { sandboxSigningKeys } from '../sandbox/people';
 
 /**
  * Filler per primary, roughly MiB: 2200 makes a database of about 2.2 GiB, above the 2 GiB the comparison is
@@ -174,7 +175,7 @@ export const postgresFailoverBenchmark: Benchmark = {
     const taskQueue = `bench-pg-${randomUUID().slice(0, 8)}`;
     const worker = await createWorker(taskQueue);
     const running = worker.run();
-    const s = { ...(await svc.connect()), taskQueue };
+    const s = { ...(await svc.connect({ signingKeys: sandboxSigningKeys(loadSandbox().stateDir) })), taskQueue };
     const raw: { ms: number; bytes: number; position: 'first' | 'second' }[] = [];
     const moves: (MoveFigures & { position: 'first' | 'second' })[] = [];
     let pairs = 0;

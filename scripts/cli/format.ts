@@ -41,11 +41,18 @@ export function formatStatus(id: string, s: MigrationStatus): string {
   if (s.gate) {
     out.push('', `waiting at gate "${s.gate.name}" since ${s.gate.openedAt}${s.gate.deadline ? ` (deadline ${s.gate.deadline})` : ''}`);
     for (const [k, v] of Object.entries(s.gate.evidence)) out.push(`  ${k}: ${v}`);
+    const key = s.signing ? ' [--key KEY]' : '';
+    if (s.gate.evidenceDigest) out.push(`  (evidence ${s.gate.evidenceDigest}: a decision signs this digest)`);
     out.push(
       s.gate.name === 'recover'
-        ? `  decide: cutover recover ${id} retry|way-back|done-by-hand --as NAME [--note WHAT WAS DONE]`
-        : `  decide: cutover approve ${id} --gate ${s.gate.name} --as NAME   |   cutover reject ${id} --gate ${s.gate.name} --as NAME --reason WHY`,
+        ? `  decide: cutover recover ${id} retry|way-back|done-by-hand --as NAME${key} [--note WHAT WAS DONE]`
+        : `  decide: cutover approve ${id} --gate ${s.gate.name} --as NAME${key}   |   cutover reject ${id} --gate ${s.gate.name} --as NAME${key} --reason WHY`,
     );
+  }
+  if (s.outageWindow) out.push('', `outage window ${s.outageWindow.name} open since ${s.outageWindow.openedAt}${s.heldPause ? `; pause by ${s.heldPause.by} held until it closes` : ''}`);
+  if (s.refusedDecisions.length) {
+    const last = s.refusedDecisions.at(-1)!;
+    out.push('', `refused: ${s.refusedDecisions.length + (s.refusedDropped ?? 0)} (last: ${last.decision ?? '?'} by ${last.by ?? '?'}: ${last.why})`);
   }
   const figures = Object.entries(s.figures);
   if (figures.length) {
@@ -91,9 +98,15 @@ export function formatReport(id: string, s: MigrationStatus): string {
   out.push('', '## Timeline');
   // Decisions first: a step that starts in the same millisecond as the go it follows is listed after it.
   const events: [string, string][] = [];
-  for (const d of s.decisions) events.push([d.at, `decision ${d.decision} at gate ${d.gate} by ${d.by} via ${d.via}${d.reason ? `: ${d.reason}` : ''}`]);
-  for (const r of s.refusedDecisions) events.push([r.at, `refused ${r.decision} at gate ${r.gate} by ${r.by}: ${r.why}`]);
-  if (s.abort) events.push([s.abort.at, `abort by ${s.abort.by}: ${s.abort.reason}`]);
+  const key = (fp?: string) => (fp ? ` (key ${fp})` : '');
+  for (const d of s.decisions) events.push([d.at, `decision ${d.decision} at gate ${d.gate} by ${d.by}${key(d.fingerprint)} via ${d.via}${d.reason ? `: ${d.reason}` : ''}`]);
+  for (const r of s.refusedDecisions) events.push([r.at, `refused ${r.decision ?? '?'}${r.gate ? ` at gate ${r.gate}` : ''} by ${r.by ?? '?'}: ${r.why}`]);
+  if (s.abort) events.push([s.abort.at, `abort by ${s.abort.by}${key(s.abort.fingerprint)}: ${s.abort.reason}`]);
+  if (s.wayBack?.abort) events.push([s.wayBack.abort.at, `abort of the way back by ${s.wayBack.abort.by}${key(s.wayBack.abort.fingerprint)}: ${s.wayBack.abort.reason}`]);
+  for (const c of s.controls ?? []) {
+    events.push([c.at, `${c.action} by ${c.by}${key(c.fingerprint)}${c.held ? `: ${c.held}` : ''}`]);
+    if (c.appliedAt) events.push([c.appliedAt, `held pause by ${c.by} applied: the outage window closed`]);
+  }
   for (const st of s.steps) {
     events.push([st.startedAt, `step ${st.name} started`]);
     if (st.endedAt) events.push([st.endedAt, `step ${st.name} ${st.state} (${secs(st.startedAt, st.endedAt)})${st.summary ? `: ${st.summary}` : ''}`]);
@@ -101,10 +114,12 @@ export function formatReport(id: string, s: MigrationStatus): string {
   for (const c of s.compensations) events.push([c.endedAt, `compensation ${c.step} ${c.state}: ${c.detail ?? c.error ?? ''}`]);
   events.sort((a, b) => a[0].localeCompare(b[0]));
   for (const [at, what] of events) out.push(`  ${at}  ${what}`);
+  if (s.refusedDropped) out.push(`  (${s.refusedDropped} earlier refusals not kept)`);
   if (s.decisions.length) {
     out.push('', '## Decisions (with the evidence shown)');
     for (const d of s.decisions) {
       out.push(`- ${d.decision} at ${d.gate} by ${d.by} at ${d.at}${d.reason ? ` — "${d.reason}"` : ''}`);
+      if (d.fingerprint) out.push(`    signed by key ${d.fingerprint} at ${d.signature?.signedAt ?? '?'}${d.signature?.evidence ? ` over evidence ${d.signature.evidence}` : ''}`);
       for (const [k, v] of Object.entries(d.evidence)) out.push(`    ${k}: ${v}`);
     }
   }

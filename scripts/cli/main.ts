@@ -11,31 +11,38 @@ const USAGE = `usage: cutover <command> [options]
 
   setup [--namespace NS]            once per namespace: create the search attributes cutover sets
   plan FILE [--as NAME]             validate a plan and dry-run it on a worker: real read-only preflight, the steps
-  start FILE [--as NAME]            start the migration; prints its id and the Web UI link
+  start FILE [--as NAME] [--key KEY]  start the migration; prints its id and the Web UI link (a starter who is not
+                                    an approver gives their key, to be able to abort, pause and resume)
   list                              migrations on this task queue
   status ID [--json]                phase, steps, open gate, figures
   watch ID                          follow progress until it ends or waits at a gate
-  approve ID --gate G --as NAME [--reason WHY]
-  reject ID --gate G --as NAME --reason WHY     no-go: rolls back
-  recover ID retry|way-back|done-by-hand --as NAME [--note WHAT]
+  approve ID --gate G --as NAME [--key KEY] [--reason WHY]
+  reject ID --gate G --as NAME [--key KEY] --reason WHY     no-go: rolls back
+  recover ID retry|way-back|done-by-hand --as NAME [--key KEY] [--note WHAT]
                                     after a step failed past the point of no return: run it again, take the
                                     way back, or record it as done by hand (--note says what was done)
-  abort ID --as NAME --reason WHY               roll back now
-  pause ID --as NAME | resume ID --as NAME      hold / continue between steps
+  abort ID --as NAME [--key KEY] --reason WHY   roll back now (the starter or an approver)
+  pause ID --as NAME | resume ID --as NAME      hold / continue between steps (also --key KEY)
   report ID [--json]                the run's record: timeline, decisions, figures, compensations
+
+Decisions, aborts, pauses and resumes are signed with your SSH key (ssh-keygen -Y sign -n cutover), which the
+plan lists for you: --key KEY (a private key, or a .pub whose private half ssh-agent holds), default
+$CUTOVER_SIGNING_KEY or ~/.ssh/id_ed25519. The workflow checks the signature; the Temporal client identity names you.
 
 Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS variables or TEMPORAL_PROFILE
 (default 127.0.0.1:7233). Your name for --as defaults to $CUTOVER_USER or your login.`;
 
-type Values = { as?: string; gate?: string; reason?: string; note?: string; namespace?: string; json?: boolean; help?: boolean };
+type Values = { as?: string; key?: string; gate?: string; reason?: string; note?: string; namespace?: string; json?: boolean; help?: boolean };
 
 function need(value: string | undefined, what: string): string {
   if (!value) throw new UserError(`missing ${what}\n\n${USAGE}`);
   return value;
 }
 
+let identity: string | undefined;
+
 async function withServices<T>(fn: (s: svc.Services) => Promise<T>): Promise<T> {
-  const s = await svc.connect();
+  const s = await svc.connect({ identity });
   try {
     return await fn(s);
   } finally {
@@ -49,6 +56,7 @@ export async function run(argv: string[], print: (line: string) => void = consol
     allowPositionals: true,
     options: {
       as: { type: 'string' },
+      key: { type: 'string' },
       gate: { type: 'string' },
       reason: { type: 'string' },
       note: { type: 'string' },
@@ -60,6 +68,9 @@ export async function run(argv: string[], print: (line: string) => void = consol
   const [command, arg] = positionals;
   if (!command || values.help) return print(USAGE);
   const by = values.as ?? svc.whoAmI();
+  const key = values.key;
+  identity = svc.identityFor(by);
+  const signedBy = (d: { fingerprint?: string }) => (d.fingerprint ? `, signed with ${d.fingerprint}` : '');
 
   const needId = () => need(arg, 'migration ID');
   switch (command) {
@@ -76,7 +87,7 @@ export async function run(argv: string[], print: (line: string) => void = consol
     }
     case 'start': {
       const file = need(arg, 'plan FILE');
-      const { id, link } = await withServices((s) => svc.startMigration(s, file, by));
+      const { id, link } = await withServices((s) => svc.startMigration(s, file, by, key));
       print(`started ${id}`);
       print(`Web UI: ${link}`);
       print(`follow it: cutover watch ${id}`);
@@ -106,8 +117,9 @@ export async function run(argv: string[], print: (line: string) => void = consol
       const gate = need(values.gate, '--gate');
       if (command === 'reject') need(values.reason, '--reason (say why the migration must not go on)');
       return withServices(async (s) => {
-        const d = await svc.decide(s, id, gate, command === 'approve' ? 'go' : 'no-go', by, values.reason);
-        print(printable(`${d.decision} recorded at gate ${d.gate} by ${d.by} (${d.at})${command === 'reject' ? ': rolling back' : ''}`));
+        const d = await svc.decide(s, id, gate, command === 'approve' ? 'go' : 'no-go', by, values.reason, undefined, key);
+        print(printable(`${d.decision} recorded at gate ${d.gate} by ${d.by} (${d.at}${signedBy(d)})${command === 'reject' ? ': rolling back' : ''}`));
+        if (d.signature?.evidence) print(printable(`  on the evidence shown (${d.signature.evidence}): ${Object.entries(d.evidence).map(([k, v]) => `${k}=${v}`).join(', ')}`));
       });
     }
     case 'recover': {
@@ -118,15 +130,15 @@ export async function run(argv: string[], print: (line: string) => void = consol
       }
       if (decision === 'done-by-hand') need(values.note, '--note (say what was done by hand)');
       return withServices(async (s) => {
-        const d = await svc.decide(s, id, 'recover', decision, by, values.reason, values.note);
-        print(printable(`${d.decision} recorded at gate recover by ${d.by} (${d.at})`));
+        const d = await svc.decide(s, id, 'recover', decision, by, values.reason, values.note, key);
+        print(printable(`${d.decision} recorded at gate recover by ${d.by} (${d.at}${signedBy(d)})`));
       });
     }
     case 'abort': {
       const id = needId();
       const reason = need(values.reason, '--reason');
       return withServices(async (s) => {
-        await svc.abortMigration(s, id, by, reason);
+        await svc.abortMigration(s, id, by, reason, key);
         print(`abort sent to ${id}: it rolls back at the next step boundary (a running copy is cancelled)`);
       });
     }
@@ -134,8 +146,9 @@ export async function run(argv: string[], print: (line: string) => void = consol
     case 'resume': {
       const id = needId();
       return withServices(async (s) => {
-        await svc.setPaused(s, id, command === 'pause', by);
-        print(`${command} sent to ${id}`);
+        const answer = await svc.setPaused(s, id, command === 'pause', by, key);
+        const held = (await svc.getStatus(s, id)).status.heldPause;
+        print(`${command} ${answer === 'taken' ? 'taken by' : 'sent to'} ${id}${held ? `: held, ${held.held}` : ''}`);
       });
     }
     case 'report': {

@@ -27,6 +27,7 @@ import {
   resumeSignal,
   statusQuery,
   TASK_QUEUE,
+  type ApprovalPolicy,
   type DecisionRecord,
   type DecisionValue,
   type MigrationStatus,
@@ -35,6 +36,7 @@ import { findMove, type Plan } from '../moves';
 import { approvalProblem } from '../plans/fields';
 import { loadPlan, PlanError } from '../plans/load';
 import { UserError } from './errors';
+import { defaultSigningKey, publicKeyOf, signAction } from './signing';
 
 
 export interface Services {
@@ -42,10 +44,23 @@ export interface Services {
   uiUrl: string;
   namespace: string;
   taskQueue: string;
+  /** Signing key file by person, for callers acting for several people (demo, tests); else --key or the default. */
+  signingKeys?: Record<string, string>;
   close(): Promise<void>;
 }
 
-export async function connect(): Promise<Services> {
+export interface ConnectOptions {
+  /** Who acts: the Temporal client identity names them in history (signals, updates, starts). */
+  identity?: string;
+  signingKeys?: Record<string, string>;
+}
+
+/** The client identity for a person using the CLI on this machine. */
+export function identityFor(person: string): string {
+  return `${person}@${os.hostname()} (cutover CLI, pid ${process.pid})`;
+}
+
+export async function connect(opts: ConnectOptions = {}): Promise<Services> {
   const { connectionOptions, namespace } = temporalSettings();
   let connection: Connection;
   try {
@@ -57,12 +72,18 @@ export async function connect(): Promise<Services> {
     );
   }
   return {
-    client: new Client({ connection, namespace }),
+    client: new Client({ connection, namespace, ...(opts.identity ? { identity: opts.identity } : {}) }),
     uiUrl: process.env.CUTOVER_UI_URL ?? 'http://127.0.0.1:8233',
     namespace,
     taskQueue: process.env.CUTOVER_TASK_QUEUE ?? TASK_QUEUE,
+    ...(opts.signingKeys ? { signingKeys: opts.signingKeys } : {}),
     close: () => connection.close(),
   };
+}
+
+/** The key `by` signs with: given (--key), the caller's for that person, $CUTOVER_SIGNING_KEY, ~/.ssh/id_ed25519. */
+export function signingKeyFor(s: Pick<Services, 'signingKeys'>, by: string, key?: string): string {
+  return key ?? s.signingKeys?.[by] ?? defaultSigningKey();
 }
 
 export function whoAmI(): string {
@@ -154,10 +175,15 @@ function loadPlanFor(file: string, startedBy: string): Plan {
   return plan;
 }
 
-export async function startMigration(s: Services, file: string, startedBy = whoAmI()): Promise<{ id: string; link: string }> {
+export async function startMigration(s: Services, file: string, startedBy = whoAmI(), key?: string): Promise<{ id: string; link: string }> {
   const plan = loadPlanFor(file, startedBy);
   const id = workflowIdFor(plan);
   const { type, input } = workflowFor(plan, startedBy);
+  // A starter who is not an approver brings their public key: with it they may abort, pause and resume their run.
+  const approval = (input as { approval: ApprovalPolicy }).approval;
+  if (!approval.approvers.includes(startedBy)) {
+    approval.starter = { name: startedBy, key: await publicKeyOf(signingKeyFor(s, startedBy, key)) };
+  }
   try {
     await s.client.workflow.start(type, {
       workflowId: id,
@@ -248,6 +274,10 @@ export async function liveProgress(s: Services, id: string): Promise<{ activity:
 
 // ---- decisions -----------------------------------------------------------------------------------
 
+/**
+ * A decision at a gate, signed with `by`'s key over what the gate shows now (its evidence, as `cutover status`
+ * prints it): the workflow checks the signature before it takes the decision.
+ */
 export async function decide(
   s: Services,
   id: string,
@@ -256,10 +286,14 @@ export async function decide(
   by: string,
   reason?: string,
   note?: string,
+  key?: string,
 ): Promise<DecisionRecord> {
   return notFound(id, async () => {
+    const { status, running } = await getStatus(s, id);
+    if (!running) throw new UserError(`${decision} refused: migration ${id} has finished (${status.outcome ?? 'ended'}); no gate is open`);
+    const signature = await signAction(status, { gate, decision, by, reason, note }, signingKeyFor(s, by, key));
     try {
-      return await handle(s, id).executeUpdate(decideUpdate, { args: [{ gate, decision, by, reason, ...(note ? { note } : {}) }] });
+      return await handle(s, id).executeUpdate(decideUpdate, { args: [{ gate, decision, by, reason, ...(note ? { note } : {}), ...(signature ? { signature } : {}) }] });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         throw new UserError(`${decision} refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
@@ -274,17 +308,50 @@ export async function decide(
   });
 }
 
-export async function abortMigration(s: Services, id: string, by: string, reason: string): Promise<void> {
-  await notFound(id, async () => {
+/**
+ * Abort, pause and resume are signals (a run busy in a step still takes them), signed like decisions. The
+ * workflow refuses and records one that is not signed by the starter or an approver.
+ */
+export async function abortMigration(s: Services, id: string, by: string, reason: string, key?: string): Promise<'taken' | 'sent'> {
+  return notFound(id, async () => {
     const h = handle(s, id);
-    const desc = await h.describe();
-    if (desc.status.name !== 'RUNNING') throw new UserError(`migration ${id} is not running (${desc.status.name})`);
-    await h.signal(abortSignal, { by, reason });
+    const { status, running } = await getStatus(s, id);
+    if (!running) throw new UserError(`migration ${id} is not running (${status.outcome ?? 'ended'})`);
+    const signature = await signAction(status, { gate: null, decision: 'abort', by, reason }, signingKeyFor(s, by, key));
+    await h.signal(abortSignal, { by, reason, ...(signature ? { signature } : {}) });
+    return answerTo(s, id, status, 'abort', by, (st) => st.abort?.by === by || st.wayBack?.abort?.by === by);
   });
 }
 
-export async function setPaused(s: Services, id: string, paused: boolean, by: string): Promise<void> {
-  await notFound(id, () => handle(s, id).signal(paused ? pauseSignal : resumeSignal, { by }));
+export async function setPaused(s: Services, id: string, paused: boolean, by: string, key?: string): Promise<'taken' | 'sent'> {
+  return notFound(id, async () => {
+    const { status, running } = await getStatus(s, id);
+    if (!running) throw new UserError(`migration ${id} is not running (${status.outcome ?? 'ended'})`);
+    const action = paused ? 'pause' : 'resume';
+    const signature = await signAction(status, { gate: null, decision: action, by }, signingKeyFor(s, by, key));
+    await handle(s, id).signal(paused ? pauseSignal : resumeSignal, { by, ...(signature ? { signature } : {}) });
+    const taken = (status.controls ?? []).length;
+    return answerTo(s, id, status, action, by, (st) => (st.controls ?? []).length > taken || (st.controls ?? []).at(-1)?.at !== status.controls?.at(-1)?.at);
+  });
+}
+
+/**
+ * A signal has no answer of its own: read the run's status until it shows the signal taken, or refused (then a
+ * user error with the workflow's reason). A run that does not answer within a few seconds (no worker) is left be.
+ */
+async function answerTo(s: Services, id: string, before: MigrationStatus, action: string, by: string, taken: (st: MigrationStatus) => boolean): Promise<'taken' | 'sent'> {
+  if (!before.signing) return 'sent';
+  const refusals = (st: MigrationStatus) => st.refusedDecisions.length + (st.refusedDropped ?? 0);
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    const { status, running } = await getStatus(s, id);
+    const added = refusals(status) - refusals(before);
+    const fresh = added > 0 ? status.refusedDecisions.slice(-added) : [];
+    const refused = fresh.find((r) => r.decision === action && r.by === by);
+    if (refused) throw new UserError(`${action} refused: ${refused.why}`);
+    if (taken(status)) return 'taken';
+    if (!running) return 'sent';
+  }
+  return 'sent';
 }
 
 /** Wait for the end of a run; resolves with the final status whether it completed or rolled back. */

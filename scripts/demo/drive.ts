@@ -1,5 +1,5 @@
 // What the demo's moves share: how it talks, the DNS names it puts back, and driving one migration the way
-// people would (alice starts it, bob reviews the evidence at each gate and says go).
+// people would (alice starts it, bob reviews the evidence at each gate and says go, signed with his own key).
 import { lookupA } from '../../activities/dns';
 import type { MigrationStatus } from '../../workflows/shared';
 import { formatStatus } from '../cli/format';
@@ -77,8 +77,10 @@ export async function driveMigration(
         say('bob reviews the evidence for 10 s (look at the gate in the Web UI)…');
         await pause(10_000);
       }
-      say(`bob approves: cutover approve ${id} --gate ${gate} --as bob --reason "${reason}"`);
-      await svc.decide(d.s, id, gate, 'go', 'bob', reason);
+      const key = svc.signingKeyFor(d.s, 'bob');
+      say(`bob approves, signing with his key: cutover approve ${id} --gate ${gate} --as bob --key ${key} --reason "${reason}"`);
+      const decision = await svc.decide(d.s, id, gate, 'go', 'bob', reason);
+      say(`the workflow verified bob's signature (key ${decision.fingerprint ?? 'unsigned run'}) over the gate's evidence and took the go`);
     }
     await pause(500);
   }

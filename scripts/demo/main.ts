@@ -14,6 +14,7 @@ import * as svc from '../cli/services';
 import { loadSandbox, useSandboxWorkerEnv } from '../sandbox/endpoints';
 import { type Demo, endInterruptedRuns, type MoveResult, say } from './drive';
 import { moves } from '../moves';
+import { sandboxSigningKeys } from '../sandbox/people';
 
 /** Workflow ids of the demo's runs: <kind>-<what>-<stamp>. */
 const DEMO_RUN = new RegExp(`^(${moves.map((m) => m.kind).join('|')})-[a-z0-9-]+-\\d{14}$`);
@@ -26,7 +27,8 @@ async function main(): Promise<void> {
   // The worker below and the CLI services read their settings from the environment: the sandbox's Temporal
   // server and GCS emulator, unless set explicitly.
   useSandboxWorkerEnv(sb);
-  const s = await svc.connect();
+  // alice and bob sign with their own sandbox keys (made by sandbox:up, scripts/sandbox/people.ts).
+  const s = await svc.connect({ identity: 'cutover demo (alice, bob)', signingKeys: sandboxSigningKeys(sb.stateDir) });
   await endInterruptedRuns(s, DEMO_RUN);
 
   say('starting a worker on task queue "cutover"');

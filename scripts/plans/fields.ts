@@ -4,7 +4,9 @@
 // addresses, DNS names and TTLs that nsupdate or BIND would refuse (so a switch cannot fail after the point of
 // no return); control characters that would add lines to a script; zero timeouts and thresholds that mean "never".
 import { z } from 'zod';
-import type { GatePolicy } from '../../workflows/shared/types';
+import { parsePublicKey, SshSigError } from '../../workflows/lib/sshsig';
+import { SIGNING_NAMESPACE, type Signer } from '../../workflows/shared/signing';
+import type { ApprovalPolicy, GatePolicy } from '../../workflows/shared/types';
 import { parseDuration, parseSize } from './units';
 
 export const duration = z
@@ -124,13 +126,67 @@ export const gateSchema = z
   })
   .default({ onTimeout: 'wait' });
 
-export const approvalSchema = z.strictObject({
-  approvers: z
-    .array(person)
-    .min(1, 'name at least one approver')
-    .refine((a) => new Set(a).size === a.length, 'an approver is listed twice'),
-  requireSecondPerson: z.boolean().default(true),
+/**
+ * One approver as an `allowed_signers` line, the form git uses for SSH signatures:
+ * `alice [namespaces="cutover"] ssh-ed25519 AAAA... [comment]`. Decisions are signed (ssh-keygen -Y sign -n
+ * cutover), so every approver comes with the public key their decisions are checked against. Only ed25519 keys;
+ * `namespaces`, when given, must allow cutover; certificates (`cert-authority`) and validity limits
+ * (`valid-after`, `valid-before`) are refused rather than ignored.
+ */
+export function parseApproverLine(line: string): { signer: Signer } | { problem: string } {
+  const text = line.trim();
+  const principal = text.split(/\s+/, 1)[0];
+  if (text === principal) {
+    return { problem: `${JSON.stringify(line)} has no public key: decisions are signed, so write each approver as an allowed_signers line, "${principal} ssh-ed25519 AAAA..." (their ~/.ssh/id_ed25519.pub)` };
+  }
+  if (!person.safeParse(principal).success) return { problem: `${JSON.stringify(principal)}: expected one plain user name (letters, digits, . _ @ -), not a pattern or a list` };
+  let rest = text.slice(principal.length).trimStart();
+  if (!/^(ssh-|sk-|ecdsa-)/.test(rest)) {
+    // Options: comma-separated, quoted values may hold commas; they end at the first space outside quotes.
+    const m = /^((?:[^\s"]|"[^"]*")+)\s+/.exec(rest);
+    if (!m) return { problem: `${principal}: expected options then a public key ("ssh-ed25519 AAAA...")` };
+    rest = rest.slice(m[0].length);
+    for (const option of m[1].match(/(?:[^,"]|"[^"]*")+/g) ?? []) {
+      const [name, value] = option.split(/=(.*)/s);
+      if (name.toLowerCase() === 'namespaces') {
+        const allowed = (value ?? '').replace(/^"|"$/g, '').split(',');
+        if (!allowed.includes(SIGNING_NAMESPACE)) return { problem: `${principal}: namespaces=${value} does not allow "${SIGNING_NAMESPACE}"` };
+      } else if (name.toLowerCase() === 'cert-authority') {
+        return { problem: `${principal}: certificate authorities are not supported: list the person's own key` };
+      } else {
+        return { problem: `${principal}: option ${name} is not supported (only namespaces)` };
+      }
+    }
+  }
+  try {
+    const key = parsePublicKey(rest);
+    return { signer: { name: principal, key: `${key.type} ${rest.split(/\s+/)[1]}` } };
+  } catch (err) {
+    if (err instanceof SshSigError) return { problem: `${principal}: ${err.message}` };
+    throw err;
+  }
+}
+
+const approverLine = z.string().transform((line, ctx) => {
+  const r = parseApproverLine(line);
+  if ('problem' in r) {
+    ctx.addIssue({ code: 'custom', message: r.problem });
+    return z.NEVER;
+  }
+  return r.signer;
 });
+
+export const approvalSchema = z
+  .strictObject({
+    approvers: z
+      .array(approverLine)
+      .min(1, 'name at least one approver')
+      .refine((a) => new Set(a.map((s) => s.name)).size === a.length, 'an approver is listed twice')
+      // One key under two names would let a starter approve their own migration as "someone else".
+      .refine((a) => new Set(a.map((s) => s.key)).size === a.length, 'two approvers have the same key: each person signs with their own'),
+    requireSecondPerson: z.boolean().default(true),
+  })
+  .transform((a): ApprovalPolicy => ({ approvers: a.approvers.map((s) => s.name), signers: a.approvers, requireSecondPerson: a.requireSecondPerson }));
 
 /**
  * Who started a run must leave someone else able to approve it: with requireSecondPerson a starter who is the

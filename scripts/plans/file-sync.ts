@@ -4,6 +4,7 @@ import type { FileSyncInput } from '../../workflows/file-sync';
 import { absolutePath, approvalSchema, artifactsSchema, dnsFields, dnsProblems, duration, gatePolicy, gateSchema, hostSchema, ipv4, pathsOverlap, size } from './fields';
 import type { SandboxEndpoints } from '../sandbox/endpoints';
 import { sandboxDns, sandboxHosts } from './sandbox';
+import { approverLine } from '../sandbox/people';
 
 const hookSchema = z.strictObject({ host: z.string().min(1), command: z.string().min(1) });
 
@@ -122,6 +123,7 @@ export interface SandboxFileSyncOptions {
   targetDir: string;
   /** DNS name switched by the move, inside the sandbox zone. */
   dnsName: string;
+  /** Sandbox people who approve (default alice and bob): listed with their keys. */
   approvers?: string[];
   /** Flag file the live writer watches: the freeze hook creates it and waits for the writer's ack. */
   freezeFlag?: string;
@@ -154,7 +156,8 @@ export function sandboxFileSyncPlan(sb: SandboxEndpoints, o: SandboxFileSyncOpti
       bandwidthLimitKBps: o.bandwidthLimitKBps ?? 0,
     },
     ...(hooks ? { hooks } : {}),
-    approval: { approvers: o.approvers ?? ['alice', 'bob'], requireSecondPerson: true },
+    // Each approver with their sandbox key (scripts/sandbox/people.ts), as allowed_signers lines.
+    approval: { approvers: (o.approvers ?? ['alice', 'bob']).map((name) => approverLine(sb.stateDir, name)), requireSecondPerson: true },
     gates: { cutover: { ...(o.gateTimeout ? { timeout: o.gateTimeout } : {}), onTimeout: o.onTimeout ?? 'wait' } },
     traffic: {
       dns: {

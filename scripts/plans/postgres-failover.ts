@@ -7,6 +7,7 @@ import type { PgServer, PostgresFailoverInput } from '../../workflows/postgres-f
 import type { SandboxEndpoints } from '../sandbox/endpoints';
 import { sandboxDns, sandboxHosts } from './sandbox';
 import { absolutePath, approvalSchema, artifactsSchema, dnsFields, dnsProblems, duration, gatePolicy, gateSchema, hostSchema, ipv4, pathsOverlap, positiveDuration, size } from './fields';
+import { approverLine } from '../sandbox/people';
 
 // At most 54 characters: the reverse move adds "_reverse" and PostgreSQL names stop at 63.
 const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,53}$/, 'expected lowercase letters, digits and _ (at most 54), starting with a letter or _');
@@ -206,6 +207,7 @@ export interface SandboxPostgresFailoverOptions {
   primaryLogFile?: string;
   standbyLogFile?: string;
   superuserPasswordFile?: string;
+  /** Sandbox people who approve (default alice and bob): listed with their keys. */
   approvers?: string[];
   maxLag?: string | number;
   stableFor?: string;
@@ -267,7 +269,8 @@ export function sandboxPostgresFailoverPlan(sb: SandboxEndpoints, o: SandboxPost
       walRetrieveRetryInterval: o.walRetrieveRetryInterval ?? '100ms',
       soak: o.soak ?? '10s',
     },
-    approval: { approvers: o.approvers ?? ['alice', 'bob'], requireSecondPerson: true },
+    // Each approver with their sandbox key (scripts/sandbox/people.ts), as allowed_signers lines.
+    approval: { approvers: (o.approvers ?? ['alice', 'bob']).map((name) => approverLine(sb.stateDir, name)), requireSecondPerson: true },
     gates: {
       cutover: { ...(o.gateTimeout ? { timeout: o.gateTimeout } : {}), onTimeout: o.onTimeout ?? 'wait' },
       complete: { onTimeout: 'wait' },

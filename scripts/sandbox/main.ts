@@ -21,6 +21,7 @@ import { isAlive, readPid, SandboxError, stopPid, strayPids, tailFile, tryRun, u
 import { redis } from './redis';
 import { ensureKeys, sshd, sshLogins } from './ssh';
 import { temporal } from './temporal';
+import { sandboxSigningKeys } from './people';
 
 const WIDTH = 16;
 
@@ -65,6 +66,8 @@ async function up(l: Layout): Promise<void> {
     if (c.name === 'sshd-dc1') {
       ensureKeys(l);
       line('✓', 'ssh-keys', l.ssh.knownHosts, 'both hosts pinned');
+      const keys = sandboxSigningKeys(l.stateDir);
+      line('✓', 'people', Object.keys(keys).join(', '), `signing keys under ${path.dirname(path.dirname(Object.values(keys)[0]))}`);
     }
     const r = await c.up();
     line('✓', c.name, r.detail, r.note);

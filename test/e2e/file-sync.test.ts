@@ -14,6 +14,8 @@ import type { MigrationStatus } from '../../workflows/shared';
 import { atGate } from '../helpers/migrations';
 import { fileSyncFixture, treeDigest, type FileSyncFixture } from '../helpers/sandbox';
 import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { personKeyFile, sandboxSigningKeys } from '../../scripts/sandbox/people';
+import { loadSandbox } from '../../scripts/sandbox/endpoints';
 
 const root = path.resolve(__dirname, '..', '..');
 let env: TemporalTestEnv;
@@ -22,7 +24,8 @@ const fixtures: FileSyncFixture[] = [];
 
 beforeAll(async () => {
   env = await temporalTestEnv();
-  services = await svc.connect();
+  // alice and bob sign with their sandbox keys (scripts/sandbox/people.ts).
+  services = await svc.connect({ signingKeys: sandboxSigningKeys(loadSandbox().stateDir) });
 });
 afterAll(async () => {
   for (const f of fixtures) f.cleanup();
@@ -98,11 +101,13 @@ describe('file-sync end to end', () => {
     expect(existsSync(path.join(f.targetDir, 'scratch.tmp'))).toBe(false);
     expect(final.figures.verifiedFiles).toBe(source.size);
     // The run's report is an artifact in GCS (the sandbox's emulator), with the decision and its evidence.
-    expect(final.figures.reportUri).toBe(`gs://${f.sb.gcs.bucket}/reports/file-sync-e2e-${f.id}.json`);
-    const [body] = await storageFromEnv().bucket(f.sb.gcs.bucket).file(`reports/file-sync-e2e-${f.id}.json`).download();
+    // One report per run (its first run id): a second run with the same workflow id never overwrites it.
+    const object = `reports/file-sync-e2e-${f.id}/${final.signing!.runId}.json`;
+    expect(final.figures.reportUri).toBe(`gs://${f.sb.gcs.bucket}/${object}`);
+    const [body] = await storageFromEnv().bucket(f.sb.gcs.bucket).file(object).download();
     const stored = JSON.parse(body.toString()) as MigrationStatus;
     expect(stored.outcome).toBe('completed');
-    expect(stored.decisions[0]).toMatchObject({ by: 'bob', decision: 'go', evidence: { lastPass: expect.any(String) } });
+    expect(stored.decisions[0]).toMatchObject({ by: 'bob', decision: 'go', evidence: { lastPass: expect.any(String) }, fingerprint: expect.stringMatching(/^SHA256:/) });
   });
 
   it('a no-go at the gate rolls back: dc2 copy removed, DNS unchanged, writers never frozen', async () => {
@@ -117,9 +122,13 @@ describe('file-sync end to end', () => {
       const status = await cli('status', id);
       expect(status.stdout).toMatch(/waiting at gate "cutover"/);
       expect(status.stdout).toContain(`cutover approve ${id} --gate cutover --as NAME`);
-      const reject = await cli('reject', id, '--gate', 'cutover', '--as', 'bob', '--reason', 'dc2 storage alarm');
+      // Signed with bob's key, as bob would: without a key of his, the workflow refuses it.
+      const forged = await cli('reject', id, '--gate', 'cutover', '--as', 'bob', '--key', personKeyFile(f.sb.stateDir, 'alice'), '--reason', 'not bob');
+      expect(forged.status).toBe(2);
+      expect(forged.stderr).toMatch(/no-go refused: signed with key SHA256:\S+, which is not bob's/);
+      const reject = await cli('reject', id, '--gate', 'cutover', '--as', 'bob', '--key', personKeyFile(f.sb.stateDir, 'bob'), '--reason', 'dc2 storage alarm');
       expect(reject.status, reject.stderr).toBe(0);
-      expect(reject.stdout).toMatch(/no-go recorded at gate cutover by bob/);
+      expect(reject.stdout).toMatch(/no-go recorded at gate cutover by bob \(.*, signed with SHA256:/);
       return svc.waitForEnd(s, id);
     });
     // The record of the run, from the CLI, after the fact.
@@ -127,6 +136,7 @@ describe('file-sync end to end', () => {
     expect(report.status, report.stderr).toBe(0);
     expect(report.stdout).toMatch(/outcome: rolled-back/);
     expect(report.stdout).toMatch(/no-go at cutover by bob .*"dc2 storage alarm"/);
+    expect(report.stdout).toMatch(/signed by key SHA256:\S+ at .* over evidence sha256:[0-9a-f]{64}/);
     expect(report.stdout).toMatch(/done\s+initial-copy: .*removed/);
     const late = await cli('approve', id, '--gate', 'cutover', '--as', 'bob');
     expect(late.status).toBe(2);
@@ -199,7 +209,7 @@ describe('file-sync end to end', () => {
         const [p] = await svc.liveProgress(s, id);
         return ((p?.details as { bytes?: number } | null)?.bytes ?? 0) > 1024 * 1024;
       }, 'copy under way', 60_000);
-      const cli = await cutoverCli(['abort', id, '--as', 'alice', '--reason', 'wrong window'], { CUTOVER_TASK_QUEUE: taskQueue });
+      const cli = await cutoverCli(['abort', id, '--as', 'alice', '--reason', 'wrong window'], { CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_SIGNING_KEY: personKeyFile(f.sb.stateDir, 'alice') });
       expect(cli.stderr).toBe('');
       expect(cli.status).toBe(0);
       return svc.waitForEnd(s, id);

@@ -19,6 +19,8 @@ import { historyText } from '../helpers/history';
 import { atGate, statusWhen } from '../helpers/migrations';
 import { pgFixture, type PgFixture } from '../helpers/postgres';
 import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { sandboxSigningKeys } from '../../scripts/sandbox/people';
+import { loadSandbox } from '../../scripts/sandbox/endpoints';
 
 let env: TemporalTestEnv;
 let services: svc.Services;
@@ -26,7 +28,8 @@ const figures: Record<string, unknown> = {};
 
 beforeAll(async () => {
   env = await temporalTestEnv();
-  services = await svc.connect();
+  // alice and bob sign with their sandbox keys (scripts/sandbox/people.ts).
+  services = await svc.connect({ signingKeys: sandboxSigningKeys(loadSandbox().stateDir) });
 });
 afterAll(async () => {
   // What the runs measured, for the report.

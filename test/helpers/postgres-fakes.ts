@@ -6,6 +6,7 @@ import type { Activities } from '../../activities';
 import type { ReplicationSample } from '../../activities/postgres';
 import type { PgServer, PostgresFailoverInput } from '../../workflows/postgres-failover';
 import { ErrorType } from '../../workflows/shared';
+import { people, signedApproval } from './signing';
 import { fakeHost } from './workflows';
 
 export const server = (h: string, address: string, dataDir: string): PgServer => ({
@@ -40,7 +41,7 @@ export function input(overrides: Partial<PostgresFailoverInput> = {}): PostgresF
     promote: 'trigger-file',
     walRetrieveRetryIntervalMs: 100,
     soakMs: 50,
-    approval: { approvers: ['alice', 'bob'], requireSecondPerson: true },
+    approval: signedApproval([people().alice, people().bob]),
     gates: { cutover: { onTimeout: 'wait' }, complete: { onTimeout: 'wait' } },
     traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKeyFile: '/k', name: 'orders.z', ttl: 1 } },
     ...overrides,

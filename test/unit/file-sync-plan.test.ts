@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parsePlan, PlanError } from '../../scripts/plans/load';
 import { fileSyncInput } from '../../scripts/plans/file-sync';
 import { parseDuration, parseSize } from '../../scripts/plans/units';
+import { APPROVERS, ALICE_KEY, BOB_KEY } from '../helpers/plans';
 
 const valid = `
 kind: file-sync
@@ -17,7 +18,7 @@ options:
 hooks:
   freeze: { host: dc1, command: touch /srv/maintenance }
   unfreeze: { host: dc1, command: rm -f /srv/maintenance }
-approval: { approvers: [alice, bob] }
+approval: { ${APPROVERS} }
 gates:
   cutover: { timeout: 30m, onTimeout: rollback }
 traffic:
@@ -42,7 +43,11 @@ describe('file-sync plan', () => {
     expect(input.catchUp).toEqual({ thresholdBytes: 1024 * 1024, maxPasses: 5, pauseBetweenPassesMs: 2000 });
     expect(input.gates.cutover).toEqual({ timeoutMs: 30 * 60_000, onTimeout: 'rollback' });
     expect(input.hosts.dc2).toMatchObject({ name: 'dc2', address: '127.0.2.1', port: 2222 });
-    expect(input.approval).toEqual({ approvers: ['alice', 'bob'], requireSecondPerson: true });
+    expect(input.approval).toEqual({
+      approvers: ['alice', 'bob'],
+      signers: [{ name: 'alice', key: ALICE_KEY }, { name: 'bob', key: BOB_KEY }],
+      requireSecondPerson: true,
+    });
     expect(input.startedBy).toBe('carol');
   });
 

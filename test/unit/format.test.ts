@@ -65,3 +65,28 @@ describe('printing what others wrote', () => {
     expect(printable('tab\tstays → unicode stays')).toBe('tab\tstays → unicode stays');
   });
 });
+
+describe('formatReport with signed decisions', () => {
+  it('shows each decision\'s key fingerprint, the abort\'s, held pauses and how many refusals were not kept', () => {
+    const fp = 'SHA256:9/vDh7ZVoub7A893RYogDt2G2t9zviWnRfFBKfbtnto';
+    const s: MigrationStatus = {
+      ...status([step('fence')]),
+      decisions: [{
+        gate: 'cutover', decision: 'go', by: 'bob', reason: 'lag ok', at: '2026-01-01T00:00:02.000Z', via: 'update', evidence: { lagBytes: 0 },
+        fingerprint: fp, signature: { sshsig: '-----BEGIN SSH SIGNATURE-----', signedAt: '2026-01-01T00:00:01.000Z', evidence: 'sha256:ab' },
+      }],
+      abort: { by: 'alice', reason: 'stop', at: '2026-01-01T00:00:05.000Z', fingerprint: 'SHA256:alice' },
+      controls: [{ action: 'pause', by: 'alice', at: '2026-01-01T00:00:03.000Z', fingerprint: 'SHA256:alice', held: 'sent inside the outage window fence → switch: applied when it closes', appliedAt: '2026-01-01T00:00:04.000Z' }],
+      refusedDecisions: [{ decision: 'go', gate: 'cutover', by: 'mallory', at: '2026-01-01T00:00:01.500Z', why: 'unsigned' }],
+      refusedDropped: 7,
+    };
+    const text = formatReport('postgres-failover-pg', s);
+    expect(text).toContain(`decision go at gate cutover by bob (key ${fp}) via update: lag ok`);
+    expect(text).toContain(`signed by key ${fp} at 2026-01-01T00:00:01.000Z over evidence sha256:ab`);
+    expect(text).toContain('abort by alice (key SHA256:alice): stop');
+    expect(text).toContain('pause by alice (key SHA256:alice): sent inside the outage window fence → switch');
+    expect(text).toContain('held pause by alice applied: the outage window closed');
+    expect(text).toContain('refused go at gate cutover by mallory: unsigned');
+    expect(text).toContain('(7 earlier refusals not kept)');
+  });
+});

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { approvalProblem, pathProblem, pathsOverlap } from '../../scripts/plans/fields';
 import { parsePlan, PlanError } from '../../scripts/plans/load';
+import { APPROVERS, ALICE_KEY, BOB_KEY } from '../helpers/plans';
 
 const fileSync = `
 kind: file-sync
@@ -11,7 +12,7 @@ hosts:
   dc2: { address: 127.0.2.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
 source: { host: dc1, path: /srv/assets }
 target: { host: dc2, path: /srv/assets }
-approval: { approvers: [alice, bob] }
+approval: { ${APPROVERS} }
 traffic:
   dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: assets.sandbox.internal, ttl: 1, from: 127.0.1.1, to: 127.0.2.1 }
 `;
@@ -27,7 +28,7 @@ postgres:
   replication: { user: replicator, passwordFile: /s/pg-replicator }
 primary: { host: dc1, address: 127.0.1.1, dataDir: /srv/dc1/pg }
 standby: { host: dc2, address: 127.0.2.1, dataDir: /srv/dc2/pg, settings: {} }
-approval: { approvers: [alice, bob] }
+approval: { ${APPROVERS} }
 traffic:
   dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: pg.sandbox.internal, ttl: 1 }
 `;
@@ -49,6 +50,25 @@ function refused(text: string, from: string, to: string, field: string, says?: R
   expect(found.some((p) => p.startsWith(`${field}:`)), `expected a problem at ${field}, got:\n${found.join('\n')}`).toBe(true);
   if (says) expect(found.find((p) => p.startsWith(`${field}:`))).toMatch(says);
 }
+
+describe('approvers sign with their own keys', () => {
+  it('takes allowed_signers lines, with namespaces allowing cutover', () => {
+    const plan = parsePlan(fileSync.replace(APPROVERS, `approvers: ['alice namespaces="git,cutover" ${ALICE_KEY}', 'bob ${BOB_KEY} bob@laptop']`), 'plan.yaml');
+    expect(plan.approval).toEqual({ approvers: ['alice', 'bob'], signers: [{ name: 'alice', key: ALICE_KEY }, { name: 'bob', key: BOB_KEY }], requireSecondPerson: true });
+  });
+  it('refuses plain names, clearly, and keys that cannot sign cutover decisions', () => {
+    refused(fileSync, APPROVERS, 'approvers: [alice, bob]', 'approval.approvers[0]', /"alice" has no public key: decisions are signed.*allowed_signers line/);
+    refused(fileSync, APPROVERS, `approvers: ['alice ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ', 'bob ${BOB_KEY}']`, 'approval.approvers[0]', /only ssh-ed25519/);
+    refused(fileSync, APPROVERS, `approvers: ['alice namespaces="git" ${ALICE_KEY}', 'bob ${BOB_KEY}']`, 'approval.approvers[0]', /does not allow "cutover"/);
+    refused(fileSync, APPROVERS, `approvers: ['alice cert-authority ${ALICE_KEY}', 'bob ${BOB_KEY}']`, 'approval.approvers[0]', /certificate authorities are not supported/);
+    refused(fileSync, APPROVERS, `approvers: ['alice valid-before="20300101" ${ALICE_KEY}', 'bob ${BOB_KEY}']`, 'approval.approvers[0]', /valid-before is not supported/);
+    refused(fileSync, APPROVERS, `approvers: ['alice,bob ${ALICE_KEY}', 'bob ${BOB_KEY}']`, 'approval.approvers[0]', /one plain user name/);
+    refused(fileSync, APPROVERS, `approvers: ['alice ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDQ', 'bob ${BOB_KEY}']`, 'approval.approvers[0]', /truncated|32 bytes|base64/);
+  });
+  it('refuses one key under two names: the starter could approve as "someone else"', () => {
+    refused(fileSync, APPROVERS, `approvers: ['alice ${ALICE_KEY}', 'al ${ALICE_KEY}']`, 'approval.approvers', /same key/);
+  });
+});
 
 describe('plans that cannot destroy', () => {
   it('accepts the plain plans', () => {
@@ -122,7 +142,7 @@ describe('plans that cannot inject', () => {
   });
 
   it('refuses duplicate approvers, and a starter who is the only one able to approve', () => {
-    refused(fileSync, 'approvers: [alice, bob]', 'approvers: [alice, alice]', 'approval.approvers', /twice/);
+    refused(fileSync, APPROVERS, `approvers: ['alice ${ALICE_KEY}', 'alice ${BOB_KEY}']`, 'approval.approvers', /twice/);
     expect(approvalProblem({ approvers: ['alice'], requireSecondPerson: true }, 'alice')).toMatch(/only approver/);
     expect(approvalProblem({ approvers: ['alice'], requireSecondPerson: false }, 'alice')).toBeNull();
     expect(approvalProblem({ approvers: ['alice', 'bob'], requireSecondPerson: true }, 'alice')).toBeNull();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePlan, PlanError } from '../../scripts/plans/load';
 import { postgresFailoverInput, type PostgresFailoverPlan } from '../../scripts/plans/postgres-failover';
+import { APPROVERS } from '../helpers/plans';
 
 const valid = `
 kind: postgres-failover
@@ -18,7 +19,7 @@ options:
   catchUp: { maxLag: 512KiB, stableFor: 10s, timeout: 20m }
   synchronousCommit: remote_apply
   soak: 5m
-approval: { approvers: [alice, bob] }
+approval: { ${APPROVERS} }
 gates:
   complete: { timeout: 2h, onTimeout: wait }
 traffic:

@@ -8,6 +8,7 @@ import type { PostgresFailoverInput } from '../../workflows/postgres-failover';
 import { decideUpdate, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
 import { startDevServer, type DevServer } from '../helpers/dev-server';
 import { recordHistory } from '../helpers/history';
+import { keyOf, signed } from '../helpers/signing';
 import { fakes, input } from '../helpers/postgres-fakes';
 import { atGate, failureOf } from '../helpers/workflows';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
@@ -35,10 +36,10 @@ async function start(queue: string, args: PostgresFailoverInput) {
 }
 
 /** A decision sent while a run hands over to the next may meet the closing run: sent again until one takes it. */
-async function decide(h: WorkflowHandle, d: DecisionInput) {
+async function decide(h: WorkflowHandle, d: Omit<DecisionInput, 'signature'>) {
   return eventually(async () => {
     try {
-      return await h.executeUpdate(decideUpdate, { args: [d] });
+      return await h.executeUpdate(decideUpdate, { args: [await signed(h, d, keyOf(d.by))] });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) throw err;
       return null;

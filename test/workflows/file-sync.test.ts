@@ -9,17 +9,9 @@ import type { Activities } from '../../activities';
 import type { RsyncPassInput, RsyncPassResult } from '../../activities/files';
 import { fileSync } from '../../workflows';
 import type { FileSyncInput } from '../../workflows/file-sync';
-import {
-  abortSignal,
-  decideUpdate,
-  decisionSignal,
-  ErrorType,
-  pauseSignal,
-  resumeSignal,
-  statusQuery,
-  type MigrationStatus,
-} from '../../workflows/shared';
+import { decisionSignal, ErrorType, statusQuery, type MigrationStatus } from '../../workflows/shared';
 import { recordHistory } from '../helpers/history';
+import { decideSigned, keyOf, people, sendSigned, signed, signedApproval } from '../helpers/signing';
 import { atGate, failureOf, fakeHost } from '../helpers/workflows';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
@@ -43,7 +35,7 @@ function input(overrides: Partial<FileSyncInput> = {}): FileSyncInput {
     catchUp: { thresholdBytes: 1000, maxPasses: 5, pauseBetweenPassesMs: 10 },
     bandwidthLimitKBps: 0,
     hooks: { freeze: { host: 'dc1', command: 'freeze' }, unfreeze: { host: 'dc1', command: 'unfreeze' } },
-    approval: { approvers: ['alice', 'bob'], requireSecondPerson: true },
+    approval: signedApproval([people().alice, people().bob]),
     gates: { cutover: { onTimeout: 'wait' } },
     traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKeyFile: '/k', name: 'assets.z', ttl: 1, from: '127.0.1.1', to: '127.0.2.1' } },
     ...overrides,
@@ -120,10 +112,10 @@ describe('file-sync workflow', () => {
       const s = await atGate(h, 'cutover');
       expect(s.gate!.evidence).toMatchObject({ lastPass: 'catch-up-2', lastPassBytes: 500, thresholdBytes: 1000 });
       // The starter may not approve their own migration.
-      const refused = await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'alice' }] }).catch((e) => e);
+      const refused = await decideSigned(h, { gate: 'cutover', decision: 'go', by: 'alice' }).catch((e) => e);
       expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
       expect(String((refused as WorkflowUpdateFailedError).cause?.message)).toMatch(/second person/);
-      const decision = await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob', reason: 'lag is fine' }] });
+      const decision = await decideSigned(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'lag is fine' });
       expect(decision).toMatchObject({ by: 'bob', decision: 'go', via: 'update', evidence: { lastPass: 'catch-up-2' } });
       const result = await h.result();
       expect(result.outcome).toBe('completed');
@@ -146,7 +138,7 @@ describe('file-sync workflow', () => {
     const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
       await atGate(h, 'cutover');
-      await h.signal(decisionSignal, { gate: 'cutover', decision: 'go', by: 'bob' });
+      await h.signal(decisionSignal, await signed(h, { gate: 'cutover', decision: 'go', by: 'bob' }, keyOf('bob')));
       await h.result();
       return h.workflowId;
     });
@@ -161,7 +153,7 @@ describe('file-sync workflow', () => {
     const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
       await atGate(h, 'cutover');
-      await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'dc2 disk alarm' }] });
+      await decideSigned(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'dc2 disk alarm' });
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.RolledBack);
       const status = failure.details![0] as MigrationStatus;
@@ -181,7 +173,7 @@ describe('file-sync workflow', () => {
     await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
       await atGate(h, 'cutover');
-      await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
+      await decideSigned(h, { gate: 'cutover', decision: 'go', by: 'bob' });
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.RolledBack);
       expect(failure.message).toMatch(/1 difference/);
@@ -195,7 +187,7 @@ describe('file-sync workflow', () => {
     await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
       await atGate(h, 'cutover');
-      await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
+      await decideSigned(h, { gate: 'cutover', decision: 'go', by: 'bob' });
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.ManualInterventionRequired);
       const status = failure.details![0] as MigrationStatus;
@@ -212,7 +204,7 @@ describe('file-sync workflow', () => {
     await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
       await eventually(async () => (await h.query(statusQuery)).phase === 'initial-copy', 'copy running');
-      await h.signal(abortSignal, { by: 'alice', reason: 'wrong window' });
+      await sendSigned(h, 'abort', 'alice', 'wrong window');
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.RolledBack);
       expect((failure.details![0] as MigrationStatus).failure).toBe('aborted by alice: wrong window');
@@ -233,7 +225,7 @@ describe('file-sync workflow', () => {
       }, 'refused decision');
       expect(s.refusedDecisions[0].why).toMatch(/mallory is not an approver/);
       expect(s.gate?.name).toBe('cutover');
-      await h.signal(decisionSignal, { gate: 'cutover', decision: 'go', by: 'bob' });
+      await h.signal(decisionSignal, await signed(h, { gate: 'cutover', decision: 'go', by: 'bob' }, keyOf('bob')));
       expect((await h.result()).outcome).toBe('completed');
     });
   });
@@ -253,7 +245,7 @@ describe('file-sync workflow', () => {
         return (st.gate?.notifications ?? 0) >= 3 ? st : null;
       }, 'renotified gate');
       expect(s.phase).toBe('waiting-at-cutover');
-      await h2.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
+      await decideSigned(h2, { gate: 'cutover', decision: 'go', by: 'bob' });
       expect((await h2.result()).outcome).toBe('completed');
     });
   });
@@ -264,12 +256,12 @@ describe('file-sync workflow', () => {
     await withWorker(env, q, activities, async () => {
       const h = await start(q, input());
       await atGate(h, 'cutover');
-      await h.signal(pauseSignal, { by: 'alice' });
-      await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
+      await sendSigned(h, 'pause', 'alice');
+      await decideSigned(h, { gate: 'cutover', decision: 'go', by: 'bob' });
       await eventually(async () => (await h.query(statusQuery)).phase === 'paused', 'paused phase');
       const before = await h.query(statusQuery);
       expect(before.steps.map((st) => st.name)).not.toContain('freeze');
-      await h.signal(resumeSignal, { by: 'alice' });
+      await sendSigned(h, 'resume', 'alice');
       expect((await h.result()).outcome).toBe('completed');
     });
   });

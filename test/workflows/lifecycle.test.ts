@@ -6,7 +6,8 @@ import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/clie
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresFailover } from '../../workflows';
 import type { PostgresFailoverInput } from '../../workflows/postgres-failover';
-import { abortSignal, decideUpdate, ErrorType, pauseSignal, resumeSignal, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
+import { ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
+import { decideSigned, sendSigned } from '../helpers/signing';
 import { fakes, input, type FakeOptions } from '../helpers/postgres-fakes';
 import { recordHistory } from '../helpers/history';
 import { atGate, failureOf } from '../helpers/workflows';
@@ -23,7 +24,7 @@ afterAll(async () => {
 async function start(queue: string, args: PostgresFailoverInput): Promise<WorkflowHandle<typeof postgresFailover>> {
   return env.client.workflow.start(postgresFailover, { taskQueue: queue, workflowId: uniqueQueue('pglc'), args: [args] });
 }
-const decide = (h: WorkflowHandle, d: DecisionInput) => h.executeUpdate(decideUpdate, { args: [d] });
+const decide = (h: WorkflowHandle, d: Omit<DecisionInput, 'signature'>) => decideSigned(h, d);
 
 describe('gate evidence', () => {
   it('is refreshed while the gate waits, recorded as a copy with the decision, and no longer read once the gate closes', async () => {
@@ -160,16 +161,16 @@ describe('the way back (a phase of its own)', () => {
       }, 'the reverse catch-up waiting past its timeout');
       expect(waiting.wayBack).toMatchObject({ step: 'reverse-move', state: 'running', reason: expect.stringMatching(/no-go at gate "complete"/) });
 
-      await h.signal(pauseSignal, { by: 'alice' });
+      await sendSigned(h, 'pause', 'alice');
       await eventually(async () => (await h.query(statusQuery)).phase === 'paused', 'paused in the way back');
       const windowsWhenPaused = counts['watchCatchUp:dc2'];
       await new Promise((r) => setTimeout(r, 1500));
       expect(counts['watchCatchUp:dc2']).toBe(windowsWhenPaused);
-      await h.signal(resumeSignal, { by: 'alice' });
+      await sendSigned(h, 'resume', 'alice');
       await eventually(async () => counts['watchCatchUp:dc2'] > windowsWhenPaused, 'the wait going on after resume');
       expect((await h.query(statusQuery)).phase).toBe('reverse-catch-up');
 
-      await h.signal(abortSignal, { by: 'alice', reason: 'stop the way back, dc2 is fine after all' });
+      await sendSigned(h, 'abort', 'alice', 'stop the way back, dc2 is fine after all');
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.ManualInterventionRequired);
       const status = failure.details![0] as MigrationStatus;

@@ -7,14 +7,9 @@ import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresFailover } from '../../workflows';
 import type { PostgresFailoverInput } from '../../workflows/postgres-failover';
-import {
-  abortSignal,
-  decideUpdate,
-  ErrorType,
-  statusQuery,
-  type MigrationStatus,
-} from '../../workflows/shared';
+import { ErrorType, statusQuery, type MigrationStatus } from '../../workflows/shared';
 import { historyText, recordHistory } from '../helpers/history';
+import { decideSigned, sendSigned } from '../helpers/signing';
 import { atGate, failureOf } from '../helpers/workflows';
 import { fakes, FORWARD_CALLS, input, sideBySide } from '../helpers/postgres-fakes';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
@@ -31,8 +26,8 @@ async function start(queue: string, args: PostgresFailoverInput): Promise<Workfl
   return env.client.workflow.start(postgresFailover, { taskQueue: queue, workflowId: uniqueQueue('pgwf'), args: [args] });
 }
 
-const go = (h: WorkflowHandle, gate: string) => h.executeUpdate(decideUpdate, { args: [{ gate, decision: 'go', by: 'bob', reason: 'fine' }] });
-const noGo = (h: WorkflowHandle, gate: string, reason: string) => h.executeUpdate(decideUpdate, { args: [{ gate, decision: 'no-go', by: 'bob', reason }] });
+const go = (h: WorkflowHandle, gate: string) => decideSigned(h, { gate, decision: 'go', by: 'bob', reason: 'fine' });
+const noGo = (h: WorkflowHandle, gate: string, reason: string) => decideSigned(h, { gate, decision: 'no-go', by: 'bob', reason });
 
 /** Go at `cutover`, no-go at `complete` (the reverse move runs); the run's failure. */
 async function reversedAtComplete(h: WorkflowHandle): Promise<ApplicationFailure> {
@@ -225,7 +220,7 @@ describe('postgres-failover workflow', () => {
       await atGate(h, 'cutover');
       await go(h, 'cutover');
       await eventually(async () => (await h.query(statusQuery)).phase === 'soak', 'soak');
-      await h.signal(abortSignal, { by: 'alice', reason: 'error rate up on dc2' });
+      await sendSigned(h, 'abort', 'alice', 'error rate up on dc2');
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.RolledBack);
       const status = failure.details![0] as MigrationStatus;

@@ -39,11 +39,17 @@ describe('stored histories replay on today’s code', () => {
       'postgres-failover-way-back-aborted.json',
       'postgres-failover-continued-as-new.json',
       'postgres-failover-way-back-continued-as-new.json',
+      // Signed decisions (patch "signed-decisions"): verified decisions with their fingerprints, a pause held in
+      // the outage window and applied after it. Histories above replay unsigned, as they ran.
+      'postgres-failover-signed-decisions.json',
+      'postgres-failover-signed-outage-pause.json',
     ]));
   });
 
   it.each(files)('%s', async (file) => {
-    const history = historyFromJSON(JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8')));
-    await Worker.runReplayHistory({ workflowBundle: bundle }, history, file.replace(/\.json$/, ''));
+    const json = JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8'));
+    // Replayed under the workflow id it ran with: signed messages name it, and a signal handler verifies them again.
+    const workflowId: string = json.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowId || file.replace(/\.json$/, '');
+    await Worker.runReplayHistory({ workflowBundle: bundle }, historyFromJSON(json), workflowId);
   });
 });

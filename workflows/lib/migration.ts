@@ -26,12 +26,24 @@
 // continued as new inside the way back skips the forward path and resumes the way back the same way. So moves
 // must keep between-step code free of effects (activities only in steps, `remember`, or evidence reads), and
 // step and gate names unique in a run. The status query answers with the whole story across runs (`runs`).
+//
+// Signed decisions (patch `signed-decisions`, decided once in a story's first run and carried). Every decision,
+// abort, pause and resume carries an SSH signature (workflows/shared/signing.ts) that the workflow verifies
+// itself, in pure code (./sshsig.ts, ./gates.ts `authenticate`): by the key the plan lists for the person named,
+// over this workflow id and first run id, the gate, the decision, reason and note, the digest of the evidence the
+// gate showed, and a time no older than the window (workflow time); a message taken once is refused again. An
+// update's validator refuses at once; a signal is refused and recorded (the latest REFUSALS_KEPT, with a count of
+// older ones). Only the starter and approvers may abort, pause or resume. A move marks its outage windows
+// (`openOutageWindow` / `closeOutageWindow`: fence → switch, freeze → unfreeze): a pause sent inside one is held
+// and applied when it closes, so nobody can hold writers off by pausing. Stories begun before the patch (their
+// histories, and runs continued from them) take unsigned decisions as they did.
 import {
   ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   continueAsNew,
@@ -44,9 +56,14 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { ErrorType } from '../shared/errors';
 import { abortSignal, decideUpdate, decisionSignal, pauseSignal, resumeSignal, statusQuery } from '../shared/messages';
 import { searchAttributeNames } from '../shared/index';
+import { evidenceDigest, SIGNATURE_MAX_AGE_MS, SIGNATURE_MAX_SKEW_MS, SIGNING_NAMESPACE } from '../shared/signing';
 import {
   initialStatus,
+  type AbortInput,
+  type AbortRecord,
   type ApprovalPolicy,
+  type ControlInput,
+  type ControlRecord,
   type DecisionInput,
   type DecisionRecord,
   type GateState,
@@ -60,11 +77,12 @@ import {
   type MigrationKind,
   type MigrationStatus,
   type StepRecord,
+  type RefusedDecision,
 } from '../shared/types';
 import type { Activities } from '../../activities';
 import { compensations } from './activity-options';
 import { dryRunRecord, isDryRun, recordAction, recordStep } from './dry-run';
-import { refusalReason } from './gates';
+import { authenticate, controlRefusal, refusalReason, type Authenticated } from './gates';
 import { messageOf, Saga, type Compensation, type UndoProcedures } from './saga';
 
 const phaseKey = defineSearchAttributeKey(searchAttributeNames.phase, SearchAttributeType.KEYWORD);
@@ -72,6 +90,17 @@ const kindKey = defineSearchAttributeKey(searchAttributeNames.kind, SearchAttrib
 const nameKey = defineSearchAttributeKey(searchAttributeNames.name, SearchAttributeType.KEYWORD);
 
 const artifacts = proxyActivities<Activities>(compensations);
+
+/** Patch id (workflow versioning): the story takes signed decisions, holds pauses in outage windows, keeps a report per run. */
+const SIGNED_DECISIONS = 'signed-decisions';
+/** Refused decisions kept in status (older ones are counted in `refusedDropped`). */
+export const REFUSALS_KEPT = 50;
+/** Pauses and resumes kept in status. */
+const CONTROLS_KEPT = 50;
+/** Evidence versions a gate keeps besides the current one, for decisions signed just before a refresh. */
+const EARLIER_EVIDENCE_KEPT = 3;
+/** Replay memory bound (it is pruned to the signature window first). */
+const SEEN_KEPT = 1000;
 
 /** Thrown inside the forward path to ask for a rollback (no-go, gate timeout). */
 class RollbackRequested extends Error {}
@@ -142,6 +171,10 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private fastForward: boolean;
   /** Steps whose function is running now: a run continues as new only when nothing but the wait itself runs. */
   private inFlight = 0;
+  /** The story takes signed decisions only (see the file comment). */
+  private readonly signed: boolean;
+  /** Digests of the signed messages taken lately: a replayed one is refused. */
+  private seen: NonNullable<CarriedState['seenSignatures']>;
 
   constructor(private readonly options: MigrationOptions<U>) {
     const carried = options.carried;
@@ -160,6 +193,19 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     this.wayBackIsArmed = carried?.wayBackArmed ?? false;
     this.rollbackReason = carried?.rollbackReason ?? null;
     this.fastForward = carried !== undefined;
+    // Decided once per story: a run continued from one begun before the patch goes on unsigned, as it began.
+    this.signed = carried ? carried.signed === true : patched(SIGNED_DECISIONS);
+    this.seen = carried?.seenSignatures ?? [];
+    if (this.signed && !options.approval.signers?.length) {
+      throw ApplicationFailure.create({
+        type: ErrorType.InvalidPlan,
+        message: 'approval.signers is missing: decisions are signed, so the input must list each approver with a public key (start runs with `cutover start`)',
+        nonRetryable: true,
+      });
+    }
+    if (this.signed && !carried) {
+      this.status.signing = { namespace: SIGNING_NAMESPACE, workflowId: workflowInfo().workflowId, runId: workflowInfo().firstExecutionRunId, maxAgeSeconds: SIGNATURE_MAX_AGE_MS / 1000 };
+    }
     this.saga = new Saga(carried?.saga ?? [], this.options.undos, (record) => this.recordCompensation(record), () => this.fastForward);
     if (isDryRun()) this.status.dryRun = dryRunRecord();
     this.installHandlers();
@@ -180,48 +226,165 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     setHandler(decisionSignal, (input: DecisionInput) => {
       const why = this.refusal(input);
       if (why) {
-        this.status.refusedDecisions.push({ ...input, at: new Date().toISOString(), why });
-        log.warn('decision refused', { gate: input?.gate, by: input?.by, why });
+        this.refuse(input ?? {}, input?.decision, why);
         return;
       }
       this.applyDecision(input, 'signal');
     });
-    setHandler(abortSignal, (input) => {
+    setHandler(abortSignal, (input: AbortInput) => {
       if (this.status.outcome) return;
+      const auth = this.authorizeControl(input, 'abort');
+      if (auth.why !== undefined) return this.refuse(input ?? {}, 'abort', auth.why);
+      const record: AbortRecord = { by: input.by, reason: input.reason, at: new Date().toISOString(), ...(auth.ok ? { fingerprint: auth.ok.fingerprint } : {}) };
       const wayBack = this.status.wayBack;
       if (wayBack?.state === 'running') {
         // The way back obeys abort like the forward path: until its own point of no return.
         if (wayBack.abort || wayBack.passedPointOfNoReturnAt) return;
-        wayBack.abort = { ...input, at: new Date().toISOString() };
+        wayBack.abort = record;
         log.warn('way back aborted', { by: input.by, reason: input.reason });
         this.wayBackScope?.cancel();
         this.publish();
         return;
       }
       if (this.status.abort) return;
-      this.status.abort = { ...input, at: new Date().toISOString() };
+      this.status.abort = record;
       this.requestRollback(`aborted by ${input.by}: ${input.reason}`);
     });
-    setHandler(pauseSignal, ({ by }) => {
-      this.status.paused = true;
-      log.info('paused', { by });
-      this.publish();
-    });
-    setHandler(resumeSignal, ({ by }) => {
-      this.status.paused = false;
-      log.info('resumed', { by });
-      this.publish();
-    });
+    setHandler(pauseSignal, (input: ControlInput) => this.control('pause', input));
+    setHandler(resumeSignal, (input: ControlInput) => this.control('resume', input));
   }
 
   private refusal(input: DecisionInput): string | null {
-    return refusalReason(input, {
+    const why = refusalReason(input, {
       openGate: this.pendingDecision ? null : this.status.gate,
       approval: this.options.approval,
       startedBy: this.options.startedBy,
       finished: this.status.outcome !== null,
       wayBack: this.wayBackArmed(),
     });
+    if (why || !this.signed) return why;
+    return this.authenticate(input).why ?? null;
+  }
+
+  /** Verifies a gate decision's signature against the open gate's evidence (signed stories only). */
+  private authenticate(input: DecisionInput): ReturnType<typeof authenticate> {
+    const gate = this.status.gate;
+    const shown = gate ? [gate.evidenceDigest ?? evidenceDigest(gate.evidence), ...(gate.earlier ?? []).map((e) => e.digest)] : [];
+    return authenticate(
+      { gate: input.gate, decision: input.decision, by: input.by, reason: input.reason, note: input.note },
+      input.signature,
+      this.signatureContext(shown),
+    );
+  }
+
+  private signatureContext(evidenceDigests: string[]) {
+    return {
+      workflowId: workflowInfo().workflowId,
+      runId: workflowInfo().firstExecutionRunId,
+      nowMs: Date.now(),
+      approval: this.options.approval,
+      evidenceDigests,
+      seen: (digest: string) => this.seen.some((e) => e.digest === digest),
+    };
+  }
+
+  /**
+   * Whether an abort, pause or resume may be taken: in signed stories from the starter or an approver, signed by
+   * their key. Unsigned stories take them from anyone, as they did.
+   */
+  private authorizeControl(input: ControlInput | AbortInput, action: 'abort' | 'pause' | 'resume'): { ok?: Authenticated; why?: string } {
+    if (!this.signed) return {};
+    const why = controlRefusal(input, { approval: this.options.approval, startedBy: this.options.startedBy });
+    if (why) return { why };
+    if (action === 'abort' && !input.reason) return { why: 'an abort needs a reason' };
+    const auth = authenticate({ gate: null, decision: action, by: input.by, reason: input.reason }, input.signature, this.signatureContext([]));
+    if (auth.why !== undefined) return { why: auth.why };
+    this.rememberSignature(auth.ok);
+    return { ok: auth.ok };
+  }
+
+  /** Keeps a taken message's digest for the signature window (and no longer: older ones are refused by age). */
+  private rememberSignature(auth: Authenticated): void {
+    const oldest = Date.now() - SIGNATURE_MAX_AGE_MS - SIGNATURE_MAX_SKEW_MS;
+    this.seen = this.seen.filter((e) => e.signedAtMs >= oldest).slice(-(SEEN_KEPT - 1));
+    this.seen.push({ digest: auth.digest, signedAtMs: Date.parse(auth.signedAt) });
+  }
+
+  /** Records a refusal; the list keeps the latest REFUSALS_KEPT (no free text is kept beyond a few hundred characters). */
+  private refuse(input: { gate?: unknown; by?: unknown; reason?: unknown }, decision: unknown, why: string): void {
+    const text = (v: unknown, max: number) => (typeof v === 'string' ? (v.length > max ? `${v.slice(0, max)}…` : v) : undefined);
+    const entry: RefusedDecision = {
+      ...(text(input.gate, 100) !== undefined ? { gate: text(input.gate, 100) } : {}),
+      ...(text(decision, 40) !== undefined ? { decision: text(decision, 40) } : {}),
+      ...(text(input.by, 100) !== undefined ? { by: text(input.by, 100) } : {}),
+      ...(text(input.reason, 300) !== undefined ? { reason: text(input.reason, 300) } : {}),
+      at: new Date().toISOString(),
+      why,
+    };
+    const list = this.status.refusedDecisions;
+    list.push(entry);
+    if (list.length > REFUSALS_KEPT) {
+      const dropped = list.splice(0, list.length - REFUSALS_KEPT).length;
+      this.status.refusedDropped = (this.status.refusedDropped ?? 0) + dropped;
+    }
+    log.warn('refused', { gate: entry.gate, decision: entry.decision, by: entry.by, why });
+    this.publish();
+  }
+
+  /** Pause or resume. In a signed story, a pause inside an outage window is held until the window closes. */
+  private control(action: 'pause' | 'resume', input: ControlInput): void {
+    if (!this.signed) {
+      this.status.paused = action === 'pause';
+      log.info(action === 'pause' ? 'paused' : 'resumed', { by: input?.by });
+      this.publish();
+      return;
+    }
+    const auth = this.authorizeControl(input, action);
+    if (auth.why !== undefined) return this.refuse(input ?? {}, action, auth.why);
+    const record: ControlRecord = { action, by: input.by, at: new Date().toISOString(), ...(auth.ok ? { fingerprint: auth.ok.fingerprint } : {}) };
+    const window = this.status.outageWindow;
+    if (action === 'pause' && window) {
+      // Pausing here would hold writers off (the fence, the freeze) for as long as nobody resumes.
+      record.held = `sent inside the outage window ${window.name}: applied when it closes`;
+      this.status.heldPause = record;
+      log.warn('pause held until the outage window closes', { by: input.by, window: window.name });
+    } else {
+      if (action === 'resume' && this.status.heldPause) {
+        this.status.heldPause.held = `dropped: resumed by ${input.by} before the outage window closed`;
+        this.status.heldPause = null;
+      }
+      this.status.paused = action === 'pause';
+      log.info(action === 'pause' ? 'paused' : 'resumed', { by: input.by });
+    }
+    const controls = (this.status.controls ??= []);
+    controls.push(record);
+    if (controls.length > CONTROLS_KEPT) controls.splice(0, controls.length - CONTROLS_KEPT);
+    this.publish();
+  }
+
+  /**
+   * From here writers are held off (the fence, the freeze) until `closeOutageWindow`: a pause sent meanwhile is
+   * held and applied when the window closes. Abort still works inside (it undoes, or takes the way back).
+   */
+  openOutageWindow(name: string): void {
+    if (!this.signed) return;
+    const open = this.status.outageWindow;
+    this.status.outageWindow = { name, openedAt: open?.name === name ? open.openedAt : new Date().toISOString() };
+    this.publish();
+  }
+
+  /** The outage is over: a pause held meanwhile is applied now (the next step boundary honours it). */
+  closeOutageWindow(): void {
+    if (!this.status.outageWindow) return;
+    this.status.outageWindow = null;
+    const held = this.status.heldPause;
+    if (held) {
+      held.appliedAt = new Date().toISOString();
+      this.status.heldPause = null;
+      this.status.paused = true;
+      log.info('held pause applied: the outage window closed', { by: held.by });
+    }
+    this.publish();
   }
 
   /** Past the point of no return, a way back exists once the move has armed it. */
@@ -230,6 +393,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   }
 
   private applyDecision(input: DecisionInput, via: 'update' | 'signal'): DecisionRecord {
+    if (this.signed) return this.applySignedDecision(input, via);
     const record: DecisionRecord = {
       gate: input.gate,
       decision: input.decision,
@@ -240,6 +404,32 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       via,
       // A copy: what the approver saw when deciding, not what a later refresh shows.
       evidence: { ...(this.status.gate?.evidence ?? {}) },
+    };
+    this.status.decisions.push(record);
+    this.pendingDecision = record;
+    return record;
+  }
+
+  /**
+   * A verified decision (the validator or the signal handler checked it just now, in the same activation): recorded
+   * with the key's fingerprint, the signature, and the version of the evidence that was signed.
+   */
+  private applySignedDecision(input: DecisionInput, via: 'update' | 'signal'): DecisionRecord {
+    const auth = this.authenticate(input);
+    if (auth.ok) this.rememberSignature(auth.ok);
+    const gate = this.status.gate;
+    const signedVersion = gate?.earlier?.find((e) => e.digest === auth.ok?.evidence);
+    const record: DecisionRecord = {
+      gate: input.gate,
+      decision: input.decision,
+      by: input.by,
+      ...(input.reason ? { reason: input.reason } : {}),
+      ...(input.decision === 'done-by-hand' ? { note: input.note ?? input.reason } : {}),
+      at: new Date().toISOString(),
+      via,
+      evidence: { ...(signedVersion?.evidence ?? gate?.evidence ?? {}) },
+      ...(auth.ok ? { fingerprint: auth.ok.fingerprint } : {}),
+      ...(input.signature ? { signature: { sshsig: input.signature.sshsig, signedAt: input.signature.signedAt, ...(input.signature.evidence ? { evidence: input.signature.evidence } : {}) } } : {}),
     };
     this.status.decisions.push(record);
     this.pendingDecision = record;
@@ -272,6 +462,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         waits: this.waits,
         wayBackArmed: this.wayBackIsArmed,
         rollbackReason: this.rollbackReason,
+        ...(this.signed ? { signed: true, seenSignatures: this.seen } : {}),
       } satisfies CarriedState),
     );
   }
@@ -344,6 +535,11 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private async end(cause: unknown): Promise<never> {
     this.setPhase(this.status.outcome!);
     this.status.gate = null;
+    if (this.signed) {
+      this.status.outageWindow = null;
+      if (this.status.heldPause) this.status.heldPause.held = `${this.status.heldPause.held}; dropped: the run ended first`;
+      this.status.heldPause = null;
+    }
     this.status.endedAt = new Date().toISOString();
     await this.archive();
     this.publish();
@@ -373,6 +569,8 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         : { step: wb.step, state: 'running', startedAt: new Date().toISOString(), reason: this.rollbackReason ?? 'way back' };
     const startedAt = wayBack.startedAt;
     this.status.wayBack = wayBack;
+    // The forward path's outage window (if a failure in it led here) is over: the way back marks its own.
+    this.closeOutageWindow();
     this.publish();
     let record: CompensationRecord;
     try {
@@ -412,7 +610,9 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private async archive(): Promise<void> {
     const a = this.options.artifacts;
     if (!a || isDryRun()) return;
-    const object = `${a.prefix.replace(/\/+$/, '')}/${workflowInfo().workflowId}.json`;
+    // One object per story (first run id): a second run with the same workflow id never overwrites the first's report.
+    const { workflowId, firstExecutionRunId } = workflowInfo();
+    const object = `${a.prefix.replace(/\/+$/, '')}/${workflowId}${this.signed ? `/${firstExecutionRunId}` : ''}.json`;
     try {
       const stored = await CancellationScope.nonCancellable(() => artifacts.storeReport({ bucket: a.bucket, object, report: this.status }));
       this.status.figures.reportUri = stored.uri;
@@ -640,6 +840,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       evidence: shown,
       notifications: 1,
       ...(refreshed ? { refreshedAt: openedAt.toISOString(), refreshes: 0 } : {}),
+      ...(this.signed ? { evidenceDigest: evidenceDigest(shown) } : {}),
     };
     this.status.gate = gate;
     this.pendingDecision = null;
@@ -681,7 +882,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         const fresh = await this.readEvidence(source);
         // A decision taken while the evidence was being read keeps what it was shown.
         if (ready()) return;
-        gate.evidence = fresh;
+        this.showEvidence(gate, fresh);
         gate.refreshedAt = new Date().toISOString();
         gate.refreshes = (gate.refreshes ?? 0) + 1;
         every = cap(every * 2);
@@ -689,6 +890,17 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         this.publish();
       }
     }
+  }
+
+  /** New evidence at an open gate; in a signed story the versions shown just before stay signable for a while. */
+  private showEvidence(gate: GateState, fresh: Evidence): void {
+    if (this.signed) {
+      const digest = evidenceDigest(fresh);
+      const previous = gate.evidenceDigest ?? evidenceDigest(gate.evidence);
+      if (digest !== previous) gate.earlier = [{ digest: previous, evidence: gate.evidence }, ...(gate.earlier ?? [])].slice(0, EARLIER_EVIDENCE_KEPT);
+      gate.evidenceDigest = digest;
+    }
+    gate.evidence = fresh;
   }
 
   /** A dry run records the gate and goes on as if the approvers had said go. */
@@ -730,7 +942,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         if (!waiting) break;
         const fresh = await read();
         if (waiting && this.status.gate?.name === name) {
-          this.status.gate.evidence = { ...this.status.gate.evidence, ...fresh };
+          this.showEvidence(this.status.gate, { ...this.status.gate.evidence, ...fresh });
           this.publish();
         }
       }
@@ -771,7 +983,7 @@ export function renderDetails(s: MigrationStatus, id: string): string {
   const lines = [`### ${s.kind} \`${s.name}\`: ${s.phase}${s.paused ? ' (paused)' : ''}`, ''];
   if (s.gate) {
     lines.push(`**Waiting at gate \`${s.gate.name}\`** since ${s.gate.openedAt}. Approve with`);
-    lines.push(`\`cutover approve ${id} --gate ${s.gate.name} --as NAME\``, '');
+    lines.push(`\`cutover approve ${id} --gate ${s.gate.name} --as NAME${s.signing ? ' --key KEY' : ''}\``, '');
     lines.push('| evidence | value |', '|---|---|');
     for (const [k, v] of Object.entries(s.gate.evidence)) lines.push(`| ${k} | ${v} |`);
     lines.push('');

@@ -1,6 +1,9 @@
 // Messages of every cutover workflow, imported by workflows, the CLI and tests alike.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AbortInput, DecisionInput, DecisionRecord, MigrationStatus } from './types';
+import type { AbortInput, ControlInput, DecisionInput, DecisionRecord, MigrationStatus } from './types';
+
+// In runs with signed decisions every decision, abort, pause and resume carries `signature` (workflows/shared/signing.ts):
+// an update without a valid one is refused by its validator, a signal without one is refused and recorded.
 
 /** Go/no-go through an update: the validator refuses bad decisions before anything enters history. */
 export const decideUpdate = defineUpdate<DecisionRecord, [DecisionInput]>('decide');
@@ -8,6 +11,7 @@ export const decideUpdate = defineUpdate<DecisionRecord, [DecisionInput]>('decid
 export const decisionSignal = defineSignal<[DecisionInput]>('decision');
 /** Roll back now: honoured between steps and at gates; a running step is cancelled. */
 export const abortSignal = defineSignal<[AbortInput]>('abort');
-export const pauseSignal = defineSignal<[{ by: string }]>('pause');
-export const resumeSignal = defineSignal<[{ by: string }]>('resume');
+/** Hold between steps; inside an outage window (fence → switch, freeze → unfreeze) it waits for the window to close. */
+export const pauseSignal = defineSignal<[ControlInput]>('pause');
+export const resumeSignal = defineSignal<[ControlInput]>('resume');
 export const statusQuery = defineQuery<MigrationStatus>('status');

@@ -1,4 +1,5 @@
 // Plain types shared by workflows, activities, the CLI and tests. No zod here: schemas live in scripts/plans.
+import type { Signature, Signer } from './signing';
 
 /** A move's kind (`file-sync`, `postgres-failover`, ...): the registry in scripts/moves lists them. */
 export type MigrationKind = string;
@@ -24,6 +25,13 @@ export interface ApprovalPolicy {
   approvers: string[];
   /** The person who started the migration may not say go at its gates. */
   requireSecondPerson: boolean;
+  /**
+   * Each approver's public key: decisions, aborts, pauses and resumes are signed and verified against it. Absent
+   * only in inputs of runs started before decisions were signed (they replay as they ran); a new run refuses to start without it.
+   */
+  signers?: Signer[];
+  /** The starter's public key when the starter is not an approver (the CLI supplies it at start): to abort, pause, resume. */
+  starter?: Signer;
 }
 
 export interface GatePolicy {
@@ -56,23 +64,62 @@ export interface DecisionInput {
   reason?: string;
   /** What was done by hand (required for `done-by-hand`; `reason` is taken when absent). */
   note?: string;
+  /** The decider's signature over the decision (workflows/shared/signing.ts): required in runs with signed decisions. */
+  signature?: Signature;
 }
 
-export interface DecisionRecord extends DecisionInput {
+export interface DecisionRecord extends Omit<DecisionInput, 'signature'> {
   at: string;
   via: 'update' | 'signal';
-  /** What the approver was shown when deciding. */
+  /** What the approver was shown when deciding (the version of the evidence they signed). */
   evidence: Evidence;
+  /** The key that signed it (`SHA256:...`, as `ssh-keygen -l` prints it), when signed. */
+  fingerprint?: string;
+  /** The signature itself, to check again later (`ssh-keygen -Y verify`, see README). */
+  signature?: Signature;
 }
 
-export interface RefusedDecision extends DecisionInput {
+/** A decision, abort, pause or resume that was not taken (bounded: the last ones, see `refusedDropped`). */
+export interface RefusedDecision {
+  gate?: string;
+  decision?: string;
+  by?: string;
+  reason?: string;
   at: string;
   why: string;
+}
+
+/** An abort as taken. */
+export interface AbortRecord {
+  by: string;
+  reason: string;
+  at: string;
+  fingerprint?: string;
 }
 
 export interface AbortInput {
   by: string;
   reason: string;
+  /** Required in runs with signed decisions. */
+  signature?: Signature;
+}
+
+/** A pause or resume: who sends it, signed in runs with signed decisions. */
+export interface ControlInput {
+  by: string;
+  reason?: string;
+  signature?: Signature;
+}
+
+/** A pause or resume as taken: `held` when it came inside an outage window and waited for its end. */
+export interface ControlRecord {
+  action: 'pause' | 'resume';
+  by: string;
+  at: string;
+  fingerprint?: string;
+  /** A pause sent inside an outage window: applied when the window closed (`appliedAt`), or dropped by a resume. */
+  held?: string;
+  appliedAt?: string;
 }
 
 export type StepState = 'running' | 'done' | 'failed';
@@ -101,6 +148,10 @@ export interface GateState {
   /** When the evidence was last read, and how often it has been read again while the gate waits. */
   refreshedAt?: string;
   refreshes?: number;
+  /** `sha256:<hex>` of `evidence` (canonical JSON): what a signed decision at this gate signs. */
+  evidenceDigest?: string;
+  /** The versions shown before the current one (newest first, a few): a decision signed just before a refresh still counts. */
+  earlier?: { digest: string; evidence: Evidence }[];
 }
 
 /** A registered undo, as plain data: the move's undo procedure by name and its arguments. */
@@ -135,7 +186,7 @@ export interface WayBackStatus {
   /** When it passed its own point of no return: from then on an abort no longer stops it. */
   passedPointOfNoReturnAt?: string;
   /** An abort of the way back itself (honoured until its own point of no return). */
-  abort?: AbortInput & { at: string };
+  abort?: AbortRecord;
 }
 
 /**
@@ -153,6 +204,10 @@ export interface CarriedState {
   waits: Record<string, { startedAt: number; notifications: number; state: unknown }>;
   wayBackArmed: boolean;
   rollbackReason: string | null;
+  /** Whether the story takes signed decisions only (decided in its first run; absent: a story begun unsigned). */
+  signed?: boolean;
+  /** Digests of signed messages taken within the signature window: a replayed one is refused. */
+  seenSignatures?: { digest: string; signedAtMs: number }[];
 }
 
 export type Outcome = 'completed' | 'rolled-back' | 'manual-intervention-required';
@@ -168,8 +223,18 @@ export interface MigrationStatus {
   gate: GateState | null;
   figures: Record<string, number | string>;
   decisions: DecisionRecord[];
+  /** The latest refused decisions, aborts, pauses and resumes (at most REFUSALS_KEPT); `refusedDropped` counts older ones. */
   refusedDecisions: RefusedDecision[];
-  abort: (AbortInput & { at: string }) | null;
+  refusedDropped?: number;
+  abort: AbortRecord | null;
+  /** Pauses and resumes taken (the latest CONTROLS_KEPT), signed in runs with signed decisions. */
+  controls?: ControlRecord[];
+  /** Open while a move holds writers off (fence → switch, freeze → unfreeze): a pause then waits for its end. */
+  outageWindow?: { name: string; openedAt: string } | null;
+  /** A pause sent inside the outage window, applied when it closes. */
+  heldPause?: ControlRecord | null;
+  /** What a signed decision signs besides the decision itself (workflows/shared/signing.ts); absent in unsigned runs. */
+  signing?: { namespace: string; workflowId: string; runId: string; maxAgeSeconds: number };
   compensations: CompensationRecord[];
   pointOfNoReturn: { step: string; passedAt: string | null };
   /** The designed way back past the point of no return, once it runs: a phase of its own (its steps are in `steps`). */
