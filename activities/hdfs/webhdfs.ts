@@ -32,6 +32,13 @@ export interface FileStatus {
   modificationTime: number;
 }
 
+export interface ServerDefaults {
+  blockSize: number;
+  bytesPerChecksum: number;
+  checksumType: number;
+  replication: number;
+}
+
 export type WebHdfsErrorKind = 'permission' | 'not-found' | 'already-exists' | 'unreachable' | 'retriable' | 'bad-request' | 'server';
 
 /** A failed WebHDFS call: `kind` for callers, a message naming the cluster, operation and path for people. */
@@ -193,8 +200,10 @@ export class WebHdfsClient {
     return webhdfsUrl(this.cluster.url, path, op, await this.authParams(), params);
   }
 
-  private fail(op: string, path: string, err: unknown, where = this.cluster.url): never {
+  private fail(op: string, path: string, err: unknown, where = this.cluster.url, signal?: AbortSignal): never {
     if (err instanceof WebHdfsError) throw err;
+    // Cancelled by the caller: their reason, not a network error.
+    if (signal?.aborted) throw signal.reason;
     const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
     if (e.name === 'AbortError' || e.name === 'TimeoutError') throw err;
     throw new WebHdfsError('unreachable', this.cluster.name, op, path, `${where}: ${e.cause?.code ?? e.code ?? e.cause?.message ?? e.message}`);
@@ -230,7 +239,7 @@ export class WebHdfsClient {
       // GETFILECHECKSUM answers with a redirect to a DataNode: follow it like any GET.
       res = await this.fetchImpl(await this.url(path, op, params), { method, signal: this.metaSignal(opts.signal), redirect: 'follow' });
     } catch (err) {
-      this.fail(op, path, err);
+      this.fail(op, path, err, undefined, opts.signal);
     }
     await this.check(res, op, path);
     return (await res.json()) as T;
@@ -310,14 +319,14 @@ export class WebHdfsClient {
       await res.body?.cancel();
       location = res.headers.get('location');
     } catch (err) {
-      this.fail(op, path, err);
+      this.fail(op, path, err, undefined, opts.signal);
     }
     if (!location) throw new WebHdfsError('server', this.cluster.name, op, path, 'the NameNode sent no DataNode location');
     let res: { status: number; text: string };
     try {
       res = await putBytes(location, body, opts.signal);
     } catch (err) {
-      this.fail(op, path, err, new URL(location).origin);
+      this.fail(op, path, err, new URL(location).origin, opts.signal);
     }
     if (res.status !== 201) await this.check(new Response(res.text, { status: res.status }), op, path, [201]);
   }
@@ -328,7 +337,7 @@ export class WebHdfsClient {
     try {
       res = await this.fetchImpl(await this.url(path, 'OPEN', { offset: opts.offset, length: opts.length }), { signal: opts.signal, redirect: 'follow' });
     } catch (err) {
-      this.fail('OPEN', path, err);
+      this.fail('OPEN', path, err, undefined, opts.signal);
     }
     await this.check(res, 'OPEN', path);
     if (!res.body) return Readable.from([]);
@@ -343,6 +352,11 @@ export class WebHdfsClient {
 
   async getFileChecksum(path: string, opts?: CallOptions): Promise<FileChecksum> {
     return (await this.json<{ FileChecksum: FileChecksum }>('GET', path, 'GETFILECHECKSUM', {}, opts)).FileChecksum;
+  }
+
+  /** The NameNode's defaults for new files: block size, bytes per checksum, checksum type (1 CRC32, 2 CRC32C). */
+  async getServerDefaults(opts?: CallOptions): Promise<ServerDefaults> {
+    return (await this.json<{ FsServerDefaults: ServerDefaults }>('GET', '/', 'GETSERVERDEFAULTS', {}, opts)).FsServerDefaults;
   }
 
   async setPermission(path: string, permission: string, opts?: CallOptions): Promise<void> {
