@@ -242,7 +242,9 @@ export class WebHdfsClient {
       this.fail(op, path, err, undefined, opts.signal);
     }
     await this.check(res, op, path);
-    return (await res.json()) as T;
+    // SETPERMISSION and SETOWNER answer 200 with an empty body.
+    const text = await res.text();
+    return (text ? JSON.parse(text) : {}) as T;
   }
 
   async getFileStatus(path: string, opts?: CallOptions): Promise<FileStatus> {
