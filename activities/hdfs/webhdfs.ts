@@ -148,14 +148,25 @@ export type Body = Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
  * answer whether or not it was asked to, and undici (Node's fetch) drops the connection on an unexpected 1xx
  * ("bad response"); node:http skips informational answers as HTTP says.
  */
-const dataNodeAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+function dataNodeGet(location: string, signal?: AbortSignal): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    // A connection per request: the DataNode closes it after each answer anyway.
+    http.get(location, { agent: false, signal }, resolve).on('error', reject);
+  });
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
 
 function putBytes(location: string, body: Body, signal?: AbortSignal): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const whole = body instanceof Uint8Array || typeof body === 'string';
     const req = http.request(location, {
       method: 'PUT',
-      agent: dataNodeAgent,
+      agent: false, // the DataNode closes the connection after each answer
       signal,
       headers: { 'content-type': 'application/octet-stream', ...(whole ? { 'content-length': Buffer.byteLength(body) } : {}) },
     });
@@ -236,7 +247,6 @@ export class WebHdfsClient {
   private async json<T>(method: 'GET' | 'PUT' | 'DELETE', path: string, op: string, params: Params, opts: CallOptions = {}): Promise<T> {
     let res: Response;
     try {
-      // GETFILECHECKSUM answers with a redirect to a DataNode: follow it like any GET.
       res = await this.fetchImpl(await this.url(path, op, params), { method, signal: this.metaSignal(opts.signal), redirect: 'follow' });
     } catch (err) {
       this.fail(op, path, err, undefined, opts.signal);
@@ -333,17 +343,38 @@ export class WebHdfsClient {
     if (res.status !== 201) await this.check(new Response(res.text, { status: res.status }), op, path, [201]);
   }
 
-  /** OPEN: the file's bytes as a stream (the NameNode's redirect to a DataNode is followed). */
+  /** OPEN: the file's bytes as a stream, from the DataNode the NameNode redirects to. */
   async open(path: string, opts: CallOptions & { offset?: number; length?: number } = {}): Promise<Readable> {
-    let res: Response;
+    return this.fromDataNode('OPEN', path, { offset: opts.offset, length: opts.length }, opts.signal, opts.signal);
+  }
+
+  /**
+   * A GET the NameNode redirects to a DataNode (OPEN, GETFILECHECKSUM): its 307 read with fetch, the DataNode's
+   * answer with node:http. Through fetch, DataNode answers (sent with `connection: close`) took ~130 ms each as soon
+   * as a few overlapped, against ~3-8 ms over node:http or curl (measured on the sandbox).
+   */
+  private async fromDataNode(op: string, path: string, params: Params, signal: AbortSignal | undefined, callerSignal: AbortSignal | undefined): Promise<http.IncomingMessage> {
+    let location: string | null;
     try {
-      res = await this.fetchImpl(await this.url(path, 'OPEN', { offset: opts.offset, length: opts.length }), { signal: opts.signal, redirect: 'follow' });
+      const res = await this.fetchImpl(await this.url(path, op, params), { redirect: 'manual', signal });
+      await this.check(res, op, path, [307]);
+      await res.body?.cancel();
+      location = res.headers.get('location');
     } catch (err) {
-      this.fail('OPEN', path, err, undefined, opts.signal);
+      this.fail(op, path, err, undefined, callerSignal);
     }
-    await this.check(res, 'OPEN', path);
-    if (!res.body) return Readable.from([]);
-    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    if (!location) throw new WebHdfsError('server', this.cluster.name, op, path, 'the NameNode sent no DataNode location');
+    let res: http.IncomingMessage;
+    try {
+      res = await dataNodeGet(location, signal);
+    } catch (err) {
+      this.fail(op, path, err, new URL(location).origin, callerSignal);
+    }
+    if (res.statusCode !== 200) {
+      const text = (await readAll(res).catch(() => Buffer.alloc(0))).toString('utf8');
+      await this.check(new Response(text, { status: res.statusCode ?? 500 }), op, path);
+    }
+    return res;
   }
 
   async readFile(path: string, opts?: CallOptions): Promise<Buffer> {
@@ -352,8 +383,11 @@ export class WebHdfsClient {
     return Buffer.concat(chunks);
   }
 
-  async getFileChecksum(path: string, opts?: CallOptions): Promise<FileChecksum> {
-    return (await this.json<{ FileChecksum: FileChecksum }>('GET', path, 'GETFILECHECKSUM', {}, opts)).FileChecksum;
+  async getFileChecksum(path: string, opts: CallOptions = {}): Promise<FileChecksum> {
+    const signal = this.metaSignal(opts.signal);
+    const res = await this.fromDataNode('GETFILECHECKSUM', path, {}, signal, opts.signal);
+    const text = await readAll(res).catch((err: unknown) => this.fail('GETFILECHECKSUM', path, err, undefined, opts.signal));
+    return (JSON.parse(text.toString('utf8')) as { FileChecksum: FileChecksum }).FileChecksum;
   }
 
   /** The NameNode's defaults for new files: block size, bytes per checksum, checksum type (1 CRC32, 2 CRC32C). */
