@@ -13,6 +13,16 @@ export interface SandboxHost {
   knownHostsFile: string; // absolute path: both hosts' keys pinned as [addr]:port lines
 }
 
+export interface SandboxHdfsCluster {
+  name: 'dc1' | 'dc2';
+  nameNode: string; // 127.0.1.1 / 127.0.2.1: NameNode and DataNode both bind it
+  rpcPort: number; // 8020
+  httpPort: number; // 9870 (WebHDFS, JMX)
+  fsUri: string; // hdfs://127.0.1.1:8020, for FsShell/DistCp/jobs
+  webhdfsUrl: string; // http://127.0.1.1:9870, what cutover talks to
+  confDir: string; // core-site.xml + hdfs-site.xml of the cluster, usable by clients on the classpath
+}
+
 export interface SandboxEndpoints {
   stateDir: string;
   temporal: { address: string; namespace: string; uiUrl: string; dbFile: string };
@@ -35,6 +45,14 @@ export interface SandboxEndpoints {
     zone: string; // sandbox.internal
     tsigKeyFile: string; // output of tsig-keygen, usable with `nsupdate -k`
     records: Record<string, string>; // name (e.g. "assets.sandbox.internal") -> A address
+  };
+  /** Absent in a sandbox.json written by an `up` from before HDFS was in the sandbox: see hdfsEndpoints() in layout.ts. */
+  hdfs?: {
+    version: string; // Hadoop 3.4.2
+    classpathFile: string; // one line, ':'-separated jars from Maven Central: `java -cp CONF:$(cat FILE) ...`
+    superuser: string; // the daemons' OS user
+    user: string; // the name cutover sends as user.name
+    clusters: { dc1: SandboxHdfsCluster; dc2: SandboxHdfsCluster };
   };
 }
 

@@ -18,6 +18,14 @@ export const GCS = { host: '127.0.0.1', port: 4443, projectId: 'cutover-sandbox'
 export const DNS = { port: 5053, zone: 'sandbox.internal', keyName: 'cutover' } as const;
 export const PG_PORT = 5432;
 export const REDIS_PORT = 6379;
+/** HDFS's standard ports, one NameNode and one DataNode per datacenter address. */
+export const HDFS = { rpcPort: 8020, httpPort: 9870, dataNodePort: 9866, dataNodeHttpPort: 9864, dataNodeIpcPort: 9867 } as const;
+export const HADOOP_VERSION = '3.4.2';
+/**
+ * Hadoop's jars, resolved from Maven Central once per machine (like the Go tools' GOPATH): outside the state dir,
+ * so `down --purge` and a new state dir do not download them again. Root writes it; the daemons (cutover) read it.
+ */
+export const HADOOP_CACHE = process.env.CUTOVER_HADOOP_CACHE ?? `/var/cache/cutover/hadoop-${HADOOP_VERSION}`;
 
 /** Names the data moves switch between datacenters; all start in dc1. */
 export const DNS_RECORDS: Record<string, string> = {
@@ -48,6 +56,17 @@ export function layout(stateDir: string) {
     sshdHostKey: p('ssh', `host-${dc}`, 'ssh_host_ed25519_key'),
     sshdPid: p('run', `sshd-${dc}.pid`),
     sshdLog: p('logs', `sshd-${dc}.log`),
+    hdfs: {
+      dir: p(dc, 'hdfs'),
+      conf: p(dc, 'hdfs', 'conf'),
+      name: p(dc, 'hdfs', 'name'),
+      data: p(dc, 'hdfs', 'data'),
+      tmp: p(dc, 'hdfs', 'tmp'),
+      nameNodePid: p('run', `hdfs-namenode-${dc}.pid`),
+      dataNodePid: p('run', `hdfs-datanode-${dc}.pid`),
+      nameNodeLog: p('logs', `hdfs-namenode-${dc}.log`),
+      dataNodeLog: p('logs', `hdfs-datanode-${dc}.log`),
+    },
   });
   return {
     stateDir,
@@ -81,6 +100,12 @@ export function layout(stateDir: string) {
       log: p('logs', 'named.log'),
     },
     installLog: p('logs', 'install.log'),
+    hadoop: {
+      dir: HADOOP_CACHE,
+      pom: path.join(HADOOP_CACHE, 'pom.xml'),
+      repository: path.join(HADOOP_CACHE, 'repository'),
+      classpath: path.join(HADOOP_CACHE, 'classpath.txt'),
+    },
     dc1: host('dc1'),
     dc2: host('dc2'),
   };
@@ -124,5 +149,27 @@ export function endpoints(l: Layout, records: Record<string, string> = DNS_RECOR
     },
     gcs: { endpoint: `http://${GCS.host}:${GCS.port}`, projectId: GCS.projectId, bucket: GCS.bucket },
     dns: { server: DNS_ADDRESS, port: DNS.port, zone: DNS.zone, tsigKeyFile: l.dns.key, records },
+    hdfs: hdfsEndpoints(l),
+  };
+}
+
+/** The two HDFS clusters as clients see them: WebHDFS for cutover, the RPC address and conf dir for Hadoop's own tools. */
+export function hdfsEndpoints(l: Layout): NonNullable<SandboxEndpoints['hdfs']> {
+  const cluster = (name: 'dc1' | 'dc2', address: string) => ({
+    name,
+    nameNode: address,
+    rpcPort: HDFS.rpcPort,
+    httpPort: HDFS.httpPort,
+    fsUri: `hdfs://${address}:${HDFS.rpcPort}`,
+    webhdfsUrl: `http://${address}:${HDFS.httpPort}`,
+    confDir: l[name].hdfs.conf,
+  });
+  return {
+    version: HADOOP_VERSION,
+    classpathFile: l.hadoop.classpath,
+    // The daemons run as cutover, which makes it HDFS's superuser; simple auth (user.name) everywhere.
+    superuser: USER,
+    user: USER,
+    clusters: { dc1: cluster('dc1', DC1), dc2: cluster('dc2', DC2) },
   };
 }

@@ -13,8 +13,9 @@ import { dns, currentRecords } from './dns';
 import { defaultStateDir, type SandboxEndpoints } from './endpoints';
 import { files } from './files';
 import { gcs } from './gcs';
+import { hdfs } from './hdfs';
 import { addressHealth, ensureAddress, ensureStateTree, ensureUser, removeAddress, removeUser } from './host';
-import { ensurePackages, ensureTools, findTools } from './install';
+import { ensureHadoop, ensurePackages, ensureTools, findTools } from './install';
 import { endpoints, type Layout, layout, USER } from './layout';
 import { postgres } from './postgres';
 import { isAlive, readPid, SandboxError, stopPid, strayPids, tailFile, tryRun, userIds, withLock } from './process';
@@ -41,6 +42,8 @@ function components(ctx: Context): Component[] {
     postgres(ctx, 'dc2'),
     redis(ctx, 'dc1'),
     redis(ctx, 'dc2'),
+    hdfs(ctx, 'dc1'),
+    hdfs(ctx, 'dc2'),
     gcs(ctx),
     dns(ctx),
   ];
@@ -56,6 +59,7 @@ async function up(l: Layout): Promise<void> {
   await step('packages', async () => ({ detail: 'apt', note: await ensurePackages(l.installLog) }));
   const { tools, note: toolsNote } = await ensureTools(l.installLog, (msg) => console.log(msg));
   line('✓', 'tools', `${tools.temporal}, ${tools.fakeGcsServer}`, toolsNote);
+  await step('hadoop', async () => ({ detail: l.hadoop.classpath, note: await ensureHadoop(l, l.installLog, (msg) => console.log(msg)) }));
   await step('user', async () => ({ detail: USER, note: ensureUser() }));
   const opened = ensureStateTree(l);
   line('✓', 'state', l.stateDir, opened.length ? `granted o+x on ${opened.join(', ')}` : 'ready');

@@ -1,0 +1,83 @@
+// HDFS activities for the dual-write move: refresh a dataset on both clusters, compare job outputs. Not wired into
+// activities/index.ts yet (the move's workflow does that); the building blocks are exported for it and the tests.
+import { cancellationSignal } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../workflows/shared/errors';
+import { keepBeating } from '../remote/heartbeat';
+import { SecretError } from '../secrets';
+import { compareOutputs, type CompareOptions, type CompareResult, type OutputLocation } from './compare';
+import { type Dataset, hdfsDataset, localDataset } from './dataset';
+import { describeMismatches, refreshDataset, type RefreshOptions, type RefreshProgress, type RefreshResult, type RefreshTarget } from './refresh';
+import { WebHdfsClient, type WebHdfsCluster, WebHdfsError } from './webhdfs';
+
+export { checksumKey, HdfsChecksum, sameChecksum, type FileChecksum } from './checksum';
+export { compareOutputs, diffLines, diffListings, type CompareResult } from './compare';
+export { hdfsDataset, localDataset, type Dataset } from './dataset';
+export { refreshDataset, tempPathFor, verifyDataset, type RefreshResult, type RefreshTarget } from './refresh';
+export { WebHdfsClient, WebHdfsError, type WebHdfsCluster } from './webhdfs';
+
+export type RefreshSource = { local: string } | { cluster: WebHdfsCluster; path: string };
+
+export interface HdfsRefreshInput {
+  source: RefreshSource;
+  targets: RefreshTarget[];
+  concurrency?: number;
+  permission?: string;
+  blockSize?: number;
+  verify?: RefreshOptions['verify'];
+}
+
+/**
+ * WebHDFS errors as Temporal failures: an unreachable or busy cluster is retried; a permission problem, a missing
+ * path or a refused request is not (retrying cannot fix it) and the message names the cluster and path.
+ */
+export function hdfsFailure(err: unknown, context: string): Error {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof SecretError) return ApplicationFailure.nonRetryable(`${context}: ${err.message}`, ErrorType.HostUnreachable);
+  if (err instanceof WebHdfsError) {
+    const message = `${context}: ${err.message}`;
+    if (err.kind === 'unreachable' || err.kind === 'retriable' || err.kind === 'server') return ApplicationFailure.retryable(message, ErrorType.HostUnreachable);
+    return ApplicationFailure.nonRetryable(message, ErrorType.CommandFailed);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function datasetOf(source: RefreshSource): Dataset {
+  return 'local' in source ? localDataset(source.local) : hdfsDataset(new WebHdfsClient(source.cluster), source.path);
+}
+
+export function createHdfsActivities() {
+  return {
+    /** Writes a dataset to every target cluster, resumably, then verifies every file on every side. */
+    async hdfsRefresh(input: HdfsRefreshInput): Promise<RefreshResult> {
+      let last: RefreshProgress | undefined;
+      const stop = keepBeating(() => last);
+      try {
+        const r = await refreshDataset(datasetOf(input.source), input.targets, {
+          concurrency: input.concurrency, permission: input.permission, blockSize: input.blockSize, verify: input.verify,
+          signal: cancellationSignal(), onProgress: (p) => (last = p),
+        });
+        if (r.verify.mismatches.length) {
+          throw ApplicationFailure.nonRetryable(`refresh of ${r.source}: ${r.verify.mismatches.length} file(s) differ after the copy: ${describeMismatches(r.verify.mismatches)}`, ErrorType.VerificationFailed, r);
+        }
+        return r;
+      } catch (err) {
+        throw hdfsFailure(err, 'hdfs refresh');
+      } finally {
+        stop();
+      }
+    },
+
+    /** Compares the outputs of the same job on two clusters; differences are a result, not a failure. */
+    async hdfsCompareOutputs(input: { a: OutputLocation; b: OutputLocation } & Omit<CompareOptions, 'signal'>): Promise<CompareResult> {
+      const stop = keepBeating(() => ({ comparing: `${input.a.cluster.name}:${input.a.path} ↔ ${input.b.cluster.name}:${input.b.path}` }));
+      try {
+        return await compareOutputs(input.a, input.b, { ...input, signal: cancellationSignal() });
+      } catch (err) {
+        throw hdfsFailure(err, 'hdfs compare');
+      } finally {
+        stop();
+      }
+    },
+  };
+}
