@@ -499,7 +499,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
         lsn: now.lsn,
         lastCheckAt: now.checkedAt,
         dns: `${dns.name} → ${addresses.addresses.join(', ')}`,
-        wayBack: `${label(forward.from)} ${s.state === 'streaming' ? 'streams' : `does not stream (${s.state})`} from ${forward.to.host}, ${s.syncState ?? 'no'} sync, ${s.lagBytes} bytes behind`,
+        wayBack: `${label(forward.from)} ${s.state === 'streaming' ? 'streams' : `does not stream (${s.state})`} from ${forward.to.host} (sync_state ${s.syncState ?? 'none'}), ${s.lagBytes} bytes behind`,
         reverseSlot: slotText(back.slot, s),
         onGo: `retire ${label(forward.from)}: stop it, drop slot ${back.slot} on ${forward.to.host}, remove the passfiles; finish`,
         onNoGo: streams
@@ -760,7 +760,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
     const { manualActions } = await own.compensate();
     const failed = `the reverse move failed before ${label(back.to)} was promoted (${messageOf(err)})`;
     if (manualActions.length > 0) throw new Error(`${failed}, and undoing it needs a hand: ${manualActions.join('; ')}`);
-    m.setFigures({ primary: label(back.from) });
+    m.setFigures({ primary: label(back.from), standby: `none: ${label(back.to)} stopped` });
     throw new Error(`${failed} and was undone: ${label(back.from)} is still the primary and takes writes, ${dns.name} → ${back.from.address}`);
   };
 

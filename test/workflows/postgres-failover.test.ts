@@ -64,7 +64,7 @@ describe('postgres-failover workflow', () => {
       expect(atComplete.gate!.evidence).toMatchObject({
         acceptsWrites: true,
         dns: 'orders.z → 127.0.2.1',
-        wayBack: 'dc1 (127.0.1.1:5432) streams from dc2, async sync, 0 bytes behind',
+        wayBack: 'dc1 (127.0.1.1:5432) streams from dc2 (sync_state async), 0 bytes behind',
         onNoGo: expect.stringMatching(/^switch back at once \(no rejoin, no catch-up\)/),
       });
       expect(atComplete.figures).toMatchObject({ reverseReplication: 'asynchronous', standby: 'dc1 (127.0.1.1:5432), streaming from dc2 (asynchronous)' });
