@@ -280,6 +280,11 @@ export function createReplicationActivities(pg: PgContext) {
         }
         const present = await c.exec(`test -d ${shq(path.posix.join(server.dataDir, 'pg_replslot', input.slot))}`, { allowFailure: true });
         if (present.code !== 0) return { dropped: false, how: 'not present' };
+        // Single-user mode refuses a standby's data directory (and without standby.signal it would end recovery).
+        const standby = await c.exec(`test -f ${shq(path.posix.join(server.dataDir, 'standby.signal'))}`, { allowFailure: true });
+        if (standby.code === 0) {
+          throw ApplicationFailure.nonRetryable(`${where(server)} is a stopped standby: start it and drop slot ${input.slot} with SQL (pg_drop_replication_slot)`, ErrorType.CommandFailed);
+        }
         const r = await c.exec(`${CLEAN_ENV} ${bin(access, 'postgres')} --single -D ${shq(server.dataDir)} postgres`, {
           stdin: `select pg_drop_replication_slot('${input.slot}');\n`,
           allowFailure: true,
