@@ -1,29 +1,35 @@
 // PostgreSQL move: a streaming standby built with pg_basebackup, made synchronous, then a planned failover by
-// the trigger file, with zero lost commits and a designed way back.
+// the trigger file, with zero lost commits and a way back that is always ready.
 //
 // Phases: preflight → create-slot → base-backup → start-standby → confirm-streaming → catch-up (replay lag
 //   under the threshold for a while; figures refresh) → gate `cutover` → synchronous-commit → fence (old
 //   primary read-only, standby has all WAL, clean stop, replay LSN = final LSN) → [point of no return] →
-//   promote (trigger file or pg_promote) and switch-traffic (DNS) side by side → soak → gate `complete` →
-//   retire-old-primary (drop the old slot). On no-go at `complete`: the reverse move (below).
-// Messages: decideUpdate / decisionSignal (gates `cutover`, `complete`), abortSignal, pauseSignal, resumeSignal,
-//   statusQuery; all signed. Outage windows (a pause waits for their end): fence → switch, both ways.
+//   promote (trigger file or pg_promote) and switch-traffic (DNS) side by side → reverse-replication (the
+//   cleanly fenced old primary rejoins as a standby of the new one: no pg_rewind; synchronous if the plan says
+//   so, with a guard beside the soak and the gate that relaxes it when the old primary falls away, unless the
+//   plan lets writes wait) → soak → gate `complete` → retire-old-primary (the old standby stopped, the reverse
+//   slot dropped, passfiles removed). On no-go at `complete`: the switch back (below).
+// Messages: decideUpdate / decisionSignal (gates `cutover`, `complete`, `recover`), abortSignal, pauseSignal,
+//   resumeSignal, statusQuery; all signed. Outage windows (a pause waits for their end): fence → switch, both ways.
 // Compensations before the promotion undo exactly what was done, in reverse order: a failed or aborted fence
 //   lifted (old primary restarted if stopped, read-only reset), synchronous settings restored, standby stopped,
 //   its data directory removed (only if cutover created it), slot dropped. The old primary serves throughout,
 //   but for the fence itself. The promotion is the point of no return (two histories from there): the way back
-//   is the reverse move, registered once traffic has switched: the old primary rejoins as a standby of the new
-//   one (no pg_rewind needed after a clean fence; run when needed), catches up, and the same synchronous-commit
-//   / fence / promote / switch-traffic run in the other direction. A no-go at `complete` (or an abort after the
-//   promotion) runs it. Until its own promotion it undoes itself on failure (or on an abort): the new
-//   primary keeps serving. It is the lifecycle's way back, a phase of its own, not a compensation. A forward
-//   step that fails after the promotion opens the recover gate (retry, way back once armed, done by hand).
+//   is the reverse move, armed once the promotion is done. When the old primary already streams from the new
+//   one (the soak's reverse replication) it is only the switch in the other direction: synchronous-commit /
+//   fence / promote / switch-traffic, an outage like the forward one and no catch-up (what Vitess does with
+//   reverse replication at SwitchTraffic). Otherwise the old primary rejoins first (pg_rewind when it diverged)
+//   and catches up. A no-go at `complete`, an abort after the promotion or a `way-back` decision runs it. Until
+//   its own promotion it undoes itself on failure (or on an abort): the new primary keeps serving, alone. It is
+//   the lifecycle's way back, a phase of its own, not a compensation. A forward step that fails after the
+//   promotion (the DNS switch, the rejoin) opens the recover gate (retry, way back, done by hand).
 // Compensations are data (undo procedures dropSlot, stopStandby, removeStandbyCopy, restoreSynchronous,
 //   liftFence, each with its direction), so long waits (catch-up under `wait`, gates) continue as new.
-import { patched, workflowInfo } from '@temporalio/workflow';
-import type { CatchUpWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
+// Runs started before patch `way-back-ready` keep the old path: the old primary stays stopped until a no-go.
+import { isCancellation, log, patched, sleep, workflowInfo } from '@temporalio/workflow';
+import type { CatchUpWindowResult, FenceResult, GuardWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
 import type { ApprovalPolicy, CarriedState, DnsSwitch, Evidence, GatePolicy, MigrationStatus, SecretRef, SshHost } from './shared/types';
-import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
+import { compensations, cutoverSteps, guards, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
 import { continuingAsNew, Migration } from './lib/migration';
 import { messageOf, type Saga } from './lib/saga';
 
@@ -44,6 +50,21 @@ export interface PgServer {
   /** Extra settings written to postgresql.auto.conf when the server becomes a standby (socket dir, ...). */
   settings: Record<string, string>;
 }
+
+/** How the old primary streams from the new one during the soak. */
+export interface ReverseReplication {
+  /** The new primary waits for the old one on every commit (at the plan's synchronousCommit level). */
+  synchronous: boolean;
+  /**
+   * Synchronous only, when the old primary falls away: `keep-writing` empties synchronous_standby_names so
+   * commits go on (a watch beside the soak and the gate), `block-writes` lets commits wait for it.
+   */
+  onStandbyLost: 'keep-writing' | 'block-writes';
+  /** The old primary counts as lost once it has not streamed, or a commit has waited for it, this long. */
+  lostAfterMs: number;
+}
+
+const DEFAULT_REVERSE_REPLICATION: ReverseReplication = { synchronous: false, onStandbyLost: 'keep-writing', lostAfterMs: 3000 };
 
 /** PostgreSQL logins and tools shared by both servers. Passwords are references. */
 export interface PgAccess {
@@ -75,6 +96,12 @@ export interface PostgresFailoverInput {
   promote: 'trigger-file' | 'pg_promote';
   walRetrieveRetryIntervalMs: number;
   soakMs: number;
+  /**
+   * The way back during the soak: right after the promotion the old primary rejoins as a standby of the new one
+   * and streams from it until `complete`. Absent: asynchronous (the default). null: it stays stopped until a
+   * no-go asks for the reverse move, which then rejoins it first.
+   */
+  reverseReplication?: ReverseReplication | null;
   approval: ApprovalPolicy;
   gates: { cutover: GatePolicy; complete: GatePolicy };
   /** The name clients use; it points at the primary's address and moves to the standby's. */
@@ -89,14 +116,25 @@ const steps = withSummary(cutoverSteps);
 const watch = withSummary(watches);
 const outage = withSummary(outageSteps);
 const undo = withSummary(compensations);
+const guard = withSummary(guards);
 
 /** Patch id (workflow versioning): the reverse move undoes its own steps if it fails before its promotion. */
 const REVERSE_MOVE_UNDO = 'reverse-move-undo';
 /** Patch id: gate evidence refreshed by the gate's own loop (before: a refresher beside the gate). */
 const GATE_EVIDENCE = 'gate-evidence-lifecycle';
+/**
+ * Patch id: the way back is always ready. The way back is armed as soon as the promotion is done (a failed DNS
+ * switch may take it); the old primary rejoins as a standby right after the promotion (step
+ * `reverse-replication`); the reverse move skips rejoin and catch-up when it already streams; `complete`
+ * retires the old side (standby stopped, reverse slot dropped, passfiles removed). Decided once in the whole
+ * story (remembered): a run carried over from one started before it keeps the old path.
+ */
+const WAY_BACK_READY = 'way-back-ready';
 
 /** Settings the move changes on a primary; read first so an undo (or the reverse move) restores them. */
 const CHANGED_SETTINGS = ['synchronous_standby_names', 'synchronous_commit', 'default_transaction_read_only'];
+/** The step that makes the old primary a standby of the new one right after the promotion. */
+const REVERSE_REPLICATION = 'reverse-replication';
 
 /** One direction of replication: the forward move (dc1 → dc2) or the reverse move (back). */
 interface Direction {
@@ -154,6 +192,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
   const node = (s: PgServer): PgNode => ({ ...s, ssh: input.hosts[s.host] });
   const label = (s: PgServer) => `${s.host} (${s.address}:${s.port})`;
   const dns = input.traffic.dns;
+  const reverseReplication = input.reverseReplication === undefined ? DEFAULT_REVERSE_REPLICATION : input.reverseReplication;
   const forward: Direction = { from: node(input.primary), to: node(input.standby), slot: input.slotName, applicationName: input.applicationName, prefix: '' };
   const back: Direction = {
     from: forward.to,
@@ -409,10 +448,18 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
     });
   };
 
-  const switchTraffic = async (d: Direction) => {
+  /** `settled`: a failure waits for it before opening the recover gate (the promotion beside it, so the gate knows if there is a way back). */
+  const switchTraffic = async (d: Direction, settled?: Promise<unknown>) => {
     const r = await m.step(
       `${d.prefix}switch-traffic`,
-      () => steps(`${dns.name} → ${d.to.address}`).switchDns({ dns, from: d.from.address, to: d.to.address }),
+      async () => {
+        try {
+          return await steps(`${dns.name} → ${d.to.address}`).switchDns({ dns, from: d.from.address, to: d.to.address });
+        } catch (err) {
+          await settled?.catch(() => undefined);
+          throw err;
+        }
+      },
       (r) => `${dns.name} → ${d.to.address} (${r.changed ? `confirmed in ${r.confirmedMs} ms` : 'already there'})`,
     );
     m.setFigures({ [fig(d, 'dnsSwitchedAt')]: new Date().toISOString(), [fig(d, 'dnsConfirmMs')]: r.confirmedMs });
@@ -424,9 +471,11 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
    * follow the name early connect to the standby, are told it is read-only, and their next try commits. So the
    * write outage ends when the promotion does, not one DNS update and one reconnect later.
    */
-  const promoteAndSwitch = async (d: Direction, readOnlyAt: string | null) => {
+  const promoteAndSwitch = async (d: Direction, readOnlyAt: string | null, armWayBackOnPromotion = false) => {
+    // Once the standby is promoted the way back exists: a switch that fails then offers it at the recover gate.
+    const promoted = armWayBackOnPromotion ? promote(d, readOnlyAt).then(() => m.armWayBack()) : promote(d, readOnlyAt);
     // Both run to their end before a failure of either is reported, so nothing is left in flight.
-    const results = await Promise.allSettled([promote(d, readOnlyAt), switchTraffic(d)]);
+    const results = await Promise.allSettled([promoted, switchTraffic(d, armWayBackOnPromotion ? promoted : undefined)]);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   };
 
@@ -435,6 +484,29 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
       checks(`state of ${label(forward.to)}`).serverState({ access, server: forward.to }),
       checks(`${dns.name} resolves`).lookupDns({ dns }),
     ]);
+    if (m.finished(REVERSE_REPLICATION)) {
+      const s = await checks(`${back.applicationName} streams from ${forward.to.host}`).replicationStatus({
+        access,
+        primary: back.from,
+        applicationName: back.applicationName,
+        slot: back.slot,
+      });
+      recordSample(back, s);
+      const streams = s.state === 'streaming' && s.lagBytes <= input.catchUp.maxLagBytes;
+      return {
+        primary: label(forward.to),
+        acceptsWrites: now.acceptsWrites,
+        lsn: now.lsn,
+        lastCheckAt: now.checkedAt,
+        dns: `${dns.name} → ${addresses.addresses.join(', ')}`,
+        wayBack: `${label(forward.from)} ${s.state === 'streaming' ? 'streams' : `does not stream (${s.state})`} from ${forward.to.host} (sync_state ${s.syncState ?? 'none'}), ${s.lagBytes} bytes behind`,
+        reverseSlot: slotText(back.slot, s),
+        onGo: `retire ${label(forward.from)}: stop it, drop slot ${back.slot} on ${forward.to.host}, remove the passfiles; finish`,
+        onNoGo: streams
+          ? `switch back at once (no rejoin, no catch-up): synchronous commit, fence ${forward.to.host}, promote ${forward.from.host}, ${dns.name} → ${forward.from.address}`
+          : `reverse move: ${forward.from.host} rejoins or catches up first, then fence/promote/switch back`,
+      };
+    }
     return {
       primary: label(forward.to),
       acceptsWrites: now.acceptsWrites,
@@ -455,6 +527,128 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
       return s;
     }, (s) => `${label(forward.to)} takes writes at ${s.lsn} after ${input.soakMs / 1000} s`);
 
+  /**
+   * Right after the promotion the old primary (cleanly fenced: no pg_rewind) becomes a standby of the new one, so
+   * the old datacenter holds a live copy during the soak and a no-go at `complete` is only the switch back.
+   * Its old slot goes (a standby keeps WAL for its slots). Synchronous when the plan says so; if that cannot be
+   * confirmed the new primary's settings are put back before the step fails, so writes never wait on it.
+   */
+  const rejoinOldPrimary = (rr: ReverseReplication) =>
+    m.step(
+      REVERSE_REPLICATION,
+      async () => {
+        const restore = await m.remember('settings-before', () => readSettings(forward.from));
+        const slot = await steps(`replication slot ${back.slot} on ${back.from.host}`).createSlot({ access, server: back.from, slot: back.slot });
+        const rejoin = await copies(`${label(back.to)} rejoins as a standby of ${label(back.from)}`).rejoinAsStandby({
+          migrationId,
+          access,
+          node: back.to,
+          upstream: back.from,
+          slot: back.slot,
+          applicationName: back.applicationName,
+          walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
+          restore,
+          foreignSettings: Object.keys(input.standby.settings),
+        });
+        await steps(`pg_ctl start ${label(back.to)}`).startPostgres({ access, server: back.to });
+        let sample = await steps(`${back.applicationName} streams from ${back.from.host}`).awaitStreaming({
+          access,
+          primary: back.from,
+          standby: back.to,
+          applicationName: back.applicationName,
+          slot: back.slot,
+          timeoutMs: 120_000,
+        });
+        const oldSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}, a standby now`).dropSlot({ access, server: back.to, slot: forward.slot });
+        if (rr.synchronous) {
+          const before = await m.remember('reverse-settings-before', () => readSettings(back.from));
+          const settings = { synchronous_standby_names: `FIRST 1 ("${back.applicationName}")`, synchronous_commit: input.synchronousCommit };
+          try {
+            await steps(`synchronous_standby_names on ${back.from.host}`).applySettings({ access, server: back.from, settings });
+            sample = await steps(`sync_state = sync for ${back.applicationName}`).confirmSync({
+              access,
+              primary: back.from,
+              applicationName: back.applicationName,
+              slot: back.slot,
+              timeoutMs: 60_000,
+            });
+          } catch (err) {
+            await undo(`synchronous settings of ${back.from.host} as they were`).applySettings({ access, server: back.from, settings: synchronousOf(before) });
+            throw err;
+          }
+        }
+        return { rejoin, slotCreated: slot.created, oldSlotDropped: oldSlot.dropped, sample };
+      },
+      (r) =>
+        `${label(back.to)} streams from ${label(back.from)} (${rr.synchronous ? `synchronous, ${rr.onStandbyLost} if it falls away` : 'asynchronous'}), ` +
+        `${r.sample.lagBytes} bytes behind; ${r.rejoin.rewound ? `pg_rewind ran: ${r.rejoin.reason}` : r.rejoin.reason}; ` +
+        `slot ${back.slot} on ${back.from.host}; slot ${forward.slot} ${r.oldSlotDropped ? 'dropped' : 'absent'} on ${back.to.host}`,
+    ).then((r) => {
+      if (!r) return;
+      recordSample(back, r.sample);
+      m.setFigures({
+        standby: `${label(back.to)}, streaming from ${back.from.host} (${rr.synchronous ? 'synchronous' : 'asynchronous'})`,
+        reverseReplication: rr.synchronous ? `synchronous, ${rr.onStandbyLost} if it falls away` : 'asynchronous',
+      });
+    });
+
+  /**
+   * Beside the soak and the `complete` gate, when the soak's reverse replication is synchronous and must not
+   * block writes: a watch on the new primary empties synchronous_standby_names once the old primary falls away.
+   * It stays asynchronous from then on (the way back makes it synchronous again before its fence).
+   */
+  const guardReverseStandby = (rr: ReverseReplication) => async () => {
+    let lostSince: string | null = null;
+    for (;;) {
+      try {
+        const w: GuardWindowResult = await guard(`relax synchronous commit on ${back.from.host} if ${back.applicationName} falls away`).guardSynchronousStandby({
+          access,
+          primary: back.from,
+          applicationName: back.applicationName,
+          slot: back.slot,
+          lostAfterMs: rr.lostAfterMs,
+          lostSince,
+          windowMs: 120_000,
+          pollMs: 200,
+        });
+        lostSince = w.lostSince;
+        if (w.relaxed) {
+          log.warn('the old primary fell away: synchronous reverse replication relaxed, writes go on', { reason: w.reason });
+          m.setFigures({ reverseReplication: `asynchronous since ${w.relaxedAt}: ${w.reason}`, reverseSyncRelaxedAt: w.relaxedAt ?? '' });
+          return;
+        }
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        m.setFigures({ reverseGuardError: messageOf(err) });
+        await sleep(10_000);
+      }
+    }
+  };
+
+  /** `complete` go after a soak with reverse replication: the old side retired, the new primary alone. */
+  const retireOldSide = (rr: ReverseReplication | null) =>
+    m.step(
+      'retire-old-primary',
+      async () => {
+        if (rr?.synchronous) {
+          // First, or stopping the old primary would leave the new one waiting on it.
+          const before = await m.remember('reverse-settings-before', async () => ({}) as Record<string, string | null>);
+          await steps(`synchronous settings of ${back.from.host} as they were`).applySettings({ access, server: back.from, settings: synchronousOf(before) });
+        }
+        const stopped = await steps(`stop ${label(forward.from)}`).stopPostgres({ access, server: forward.from });
+        const reverseSlot = await steps(`drop slot ${back.slot} on ${label(back.from)}`).dropSlot({ access, server: back.from, slot: back.slot });
+        const oldSlot = await steps(`drop slot ${forward.slot} in ${label(forward.from)} if still there`).dropSlotOffline({ access, server: forward.from, slot: forward.slot });
+        await steps(`remove the replication passfile on ${forward.from.host}`).removePassfile({ server: forward.from });
+        await steps(`remove the replication passfile on ${forward.to.host}`).removePassfile({ server: forward.to });
+        return (
+          `${label(forward.from)} ${stopped.wasRunning ? 'stopped' : 'was stopped'} (a standby, left stopped); slot ${back.slot} ` +
+          `${reverseSlot.dropped ? 'dropped' : 'absent'} on ${forward.to.host}; slot ${forward.slot} ${oldSlot.dropped ? `dropped (${oldSlot.how})` : 'absent'} ` +
+          `in ${forward.from.host}; passfiles removed`
+        );
+      },
+      (r) => r,
+    );
+
   const retireOldPrimary = () =>
     m.step(
       'retire-old-primary',
@@ -469,8 +663,8 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
   /** The settings the move changes, as `s` has them now (read before changing them, for their undo). */
   const readSettings = (s: PgNode) => checks(`settings of ${label(s)}`).readAutoConf({ access, server: s, names: CHANGED_SETTINGS });
 
-  const slotUndo = (d: Direction) => ({
-    step: `${d.prefix}create-slot`,
+  const slotUndo = (d: Direction, step = `${d.prefix}create-slot`) => ({
+    step,
     manualAction: `drop slot ${d.slot} on ${label(d.from)}: select pg_drop_replication_slot('${d.slot}')`,
     undo: 'dropSlot' as const,
     args: { dir: way(d) },
@@ -496,11 +690,34 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
     args: { dir: way(d), before },
   });
 
+  /**
+   * After a soak with reverse replication: does the old primary still stream from the new one, close behind?
+   * Then the way back needs no rejoin and no catch-up.
+   */
+  const reverseStandbyStreams = async () => {
+    const s = await m.check(
+      'reverse-check-standby',
+      () => checks(`${back.applicationName} streams from ${back.from.host}`).replicationStatus({ access, primary: back.from, applicationName: back.applicationName, slot: back.slot }),
+      (s) =>
+        s.state === 'streaming' && s.lagBytes <= input.catchUp.maxLagBytes
+          ? `${label(back.to)} streams from ${label(back.from)} since the soak, ${s.lagBytes} bytes behind: no rejoin, no catch-up`
+          : `${label(back.to)} ${s.state === 'streaming' ? `is ${s.lagBytes} bytes behind` : `does not stream (${s.state})`}: rejoin and catch up first`,
+    );
+    recordSample(back, s);
+    return s.state === 'streaming' && s.lagBytes <= input.catchUp.maxLagBytes;
+  };
+
   /** The reverse move up to its fence; every step registers its undo in `own` first. */
-  const reverseUpToFence = async (own: Saga, undoable: boolean) => {
+  const reverseUpToFence = async (own: Saga, undoable: boolean): Promise<{ how: string; fenced: FenceResult }> => {
     // The old primary's settings as read before the forward move changed them (stored: a run resumed inside
     // the way back never went through the forward path).
     const restore = await m.remember('settings-before', () => readSettings(forward.from));
+    if (m.finished(REVERSE_REPLICATION) && (await reverseStandbyStreams())) {
+      // Undone like the full path's own: the old primary stopped, the reverse slot dropped, the new primary alone.
+      own.add(slotUndo(back, REVERSE_REPLICATION));
+      own.add(standbyStopUndo(back, REVERSE_REPLICATION));
+      return { how: `${label(back.to)} streamed from ${label(back.from)} since the soak`, fenced: await reverseSwitchUpToFence(own, undoable) };
+    }
     own.add(slotUndo(back));
     await createSlot(back);
     own.add(standbyStopUndo(back, 'reverse-start'));
@@ -523,14 +740,20 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
     await startServer(back, 'reverse-start');
     await confirmStreaming(back);
     await catchUp(back);
+    return { how: `${label(back.to)} rejoined as a standby of ${label(back.from)} (${rejoin?.reason ?? 'done by hand'}), caught up`, fenced: await reverseSwitchUpToFence(own, undoable) };
+  };
+
+  /** The switch back up to its fence: synchronous commit on the new primary, then its fence. */
+  const reverseSwitchUpToFence = async (own: Saga, undoable: boolean) => {
+    // Read before the soak's synchronous reverse replication changed them, when it did: undone, the new
+    // primary waits on nobody.
     const before = undoable ? await m.remember('reverse-settings-before', () => readSettings(back.from)) : {};
     own.add(synchronousUndo(back, before));
     await goSynchronous(back);
     own.add(fenceUndo(back, before));
     // Writers are held off from the reverse fence until the reverse switch: a pause waits for it (reverseMove closes it).
     m.openOutageWindow('reverse fence → switch');
-    const fenced = await fence(back);
-    return { rejoin, fenced };
+    return fence(back);
   };
 
   /** A reverse move that failed before its promotion: its own steps undone, the new primary still serving. */
@@ -539,7 +762,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
     const { manualActions } = await own.compensate();
     const failed = `the reverse move failed before ${label(back.to)} was promoted (${messageOf(err)})`;
     if (manualActions.length > 0) throw new Error(`${failed}, and undoing it needs a hand: ${manualActions.join('; ')}`);
-    m.setFigures({ primary: label(back.from) });
+    m.setFigures({ primary: label(back.from), standby: `none: ${label(back.to)} stopped` });
     throw new Error(`${failed} and was undone: ${label(back.from)} is still the primary and takes writes, ${dns.name} → ${back.from.address}`);
   };
 
@@ -552,8 +775,10 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
   const reverseMove = async (): Promise<string> => {
     // Runs recorded before the reverse move could undo itself replay on the path without it.
     const undoable = patched(REVERSE_MOVE_UNDO);
+    // Runs started before the way back was always ready leave dc2's passfile to the operator, as they did.
+    const ready = await m.remember(WAY_BACK_READY, async () => false);
     const own = m.newSaga('reverse-move');
-    const { rejoin, fenced } = await reverseUpToFence(own, undoable).catch((err) => abandonReverse(own, undoable, err));
+    const { how, fenced } = await reverseUpToFence(own, undoable).catch((err) => abandonReverse(own, undoable, err));
     // From the reverse promotion on, the way back finishes whatever happens: an abort no longer stops it.
     return m.wayBackPastPointOfNoReturn(async () => {
       await promoteAndSwitch(back, fenced.readOnlyAt);
@@ -562,10 +787,11 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
         const forwardSlot = await steps(`drop slot ${forward.slot} on ${label(back.to)}`).dropSlot({ access, server: back.to, slot: forward.slot });
         const reverseSlot = await steps(`drop slot ${back.slot} in ${label(back.from)}`).dropSlotOffline({ access, server: back.from, slot: back.slot });
         await steps(`remove the replication passfile on ${back.to.host}`).removePassfile({ server: back.to });
+        if (ready) await steps(`remove the replication passfile on ${back.from.host}`).removePassfile({ server: back.from });
         return `slot ${forward.slot} ${forwardSlot.dropped ? 'dropped' : 'absent'} on ${back.to.host}; slot ${back.slot} ${reverseSlot.dropped ? 'dropped' : 'absent'} in ${back.from.host}`;
       }, (s) => s);
       return (
-        `reverse move: ${label(back.to)} rejoined as a standby of ${label(back.from)} (${rejoin.reason}), caught up, ` +
+        `reverse move: ${how}, ` +
         `${label(back.from)} fenced at ${fenced.finalLsn}, ${label(back.to)} promoted, ${dns.name} → ${back.to.address}; ` +
         `primary is ${label(back.to)}, ${label(back.from)} stays stopped and read-only`
       );
@@ -575,6 +801,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
   // ---- the move ------------------------------------------------------------------------------------
 
   return m.run(async () => {
+    const ready = await m.remember(WAY_BACK_READY, async () => carried === undefined && patched(WAY_BACK_READY));
     const pre = await preflight();
     m.setFigures({ primaryVersion: pre.primaryVersion, primarySizeBytes: pre.primarySizeBytes, targetState: pre.targetState });
 
@@ -611,14 +838,30 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
     // From the promotion on there are two histories: undoing is the reverse move, not an undo.
     await m.checkpoint();
     m.passPointOfNoReturn();
-    await promoteAndSwitch(forward, fenced.readOnlyAt);
+    await promoteAndSwitch(forward, fenced.readOnlyAt, ready);
     m.closeOutageWindow();
     m.armWayBack();
+    if (!ready) {
+      await soak();
+      await gate('complete', completeEvidence, input.gates.complete);
+      await retireOldPrimary();
+      return;
+    }
 
-    await soak();
-    await gate('complete', completeEvidence, input.gates.complete);
-    await retireOldPrimary();
+    // The way back made ready: the old primary streams from the new one while it soaks.
+    if (reverseReplication) await rejoinOldPrimary(reverseReplication);
+    const guarded = reverseReplication?.synchronous && reverseReplication.onStandbyLost === 'keep-writing' && m.finished(REVERSE_REPLICATION);
+    await m.alongside(guarded ? guardReverseStandby(reverseReplication) : null, async () => {
+      await soak();
+      await gate('complete', completeEvidence, input.gates.complete);
+    });
+    await retireOldSide(reverseReplication);
   });
+}
+
+/** The synchronous settings of `before` (null: reset), to put back. */
+function synchronousOf(before: Record<string, string | null>): Record<string, string | null> {
+  return { synchronous_standby_names: before.synchronous_standby_names ?? null, synchronous_commit: before.synchronous_commit ?? null };
 }
 
 function slotText(slot: string, s: ReplicationSample): string {

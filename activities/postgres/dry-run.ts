@@ -1,7 +1,7 @@
 // The dry run of a PostgreSQL move: the preflight and the settings it reads are real; every change (slot, base
 // backup, standby start, synchronous commit, fence, promotion, cleanup) is recorded and not done, with a result
 // that lets the workflow go on as if it had been (a standby caught up and in sync, a clean fence, a promotion).
-import { log } from '@temporalio/activity';
+import { heartbeat, log, sleep } from '@temporalio/activity';
 import type { createPostgresActivities } from '.';
 import type { ReplicationSample } from './replication';
 
@@ -45,6 +45,13 @@ export function createPostgresDryRun(real: PostgresActivities): PostgresActiviti
     },
     async watchCatchUp() {
       return { caughtUp: true, sample: inSync(), underSince: now(), samples: 1 };
+    },
+    async guardSynchronousStandby() {
+      // Nothing to guard: stands by, heartbeating, until the run cancels it (its waits end at once in a dry run).
+      for (;;) {
+        heartbeat({ dryRun: true });
+        await sleep(1000);
+      }
     },
     async confirmSync() {
       return { ...inSync(), waitedMs: 0 };

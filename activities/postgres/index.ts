@@ -20,7 +20,7 @@ export type { PgNode } from './context';
 export type { FenceResult } from './fence';
 export type { PostgresPreflightInput, PostgresPreflightResult } from './preflight';
 export type { PromoteResult } from './promote';
-export type { CatchUpWindowResult, ReplicationSample } from './replication';
+export type { CatchUpWindowResult, GuardWindowResult, ReplicationSample } from './replication';
 export type { ServerState } from './servers';
 export type { BaseBackupResult, RejoinResult } from './standby';
 

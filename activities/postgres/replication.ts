@@ -1,7 +1,7 @@
 // Replication from the primary to the standby: the slot, samples of pg_stat_replication, the catch-up windows
 // the workflow waits in, and the checks that the standby streams (and, when asked, is synchronous).
 import path from 'node:path';
-import { heartbeat, sleep } from '@temporalio/activity';
+import { heartbeat, log, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
 import type { PgAccess, PgServer } from '../../workflows/postgres-failover';
@@ -31,6 +31,19 @@ export interface CatchUpWindowResult {
   sample: ReplicationSample;
   /** When the lag went under the threshold and stayed there (carried into the next window). */
   underSince: string | null;
+  samples: number;
+}
+
+/** One window of the guard of a synchronous standby (guardSynchronousStandby). */
+export interface GuardWindowResult {
+  /** synchronous_standby_names was emptied: the standby had fallen away (or it was empty already). */
+  relaxed: boolean;
+  /** Why the standby counted as lost (when relaxed). */
+  reason: string | null;
+  relaxedAt: string | null;
+  sample: ReplicationSample;
+  /** Since when the standby has not streamed (carried into the next window). */
+  lostSince: string | null;
   samples: number;
 }
 
@@ -191,6 +204,70 @@ export function createReplicationActivities(pg: PgContext) {
     },
 
     /**
+     * Keep a synchronous standby from blocking writes once it falls away (what Patroni's `synchronous_mode` does,
+     * and `synchronous_mode_strict` does not): for up to `windowMs`, look every `pollMs`; once the standby has
+     * not streamed for `lostAfterMs`, or a commit has waited for it that long (a partition can leave the
+     * connection up for wal_sender_timeout), set synchronous_standby_names to '' and reload. Commits waiting
+     * then return, later ones no longer wait. `synchronous_standby_names = 'ANY 1 (...)'` would not help: with
+     * one standby listed, it waits for that one all the same. Its own session commits locally, so the guard
+     * never waits on what it watches.
+     */
+    async guardSynchronousStandby(input: {
+      access: PgAccess;
+      primary: PgServer;
+      applicationName: string;
+      slot: string;
+      lostAfterMs: number;
+      lostSince: string | null;
+      windowMs: number;
+      pollMs: number;
+    }): Promise<GuardWindowResult> {
+      const end = Date.now() + input.windowMs;
+      let lostSince = input.lostSince ? Date.parse(input.lostSince) : null;
+      let samples = 0;
+      return pg.sql(input.access, input.primary, `guard of synchronous standby ${input.applicationName}`, async (q) => {
+        await q.query('set synchronous_commit = local');
+        for (;;) {
+          const s = await sampleReplication(q, input.applicationName, input.slot);
+          const w = await q.one<{ waited_ms: number | null; names: string }>(
+            `select (select max(extract(epoch from clock_timestamp() - query_start) * 1000) from pg_stat_activity
+                      where wait_event = 'SyncRep')::float8 as waited_ms,
+                    current_setting('synchronous_standby_names') as names`,
+          );
+          samples++;
+          const now = Date.now();
+          lostSince = s.state === 'streaming' ? null : (lostSince ?? now);
+          const lostForMs = lostSince === null ? 0 : now - lostSince;
+          const waitedMs = Math.round(w.waited_ms ?? 0);
+          heartbeat({ ...s, lostForMs, commitWaitingMs: waitedMs });
+          const done = (relaxed: boolean, reason: string | null) => ({
+            relaxed,
+            reason,
+            relaxedAt: relaxed ? new Date().toISOString() : null,
+            sample: s,
+            lostSince: lostSince === null ? null : new Date(lostSince).toISOString(),
+            samples,
+          });
+          if (w.names === '') return done(true, 'synchronous_standby_names was already empty');
+          if (lostForMs >= input.lostAfterMs || waitedMs >= input.lostAfterMs) {
+            const reason =
+              lostForMs >= input.lostAfterMs
+                ? `${input.applicationName} has not streamed for ${lostForMs} ms (state ${s.state})`
+                : `a commit on ${where(input.primary)} waited ${waitedMs} ms for ${input.applicationName}`;
+            await q.query("alter system set synchronous_standby_names = ''");
+            await q.query('select pg_reload_conf()');
+            // This session sees the reload as the other backends do: once it does, waiting commits have returned.
+            for (let i = 0; i < 100 && (await q.one<{ v: string }>("select current_setting('synchronous_standby_names') as v")).v !== ''; i++) await sleep(10);
+            log.warn('synchronous standby lost: synchronous_standby_names emptied so writes go on', { primary: where(input.primary), reason });
+            return done(true, reason);
+          }
+          if (Date.now() + input.pollMs > end) return done(false, null);
+          await sleep(input.pollMs);
+        }
+      });
+    },
+
+    /**
      * Drop a slot left in a stopped server (the old primary after the move): single-user mode takes no
      * connections, so the server cannot take writes while it runs.
      */
@@ -203,6 +280,11 @@ export function createReplicationActivities(pg: PgContext) {
         }
         const present = await c.exec(`test -d ${shq(path.posix.join(server.dataDir, 'pg_replslot', input.slot))}`, { allowFailure: true });
         if (present.code !== 0) return { dropped: false, how: 'not present' };
+        // Single-user mode refuses a standby's data directory (and without standby.signal it would end recovery).
+        const standby = await c.exec(`test -f ${shq(path.posix.join(server.dataDir, 'standby.signal'))}`, { allowFailure: true });
+        if (standby.code === 0) {
+          throw ApplicationFailure.nonRetryable(`${where(server)} is a stopped standby: start it and drop slot ${input.slot} with SQL (pg_drop_replication_slot)`, ErrorType.CommandFailed);
+        }
         const r = await c.exec(`${CLEAN_ENV} ${bin(access, 'postgres')} --single -D ${shq(server.dataDir)} postgres`, {
           stdin: `select pg_drop_replication_slot('${input.slot}');\n`,
           allowFailure: true,

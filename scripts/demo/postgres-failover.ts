@@ -3,7 +3,7 @@
 // through pg.sandbox.internal. bob says go at both gates: `cutover` (the standby has caught up) and `complete`
 // (dc2 took writes through the soak). Then every commit the writer saw acknowledged is looked up on the new primary.
 //
-// A completed move leaves dc2 the primary and dc1 a stopped, read-only old primary, so this part starts by
+// A completed move leaves dc2 the primary and dc1 a stopped, retired standby of it, so this part starts by
 // putting the pair back as the sandbox made it, when it is not. Alone, before a walk-through by hand:
 //   npx tsx scripts/demo/postgres-failover.ts reset
 import { existsSync, readFileSync } from 'node:fs';
@@ -131,8 +131,8 @@ export async function postgresFailoverDemo(d: Demo): Promise<MoveResult> {
       ok: final.outcome === 'completed' && writer.acks.length > 0 && lost === 0,
       afterwards:
         final.outcome === 'completed'
-          ? 'PostgreSQL now runs on dc2 (127.0.2.1:5432); dc1 is the stopped, read-only old primary (sandbox:status shows ' +
-            'it as such; sandbox:up leaves it stopped). The next `npm run demo` puts the pair back'
+          ? 'PostgreSQL now runs on dc2 (127.0.2.1:5432); dc1, the old primary, streamed from it during the soak and is now a ' +
+            'stopped, retired standby (sandbox:status shows it as such; sandbox:up leaves it stopped). The next `npm run demo` puts the pair back'
           : undefined,
     };
   } finally {

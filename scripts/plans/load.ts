@@ -14,8 +14,20 @@ export class PlanError extends Error {
   }
 }
 
+/**
+ * A union's problems are those of the branch the value was meant for: the one whose problems lie inside the
+ * value (a field of the mapping), not with its type. Without one, the union's own message says what it takes.
+ */
+function expandUnions(issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  return issues.flatMap((i) => {
+    if (i.code !== 'invalid_union' || !('errors' in i) || !i.errors?.length) return [i];
+    const meant = i.errors.find((branch) => branch.some((e) => e.path.length > 0 || e.code === 'unrecognized_keys'));
+    return meant ? expandUnions(meant.map((e) => ({ ...e, path: [...i.path, ...e.path] }) as z.core.$ZodIssue)) : [i];
+  });
+}
+
 export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
-  return issues.map((i) => {
+  return expandUnions(issues).map((i) => {
     const where = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').slice(1) : '(top level)';
     let message = i.message;
     if (i.code === 'unrecognized_keys') message = `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;

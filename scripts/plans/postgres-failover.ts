@@ -99,6 +99,20 @@ export const postgresFailoverPlanSchema = z
         promote: z.enum(['trigger-file', 'pg_promote']).default('trigger-file'),
         walRetrieveRetryInterval: duration.default(100),
         soak: duration.default(60_000),
+        // The way back during the soak: the old primary streams from the new one (false: it stays stopped).
+        reverseReplication: z
+          .union([
+            z.literal(false),
+            z.strictObject({
+              synchronous: z.boolean().default(false).describe('the new primary waits for the old one on every commit'),
+              onStandbyLost: z
+                .enum(['keep-writing', 'block-writes'])
+                .default('keep-writing')
+                .describe('synchronous only: relax to asynchronous when the old primary falls away, or let commits wait'),
+              lostAfter: positiveDuration.default(3000).describe('not streaming, or a commit waiting on it, this long: lost'),
+            }),
+          ], { error: 'expected false (the old primary stays stopped during the soak) or a mapping { synchronous, onStandbyLost, lostAfter }' })
+          .prefault({}),
       })
       .prefault({}),
     approval: approvalSchema,
@@ -187,6 +201,10 @@ export function postgresFailoverInput(plan: PostgresFailoverPlan, startedBy: str
     promote: o.promote,
     walRetrieveRetryIntervalMs: o.walRetrieveRetryInterval,
     soakMs: o.soak,
+    reverseReplication:
+      o.reverseReplication === false
+        ? null
+        : { synchronous: o.reverseReplication.synchronous, onStandbyLost: o.reverseReplication.onStandbyLost, lostAfterMs: o.reverseReplication.lostAfter },
     approval: plan.approval,
     gates: { cutover: gatePolicy(plan.gates.cutover), complete: gatePolicy(plan.gates.complete) },
     traffic: plan.traffic,
@@ -222,6 +240,8 @@ export interface SandboxPostgresFailoverOptions {
   synchronousCommit?: 'on' | 'remote_write' | 'remote_apply';
   /** On the standby; PostgreSQL's default is 5s. */
   walRetrieveRetryInterval?: string;
+  /** The old primary during the soak (default: streams asynchronously from the new one). */
+  reverseReplication?: false | { synchronous?: boolean; onStandbyLost?: 'keep-writing' | 'block-writes'; lostAfter?: string };
 }
 
 export function sandboxPostgresFailoverPlan(sb: SandboxEndpoints, o: SandboxPostgresFailoverOptions): Record<string, unknown> {
@@ -268,6 +288,7 @@ export function sandboxPostgresFailoverPlan(sb: SandboxEndpoints, o: SandboxPost
       promote: o.promote ?? 'trigger-file',
       walRetrieveRetryInterval: o.walRetrieveRetryInterval ?? '100ms',
       soak: o.soak ?? '10s',
+      ...(o.reverseReplication !== undefined ? { reverseReplication: o.reverseReplication } : {}),
     },
     // Each approver with their sandbox key (scripts/sandbox/people.ts), as allowed_signers lines.
     approval: { approvers: (o.approvers ?? ['alice', 'bob']).map((name) => approverLine(sb.stateDir, name)), requireSecondPerson: true },

@@ -6,8 +6,10 @@
 // as '../postgres-host.conf'. pg_basebackup copies postgresql.conf, so a standby cloned into dc2/pg listens on
 // dc2's address without anyone editing its config.
 //
-// A completed move (`npm run demo`) leaves the old primary fenced and stopped: `up` leaves it so and `status`
-// reports it as retired, because started it would be a second server calling itself primary.
+// A completed move (`npm run demo`) leaves the old primary stopped, retired: a standby of the new one (it
+// streamed from it during the soak), or fenced read-only (a move without reverse replication, or from before
+// it). `up` leaves it so and `status` reports it as retired: started, it would be a second server, a standby
+// that no longer has a passfile to follow its primary, or one calling itself primary.
 import { chmodSync, chownSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -93,7 +95,14 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
    */
   function retired(): string | undefined {
     if (!exists() || isAlive(postmasterPid(), 'postgres')) return undefined;
-    if (existsSync(path.join(dc.pgData, 'standby.signal'))) return undefined;
+    const peerData = l[peer].pgData;
+    if (existsSync(path.join(dc.pgData, 'standby.signal'))) {
+      // Retired by `complete` after streaming from the new primary: stopped, its passfile removed, the peer a primary.
+      const peerIsPrimary = existsSync(path.join(peerData, 'PG_VERSION')) && !existsSync(path.join(peerData, 'standby.signal'));
+      return peerIsPrimary && !existsSync(`${dc.pgData}.pgpass`)
+        ? `stopped: retired standby of ${peer} (${peerWhere}), the old primary before a move; \`npm run demo\` resets the pair`
+        : undefined;
+    }
     let autoConf: string;
     try {
       autoConf = readFileSync(path.join(dc.pgData, 'postgresql.auto.conf'), 'utf8');
@@ -101,7 +110,6 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
       return undefined;
     }
     if (!isOn(autoConfValue(autoConf, 'default_transaction_read_only'))) return undefined;
-    const peerData = l[peer].pgData;
     if (!existsSync(path.join(peerData, 'PG_VERSION'))) return undefined;
     // Promotion removes standby.signal: while it is there the move has fenced this side but not yet switched.
     return existsSync(path.join(peerData, 'standby.signal'))
@@ -210,8 +218,8 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
 
 /**
  * The pair as a first `up` leaves it: dc2 stopped with no data dir, dc1 a freshly initdb'd primary with the roles
- * and database. A move of the sandbox's own primary (`npm run demo`) leaves dc2 the primary and dc1 a stopped,
- * read-only old primary: this puts it back, under the sandbox's lock. Returns what it did, one line each.
+ * and database. A move of the sandbox's own primary (`npm run demo`) leaves dc2 the primary and dc1 stopped,
+ * retired: this puts it back, under the sandbox's lock. Returns what it did, one line each.
  */
 export async function recreatePostgresPair(l: Layout): Promise<string[]> {
   return withLock(l, async () => {

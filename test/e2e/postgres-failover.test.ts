@@ -3,7 +3,7 @@
 // in dc1 (its own port, its own DNS name), so tests may fence, stop and reverse it freely; the sandbox's
 // primary stays for the demo. What is checked is what a DBA would check: every acknowledged commit present on
 // the new primary, none accepted by the old one after the fence, writes through the name afterwards.
-import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
@@ -91,11 +91,30 @@ const baseBackupUnderWay = (s: svc.Services, id: string, bytes: number) =>
   }, 'base backup under way', 60_000);
 
 /** Starts the move, says go at `cutover`, and waits at `complete` (dc2 promoted, traffic switched). */
-async function atCompleteAfterGo(s: svc.Services, f: PgFixture): Promise<{ id: string; atComplete: MigrationStatus }> {
-  const { id } = await svc.startMigration(s, f.planFile, 'alice');
+async function atCompleteAfterGo(s: svc.Services, f: PgFixture, planFile = f.planFile): Promise<{ id: string; atComplete: MigrationStatus }> {
+  const { id } = await svc.startMigration(s, planFile, 'alice');
   await atGate(s, id, 'cutover');
   await svc.decide(s, id, 'cutover', 'go', 'bob');
   return { id, atComplete: await atGate(s, id, 'complete') };
+}
+
+/** How dc2 sees dc1's reverse replication: pg_stat_replication of the move's reverse application name. */
+const reverseStream = async (f: PgFixture) =>
+  (await f.sql<{ state: string; sync_state: string }>('dc2', 'select state, sync_state from pg_stat_replication where application_name = $1', [`cutover_${f.name.replace(/-/g, '_')}_reverse`]))[0];
+
+/**
+ * A copy of the sandbox's TSIG key for one plan, so a test can take it away from the worker (root reads any
+ * file whatever its mode: the key is moved aside, not chmod-ed) and put it back.
+ */
+function ownTsigKey(f: PgFixture): { file: string; hide(): void; restore(): void } {
+  const file = path.join(f.sb.stateDir, 'scratch', `tsig-${f.id}.key`);
+  mkdirSync(path.dirname(file), { recursive: true });
+  copyFileSync(f.sb.dns.tsigKeyFile, file);
+  return {
+    file,
+    hide: () => renameSync(file, `${file}.away`),
+    restore: () => existsSync(`${file}.away`) && renameSync(`${file}.away`, file),
+  };
 }
 
 /** What a rollback must leave on a primary: out of recovery, not read-only, no synchronous standby, no slots. */
@@ -107,9 +126,9 @@ const SEGMENT = 16n << 20n;
 const isoMs = (v: unknown) => Date.parse(String(v));
 
 describe('postgres-failover end to end', () => {
-  it('moves a live primary: every acknowledged commit on dc2, none on dc1 after the fence, writes through the name, old slot dropped', () =>
-    scenario('e2e-pg', { fillerMB: 5 }, async ({ f, s, w }) => {
-      const { final, id } = await withWorker(env, s.taskQueue, createActivities(), async () => {
+  it('moves a live primary: every acknowledged commit on dc2, none on dc1 after the fence; dc1 streams synchronously from dc2 during the soak and falling away does not block writes; go retires it', () =>
+    scenario('e2e-pg', { fillerMB: 5, plan: { soak: '3s', reverseReplication: { synchronous: true, lostAfter: '1s' } } }, async ({ f, s, w }) => {
+      const { final, id, fellAwayAt } = await withWorker(env, s.taskQueue, createActivities(), async () => {
         const { id } = await svc.startMigration(s, f.planFile, 'alice');
         const atCutover = await atGate(s, id, 'cutover');
         const ev = atCutover.gate!.evidence;
@@ -122,11 +141,25 @@ describe('postgres-failover end to end', () => {
         await svc.decide(s, id, 'cutover', 'go', 'bob', 'lag is small');
         const atComplete = await atGate(s, id, 'complete');
         expect(atComplete.gate!.evidence).toMatchObject({ acceptsWrites: true, dns: `${f.dnsName} → ${DC2}` });
+        expect(String(atComplete.gate!.evidence.wayBack)).toMatch(/^dc1 .* streams from dc2 \(sync_state sync\), \d+ bytes behind$/);
+        // The way back is ready: dc1 is a hot standby of dc2, synchronous, and has every commit dc2 acknowledged.
+        expect(await reverseStream(f)).toEqual({ state: 'streaming', sync_state: 'sync' });
+        expect(await f.sql('dc1', 'select pg_is_in_recovery() as r')).toEqual([{ r: true }]);
+        await eventually(async () => w.acks.filter((a) => a.address === DC2).length >= 50, 'writes on dc2');
+        const lastOnDc2 = w.acks.filter((a) => a.address === DC2).at(-1)!;
+        await eventually(async () => (await f.sql('dc1', 'select count(*)::int as n from writes where id = $1', [lastOnDc2.id]))[0].n === 1, 'a commit on dc2 replayed on dc1');
+        // dc1 falls away (its host dies): within lostAfter the guard lets dc2's commits go on without it.
+        const fellAwayAt = Date.now();
+        expect(f.pgCtl('dc1', 'stop', '-m', 'immediate', '-w').code).toBe(0);
+        const relaxed = await statusWhen(s, id, (st) => String(st.figures.reverseReplication).startsWith('asynchronous since'), 'synchronous reverse replication relaxed');
+        expect(relaxed.figures.reverseReplication).toMatch(/(has not streamed for \d+ ms|a commit on dc2 .* waited \d+ ms)/);
+        await eventually(async () => w.acks.filter((a) => a.address === DC2 && a.sentAt > fellAwayAt + 3000).length >= 20, 'writes on dc2 after dc1 fell away');
+        expect(await f.sql('dc2', "select current_setting('synchronous_standby_names') as names")).toEqual([{ names: '' }]);
         await svc.decide(s, id, 'complete', 'go', 'bob', 'soak clean');
         const final = await svc.waitForEnd(s, id);
         // A few more commits through the name, on the new primary.
         await eventually(async () => w.acks.filter((a) => a.address === DC2 && a.sentAt > isoMs(final.endedAt)).length >= 20, 'writes after the end');
-        return { final, id };
+        return { final, id, fellAwayAt };
       });
       await w.stop();
 
@@ -149,14 +182,24 @@ describe('postgres-failover end to end', () => {
       expect(existsSync(path.join(f.primaryDir, 'pg_replslot', `cutover_${f.name.replace(/-/g, '_')}`))).toBe(false);
       expect(await f.sql('dc2', 'select pg_is_in_recovery() as r')).toEqual([{ r: false }]);
       expect(existsSync(`${f.standbyDir}.pgpass`)).toBe(false);
+      expect(existsSync(`${f.primaryDir}.pgpass`)).toBe(false);
+      // Retired: dc1 stays a stopped standby (it could never take writes if started), dc2 waits on nobody.
+      expect(existsSync(path.join(f.primaryDir, 'standby.signal'))).toBe(true);
+      expect(await primaryState(f, 'dc2')).toMatchObject({ r: false, sync: '', slots: 0 });
+      expect(final.steps.find((st) => st.name === 'reverse-replication')!.summary).toMatch(/\(synchronous, keep-writing if it falls away\).*no rewind needed/);
 
-      const gap = w.longestGapMs();
+      // The write outage is the switch; the longest wait after dc1 fell away is about lostAfter (1 s) plus a look.
+      const lastOnDc1 = onDc1.at(-1)!.ackAt;
+      const outage = onDc2[0].ackAt - lastOnDc1;
+      const afterFall = w.acks.filter((a) => a.ackAt > fellAwayAt);
+      const stall = afterFall.length ? Math.max(afterFall[0].ackAt - fellAwayAt, ...afterFall.slice(1).map((a, i) => a.ackAt - afterFall[i].ackAt)) : Infinity;
       figures.forward = {
-        acknowledged: w.acks.length, onDc1: onDc1.length, onDc2: onDc2.length, rowsOnDc2: rows, writeOutageMs: gap.ms,
+        acknowledged: w.acks.length, onDc1: onDc1.length, onDc2: onDc2.length, rowsOnDc2: rows, writeOutageMs: outage,
         promoteMs: final.figures.promoteMs, fenceToWritableMs: final.figures.fenceToWritableMs, baseBackupMs: final.figures.baseBackupMs,
-        failedAttempts: w.failures.length,
+        failedAttempts: w.failures.length, longestStallAfterStandbyLostMs: stall, reverseReplication: final.figures.reverseReplication,
       };
-      expect(gap.ms).toBeLessThan(5000);
+      expect(outage).toBeLessThan(5000);
+      expect(stall).toBeLessThan(4000);
 
       // The passwords never entered the workflow's history: plans and inputs carry references only.
       const text = historyText(await services.client.workflow.getHandle(id).fetchHistory());
@@ -165,10 +208,11 @@ describe('postgres-failover end to end', () => {
       expect(text).not.toContain(f.replicationPassword);
     }));
 
-  it('the reverse move after a no-go at `complete`: dc1 rejoins without pg_rewind and is primary again, nothing lost either way', () =>
+  it('a no-go at `complete` switches back at once: dc1 streamed from dc2 (rejoined without pg_rewind) and is primary again, nothing lost either way', () =>
     scenario('e2e-pg-rev', {}, async ({ f, s, w }) => {
       const { final, id, atComplete } = await withWorker(env, s.taskQueue, createActivities(), async () => {
         const { id, atComplete } = await atCompleteAfterGo(s, f);
+        expect(await reverseStream(f)).toEqual({ state: 'streaming', sync_state: 'async' });
         // Let dc2 take writes for a while: the reverse move must bring them back.
         await eventually(async () => w.acks.filter((a) => a.address === DC2).length >= 100, 'writes on dc2');
         await svc.decide(s, id, 'complete', 'no-go', 'bob', 'p99 doubled on dc2');
@@ -181,7 +225,12 @@ describe('postgres-failover end to end', () => {
       expect(final.outcome, final.failure ?? '').toBe('rolled-back');
       expect(final.failure).toMatch(/no-go at gate "complete" by bob: p99 doubled on dc2/);
       expect(final.compensations.map((c) => [c.step, c.state])).toEqual([['reverse-move', 'done']]);
-      expect(final.compensations[0].detail).toMatch(/no rewind needed/);
+      expect(final.compensations[0].detail).toMatch(/streamed from dc2 .* since the soak/);
+      expect(final.steps.find((st) => st.name === 'reverse-replication')!.summary).toMatch(/no rewind needed/);
+      // The switch back only: no rejoin, no catch-up.
+      expect(final.steps.map((st) => st.name).filter((n) => n.startsWith('reverse-'))).toEqual([
+        'reverse-replication', 'reverse-check-standby', 'reverse-synchronous-commit', 'reverse-fence', 'reverse-promote', 'reverse-switch-traffic', 'reverse-cleanup',
+      ]);
       expect(final.compensations[0].detail).toMatch(new RegExp(`primary is dc1 \\(${DC1.replace(/\./g, '\\.')}:${f.port}\\)`));
       expect(final.figures.primary).toBe(`dc1 (${DC1}:${f.port})`);
       expect(final.figures.reverseFinalLsn).toBe(final.figures.reverseStandbyReplayLsn);
@@ -206,11 +255,18 @@ describe('postgres-failover end to end', () => {
       expect(await f.sql('dc1', 'select pg_is_in_recovery() as r, (select count(*)::int from pg_replication_slots) as slots')).toEqual([{ r: false, slots: 0 }]);
       expect(existsSync(path.join(f.standbyDir, 'pg_replslot', `cutover_${f.name.replace(/-/g, '_')}_reverse`))).toBe(false);
 
+      // Each switch's outage as the writer saw it: last commit on the old primary, first on the new one.
+      const forwardOutage = onDc2[0].ackAt - onDc1.filter((a) => a.ackAt < onDc2[0].ackAt).at(-1)!.ackAt;
+      const firstBackOnDc1 = onDc1.find((a) => a.ackAt > onDc2.at(-1)!.ackAt)!;
+      const reverseOutage = firstBackOnDc1.ackAt - onDc2.at(-1)!.ackAt;
       figures.reverse = {
-        acknowledged: w.acks.length, onDc2: onDc2.length, rowsOnDc1: rows, writeOutageMs: w.longestGapMs().ms,
-        promoteMs: final.figures.promoteMs, reversePromoteMs: final.figures.reversePromoteMs,
+        acknowledged: w.acks.length, onDc2: onDc2.length, rowsOnDc1: rows, longestGapMs: w.longestGapMs().ms, forwardOutageMs: forwardOutage,
+        reverseOutageMs: reverseOutage, promoteMs: final.figures.promoteMs, reversePromoteMs: final.figures.reversePromoteMs,
         reverseFenceToWritableMs: final.figures.reverseFenceToWritableMs,
       };
+      expect(reverseOutage).toBeLessThan(5000);
+      expect(existsSync(`${f.standbyDir}.pgpass`)).toBe(false);
+      expect(existsSync(`${f.primaryDir}.pgpass`)).toBe(false);
       expect(w.longestGapMs().ms).toBeLessThan(5000);
 
       const text = historyText(await services.client.workflow.getHandle(id).fetchHistory());
@@ -222,11 +278,11 @@ describe('postgres-failover end to end', () => {
     scenario('e2e-pg-rev-fence', {}, async ({ f, s, w }) => {
       const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
         const { id } = await atCompleteAfterGo(s, f);
+        // dc1 streams from dc2 since the soak; with its replay paused it still flushes (it is close behind, so the
+        // switch back skips the catch-up, and synchronous commit is reached), but the fence of dc2 waits in vain
+        // for it to replay the final LSN.
+        await f.sql('dc1', 'select pg_wal_replay_pause()');
         await svc.decide(s, id, 'complete', 'no-go', 'bob', 'p99 doubled on dc2');
-        // dc1 rejoins as a standby; with its replay paused it still flushes (catch-up stays under the threshold for a
-        // while, synchronous commit is reached), but the fence of dc2 waits in vain for it to replay the final LSN.
-        await statusWhen(s, id, (st) => st.steps.some((x) => x.name === 'reverse-start' && x.state === 'done'), 'dc1 started as a standby');
-        await eventually(async () => (await f.sql('dc1', 'select pg_wal_replay_pause()')).length === 1, 'replay paused on dc1');
         return svc.waitForEnd(s, id);
       });
       await eventually(async () => w.acks.filter((a) => a.address === DC2 && a.sentAt > isoMs(final.endedAt)).length >= 20, 'writes on dc2 after the end');
@@ -234,7 +290,7 @@ describe('postgres-failover end to end', () => {
 
       expect(final.outcome).toBe('manual-intervention-required');
       expect(final.compensations.map((c) => [c.step, c.state])).toEqual([
-        ['reverse-fence', 'done'], ['reverse-synchronous-commit', 'done'], ['reverse-start', 'done'], ['reverse-create-slot', 'done'], ['reverse-move', 'failed'],
+        ['reverse-fence', 'done'], ['reverse-synchronous-commit', 'done'], ['reverse-replication', 'done'], ['reverse-replication', 'done'], ['reverse-move', 'failed'],
       ]);
       expect(final.compensations[0].detail).toMatch(/restarted, default_transaction_read_only = off/);
       expect(final.compensations.at(-1)!.error).toMatch(/did not receive all WAL\) and was undone: dc2 .* is still the primary and takes writes/);
@@ -248,8 +304,117 @@ describe('postgres-failover end to end', () => {
       figures.reverseFenceUndone = { acknowledged: w.acks.length, longestGapMs: w.longestGapMs().ms, failedAttempts: w.failures.length };
     }));
 
-  it('the reverse move rewinds an old primary that wrote after the fence (pg_rewind), and the stray write is gone', () =>
-    scenario('e2e-pg-rewind', {}, async ({ f, s, w }) => {
+  it('a DNS switch that fails after the promotion (TSIG key gone) waits at `recover` while dc2 serves nobody yet; the key back, retry completes the move', () =>
+    scenario('e2e-pg-dns-retry', {}, async ({ f, s, w }) => {
+      const key = ownTsigKey(f);
+      try {
+        const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+          const { id } = await svc.startMigration(s, f.writePlan('-own-key', {}, (p) => ((p.traffic as { dns: { tsigKeyFile: string } }).dns.tsigKeyFile = key.file)), 'alice');
+          await atGate(s, id, 'cutover'); // preflight is long done
+          key.hide();
+          await svc.decide(s, id, 'cutover', 'go', 'bob');
+          const atRecover = await atGate(s, id, 'recover');
+          expect(atRecover.gate!.evidence).toMatchObject({ step: 'switch-traffic', wayBack: 'run the way back (reverse-move)' });
+          expect(String(atRecover.gate!.evidence.failure)).toMatch(/nsupdate exited/);
+          expect(atRecover.figures.primary).toBe(`dc2 (${DC2}:${f.port})`);
+          expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC1]);
+          key.restore();
+          await svc.decide(s, id, 'recover', 'retry', 'alice', 'TSIG key restored');
+          await atGate(s, id, 'complete');
+          expect(await reverseStream(f)).toMatchObject({ state: 'streaming' });
+          await svc.decide(s, id, 'complete', 'go', 'bob');
+          return svc.waitForEnd(s, id);
+        });
+        await eventually(async () => w.acks.filter((a) => a.address === DC2 && a.sentAt > isoMs(final.endedAt)).length >= 10, 'writes on dc2 after the end');
+        await w.stop();
+        expect(final.outcome, final.failure ?? '').toBe('completed');
+        expect(final.steps.find((st) => st.name === 'switch-traffic')).toMatchObject({ state: 'done', attempts: 2 });
+        expect(final.decisions.map((d) => [d.gate, d.decision])).toEqual([['cutover', 'go'], ['recover', 'retry'], ['complete', 'go']]);
+        expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC2]);
+        await assertAllAcked(f, 'dc2', w.acks);
+        expect(w.acks.filter((a) => a.address === DC1 && a.sentAt > isoMs(final.figures.readOnlyAt))).toEqual([]);
+        figures.dnsRetry = { acknowledged: w.acks.length, longestGapMs: w.longestGapMs().ms };
+      } finally {
+        key.restore();
+        rmSync(key.file, { force: true });
+      }
+    }));
+
+  it('a DNS switch that fails after the promotion, way-back: the reverse move brings the primary back to dc1, no acknowledged commit lost', () =>
+    scenario('e2e-pg-dns-back', {}, async ({ f, s, w }) => {
+      const key = ownTsigKey(f);
+      try {
+        const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+          const { id } = await svc.startMigration(s, f.writePlan('-own-key', {}, (p) => ((p.traffic as { dns: { tsigKeyFile: string } }).dns.tsigKeyFile = key.file)), 'alice');
+          await atGate(s, id, 'cutover');
+          key.hide();
+          await svc.decide(s, id, 'cutover', 'go', 'bob');
+          await atGate(s, id, 'recover');
+          // The key stays gone: the way back needs no DNS change, the name never left dc1.
+          await svc.decide(s, id, 'recover', 'way-back', 'bob', 'DNS is broken: back to dc1');
+          return svc.waitForEnd(s, id);
+        });
+        await eventually(async () => w.acks.filter((a) => a.address === DC1 && a.sentAt > isoMs(final.endedAt)).length >= 10, 'writes on dc1 after the end');
+        await w.stop();
+        expect(final.outcome, final.failure ?? '').toBe('rolled-back');
+        expect(final.failure).toMatch(/way back chosen at the recover gate by bob after switch-traffic failed/);
+        expect(final.compensations.map((c) => [c.step, c.state])).toEqual([['reverse-move', 'done']]);
+        expect(final.steps.find((st) => st.name === 'reverse-rejoin')!.summary).toMatch(/no rewind needed/);
+        expect(final.steps.find((st) => st.name === 'reverse-switch-traffic')!.summary).toMatch(/already there/);
+        expect(final.figures.primary).toBe(`dc1 (${DC1}:${f.port})`);
+        expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC1]);
+        expect(await primaryState(f, 'dc1')).toEqual({ r: false, ro: 'off', sync: '', slots: 0 });
+        expect(f.pgCtl('dc2', 'status').code).toBe(3);
+        // The writer never reached dc2 (the name stayed on dc1): every commit is on dc1, before the fence or after the way back.
+        expect(w.acks.every((a) => a.address === DC1)).toBe(true);
+        const rows = await assertAllAcked(f, 'dc1', w.acks);
+        figures.dnsWayBack = { acknowledged: w.acks.length, rowsOnDc1: rows, longestGapMs: w.longestGapMs().ms };
+      } finally {
+        key.restore();
+        rmSync(key.file, { force: true });
+      }
+    }));
+
+  it('pause and abort are honoured while the way back catches up (dc1 fell behind during the soak): undone, dc2 serves alone, nothing lost', () =>
+    scenario('e2e-pg-rev-abort', { plan: { maxLag: '64KiB', catchUpTimeout: '3s', onCatchUpTimeout: 'wait' } }, async ({ f, s, w }) => {
+      const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await atCompleteAfterGo(s, f);
+        // dc1 stops replaying and dc2 writes a few MB: at the no-go the way back must catch up first.
+        await f.sql('dc1', 'select pg_wal_replay_pause()');
+        await f.sql('dc2', "select count(pg_logical_emit_message(true, 'cutover-test', repeat('x', 1000000))) from generate_series(1, 4)");
+        await svc.decide(s, id, 'complete', 'no-go', 'bob', 'p99 doubled on dc2');
+        const waiting = await statusWhen(s, id, (st) => st.phase === 'reverse-catch-up' && st.figures.reverseLastCheckAt !== undefined, 'the way back catching up');
+        expect(waiting.steps.find((st) => st.name === 'reverse-check-standby')!.summary).toMatch(/bytes behind: rejoin and catch up first$/);
+        expect(waiting.steps.find((st) => st.name === 'reverse-rejoin')!.summary).toBe('already running as a standby');
+
+        await svc.setPaused(s, id, true, 'alice');
+        const paused = await statusWhen(s, id, (st) => st.phase === 'paused', 'paused in the way back');
+        await new Promise((r) => setTimeout(r, 4000));
+        const still = (await svc.getStatus(s, id)).status;
+        expect(still.phase).toBe('paused');
+        expect(still.figures.reverseLastCheckAt).toBe(paused.figures.reverseLastCheckAt); // no look while paused
+        await svc.setPaused(s, id, false, 'alice');
+        await statusWhen(s, id, (st) => st.phase === 'reverse-catch-up' && st.figures.reverseLastCheckAt !== paused.figures.reverseLastCheckAt, 'catching up again');
+
+        await svc.abortMigration(s, id, 'alice', 'stay on dc2');
+        return svc.waitForEnd(s, id);
+      });
+      await eventually(async () => w.acks.filter((a) => a.address === DC2 && a.sentAt > isoMs(final.endedAt)).length >= 10, 'writes on dc2 after the end');
+      await w.stop();
+      expect(final.outcome).toBe('manual-intervention-required');
+      expect(final.wayBack).toMatchObject({ state: 'failed', abort: { by: 'alice', reason: 'stay on dc2' } });
+      expect(final.steps.find((st) => st.name === 'reverse-catch-up')?.state).toBe('failed');
+      expect(final.compensations.map((c) => [c.step, c.state])).toEqual([['reverse-start', 'done'], ['reverse-create-slot', 'done'], ['reverse-move', 'failed']]);
+      expect(final.figures.primary).toBe(`dc2 (${DC2}:${f.port})`);
+      expect(await primaryState(f, 'dc2')).toEqual({ r: false, ro: 'off', sync: '', slots: 0 });
+      expect(f.pgCtl('dc1', 'status').code).toBe(3);
+      expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC2]);
+      await assertAllAcked(f, 'dc2', w.acks);
+    }));
+
+  it('without reverse replication the reverse move rewinds an old primary that wrote after the fence (pg_rewind), and the stray write is gone', () =>
+    // The plan keeps dc1 stopped during the soak (reverseReplication: false): someone can start it by hand.
+    scenario('e2e-pg-rewind', { plan: { reverseReplication: false } }, async ({ f, s, w }) => {
       const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
         const { id } = await atCompleteAfterGo(s, f);
         // Someone starts the fenced old primary by hand and forces a write into it: its WAL now goes past the

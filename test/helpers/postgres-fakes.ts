@@ -1,7 +1,7 @@
 // Fake activities and inputs for postgres-failover workflow tests (real dev server, no PostgreSQL): typed
 // against Activities, recording what ran and on which server.
 import { ApplicationFailure } from '@temporalio/common';
-import { activityInfo, sleep as activitySleep } from '@temporalio/activity';
+import { activityInfo, heartbeat, sleep as activitySleep } from '@temporalio/activity';
 import type { Activities } from '../../activities';
 import type { ReplicationSample } from '../../activities/postgres';
 import type { PgServer, PostgresFailoverInput } from '../../workflows/postgres-failover';
@@ -70,7 +70,11 @@ export interface FakeOptions {
   slowSoak?: boolean;
   failFence?: 'dc1' | 'dc2';
   /** The first `times` calls of `activity` fail (non-retryable, so each is one failed step). */
-  failFirst?: { activity: 'dropSlotOffline' | 'serverState' | 'promoteStandby'; times: number };
+  failFirst?: { activity: 'dropSlotOffline' | 'serverState' | 'promoteStandby' | 'switchDns' | 'rejoinAsStandby'; times: number };
+  /** The guard of a synchronous reverse standby finds it lost after this many ms (absent: never). */
+  reverseStandbyLostAfterMs?: number;
+  /** What the old primary looks like from the new one when the way back checks it (default: streaming, 0 behind). */
+  reverseStandby?: { state: string; lagBytes: number };
 }
 
 /** Fake activities recording what ran, with the server each call acted on. */
@@ -138,9 +142,26 @@ export function fakes(opts: FakeOptions = {}) {
       }
       return { caughtUp: true, sample: sample(0), underSince: new Date().toISOString(), samples: 3 };
     },
-    async replicationStatus() {
+    async replicationStatus({ primary, applicationName }) {
       // Each read differs (lag in bytes = the read's number), so a test can tell which one a decision saw.
-      return sample(count('replicationStatus') - 1);
+      if (!applicationName.endsWith('_reverse')) return sample(count('replicationStatus') - 1);
+      // The old primary as the new one sees it (the complete gate's evidence and the way back's check).
+      count(`replicationStatus:${on(primary)}:reverse`);
+      return { ...sample(opts.reverseStandby?.lagBytes ?? 0, 'async'), state: opts.reverseStandby?.state ?? 'streaming' };
+    },
+    async guardSynchronousStandby({ primary, applicationName }) {
+      calls.push(`guard:${on(primary)}`);
+      const lostSince = new Date().toISOString();
+      if (opts.reverseStandbyLostAfterMs !== undefined) {
+        await activitySleep(opts.reverseStandbyLostAfterMs);
+        const reason = `${applicationName} has not streamed for 3000 ms (state absent)`;
+        return { relaxed: true, reason, relaxedAt: new Date().toISOString(), sample: { ...sample(9000), state: 'absent' }, lostSince, samples: 20 };
+      }
+      // Stands guard until the workflow cancels it.
+      for (;;) {
+        heartbeat();
+        await activitySleep(200);
+      }
     },
     async readAutoConf({ server: s }) {
       calls.push(`readAutoConf:${on(s)}`);
@@ -180,6 +201,7 @@ export function fakes(opts: FakeOptions = {}) {
     },
     async switchDns({ to }) {
       calls.push(`dns:${to}`);
+      failing('switchDns');
       return { previous: [], changed: true, confirmedMs: 3 };
     },
     async lookupDns() {
@@ -192,6 +214,7 @@ export function fakes(opts: FakeOptions = {}) {
     },
     async rejoinAsStandby({ node, upstream }) {
       calls.push(`rejoin:${on(node)}->${on(upstream)}`);
+      failing('rejoinAsStandby');
       return { rewound: false, reason: 'clean shutdown at 0/5000098, the new timeline branched at 0/5000098: no rewind needed', alreadyStandby: false };
     },
     async dropSlotOffline({ server: s, slot }) {
@@ -207,6 +230,16 @@ export function fakes(opts: FakeOptions = {}) {
   return { calls, counts, activities };
 }
 
+
+/** Right after the promotion: the old primary rejoins as a standby of the new one and streams (asynchronously). */
+export const REVERSE_REPLICATION_CALLS = [
+  'createSlot:dc2:cutover_orders_reverse', 'rejoin:dc1->dc2', 'start:dc1', 'awaitStreaming:dc2', 'dropSlot:dc1:cutover_orders',
+];
+
+/** `complete` go after a soak with reverse replication: the old side retired. */
+export const RETIRE_CALLS = [
+  'stop:dc1', 'dropSlot:dc2:cutover_orders_reverse', 'dropSlotOffline:dc1:cutover_orders', 'removePassfile:dc1', 'removePassfile:dc2',
+];
 
 export const FORWARD_CALLS = [
   'preflight', 'createSlot:dc1:cutover_orders', 'baseBackup', 'start:dc2', 'awaitStreaming:dc1', 'watchCatchUp:dc1',

@@ -58,6 +58,22 @@ describe('postgres-failover plan', () => {
     expect(input.walRetrieveRetryIntervalMs).toBe(100);
     expect(input.soakMs).toBe(5 * 60_000);
     expect(input.gates).toEqual({ cutover: { onTimeout: 'wait' }, complete: { timeoutMs: 2 * 3_600_000, onTimeout: 'wait' } });
+    // The way back during the soak: the old primary streams from the new one, asynchronously unless asked.
+    expect(input.reverseReplication).toEqual({ synchronous: false, onStandbyLost: 'keep-writing', lostAfterMs: 3000 });
+  });
+
+  it('takes reverse replication as the plan asks: synchronous with its own loss rule, or none at all', () => {
+    const withReverse = (yaml: string) => postgresFailoverInput(parsePlan(valid.replace('  soak: 5m', `  soak: 5m\n  reverseReplication: ${yaml}`), 'pg.yaml') as PostgresFailoverPlan, 'carol');
+    expect(withReverse('{ synchronous: true, lostAfter: 1500ms }').reverseReplication).toEqual({ synchronous: true, onStandbyLost: 'keep-writing', lostAfterMs: 1500 });
+    expect(withReverse('{ synchronous: true, onStandbyLost: block-writes }').reverseReplication).toEqual({ synchronous: true, onStandbyLost: 'block-writes', lostAfterMs: 3000 });
+    expect(withReverse('false').reverseReplication).toBeNull();
+    expect(problems(valid.replace('  soak: 5m', '  soak: 5m\n  reverseReplication: { synchronous: yes-please, lostAfter: 0s }'))).toEqual([
+      'options.reverseReplication.synchronous: Invalid input: expected boolean, received string',
+      'options.reverseReplication.lostAfter: expected a duration above zero',
+    ]);
+    expect(problems(valid.replace('  soak: 5m', '  soak: 5m\n  reverseReplication: true'))).toEqual([
+      'options.reverseReplication: expected false (the old primary stays stopped during the soak) or a mapping { synchronous, onStandbyLost, lostAfter }',
+    ]);
   });
 
   it('refuses a password in the plan, two sources, unknown hosts and a port clients could not follow', () => {

@@ -68,7 +68,7 @@ async function runsOf(client: Client, workflowId: string, firstRunId: string): P
 
 const FORWARD_STEPS = [
   'preflight', 'create-slot', 'base-backup', 'start-standby', 'confirm-streaming', 'catch-up', 'synchronous-commit',
-  'fence', 'promote', 'switch-traffic', 'soak', 'retire-old-primary',
+  'fence', 'promote', 'switch-traffic', 'reverse-replication', 'soak', 'retire-old-primary',
 ];
 
 describe('continue-as-new during long waits', () => {
@@ -111,7 +111,7 @@ describe('continue-as-new during long waits', () => {
     // Bounded: each run stops soon after the server's suggestion (what one wait iteration adds, no more).
     for (const r of runs) expect(r.events).toBeLessThan(SUGGEST_AFTER + 60);
     // The last run (it started from carried state) replays like any other.
-    recordHistory('postgres-failover-continued-as-new', h.workflowId, server.address);
+    recordHistory('postgres-failover-continued-as-new-way-back-ready', h.workflowId, server.address);
   }, 120_000 + REFRESHES * 2000);
 
   it('a no-go after several runs at the cutover gate undoes the saga carried over, in reverse order', async () => {
@@ -132,7 +132,8 @@ describe('continue-as-new during long waits', () => {
 
   it('a way back whose catch-up waits long continues as new and resumes inside the way back', async () => {
     const q = uniqueQueue('can-wayback');
-    const { calls, counts, activities } = fakes({ behindWindows: { host: 'dc2', windows: 80 } });
+    // The old primary streams since the soak but is far behind at the no-go: the way back catches up first.
+    const { calls, counts, activities } = fakes({ behindWindows: { host: 'dc2', windows: 80 }, reverseStandby: { state: 'streaming', lagBytes: 50e6 } });
     const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input({ catchUp: { maxLagBytes: 1024 * 1024, stableForMs: 100, timeoutMs: 100, onTimeout: 'wait', windowMs: 1000 } }));
       await atGate(h, 'cutover');
@@ -146,15 +147,16 @@ describe('continue-as-new during long waits', () => {
       expect(s.wayBack).toMatchObject({ state: 'done', step: 'reverse-move' });
       expect(s.compensations.map((c) => [c.step, c.state])).toEqual([['reverse-move', 'done']]);
       expect(s.steps.map((st) => st.name)).toEqual([
-        ...FORWARD_STEPS.slice(0, -1), 'reverse-create-slot', 'reverse-rejoin', 'reverse-start', 'reverse-confirm-streaming',
+        ...FORWARD_STEPS.slice(0, -1), 'reverse-check-standby', 'reverse-create-slot', 'reverse-rejoin', 'reverse-start', 'reverse-confirm-streaming',
         'reverse-catch-up', 'reverse-synchronous-commit', 'reverse-fence', 'reverse-promote', 'reverse-switch-traffic', 'reverse-cleanup',
       ].filter((n) => n !== 'retire-old-primary'));
       expect(s.figures.primary).toBe('dc1 (127.0.1.1:5432)');
       return h.workflowId;
     });
     expect(counts['watchCatchUp:dc2']).toBe(81);
-    expect(calls.filter((c) => c.startsWith('createSlot:dc2'))).toHaveLength(1);
+    // Once for the soak's reverse replication, once by the way back (an existing slot is reused).
+    expect(calls.filter((c) => c.startsWith('createSlot:dc2'))).toHaveLength(2);
     expect(calls.filter((c) => c.startsWith('readAutoConf'))).toEqual(['readAutoConf:dc1', 'readAutoConf:dc2']);
-    recordHistory('postgres-failover-way-back-continued-as-new', id, server.address);
+    recordHistory('postgres-failover-way-back-continued-as-new-way-back-ready', id, server.address);
   }, 300_000);
 });

@@ -66,10 +66,15 @@ async function toRecover(h: WorkflowHandle, throughComplete: boolean): Promise<M
   return atGate(h, 'recover');
 }
 
-async function recoverCase<T>(name: string, opts: FakeOptions, fn: (h: WorkflowHandle<typeof postgresFailover>, calls: string[]) => Promise<T>): Promise<T> {
+async function recoverCase<T>(
+  name: string,
+  opts: FakeOptions,
+  fn: (h: WorkflowHandle<typeof postgresFailover>, calls: string[]) => Promise<T>,
+  overrides: Partial<PostgresFailoverInput> = {},
+): Promise<T> {
   const q = uniqueQueue(`lc-${name}`);
   const { calls, activities } = fakes(opts);
-  return withWorker(env, q, activities, async () => fn(await start(q, input()), calls));
+  return withWorker(env, q, activities, async () => fn(await start(q, input(overrides)), calls));
 }
 
 describe('recover gate (a step failed past the point of no return)', () => {
@@ -129,6 +134,58 @@ describe('recover gate (a step failed past the point of no return)', () => {
     recordHistory('postgres-failover-recover-done-by-hand', id);
   });
 
+  it('a DNS switch that fails after the promotion offers the way back; retry completes the move, the old primary then streams from the new one', async () => {
+    await recoverCase('dns-retry', { failFirst: { activity: 'switchDns', times: 1 } }, async (h, calls) => {
+      const s = await toRecover(h, false);
+      // The promotion ran beside the switch and succeeded: the way back exists already.
+      expect(s.gate!.evidence).toMatchObject({ step: 'switch-traffic', wayBack: 'run the way back (reverse-move)' });
+      expect(s.figures.primary).toBe('dc2 (127.0.2.1:5432)');
+      expect(calls).not.toContain('rejoin:dc1->dc2'); // nothing rejoins before traffic has switched
+      await decide(h, { gate: 'recover', decision: 'retry', by: 'alice', reason: 'TSIG key restored' });
+      await atGate(h, 'complete');
+      await decide(h, { gate: 'complete', decision: 'go', by: 'bob' });
+      const result = await h.result();
+      expect(result.outcome).toBe('completed');
+      expect(result.steps.find((st) => st.name === 'switch-traffic')).toMatchObject({ state: 'done', attempts: 2 });
+      expect(result.steps.map((st) => st.name).slice(-3)).toEqual(['reverse-replication', 'soak', 'retire-old-primary']);
+    });
+  });
+
+  it('a DNS switch that fails after the promotion, way-back: the whole reverse move runs (dc1 was not rejoined yet) and the name never moved', async () => {
+    const id = await recoverCase('dns-wayback', { failFirst: { activity: 'switchDns', times: 1 } }, async (h, calls) => {
+      await toRecover(h, false);
+      await decide(h, { gate: 'recover', decision: 'way-back', by: 'bob', reason: 'DNS is broken, go back' });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.failure).toMatch(/way back chosen at the recover gate by bob after switch-traffic failed: switchDns failed/);
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([['reverse-move', 'done']]);
+      expect(status.figures.primary).toBe('dc1 (127.0.1.1:5432)');
+      expect(status.steps.map((st) => st.name).slice(-10)).toEqual([
+        'reverse-create-slot', 'reverse-rejoin', 'reverse-start', 'reverse-confirm-streaming', 'reverse-catch-up', 'reverse-synchronous-commit',
+        'reverse-fence', 'reverse-promote', 'reverse-switch-traffic', 'reverse-cleanup',
+      ]);
+      expect(calls.filter((c) => c.startsWith('dns:'))).toEqual(['dns:127.0.2.1', 'dns:127.0.1.1']);
+      return h.workflowId;
+    });
+    recordHistory('postgres-failover-switch-failed-way-back', id);
+  });
+
+  it('a rejoin of the old primary that fails after the promotion waits at recover while the new primary serves; retry rejoins it', async () => {
+    await recoverCase('rejoin', { failFirst: { activity: 'rejoinAsStandby', times: 1 } }, async (h, calls) => {
+      const s = await toRecover(h, false);
+      expect(s.gate!.evidence).toMatchObject({ step: 'reverse-replication', wayBack: 'run the way back (reverse-move)' });
+      expect(s.figures.primary).toBe('dc2 (127.0.2.1:5432)');
+      await decide(h, { gate: 'recover', decision: 'retry', by: 'bob' });
+      await atGate(h, 'complete');
+      await decide(h, { gate: 'complete', decision: 'go', by: 'bob' });
+      const result = await h.result();
+      expect(result.outcome).toBe('completed');
+      expect(result.steps.find((st) => st.name === 'reverse-replication')).toMatchObject({ state: 'done', attempts: 2 });
+      expect(calls.filter((c) => c.startsWith('rejoin:'))).toHaveLength(2);
+    });
+  });
+
   it('before a way back exists (the promotion failed) only retry and done-by-hand are offered', async () => {
     await recoverCase('promote', { failFirst: { activity: 'promoteStandby', times: 1 } }, async (h) => {
       const s = await toRecover(h, false);
@@ -148,7 +205,8 @@ describe('recover gate (a step failed past the point of no return)', () => {
 describe('the way back (a phase of its own)', () => {
   it('obeys pause and abort while its catch-up waits (policy wait), then undoes its own steps', async () => {
     const q = uniqueQueue('lc-wayback-wait');
-    const { calls, counts, activities } = fakes({ behindWindows: { host: 'dc2', windows: Infinity } });
+    // The old primary streams since the soak but is far behind when the no-go comes: the way back catches up first.
+    const { calls, counts, activities } = fakes({ behindWindows: { host: 'dc2', windows: Infinity }, reverseStandby: { state: 'streaming', lagBytes: 50e6 } });
     const id = await withWorker(env, q, activities, async () => {
       const h = await start(q, input({ catchUp: { maxLagBytes: 1024 * 1024, stableForMs: 100, timeoutMs: 300, onTimeout: 'wait', windowMs: 1000 } }));
       await atGate(h, 'cutover');
@@ -180,6 +238,7 @@ describe('the way back (a phase of its own)', () => {
       expect(status.compensations.map((c) => [c.step, c.state])).toEqual([
         ['reverse-start', 'done'], ['reverse-create-slot', 'done'], ['reverse-move', 'failed'],
       ]);
+      expect(status.steps.find((st) => st.name === 'reverse-check-standby')!.summary).toMatch(/is 50000000 bytes behind: rejoin and catch up first$/);
       expect(status.compensations.at(-1)!.error).toMatch(/^aborted by alice: stop the way back.*is still the primary and takes writes/);
       expect(status.figures.primary).toBe('dc2 (127.0.2.1:5432)');
       return h.workflowId;

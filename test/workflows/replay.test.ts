@@ -43,6 +43,18 @@ describe('stored histories replay on today’s code', () => {
       // the outage window and applied after it. Histories above replay unsigned, as they ran.
       'postgres-failover-signed-decisions.json',
       'postgres-failover-signed-outage-pause.json',
+      // The way back always ready (patch "way-back-ready"): the old primary streams from the new one during the
+      // soak (asynchronously; synchronously with its guard relaxing it), the switch back without rejoin or
+      // catch-up, its fence undone, the whole reverse move after a soak without reverse replication, the way
+      // back taken when the DNS switch failed, and last runs started from carried state on this path.
+      'postgres-failover-completed-way-back-ready.json',
+      'postgres-failover-sync-reverse-replication-relaxed.json',
+      'postgres-failover-switched-back.json',
+      'postgres-failover-switch-back-fence-undone.json',
+      'postgres-failover-reverse-move-without-reverse-replication.json',
+      'postgres-failover-switch-failed-way-back.json',
+      'postgres-failover-continued-as-new-way-back-ready.json',
+      'postgres-failover-way-back-continued-as-new-way-back-ready.json',
     ]));
   });
 

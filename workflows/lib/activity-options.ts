@@ -50,6 +50,16 @@ export const watches: ActivityOptions = {
 };
 
 /**
+ * Guards: watch a live system beside a wait and act at once when it goes wrong (a synchronous standby lost). A
+ * short heartbeat timeout: a cancel reaches them within seconds, and a dead worker's guard is replaced quickly.
+ */
+export const guards: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '5 seconds',
+  retry: { maximumAttempts: 10, initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes },
+};
+
+/**
  * Activities of one option group, each call with a one-line summary shown next to it in the Web UI
  * (`checks('look up the name').lookupDns(...)`). Summaries are user metadata: changing one never breaks replay.
  * In a dry run the call goes to the dry-run task queue and its summary is what `cutover plan` prints.

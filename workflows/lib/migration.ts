@@ -642,6 +642,32 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     this.saga.add(c as CompensationData);
   }
 
+  /** Whether the step (or `remember`ed value) `name` is finished in the whole story, done by hand included. */
+  finished(name: string): boolean {
+    return name in this.results;
+  }
+
+  /**
+   * `during` with `watch` running beside it: the watch starts first and is cancelled when `during` ends,
+   * however it ends (a decision, a failure, continue-as-new). A watch keeps a live system safe while the run
+   * waits (the PostgreSQL move relaxes a synchronous standby that fell away while it soaks and waits at
+   * `complete`); it is not a step (a run may continue as new while it runs: the next run starts it again when
+   * it reaches `during`), and its failure is logged, never the run's. Without a watch, `during` alone.
+   */
+  async alongside<T>(watch: (() => Promise<void>) | null, during: () => Promise<T>): Promise<T> {
+    if (!watch) return during();
+    const scope = new CancellationScope();
+    const watching = scope.run(watch).catch((err) => {
+      if (!isCancellation(err)) log.warn('a watch beside the run ended with an error', { error: messageOf(err) });
+    });
+    try {
+      return await during();
+    } finally {
+      scope.cancel();
+      await watching;
+    }
+  }
+
   /** `fn`'s result, computed once in the whole story: a resumed run gets the stored value. */
   async remember<T>(key: string, fn: () => Promise<T>): Promise<T> {
     if (key in this.results) return this.results[key].value as T;
