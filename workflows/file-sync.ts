@@ -6,7 +6,8 @@
 // Messages: decideUpdate / decisionSignal (gate `cutover`, and `recover`), abortSignal, pauseSignal,
 //   resumeSignal, statusQuery.
 // Compensations (undo procedures removeTarget, unfreeze, switchBack): remove what the copy created on the
-//   target (only if the plan says so), unfreeze writers, switch DNS back. Point of no return: unfreezing
+//   target (only if the plan says so), unfreeze writers, switch DNS back. Unfreeze and removal depend on the
+//   switch back: if it fails they are not run, and the run asks for a hand with exactly what is left. Point of no return: unfreezing
 //   writers on the target side: from then on they write to dc2 only, and switching back would lose their
 //   writes. There is no way back after it: a failed unfreeze opens the recover gate (retry or done by hand).
 import { workflowInfo } from '@temporalio/workflow';
@@ -111,7 +112,14 @@ export async function fileSync(input: FileSyncInput, carried?: CarriedState): Pr
 
     if (input.target.removeOnRollback && pre.targetState !== 'non-empty') {
       const previousState = pre.targetState;
-      m.compensate({ step: 'initial-copy', manualAction: `remove ${target.path} on ${target.host.name}`, undo: 'removeTarget', args: { target, previousState } });
+      // Never remove the copy while the name may still send writers to it.
+      m.compensate({
+        step: 'initial-copy',
+        manualAction: `remove ${target.path} on ${target.host.name}`,
+        undo: 'removeTarget',
+        args: { target, previousState },
+        after: ['switch-traffic'],
+      });
     }
     let last = await m.step('initial-copy', () => copies(`rsync initial copy → ${target.host.name}`).rsyncPass(passInput('initial', false)), passSummary);
     recordPass(last);
@@ -151,6 +159,8 @@ export async function fileSync(input: FileSyncInput, carried?: CarriedState): Pr
         manualAction: `run the unfreeze hook on ${unfreeze.host}: ${unfreeze.command}`,
         undo: 'unfreeze',
         args: { hook: unfreeze, host: input.hosts[unfreeze.host] },
+        // Unfrozen writers follow the name: while it still points at dc2 they would write there.
+        after: ['switch-traffic'],
       });
     }
     if (freeze) {

@@ -51,7 +51,9 @@ function input(overrides: Partial<FileSyncInput> = {}): FileSyncInput {
 }
 
 /** Fake activities that record what ran; each pass moves fewer bytes than the one before. */
-function fakes(opts: { passBytes?: number[]; failVerify?: boolean; failUnfreeze?: boolean; slowCopy?: boolean } = {}) {
+function fakes(
+  opts: { passBytes?: number[]; failVerify?: boolean; failUnfreeze?: boolean; slowCopy?: boolean; failSwitch?: boolean; failSwitchBack?: boolean } = {},
+) {
   const calls: string[] = [];
   const passBytes = [...(opts.passBytes ?? [50_000, 5_000, 500, 10])];
   const pass = (i: RsyncPassInput): RsyncPassResult => ({
@@ -97,6 +99,8 @@ function fakes(opts: { passBytes?: number[]; failVerify?: boolean; failUnfreeze?
     },
     async switchDns({ to }) {
       calls.push(`dns:${to}`);
+      if (opts.failSwitch && to === '127.0.2.1') throw ApplicationFailure.nonRetryable('nsupdate: SERVFAIL', ErrorType.CommandFailed);
+      if (opts.failSwitchBack && to === '127.0.1.1') throw ApplicationFailure.nonRetryable('nsupdate: REFUSED (TSIG key revoked)', ErrorType.CommandFailed);
       return { previous: [], changed: true, confirmedMs: 3 };
     },
     async removeTargetTree() {
@@ -204,6 +208,48 @@ describe('file-sync workflow', () => {
     });
     // The other undo still ran after the failed one.
     expect(calls.at(-1)).toBe('removeTarget');
+  });
+
+  it('a switch back that fails stops the rollback before unfreeze and removal: they are skipped and left, in order, to an operator', async () => {
+    const q = uniqueQueue('fs-switchback');
+    const { calls, activities } = fakes({ failSwitch: true, failSwitchBack: true });
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h, 'cutover');
+      await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.ManualInterventionRequired);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.failure).toMatch(/SERVFAIL/);
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['switch-traffic', 'failed'],
+        ['freeze', 'skipped'],
+        ['initial-copy', 'skipped'],
+      ]);
+      expect(status.compensations[1].detail).toBe('not run: the undo of switch-traffic failed');
+      expect(status.manualActions).toEqual([
+        'point assets.z back at 127.0.1.1 (nsupdate -k /k)',
+        'run the unfreeze hook on dc1: unfreeze (not run because the undo of switch-traffic failed: do it only after that)',
+        'remove /dst on dc2 (not run because the undo of switch-traffic failed: do it only after that)',
+      ]);
+    });
+    // Writers stay frozen and the dc2 copy stays: nothing ran after the failed switch back.
+    expect(calls.slice(calls.indexOf('dns:127.0.2.1'))).toEqual(['dns:127.0.2.1', 'dns:127.0.1.1']);
+  });
+
+  it('a switch back that succeeds lets the rollback go on: unfreeze, then remove the copy', async () => {
+    const q = uniqueQueue('fs-switchback-ok');
+    const { calls, activities } = fakes({ failSwitch: true });
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h, 'cutover');
+      await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'bob' }] });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([['switch-traffic', 'done'], ['freeze', 'done'], ['initial-copy', 'done']]);
+    });
+    expect(calls.slice(calls.indexOf('dns:127.0.2.1'))).toEqual(['dns:127.0.2.1', 'dns:127.0.1.1', 'hook:unfreeze', 'removeTarget']);
   });
 
   it('abort cancels a running copy and rolls back', async () => {
