@@ -10,6 +10,16 @@ import { parseProgress, parseStats, rsyncCommand, type RsyncProgress, type Rsync
 export interface RsyncPassInput extends RsyncTransfer {
   migrationId: string;
   pass: string;
+  /**
+   * Keep the list of what this pass changed on the source host (the final sync: what the checksum inside the
+   * freeze looks at, `verifyFrozen`). A retry appends to the first attempt's list.
+   */
+  recordChanges?: boolean;
+}
+
+/** Shell word: the final sync's list of changes on the source host; needs RUN_DIR first. */
+export function changesLog(migrationId: string): string {
+  return runFile('rsync', migrationId, 'changes');
 }
 
 export interface RsyncPassResult {
@@ -72,9 +82,11 @@ export function createCopyActivities(deps: ActivityDeps) {
       // A previous attempt's rsync may outlive its worker: stop it, so two transfers never write the same files.
       // The FIFO (in a private directory of this attempt) keeps `$!` and the exit code pointing at rsync rather
       // than at the sampler.
+      const changes = input.recordChanges ? changesLog(input.migrationId) : undefined;
       const command =
         `${RUN_DIR}; ${stopProcess(pid, 'rsync')}; ${privateTempDir('t', 'rsync')}; f="$t/progress"; mkfifo "$f" || exit 1; ` +
-        `${progressSampler} < "$f" & ${rsyncCommand(input, 'copy')} > "$f" & b=$!; echo $b > ${pid}; wait $b; rc=$?; wait; ` +
+        (changes && info.attempt === 1 ? `rm -f ${changes}; ` : '') +
+        `${progressSampler} < "$f" & ${rsyncCommand(input, 'copy', { changesLog: changes })} > "$f" & b=$!; echo $b > ${pid}; wait $b; rc=$?; wait; ` +
         `${removeIfOurs(pid, '$b')}; rm -rf "$t"; exit $rc`;
       // Heartbeat on a clock, not on output: rsync is silent while it builds the file list (--no-inc-recursive),
       // which on millions of files takes longer than the heartbeat timeout.

@@ -1,8 +1,10 @@
 // Preflight of a file sync: read-only checks of the source, the target and the hook hosts.
+import path from 'node:path';
 import type { SshHost } from '../../workflows/shared/types';
 import { shq } from '../clients/ssh';
 import type { ActivityDeps } from '../deps';
 import { lacksRoom, Problems, probeTarget, type TargetState } from '../remote';
+import { fencedPath } from '../../workflows/shared/fence';
 import { rsyncRemoteShell, sshLogin, type TreeEndpoint } from './rsync';
 
 export interface FileSyncPreflightInput {
@@ -41,6 +43,16 @@ export function createPreflightActivities(deps: ActivityDeps) {
           if (dir.code !== 0) {
             problems.add(`source.path ${source.path} on ${source.host.name} is not a readable directory`);
             return;
+          }
+          // The fence renames the tree aside inside the freeze: that needs the parent directory, and the name free.
+          const clean = source.path.replace(/\/+$/, '');
+          const parent = path.posix.dirname(clean);
+          if ((await c.exec(`test -w ${shq(parent)} && test -x ${shq(parent)}`, { allowFailure: true })).code !== 0) {
+            problems.add(`source.path's parent ${parent} on ${source.host.name} is not writable by ${source.host.user}: the source cannot be fenced (renamed aside) in the freeze`);
+          }
+          const fenced = fencedPath(clean);
+          if ((await c.exec(`test -e ${shq(fenced)} || test -L ${shq(fenced)}`, { allowFailure: true })).code === 0) {
+            problems.add(`${fenced} on ${source.host.name} exists (a fenced tree of an earlier move?): restore or remove it before moving ${clean} again`);
           }
           const count = await c.exec(`find ${shq(source.path)} -type f | wc -l; du -sb ${shq(source.path)} | cut -f1`);
           const [files, bytes] = count.stdout.trim().split('\n').map(Number);

@@ -35,12 +35,24 @@ export function rsyncRemoteShell(target: SshHost): string {
  * from rsync, which cannot take a `--` before them: the user and address are validated instead (plan schema,
  * worker interceptor, and rsyncTarget below).
  */
-export function rsyncCommand(input: RsyncTransfer, mode: 'copy' | 'verify'): string {
+export function rsyncCommand(
+  input: RsyncTransfer,
+  mode: 'copy' | 'verify',
+  /**
+   * changesLog: a file on the source host (a shell word) where a copy appends what it changed, one itemized line
+   * per file. filesFrom: a file on the source host listing the only paths a verify looks at.
+   */
+  extra: { changesLog?: string; filesFrom?: string } = {},
+): string {
   const args = ['rsync', '-a', '-s', '--numeric-ids', '--no-inc-recursive', '--stats'];
   if (mode === 'copy') {
     // --partial --inplace: a transfer cut off by a dead worker resumes from what already reached the target.
     args.push('--partial', '--inplace', '--info=progress2');
     if (input.bandwidthLimitKBps > 0) args.push(`--bwlimit=${input.bandwidthLimitKBps}`);
+    if (extra.changesLog) args.push(`--log-file=${extra.changesLog}`, `--log-file-format=${shq('%i %n')}`);
+  } else if (extra.filesFrom) {
+    // Only the listed files (no recursion: -a does not imply -r with --files-from), compared by checksum.
+    args.push('--dry-run', '--checksum', '--itemize-changes', `--files-from=${extra.filesFrom}`);
   } else {
     // Dry run comparing every file by checksum: any itemized line is a difference.
     args.push('--dry-run', '--checksum', '--itemize-changes', '--delete');
@@ -118,6 +130,30 @@ export function parseStats(output: string): RsyncStats {
     transferredBytes: field('Total transferred file size'),
     literalBytes: field('Literal data'),
   };
+}
+
+/**
+ * Paths of regular files a copy changed, from its --log-file (`2026/11/27 04:30:00 [123] <f.st...... a/b.bin`,
+ * format `%i %n`): what the checksum inside the freeze looks at. Deletions and directories are left to the
+ * whole-tree metadata comparison.
+ */
+export function changedFiles(log: string): string[] {
+  const out = new Set<string>();
+  for (const line of log.split('\n')) {
+    const m = /^\S+ \S+ \[\d+\] [<>ch.]f\S* (.+)$/.exec(line);
+    if (m) out.add(m[1]);
+  }
+  return [...out];
+}
+
+/**
+ * Of a live checksum comparison's differences, those no live writer explains: a regular file whose checksum
+ * differs while its size and time are the same (`<fc.......`, `>fc.......`). rsync's quick check would never
+ * copy it again: the copy is wrong. Anything else (new, deleted, resized, touched) is a write since the last
+ * pass, for the final sync to copy.
+ */
+export function unexplainedDifferences(itemized: string[]): string[] {
+  return itemized.filter((l) => /^[<>ch.]fc\.\./.test(l)).map((l) => l.slice(l.indexOf(' ') + 1).trimStart());
 }
 
 /** Lines of `rsync -i` output that describe a difference (dry-run verification). */

@@ -84,7 +84,7 @@ export function formatPlanReview(file: string, r: { id: string; dryRunId: string
   const undos = s.dryRun?.compensations ?? [];
   if (undos.length) {
     out.push(`undone, last first, if it fails, is stopped or gets a no-go before ${s.pointOfNoReturn.step}:`);
-    for (const c of [...undos].reverse()) out.push(`  - ${c.step}: ${c.manualAction}`);
+    for (const c of [...undos].reverse()) out.push(`  - ${c.step}: ${c.manualAction}${c.after?.length ? ` (only once the undo of ${c.after.join(' and ')} succeeded)` : ''}`);
   }
   if (s.dryRun?.wayBack) out.push(`after ${s.pointOfNoReturn.step}, a no-go, an abort or a failure answered "way-back" takes the way back:`, `  - ${s.dryRun.wayBack}`);
   return out.map(printable).join('\n');
@@ -127,7 +127,7 @@ export function formatReport(id: string, s: MigrationStatus): string {
   for (const [k, v] of Object.entries(s.figures)) out.push(`  ${k}: ${v}`);
   out.push('', '## Compensations');
   if (!s.compensations.length) out.push('  none ran');
-  for (const c of s.compensations) out.push(`  ${c.state.padEnd(6)} ${c.step}: ${c.detail ?? c.error ?? ''}`);
+  for (const c of s.compensations) out.push(`  ${c.state.padEnd(7)} ${c.step}: ${c.detail ?? c.error ?? ''}`);
   if (s.failure) out.push('', `## Why it rolled back / failed`, `  ${s.failure}`);
   if (s.manualActions.length) out.push('', '## Manual intervention required', ...s.manualActions.map((a) => `  - ${a}`));
   return out.map(printable).join('\n');

@@ -1,18 +1,28 @@
 // The demo's first move: the demo asset tree dc1 → dc2 with the sample file-sync plan, a live writer writing a
 // small file every 100 ms into the tree that assets.sandbox.internal points at, frozen by the plan's hook.
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { formatReport } from '../cli/format';
 import { startFileWriter } from '../workload/file-writer';
 import { type Demo, driveMigration, type MoveResult, pause, pointDns, resolve, say } from './drive';
 import { sandboxFileSyncPlan } from '../plans/file-sync';
 import { writePlan } from '../plans/sandbox';
+import { fencedPath } from '../../workflows/shared/fence';
 
 export async function fileSyncDemo(d: Demo): Promise<MoveResult> {
   const { sb } = d;
-  // The demo can run again and again: put the demo tree's DNS name back on dc1 and empty the dc2 target.
+  // The demo can run again and again: put the demo tree's DNS name back on dc1, the tree a completed move
+  // fenced back at its path (the marker file removed), and empty the dc2 target.
   const dnsName = `assets.${sb.dns.zone}`;
   await pointDns(sb, dnsName, sb.hosts.dc1.address);
+  const fenced = fencedPath(sb.files.sourceDir);
+  if (existsSync(fenced)) {
+    if (existsSync(sb.files.sourceDir) && !statSync(sb.files.sourceDir).isDirectory()) rmSync(sb.files.sourceDir);
+    if (!existsSync(sb.files.sourceDir)) {
+      renameSync(fenced, sb.files.sourceDir);
+      say(`put ${sb.files.sourceDir} back from ${fenced} (the last demo's move fenced it)`);
+    }
+  }
   for (const e of readdirSync(sb.files.targetDir)) rmSync(path.join(sb.files.targetDir, e), { recursive: true, force: true });
   rmSync(path.join(sb.files.sourceDir, 'live'), { recursive: true, force: true });
 
@@ -48,7 +58,10 @@ export async function fileSyncDemo(d: Demo): Promise<MoveResult> {
     console.log('');
     console.log(formatReport(id, final));
     console.log('');
-    say(`${dnsName} → ${(await resolve(sb, dnsName)).join(', ')}; the live writer made ${writer.written.length - dc2Writes} writes on dc1 before the freeze and ${dc2Writes} on dc2 after the switch`);
+    say(
+      `${dnsName} → ${(await resolve(sb, dnsName)).join(', ')}; the live writer made ${writer.written.length - dc2Writes} writes on dc1 before the ` +
+        `freeze and ${dc2Writes} on dc2 after the switch; dc1's tree is fenced at ${fenced} (a late write there fails: ${writer.failed.length} did)`,
+    );
     say(`outcome: ${final.outcome}. Web UI: ${link}`);
     return { id, outcome: final.outcome, ok: final.outcome === 'completed' };
   } finally {

@@ -8,6 +8,15 @@ import { approverLine } from '../sandbox/people';
 
 const hookSchema = z.strictObject({ host: z.string().min(1), command: z.string().min(1) });
 
+/**
+ * Without a freeze, writers run through the final sync: what they write after it is lost (or, with the fence,
+ * fails). So a plan stops them, or says why it need not: `freeze: { waived: "nothing writes: nightly export" }`.
+ */
+const freezeSchema = z.union([
+  hookSchema,
+  z.strictObject({ waived: z.string().trim().min(10, 'expected the reason the freeze is waived (at least 10 characters): who guarantees nothing writes?') }),
+]);
+
 const dnsSchema = z.strictObject({ ...dnsFields, from: ipv4, to: ipv4 });
 
 /** rsync filter patterns that match every file: the move would copy nothing and --delete would empty the target. */
@@ -38,9 +47,16 @@ export const fileSyncPlanSchema = z
           })
           .prefault({}),
         bandwidthLimitKBps: z.number().int().min(0).default(0),
+        holdWritersForTtl: z
+          .boolean()
+          .default(false)
+          .describe("keep writers frozen until the record's TTL has passed since the switch (else the fence makes late writes to dc1 fail)"),
       })
       .prefault({}),
-    hooks: z.strictObject({ freeze: hookSchema.optional(), unfreeze: hookSchema.optional() }).default({}),
+    hooks: z.strictObject(
+      { freeze: freezeSchema, unfreeze: hookSchema.optional() },
+      { error: (i) => (i.input === undefined ? 'expected hooks.freeze (the command that stops writers), or freeze: { waived: REASON }' : undefined) },
+    ),
     approval: approvalSchema,
     gates: z.strictObject({ cutover: gateSchema }).prefault({}),
     traffic: z.strictObject({ dns: dnsSchema }),
@@ -60,6 +76,7 @@ export function referenceProblems(raw: unknown): { path: string[]; message: stri
     source?: { host?: string; path?: string };
     target?: { host?: string; path?: string };
     hooks?: { freeze?: { host?: string }; unfreeze?: { host?: string } };
+    options?: { holdWritersForTtl?: boolean };
     traffic?: { dns?: { from?: string; to?: string; zone?: string; name?: string } };
   };
   const out: { path: string[]; message: string }[] = [];
@@ -83,6 +100,9 @@ export function referenceProblems(raw: unknown): { path: string[]; message: stri
     out.push({ path: ['target', 'path'], message: `target ${target.path} overlaps the source ${source.path} on the same host: one would overwrite or delete the other` });
   }
   out.push(...dnsProblems(plan.traffic?.dns, ['traffic', 'dns']));
+  if (plan.options?.holdWritersForTtl === true && !plan.hooks?.unfreeze) {
+    out.push({ path: ['options', 'holdWritersForTtl'], message: 'holding writers needs hooks.unfreeze: without it nothing starts them again' });
+  }
   if (plan.traffic?.dns?.from && plan.traffic.dns.from === plan.traffic.dns.to) {
     out.push({ path: ['traffic', 'dns', 'to'], message: 'traffic.dns.to must differ from traffic.dns.from' });
   }
@@ -107,7 +127,11 @@ export function fileSyncInput(plan: FileSyncPlan, startedBy: string): FileSyncIn
       pauseBetweenPassesMs: plan.options.catchUp.pauseBetweenPasses,
     },
     bandwidthLimitKBps: plan.options.bandwidthLimitKBps,
-    hooks: plan.hooks,
+    hooks: {
+      ...('waived' in plan.hooks.freeze ? { freezeWaived: plan.hooks.freeze.waived } : { freeze: plan.hooks.freeze }),
+      ...(plan.hooks.unfreeze ? { unfreeze: plan.hooks.unfreeze } : {}),
+    },
+    holdWritersForTtl: plan.options.holdWritersForTtl,
     approval: plan.approval,
     gates: { cutover: gatePolicy(plan.gates.cutover) },
     traffic: plan.traffic,
@@ -125,8 +149,17 @@ export interface SandboxFileSyncOptions {
   dnsName: string;
   /** Sandbox people who approve (default alice and bob): listed with their keys. */
   approvers?: string[];
-  /** Flag file the live writer watches: the freeze hook creates it and waits for the writer's ack. */
+  /**
+   * Flag file writers watch: the freeze hook creates it (and, with `awaitWriter`, the default, waits for the
+   * live writer's acknowledgement), the unfreeze hook removes it. Without it the plan waives the freeze: nothing
+   * but the test or benchmark itself writes to the tree.
+   */
   freezeFlag?: string;
+  awaitWriter?: boolean;
+  /** Keep writers frozen for the record's TTL after the switch. */
+  holdWritersForTtl?: boolean;
+  /** TTL of the switched record, in seconds (default 1). */
+  ttl?: number;
   thresholdBytes?: number;
   bandwidthLimitKBps?: number;
   gateTimeout?: string;
@@ -134,16 +167,20 @@ export interface SandboxFileSyncOptions {
 }
 
 export function sandboxFileSyncPlan(sb: SandboxEndpoints, o: SandboxFileSyncOptions): Record<string, unknown> {
-  const hooks = o.freezeFlag
+  const flag = o.freezeFlag;
+  const hooks = flag
     ? {
-        // Stop writers: raise the flag, then wait until the writer acknowledges it has stopped.
+        // Stop writers: raise the flag (then wait until the writer acknowledges it has stopped).
         freeze: {
           host: 'dc1',
-          command: `touch ${o.freezeFlag} && for i in $(seq 100); do [ -e ${o.freezeFlag}.ack ] && exit 0; sleep 0.1; done; echo 'writer did not stop' >&2; exit 1`,
+          command:
+            o.awaitWriter === false
+              ? `touch ${flag}`
+              : `touch ${flag} && for i in $(seq 100); do [ -e ${flag}.ack ] && exit 0; sleep 0.1; done; echo 'writer did not stop' >&2; exit 1`,
         },
-        unfreeze: { host: 'dc1', command: `rm -f ${o.freezeFlag} ${o.freezeFlag}.ack` },
+        unfreeze: { host: 'dc1', command: `rm -f ${flag} ${flag}.ack` },
       }
-    : undefined;
+    : { freeze: { waived: 'sandbox tree: nothing but the test or benchmark that made it writes to it' } };
   return {
     kind: 'file-sync',
     name: o.name,
@@ -154,14 +191,16 @@ export function sandboxFileSyncPlan(sb: SandboxEndpoints, o: SandboxFileSyncOpti
       exclude: ['*.tmp', '.cache/'],
       catchUp: { threshold: o.thresholdBytes ?? 256 * 1024, maxPasses: 10, pauseBetweenPasses: '1s' },
       bandwidthLimitKBps: o.bandwidthLimitKBps ?? 0,
+      ...(o.holdWritersForTtl ? { holdWritersForTtl: true } : {}),
     },
-    ...(hooks ? { hooks } : {}),
+    hooks,
     // Each approver with their sandbox key (scripts/sandbox/people.ts), as allowed_signers lines.
     approval: { approvers: (o.approvers ?? ['alice', 'bob']).map((name) => approverLine(sb.stateDir, name)), requireSecondPerson: true },
     gates: { cutover: { ...(o.gateTimeout ? { timeout: o.gateTimeout } : {}), onTimeout: o.onTimeout ?? 'wait' } },
     traffic: {
       dns: {
         ...sandboxDns(sb, o.dnsName),
+        ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
         from: sb.hosts.dc1.address,
         to: sb.hosts.dc2.address,
       },

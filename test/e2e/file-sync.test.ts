@@ -1,7 +1,7 @@
 // The file-sync move end to end on the sandbox's real sshd, rsync and BIND, driven through the CLI services,
 // with a live writer: what a user would check after a migration (files, checksums, DNS).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
@@ -10,7 +10,8 @@ import { lookupA } from '../../activities/dns';
 import { UserError } from '../../scripts/cli/errors';
 import * as svc from '../../scripts/cli/services';
 import { startFileWriter } from '../../scripts/workload/file-writer';
-import type { MigrationStatus } from '../../workflows/shared';
+import { fencedPath, type MigrationStatus } from '../../workflows/shared';
+import { setSandboxRecord } from '../../scripts/sandbox/endpoints';
 import { atGate } from '../helpers/migrations';
 import { fileSyncFixture, treeDigest, type FileSyncFixture } from '../helpers/sandbox';
 import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
@@ -54,14 +55,22 @@ function cutoverCli(args: string[], extraEnv: Record<string, string> = {}): Prom
 const dnsOf = (f: FileSyncFixture) => ({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName });
 
 describe('file-sync end to end', () => {
-  it('moves a live tree: second-person approval, freeze, final sync, checksums equal, DNS switched, writes resume on dc2', async () => {
-    const f = fixture({ files: 300, bytesPerFile: 16_384 });
+  it('moves a live tree: second-person approval, freeze, fence, final sync, verify, DNS switched; a writer that keeps the old address for the TTL loses nothing', async () => {
+    // The record's TTL is 4 s; the writer caches the address that long, looking it up as it stops for the
+    // freeze: after the unfreeze it keeps writing to dc1 for most of a TTL. Those writes must fail (the fence),
+    // never land silently in dc1's old tree.
+    const ttl = 4;
+    const f = fixture({ files: 300, bytesPerFile: 16_384, ttl });
     const s = { ...services, taskQueue: uniqueQueue('e2e-fs') };
+    const dc1 = f.sb.hosts.dc1.address;
+    const dc2 = f.sb.hosts.dc2.address;
     const writer = startFileWriter({
       dns: dnsOf(f),
-      roots: { [f.sb.hosts.dc1.address]: f.sourceDir, [f.sb.hosts.dc2.address]: f.targetDir },
+      roots: { [dc1]: f.sourceDir, [dc2]: f.targetDir },
       freezeFlag: f.freezeFlag,
       intervalMs: 20,
+      cacheTtlMs: ttl * 1000,
+      refreshOnFreeze: true,
     });
     let final: MigrationStatus;
     try {
@@ -70,36 +79,51 @@ describe('file-sync end to end', () => {
         expect(link).toContain(encodeURIComponent(id));
         const atCutover = await atGate(s, id, 'cutover');
         expect(atCutover.gate!.evidence.sourceFiles).toBeGreaterThanOrEqual(300);
+        expect(atCutover.gate!.evidence.liveVerifiedFiles).toBeGreaterThanOrEqual(300);
+        expect(atCutover.steps.find((st) => st.name === 'verify-live')?.summary).toMatch(/no wrong copy/);
 
         await expect(svc.decide(s, id, 'cutover', 'go', 'alice')).rejects.toThrow(/alice started this migration.*second person/);
         await expect(svc.decide(s, id, 'cutover', 'go', 'mallory')).rejects.toThrow(UserError);
         await svc.decide(s, id, 'cutover', 'go', 'bob', 'caught up');
         const status = await svc.waitForEnd(s, id);
-        // Let the writer make a few writes after the switch: they must land in dc2.
-        await eventually(async () => writer.written.filter((w) => w.address === f.sb.hosts.dc2.address).length >= 5, 'writes on dc2');
+        // Let the writer's cache run out: its writes then land on dc2.
+        await eventually(async () => writer.written.filter((w) => w.address === dc2).length >= 5, 'writes on dc2', 30_000);
         return status;
       });
     } finally {
       await writer.stop();
     }
-    expect(final.outcome).toBe('completed');
+    expect(final.outcome, final.failure ?? '').toBe('completed');
     expect(final.decisions.map((d) => [d.by, d.decision])).toEqual([['bob', 'go']]);
-    expect(await lookupA(dnsOf(f))).toEqual([f.sb.hosts.dc2.address]);
+    expect(await lookupA(dnsOf(f))).toEqual([dc2]);
+    expect(final.steps.map((st) => st.name).slice(-6)).toEqual(['freeze', 'fence-source', 'final-sync', 'verify-frozen', 'switch-traffic', 'unfreeze']);
 
+    // dc1 is fenced: its tree kept aside, a read-only marker at its path.
+    expect(statSync(f.sourceDir).isFile()).toBe(true);
+    expect(readFileSync(f.sourceDir, 'utf8')).toMatch(/^cutover fence: .* moved to dc2:/);
     const isTmp = (rel: string) => rel.endsWith('.tmp');
-    const source = treeDigest(f.sourceDir, isTmp);
+    const source = treeDigest(fencedPath(f.sourceDir), isTmp);
     const target = treeDigest(f.targetDir);
-    const onDc1 = writer.written.filter((w) => w.address === f.sb.hosts.dc1.address);
-    const onDc2 = writer.written.filter((w) => w.address === f.sb.hosts.dc2.address);
+    const onDc1 = writer.written.filter((w) => w.address === dc1);
+    const onDc2 = writer.written.filter((w) => w.address === dc2);
     expect(onDc1.length).toBeGreaterThan(0);
-    // Every file of dc1, including every live write made before the freeze, is on dc2 with the same checksum.
+    // Late writes: aimed at dc1 after the unfreeze with the cached address, each failed loudly at the fence.
+    const unfrozenAt = Date.parse(final.steps.find((st) => st.name === 'unfreeze')!.endedAt!);
+    const late = writer.failed;
+    expect(late.length).toBeGreaterThan(0);
+    for (const w of late) expect([w.address, w.error], w.file).toEqual([dc1, 'ENOTDIR']);
+    expect(late.every((w) => w.at >= unfrozenAt - 1000)).toBe(true);
+    // Nothing the writer counted as written is lost: every write, on either side, is on dc2 with its content.
+    for (const w of writer.written) expect(readFileSync(path.join(f.targetDir, w.file), 'utf8'), `${w.file} (${w.address})`).toBe(w.content);
+    // Every file of dc1 is on dc2 with the same checksum; dc1 holds nothing written after the freeze.
     expect(source.size).toBe(300 + onDc1.length);
     for (const [rel, sum] of source) expect(target.get(rel), rel).toBe(sum);
-    // Writes after the switch went to dc2 only; the excluded scratch file did not move.
     for (const w of onDc2) expect(target.has(w.file) && !source.has(w.file), w.file).toBe(true);
     expect(target.size).toBe(source.size + onDc2.length);
     expect(existsSync(path.join(f.targetDir, 'scratch.tmp'))).toBe(false);
     expect(final.figures.verifiedFiles).toBe(source.size);
+    expect(final.figures.frozenWindowMs).toBeGreaterThan(0);
+    console.log(`late writer: ${onDc1.length} writes on dc1 before the freeze, ${late.length} late writes refused by the fence, ${onDc2.length} on dc2; frozen ${final.figures.frozenWindowMs} ms`);
     // The run's report is an artifact in GCS (the sandbox's emulator), with the decision and its evidence.
     // One report per run (its first run id): a second run with the same workflow id never overwrites it.
     const object = `reports/file-sync-e2e-${f.id}/${final.signing!.runId}.json`;
@@ -108,6 +132,48 @@ describe('file-sync end to end', () => {
     const stored = JSON.parse(body.toString()) as MigrationStatus;
     expect(stored.outcome).toBe('completed');
     expect(stored.decisions[0]).toMatchObject({ by: 'bob', decision: 'go', evidence: { lastPass: expect.any(String) }, fingerprint: expect.stringMatching(/^SHA256:/) });
+  });
+
+  it('a DNS switch back that fails during the rollback stops it before unfreeze and removal: writers stay frozen, dc1 fenced, dc2 kept', async () => {
+    // Writers held for the TTL after the switch (the plan asks): a window in which the run is aborted.
+    const f = fixture({ files: 40, holdWritersForTtl: true, ttl: 60 });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-fs-back') };
+    const dc1 = f.sb.hosts.dc1.address;
+    const writer = startFileWriter({ dns: dnsOf(f), roots: { [dc1]: f.sourceDir, [f.sb.hosts.dc2.address]: f.targetDir }, freezeFlag: f.freezeFlag, intervalMs: 20 });
+    let final: MigrationStatus;
+    let writesAtFreeze = 0;
+    try {
+      final = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const { id } = await svc.startMigration(s, f.planFile, 'alice');
+        await atGate(s, id, 'cutover');
+        await svc.decide(s, id, 'cutover', 'go', 'bob');
+        await eventually(async () => (await svc.getStatus(s, id)).status.phase === 'hold-writers', 'holding writers', 60_000);
+        writesAtFreeze = writer.written.length;
+        // Someone else repoints the name: the switch back must refuse to touch it.
+        setSandboxRecord(f.sb, f.dnsName, '127.0.9.9');
+        await svc.abortMigration(s, id, 'alice', 'dc2 latency alarm');
+        return svc.waitForEnd(s, id);
+      });
+    } finally {
+      await writer.stop();
+    }
+    expect(final.outcome).toBe('manual-intervention-required');
+    expect(final.compensations.map((c) => [c.step, c.state])).toEqual([
+      ['switch-traffic', 'failed'],
+      ['fence-source', 'skipped'],
+      ['freeze', 'skipped'],
+      ['initial-copy', 'skipped'],
+    ]);
+    expect(final.compensations[0].error).toMatch(/points at 127\.0\.9\.9, expected 127\.0\.2\.1/);
+    expect(final.manualActions).toHaveLength(4);
+    expect(final.manualActions[0]).toMatch(/^point e2e-.* back at 127\.0\.1\.1/);
+    for (const a of final.manualActions.slice(1)) expect(a).toMatch(/not run because the undo of switch-traffic failed/);
+    // Nothing after the failed switch back ran: writers still frozen, dc1 still fenced, the dc2 copy still there.
+    expect(existsSync(f.freezeFlag)).toBe(true);
+    expect(writer.written.length).toBe(writesAtFreeze);
+    expect(statSync(f.sourceDir).isFile()).toBe(true);
+    expect(statSync(fencedPath(f.sourceDir)).isDirectory()).toBe(true);
+    expect(treeDigest(f.targetDir, (rel) => rel.endsWith('.tmp'))).toEqual(treeDigest(fencedPath(f.sourceDir), (rel) => rel.endsWith('.tmp')));
   });
 
   it('a no-go at the gate rolls back: dc2 copy removed, DNS unchanged, writers never frozen', async () => {
@@ -191,7 +257,7 @@ describe('file-sync end to end', () => {
       kill(worker);
       await writer.stop();
     }
-    const source = treeDigest(f.sourceDir, (rel) => rel.endsWith('.tmp'));
+    const source = treeDigest(fencedPath(f.sourceDir), (rel) => rel.endsWith('.tmp'));
     const target = treeDigest(f.targetDir);
     // Writes after the switch exist on dc2 only; everything from dc1 is there, byte for byte.
     const afterSwitch = new Set(writer.written.filter((w) => w.address === f.sb.hosts.dc2.address).map((w) => w.file));
@@ -248,7 +314,11 @@ describe('file-sync end to end', () => {
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/its dry run passed on a worker/);
     expect(ok.stdout).toMatch(/preflight: 4 files, \d+ bytes at the source; target absent/);
-    expect(ok.stdout).toMatch(/final-sync: rsync final sync with --delete/);
+    expect(ok.stdout).toMatch(/verify-live: verify every file by checksum while live/);
+    expect(ok.stdout).toMatch(/fence-source: fence dc1:.* renamed to .*\.cutover-fenced, a read-only marker in its place/);
+    expect(ok.stdout).toMatch(/final-sync: rsync final sync with --delete, from the fenced tree/);
+    expect(ok.stdout).toMatch(/verify-frozen: verify what the final sync changed by checksum, the whole tree by metadata/);
+    expect(ok.stdout).toMatch(/- freeze: run the unfreeze hook .* \(only once the undo of switch-traffic and fence-source succeeded\)/);
     expect(ok.stdout).toMatch(/unfreeze \(point of no return\): unfreeze writers on dc1/);
     expect(ok.stdout).toMatch(/- switch-traffic: point .* back at 127\.0\.1\.1/);
     expect(existsSync(f.targetDir)).toBe(false); // read-only: nothing created

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { loadSandbox, setSandboxRecord, type SandboxEndpoints } from '../../scripts/sandbox/endpoints';
 import { sandboxFileSyncPlan, type SandboxFileSyncOptions } from '../../scripts/plans/file-sync';
 import { writePlan } from '../../scripts/plans/sandbox';
+import { fencedPath } from '../../workflows/shared/fence';
 
 export interface FileSyncFixture {
   sb: SandboxEndpoints;
@@ -59,7 +60,7 @@ export function fileSyncFixture(opts: { files?: number; bytesPerFile?: number } 
     freezeFlag,
     planFile,
     cleanup() {
-      for (const p of [sourceDir, targetDir, freezeFlag, `${freezeFlag}.ack`, planFile]) rmSync(p, { recursive: true, force: true });
+      for (const p of [sourceDir, fencedPath(sourceDir), targetDir, freezeFlag, `${freezeFlag}.ack`, planFile]) rmSync(p, { recursive: true, force: true });
       try {
         setSandboxRecord(sb, dnsName, null);
       } catch {

@@ -51,6 +51,21 @@ describe('file-sync plan', () => {
     expect(input.startedBy).toBe('carol');
   });
 
+  it('needs a freeze hook, or the freeze waived with a reason; holding writers needs an unfreeze hook', () => {
+    const noHooks = valid.replace(/hooks:\n.*\n.*\n/, '');
+    expect(problems(noHooks)).toEqual([expect.stringMatching(/^hooks: expected hooks\.freeze .*or freeze: \{ waived: REASON \}/)]);
+    const waived = valid.replace('freeze: { host: dc1, command: touch /srv/maintenance }', 'freeze: { waived: "nightly export, nothing else writes" }');
+    const input = fileSyncInput(parsePlan(waived, 'plan.yaml') as never, 'carol');
+    expect(input.hooks).toEqual({ freezeWaived: 'nightly export, nothing else writes', unfreeze: { host: 'dc1', command: 'rm -f /srv/maintenance' } });
+    expect(input.holdWritersForTtl).toBe(false);
+    expect(problems(valid.replace('freeze: { host: dc1, command: touch /srv/maintenance }', 'freeze: { waived: "yes" }'))).toEqual([
+      expect.stringMatching(/^hooks\.freeze/),
+    ]);
+    const hold = valid.replace('pauseBetweenPasses: 2s }', 'pauseBetweenPasses: 2s }\n  holdWritersForTtl: true');
+    expect(fileSyncInput(parsePlan(hold, 'plan.yaml') as never, 'carol').holdWritersForTtl).toBe(true);
+    expect(problems(hold.replace(/  unfreeze: .*\n/, ''))).toEqual(['options.holdWritersForTtl: holding writers needs hooks.unfreeze: without it nothing starts them again']);
+  });
+
   it('names the path and what was expected for every problem', () => {
     const bad = valid
       .replace('source: { host: dc1,', 'source: { host: dc9,')

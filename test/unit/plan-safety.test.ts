@@ -12,6 +12,7 @@ hosts:
   dc2: { address: 127.0.2.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
 source: { host: dc1, path: /srv/assets }
 target: { host: dc2, path: /srv/assets }
+hooks: { freeze: { host: dc1, command: systemctl stop asset-writer } }
 approval: { ${APPROVERS} }
 traffic:
   dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: assets.sandbox.internal, ttl: 1, from: 127.0.1.1, to: 127.0.2.1 }

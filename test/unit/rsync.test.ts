@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { itemizedDifferences, parseProgress, parseStats, rsyncCommand } from '../../activities/files/rsync';
+import { changedFiles, itemizedDifferences, parseProgress, parseStats, rsyncCommand, unexplainedDifferences } from '../../activities/files/rsync';
 
 describe('rsync output parsing', () => {
   it('takes the last progress2 record of a chunk', () => {
@@ -39,6 +39,24 @@ Matched data: 242,880 bytes
   it('finds itemized differences and ignores the rest', () => {
     const out = ['sending incremental file list', '>fcst...... a/b.txt', '*deleting   old.txt', 'cd+++++++++ newdir/', '', 'Number of files: 3'].join('\n');
     expect(itemizedDifferences(out)).toEqual(['>fcst...... a/b.txt', '*deleting   old.txt', 'cd+++++++++ newdir/']);
+  });
+
+  it('reads what a final sync changed from its --log-file: regular files only, once each', () => {
+    const log = [
+      '2026/11/27 04:30:00 [123] building file list',
+      '2026/11/27 04:30:00 [123] <f.st...... small/d000/f00001.bin',
+      '2026/11/27 04:30:00 [123] <f+++++++++ live/a file with  spaces.txt',
+      '2026/11/27 04:30:00 [123] *deleting   small/d000/gone.bin',
+      '2026/11/27 04:30:00 [123] cd+++++++++ added/',
+      '2026/11/27 04:30:01 [140] <f.st...... small/d000/f00001.bin',
+      '2026/11/27 04:30:01 [123] sent 1,234 bytes  received 56 bytes  total size 7,890',
+    ].join('\n');
+    expect(changedFiles(log)).toEqual(['small/d000/f00001.bin', 'live/a file with  spaces.txt']);
+  });
+
+  it('tells a wrong copy (same size and time, other content) from writes a live tree explains', () => {
+    const itemized = ['<fc........ same/size-and-time.bin', '<fcst...... rewritten.bin', '<f+++++++++ new.bin', '*deleting   gone.bin', '<fc.t...... touched.bin', '.d..t...... dir/'];
+    expect(unexplainedDifferences(itemized)).toEqual(['same/size-and-time.bin']);
   });
 });
 
@@ -80,6 +98,14 @@ describe('rsync command', () => {
     expect(() => rsyncCommand(bad, 'copy')).toThrow(/plain user name/);
     const badHost = { ...base, target: { ...base.target, host: { ...base.target.host, address: '-oProxyCommand=x' } } };
     expect(() => rsyncCommand(badHost, 'copy')).toThrow(/IPv4 address or a DNS name/);
+  });
+
+  it('a final sync appends what it changed to a log on the source host; a verify can look at listed files only', () => {
+    const copy = words(rsyncCommand(base, 'copy', { changesLog: '/r/changes' }));
+    expect(copy).toEqual(expect.arrayContaining(['--log-file=/r/changes', '--log-file-format=%i %n']));
+    const some = rsyncCommand(base, 'verify', { filesFrom: '/r/files' });
+    expect(some).toMatch(/--dry-run --checksum --itemize-changes --files-from=\/r\/files/);
+    expect(some).not.toContain('--delete');
   });
 
   it('verifies by checksum in a dry run that also reports extra files', () => {

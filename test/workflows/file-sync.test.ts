@@ -43,7 +43,9 @@ function input(overrides: Partial<FileSyncInput> = {}): FileSyncInput {
 }
 
 /** Fake activities that record what ran; each pass moves fewer bytes than the one before. */
-function fakes(opts: { passBytes?: number[]; failVerify?: boolean; failUnfreeze?: boolean; slowCopy?: boolean } = {}) {
+function fakes(
+  opts: { passBytes?: number[]; failVerify?: boolean; failUnfreeze?: boolean; slowCopy?: boolean; failSwitch?: boolean; failSwitchBack?: boolean } = {},
+) {
   const calls: string[] = [];
   const passBytes = [...(opts.passBytes ?? [50_000, 5_000, 500, 10])];
   const pass = (i: RsyncPassInput): RsyncPassResult => ({
@@ -67,7 +69,7 @@ function fakes(opts: { passBytes?: number[]; failVerify?: boolean; failUnfreeze?
       return { addresses: ['127.0.1.1'] };
     },
     async rsyncPass(i) {
-      calls.push(`rsync:${i.pass}${i.delete ? ':delete' : ''}`);
+      calls.push(`rsync:${i.pass}${i.delete ? ':delete' : ''}${i.recordChanges ? `:${i.source.path}` : ''}`);
       if (opts.slowCopy && i.pass === 'initial') {
         // Heartbeat until cancelled, like a long transfer.
         for (;;) {
@@ -82,6 +84,23 @@ function fakes(opts: { passBytes?: number[]; failVerify?: boolean; failUnfreeze?
       if (opts.failVerify) throw ApplicationFailure.nonRetryable('1 difference: >fcst...... a.txt', ErrorType.VerificationFailed);
       return { identical: true, files: 100, bytes: 100_000, differences: [], verifiedAt: new Date().toISOString() };
     },
+    async verifyLive() {
+      calls.push('verifyLive');
+      return { files: 100, bytes: 100_000, changedSinceLastPass: 2, durationMs: 5, verifiedAt: new Date().toISOString() };
+    },
+    async verifyFrozen(i) {
+      calls.push(`verifyFrozen:${i.source.path}`);
+      if (opts.failVerify) throw ApplicationFailure.nonRetryable('1 difference: dc1: -rw-r--r-- 10 2026/11/27 04:00:00 a.txt', ErrorType.VerificationFailed);
+      return { files: 100, bytes: 100_000, entries: 110, checksummedFiles: 3, durationMs: 5, verifiedAt: new Date().toISOString() };
+    },
+    async fenceSource(i) {
+      calls.push('fence');
+      return { fenced: `${i.source.path}.cutover-fenced`, already: false };
+    },
+    async unfenceSource(i) {
+      calls.push('unfence');
+      return { restored: i.source.path, already: false };
+    },
     async runHook({ label }) {
       calls.push(`hook:${label}`);
       if (label === 'unfreeze' && opts.failUnfreeze) throw ApplicationFailure.nonRetryable('unfreeze hook exited 1', ErrorType.CommandFailed);
@@ -89,6 +108,8 @@ function fakes(opts: { passBytes?: number[]; failVerify?: boolean; failUnfreeze?
     },
     async switchDns({ to }) {
       calls.push(`dns:${to}`);
+      if (opts.failSwitch && to === '127.0.2.1') throw ApplicationFailure.nonRetryable('nsupdate: SERVFAIL', ErrorType.CommandFailed);
+      if (opts.failSwitchBack && to === '127.0.1.1') throw ApplicationFailure.nonRetryable('nsupdate: REFUSED (TSIG key revoked)', ErrorType.CommandFailed);
       return { previous: [], changed: true, confirmedMs: 3 };
     },
     async removeTargetTree() {
@@ -123,12 +144,15 @@ describe('file-sync workflow', () => {
       expect(result.decisions).toHaveLength(1);
       expect(result.compensations).toEqual([]);
       expect(result.steps.map((st) => st.name)).toEqual([
-        'preflight', 'check-dns', 'initial-copy', 'catch-up-1', 'catch-up-2', 'freeze', 'final-sync', 'verify', 'switch-traffic', 'unfreeze',
+        'preflight', 'check-dns', 'initial-copy', 'catch-up-1', 'catch-up-2', 'verify-live',
+        'freeze', 'fence-source', 'final-sync', 'verify-frozen', 'switch-traffic', 'unfreeze',
       ]);
+      expect(result.figures).toMatchObject({ liveVerifiedFiles: 100, checksummedInFreeze: 3, verifiedFiles: 100, frozenWindowMs: expect.any(Number) });
     });
+    // The whole tree by checksum before the gate, while live; the final sync and the freeze's verify read the fenced tree.
     expect(calls).toEqual([
-      'preflight', 'lookupDns', 'rsync:initial', 'rsync:catch-up-1', 'rsync:catch-up-2',
-      'hook:freeze', 'rsync:final:delete', 'verify', 'dns:127.0.2.1', 'hook:unfreeze',
+      'preflight', 'lookupDns', 'rsync:initial', 'rsync:catch-up-1', 'rsync:catch-up-2', 'verifyLive',
+      'hook:freeze', 'fence', 'rsync:final:delete:/src.cutover-fenced', 'verifyFrozen:/src.cutover-fenced', 'dns:127.0.2.1', 'hook:unfreeze',
     ]);
   });
 
@@ -144,7 +168,7 @@ describe('file-sync workflow', () => {
     });
     const history = await env.client.workflow.getHandle(id).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: env.bundle }, history, id);
-    recordHistory('file-sync-completed', id);
+    recordHistory('file-sync-fenced-completed', id);
   });
 
   it('a no-go rolls back: the copy is removed and nothing else ran', async () => {
@@ -167,7 +191,7 @@ describe('file-sync workflow', () => {
     recordHistory('file-sync-rolled-back', id);
   });
 
-  it('a failed verify undoes in reverse order: unfreeze, then remove the copy', async () => {
+  it('a failed verify undoes in reverse order: the fence lifted, unfreeze, then remove the copy', async () => {
     const q = uniqueQueue('fs-verify');
     const { calls, activities } = fakes({ failVerify: true });
     await withWorker(env, q, activities, async () => {
@@ -178,7 +202,7 @@ describe('file-sync workflow', () => {
       expect(failure.type).toBe(ErrorType.RolledBack);
       expect(failure.message).toMatch(/1 difference/);
     });
-    expect(calls.slice(calls.indexOf('verify'))).toEqual(['verify', 'hook:unfreeze', 'removeTarget']);
+    expect(calls.slice(calls.indexOf('verifyFrozen:/src.cutover-fenced'))).toEqual(['verifyFrozen:/src.cutover-fenced', 'unfence', 'hook:unfreeze', 'removeTarget']);
   });
 
   it('a failed compensation ends as ManualInterventionRequired with what is left to do', async () => {
@@ -192,10 +216,84 @@ describe('file-sync workflow', () => {
       expect(failure.type).toBe(ErrorType.ManualInterventionRequired);
       const status = failure.details![0] as MigrationStatus;
       expect(status.manualActions).toEqual(['run the unfreeze hook on dc1: unfreeze']);
-      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([['freeze', 'failed'], ['initial-copy', 'done']]);
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([['fence-source', 'done'], ['freeze', 'failed'], ['initial-copy', 'done']]);
     });
     // The other undo still ran after the failed one.
     expect(calls.at(-1)).toBe('removeTarget');
+  });
+
+  it('a switch back that fails stops the rollback before unfreeze and removal: they are skipped and left, in order, to an operator', async () => {
+    const q = uniqueQueue('fs-switchback');
+    const { calls, activities } = fakes({ failSwitch: true, failSwitchBack: true });
+    const id = await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h, 'cutover');
+      await decideSigned(h, { gate: 'cutover', decision: 'go', by: 'bob' });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.ManualInterventionRequired);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.failure).toMatch(/SERVFAIL/);
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['switch-traffic', 'failed'],
+        ['fence-source', 'skipped'],
+        ['freeze', 'skipped'],
+        ['initial-copy', 'skipped'],
+      ]);
+      expect(status.compensations[1].detail).toBe('not run: the undo of switch-traffic failed');
+      expect(status.manualActions).toEqual([
+        'point assets.z back at 127.0.1.1 (nsupdate -k /k)',
+        'on dc1: remove the marker file /src and move /src.cutover-fenced back to /src (not run because the undo of switch-traffic failed: do it only after that)',
+        'run the unfreeze hook on dc1: unfreeze (not run because the undo of switch-traffic failed: do it only after that)',
+        'remove /dst on dc2 (not run because the undo of switch-traffic failed: do it only after that)',
+      ]);
+      return h.workflowId;
+    });
+    recordHistory('file-sync-switch-back-failed', id);
+    // Writers stay frozen and the dc2 copy stays: nothing ran after the failed switch back.
+    expect(calls.slice(calls.indexOf('dns:127.0.2.1'))).toEqual(['dns:127.0.2.1', 'dns:127.0.1.1']);
+  });
+
+  it('a switch back that succeeds lets the rollback go on: unfreeze, then remove the copy', async () => {
+    const q = uniqueQueue('fs-switchback-ok');
+    const { calls, activities } = fakes({ failSwitch: true });
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      await atGate(h, 'cutover');
+      await decideSigned(h, { gate: 'cutover', decision: 'go', by: 'bob' });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const status = failure.details![0] as MigrationStatus;
+      expect(status.compensations.map((c) => [c.step, c.state])).toEqual([
+        ['switch-traffic', 'done'],
+        ['fence-source', 'done'],
+        ['freeze', 'done'],
+        ['initial-copy', 'done'],
+      ]);
+    });
+    expect(calls.slice(calls.indexOf('dns:127.0.2.1'))).toEqual(['dns:127.0.2.1', 'dns:127.0.1.1', 'unfence', 'hook:unfreeze', 'removeTarget']);
+  });
+
+  it('holds writers for the record\'s TTL after the switch when the plan asks; a waived freeze shows at the gate', async () => {
+    const q = uniqueQueue('fs-hold');
+    const { calls, activities } = fakes();
+    const base = input();
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, {
+        ...base,
+        hooks: { unfreeze: base.hooks.unfreeze, freezeWaived: 'nothing writes: a nightly export' },
+        holdWritersForTtl: true,
+        traffic: { dns: { ...base.traffic.dns, ttl: 2 } },
+      });
+      const s = await atGate(h, 'cutover');
+      expect(s.gate!.evidence).toMatchObject({ freeze: 'waived: nothing writes: a nightly export', liveVerifiedFiles: 100 });
+      await decideSigned(h, { gate: 'cutover', decision: 'go', by: 'bob' });
+      const result = await h.result();
+      const step = (name: string) => result.steps.find((st) => st.name === name)!;
+      expect(result.steps.map((st) => st.name).slice(-4)).toEqual(['verify-frozen', 'switch-traffic', 'hold-writers', 'unfreeze']);
+      expect(Date.parse(step('unfreeze').startedAt) - Date.parse(step('switch-traffic').endedAt!)).toBeGreaterThanOrEqual(1900);
+      expect(step('hold-writers').summary).toMatch(/TTL \(2 s\) has passed since the switch/);
+    });
+    expect(calls).not.toContain('hook:freeze');
   });
 
   it('abort cancels a running copy and rolls back', async () => {

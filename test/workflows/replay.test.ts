@@ -24,6 +24,10 @@ describe('stored histories replay on today’s code', () => {
     expect(files).toEqual(expect.arrayContaining([
       'file-sync-completed.json',
       'file-sync-rolled-back.json',
+      // Patch "file-sync-fence": verify while live, fence, the freeze's split verify; and a switch back that
+      // failed, its dependent undos skipped.
+      'file-sync-fenced-completed.json',
+      'file-sync-switch-back-failed.json',
       'postgres-failover-completed.json',
       'postgres-failover-reverse-move.json',
       // Recorded before the reverse move could undo itself (patch "reverse-move-undo"): replays on the old path.

@@ -638,7 +638,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
 
   /** Register the undo of the step about to run (LIFO): the name of one of the move's undo procedures and its argument. */
   compensate(c: Compensation<U>): void {
-    if (isDryRun()) dryRunRecord().compensations.push({ step: c.step, manualAction: c.manualAction });
+    if (isDryRun()) dryRunRecord().compensations.push({ step: c.step, manualAction: c.manualAction, ...(c.after?.length ? { after: c.after } : {}) });
     this.saga.add(c as CompensationData);
   }
 

@@ -1,8 +1,11 @@
-// Compensations as data: a LIFO list of `{ step, undo, args, manualAction }`, where `undo` names one of the
-// move's undo procedures (a few activity calls that return a one-line description of what they did). Plain
+// Compensations as data: a LIFO list of `{ step, undo, args, manualAction, after? }`, where `undo` names one of
+// the move's undo procedures (a few activity calls that return a one-line description of what they did). Plain
 // data survives continue-as-new; closures would not. The list runs inside a non-cancellable scope so an abort
-// or a cancelled workflow cannot stop a rollback half-way. Every outcome is recorded; a failed undo does not
-// stop the others (each undo is independent), but it makes the run end as ManualInterventionRequired.
+// or a cancelled workflow cannot stop a rollback half-way. Every outcome is recorded. A failed undo does not stop
+// the undos that do not depend on it; those that name it in `after` (directly, or through one that was skipped)
+// are skipped, not run: undoing them would do harm (writers unfrozen while their name still points at the new
+// side, the copy they now write to removed). Any failed or skipped undo ends the run as
+// ManualInterventionRequired, and the manual actions list, in the order to do them, exactly what is left.
 import { CancellationScope } from '@temporalio/workflow';
 import type { CompensationData, CompensationRecord } from '../shared/types';
 
@@ -13,7 +16,7 @@ export type UndoProcedures = Record<string, UndoProcedure>;
 
 /** A compensation whose procedure name and arguments are checked against the move's procedures. */
 export type Compensation<U extends UndoProcedures = UndoProcedures> = {
-  [K in keyof U & string]: { step: string; manualAction: string; undo: K; args: Parameters<U[K]>[0] };
+  [K in keyof U & string]: { step: string; manualAction: string; undo: K; args: Parameters<U[K]>[0]; after?: string[] };
 }[keyof U & string];
 
 export interface SagaResult {
@@ -54,24 +57,47 @@ export class Saga {
     return CancellationScope.nonCancellable(async () => {
       const records: CompensationRecord[] = [];
       const manualActions: string[] = [];
+      // How each step's undo went in this rollback: what `after` is checked against.
+      const outcome = new Map<string, CompensationRecord['state']>();
       while (this.stack.length > 0) {
         const c = this.stack.pop()!;
         const startedAt = new Date().toISOString();
+        const blocker = this.blocker(c, outcome);
         let record: CompensationRecord;
-        try {
-          const procedure = this.undos[c.undo];
-          if (!procedure) throw new Error(`no undo procedure named "${c.undo}" in this workflow`);
-          const detail = await procedure(c.args);
-          record = { step: c.step, state: 'done', startedAt, endedAt: new Date().toISOString(), detail: detail || undefined };
-        } catch (err) {
-          record = { step: c.step, state: 'failed', startedAt, endedAt: new Date().toISOString(), error: messageOf(err) };
-          manualActions.push(c.manualAction);
+        if (blocker) {
+          record = { step: c.step, state: 'skipped', startedAt, endedAt: startedAt, detail: `not run: ${blocker}` };
+          manualActions.push(`${c.manualAction} (not run because ${blocker}: do it only after that)`);
+        } else {
+          try {
+            const procedure = this.undos[c.undo];
+            if (!procedure) throw new Error(`no undo procedure named "${c.undo}" in this workflow`);
+            const detail = await procedure(c.args);
+            record = { step: c.step, state: 'done', startedAt, endedAt: new Date().toISOString(), detail: detail || undefined };
+          } catch (err) {
+            record = { step: c.step, state: 'failed', startedAt, endedAt: new Date().toISOString(), error: messageOf(err) };
+            manualActions.push(c.manualAction);
+          }
         }
+        outcome.set(c.step, record.state);
         records.push(record);
         this.onRecord(record);
       }
       return { records, manualActions };
     });
+  }
+
+  /**
+   * Why `c` must not run now, or null. A step in `after` whose undo failed or was skipped blocks it; so does one
+   * still waiting in the stack (registered before `c`, so undone after it: a mistake in the move, kept safe).
+   */
+  private blocker(c: CompensationData, outcome: Map<string, CompensationRecord['state']>): string | null {
+    for (const step of c.after ?? []) {
+      const state = outcome.get(step);
+      if (state === 'failed') return `the undo of ${step} failed`;
+      if (state === 'skipped') return `the undo of ${step} was not done`;
+      if (state === undefined && this.stack.some((d) => d.step === step)) return `the undo of ${step} has not run yet`;
+    }
+    return null;
   }
 }
 

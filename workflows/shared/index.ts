@@ -2,6 +2,7 @@ export * from './errors';
 export * from './types';
 export * from './messages';
 export * from './signing';
+export * from './fence';
 export const TASK_QUEUE = 'cutover';
 /** Where a dry run's activities go: reads real, changes recorded (activities/dry-run.ts). */
 /** The memo key that makes a run a dry run (`cutover plan`): workflows/lib/dry-run.ts. */

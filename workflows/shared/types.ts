@@ -164,11 +164,19 @@ export interface CompensationData {
   undo: string;
   /** Its one argument: plain, JSON-serialisable data. */
   args: unknown;
+  /**
+   * Steps whose undo must have succeeded before this one may run (those registered after it, so undone before
+   * it). When one of them failed or was skipped, this undo is skipped too and left to an operator: undoing it
+   * then would do harm (unfreezing writers whose name still points at the new side). A step named here that
+   * registered no undo (it never ran) is no obstacle.
+   */
+  after?: string[];
 }
 
 export interface CompensationRecord {
   step: string;
-  state: 'done' | 'failed';
+  /** `skipped`: not run because an undo it depends on (`after`) failed or was skipped; `detail` says which. */
+  state: 'done' | 'failed' | 'skipped';
   startedAt: string;
   endedAt: string;
   detail?: string;
@@ -255,7 +263,7 @@ export interface MigrationStatus {
 export interface DryRunRecord {
   steps: { step: string; actions: string[] }[];
   gates: string[];
-  compensations: { step: string; manualAction: string }[];
+  compensations: { step: string; manualAction: string; after?: string[] }[];
   /** The designed way back past the point of no return, once armed: its step and what it does. */
   wayBack?: string;
 }
