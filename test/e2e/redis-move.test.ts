@@ -13,6 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultDeps } from '../../activities';
 import { createRedisActivities } from '../../activities/redis';
 import { compareRedis, type CompareResult } from '../../activities/redis/compare';
 import { preflightRedis } from '../../activities/redis/preflight';
@@ -162,7 +163,7 @@ describe('redis move building blocks', () => {
   });
 
   it('as activities: the comparison heartbeats its figures, a refused login is not retried', async () => {
-    const acts = createRedisActivities();
+    const acts = createRedisActivities(defaultDeps());
     const env = new MockActivityEnvironment();
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
