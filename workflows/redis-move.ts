@@ -404,7 +404,7 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
         }),
       (h) => `${label(d.to)} takes writes ${h.pauseToWritableMs} ms after the pause (catch-up ${h.catchUpMs} ms, offset ${h.replicaOffset} ≥ ${h.masterOffset}); keys ${perDb(h.toKeyspace)}`,
     );
-    m.setFigures({ [`${d.prefix}writePauseToPromotedMs`]: h.pauseToWritableMs, [`${d.prefix}handOverAt`]: h.promotedAt });
+    m.setFigures({ [`${d.prefix}writePauseToPromotedMs`]: h.pauseToWritableMs, [`${d.prefix}writesPausedAt`]: h.pausedAt, [`${d.prefix}promotedAt`]: h.promotedAt });
     await m.step(
       `${d.prefix}verify-counts`,
       async () => {
