@@ -135,7 +135,7 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
       await undo(`unpause writes on the ${a.side}`).redisUnpauseWrites({ server: ref(a.node, a.side) });
       return `writes on the ${a.side} unpaused`;
     },
-    async restoreTarget(a: { path: string; previous: string; incoming: string; sha256: string | null }) {
+    async restoreTarget(a: { path: string; previous: string; incoming: string }) {
       return undo(`put the target back as it was`).restoreRedisTarget({
         host: host(input.target.host),
         server: server(input.target),
@@ -306,7 +306,7 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
   };
 
   /** The target loads the dump: stopped, the copy placed (its own file kept aside), started, loaded. */
-  const loadDump = async (pre: RedisMovePreflightResult, sha256: string) => {
+  const loadDump = async (pre: RedisMovePreflightResult) => {
     const f = files(pre);
     const service = input.target.service!;
     const svc = { host: host(input.target.host), server: server(input.target), timeoutMs: input.target.loadTimeoutMs };
@@ -314,7 +314,7 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
       step: 'stop-target',
       manualAction: `on ${input.target.host}: ${service.stop}; mv ${f.previous} ${f.target} (if it is there, else remove ${f.target}); ${service.start}`,
       undo: 'restoreTarget',
-      args: { path: f.target, previous: f.previous, incoming: f.incoming, sha256 },
+      args: { path: f.target, previous: f.previous, incoming: f.incoming },
     });
     await m.step('stop-target', () => steps(`stop the target: ${service.stop}`).stopRedisServer({ ...svc, command: service.stop }), (r) =>
       r.wasRunning ? `stopped in ${(r.stopMs / 1000).toFixed(1)} s` : 'was not running',
@@ -527,7 +527,7 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
       const saved = await bgsave();
       const copied = await copyDump(pre);
       // The archive reads the source's snapshot while the target loads its copy: neither waits for the other.
-      const settled = await Promise.allSettled([archive(pre, copied.sha256), loadDump(pre, copied.sha256)]);
+      const settled = await Promise.allSettled([archive(pre, copied.sha256), loadDump(pre)]);
       for (const s of settled) if (s.status === 'rejected') throw s.reason;
       const checked = await integrity(false);
       // Writes stay paused while the approvers look: past the pause's deadline the source would take writes the

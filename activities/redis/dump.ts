@@ -153,8 +153,10 @@ export function createDumpActivities(deps: Pick<ActivityDeps, 'withSsh' | 'stora
     },
 
     /**
-     * Undo of loading the dump into the target: stop it, put its own file back (or remove ours: only a file
-     * with our checksum), start it again. Returns what it did.
+     * Undo of loading the dump into the target: stop it, put its own file back, or remove ours, start it again.
+     * What is ours is told by the copy's own path: once `incoming` is gone, placeRedisDump moved it into place
+     * (having kept the target's file, if it had one, as `previous`); while it is there, nothing was placed and the
+     * target's file is its own. Returns what it did.
      */
     async restoreRedisTarget(input: {
       host: SshHost;
@@ -163,17 +165,16 @@ export function createDumpActivities(deps: Pick<ActivityDeps, 'withSsh' | 'stora
       path: string;
       previous: string;
       incoming: string;
-      sha256: string | null;
       timeoutMs: number;
     }): Promise<string> {
       checkPaths(input.path, input.previous, input.incoming);
       const svc = { host: input.host, server: input.server, timeoutMs: input.timeoutMs };
       const stopped = await stopServer(deps, { ...svc, command: input.service.stop }, cancellationSignal());
-      const ours = input.sha256 ? `[ "$(sha256sum -- "$f" | cut -d' ' -f1)" = ${shq(input.sha256)} ]` : 'false';
       const r = await onHost(deps, input.host, 'restoring the target', (c) =>
         c.exec(
-          `f=${shq(input.path)}; p=${shq(input.previous)}; rm -f -- ${shq(input.incoming)}; ` +
-            `if [ -e "$p" ]; then mv -- "$p" "$f" && echo restored; elif [ -e "$f" ] && ${ours}; then rm -f -- "$f" && echo removed; else echo untouched; fi`,
+          `f=${shq(input.path)}; p=${shq(input.previous)}; i=${shq(input.incoming)}; ` +
+            `if [ -e "$p" ]; then mv -- "$p" "$f" && echo restored; elif [ ! -e "$i" ] && [ -e "$f" ]; then rm -f -- "$f" && echo removed; else echo untouched; fi; ` +
+            `rm -f -- "$i"`,
           { signal: cancellationSignal() },
         ),
       );

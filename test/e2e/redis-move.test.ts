@@ -217,6 +217,8 @@ interface MoveFixture {
   completionLog: string;
   planFile: string;
   seeded: number;
+  /** Runs started on it: a test that fails half-way leaves one open, cleanup ends it. */
+  runs: string[];
   cleanup(): Promise<void>;
 }
 
@@ -242,9 +244,16 @@ async function moveFixture(o: { keys: number; jobs?: boolean } & Partial<Sandbox
     sandboxRedisMovePlan(sb, { name: `e2e-${id}`, dnsName, port, passwordFile, targetCtl: target.ctl, ...(jobs ? { jobsUrl: jobs.url } : {}), jobsTimeout: '45s', ...o }),
   );
   const f: MoveFixture = {
-    id, dnsName, source, target, jobs, completionLog, planFile, seeded,
+    id, dnsName, source, target, jobs, completionLog, planFile, seeded, runs: [],
     async cleanup() {
-      await jobs?.stop();
+      for (const run of f.runs) await services.client.workflow.getHandle(run).terminate('test cleanup').catch(() => undefined);
+      // Nothing may stay paused: the job system's connections would wait for the pause's deadline.
+      for (const r of [source, target]) {
+        const c = client(r);
+        await Promise.race([c.call('CLIENT', 'UNPAUSE'), sleep(2000)]).catch(() => undefined);
+        c.disconnect();
+      }
+      await Promise.race([jobs?.stop(), sleep(15_000)]);
       await source.stop();
       await target.stop();
       rmSync(planFile, { force: true });
@@ -259,7 +268,14 @@ async function moveFixture(o: { keys: number; jobs?: boolean } & Partial<Sandbox
   return f;
 }
 
-const client = (r: ControlledRedis) => new Redis({ ...r.endpoint, protocol: 2, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+const client = (r: ControlledRedis) => new Redis({ ...r.endpoint, protocol: 2, maxRetriesPerRequest: 1 });
+
+/** svc.startMigration, the run remembered for cleanup. */
+async function startRun(s: svc.Services, f: MoveFixture): Promise<string> {
+  const { id } = await svc.startMigration(s, f.planFile, 'alice');
+  f.runs.push(id);
+  return id;
+}
 
 /** Whether a write on this server is taken within `ms` (a paused server blocks it; a replica refuses it). */
 async function takesWrites(r: ControlledRedis, ms = 2000): Promise<boolean | 'read-only'> {
@@ -301,13 +317,14 @@ describe('redis-move end to end', () => {
     const s = { ...services, taskQueue: uniqueQueue('e2e-rm-dump') };
     await sleep(1500);
     const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
-      const { id } = await svc.startMigration(s, f.planFile, 'alice');
+      const id = await startRun(s, f);
       const gate = await atGate(s, id, 'cutover');
       expect(gate.gate!.evidence).toMatchObject({ mode: 'dump', keysDifferent: 0, differences: 'none', verdict: 'identical' });
       expect(gate.gate!.evidence.keysCompared).toBeGreaterThanOrEqual(f.seeded);
-      // Waiting at the gate: the job system is paused and the source refuses to take writes (they wait).
-      expect((await control(f.jobs!.url, 'status')).paused).toBe(true);
-      expect(await takesWrites(f.source, 500)).toBe(false);
+      // Waiting at the gate: no job runs and the source takes no write (it holds them until the switch).
+      const done = countJobs(f.jobs!.enqueued, f.completionLog).completed;
+      expect(await takesWrites(f.source, 1000)).toBe(false);
+      expect(countJobs(f.jobs!.enqueued, f.completionLog).completed).toBe(done);
       await svc.decide(s, id, 'cutover', 'go', 'bob', 'identical');
       return svc.waitForEnd(s, id);
     });
@@ -334,7 +351,7 @@ describe('redis-move end to end', () => {
     const s = { ...services, taskQueue: uniqueQueue('e2e-rm-repl') };
     await sleep(1500);
     const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
-      const { id } = await svc.startMigration(s, f.planFile, 'alice');
+      const id = await startRun(s, f);
       const gate = await atGate(s, id, 'cutover');
       expect(gate.gate!.evidence).toMatchObject({ mode: 'replicate', link: 'up' });
       expect(gate.gate!.evidence.keysCompared).toBeGreaterThanOrEqual(f.seeded);
@@ -372,7 +389,7 @@ describe('redis-move end to end', () => {
     };
     await sleep(1000);
     const final: MigrationStatus = await withWorker(env, s.taskQueue, activities, async () => {
-      const { id } = await svc.startMigration(s, f.planFile, 'alice');
+      const id = await startRun(s, f);
       return svc.waitForEnd(s, id);
     });
     expect(final.outcome).toBe('rolled-back');
@@ -393,7 +410,7 @@ describe('redis-move end to end', () => {
     const f = await moveFixture({ keys: 1000, mode: 'dump', pauseCommand: 'sleep 600', jobsTimeout: '3s' });
     const s = { ...services, taskQueue: uniqueQueue('e2e-rm-hook') };
     const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
-      const { id } = await svc.startMigration(s, f.planFile, 'alice');
+      const id = await startRun(s, f);
       return svc.waitForEnd(s, id);
     });
     expect(final.outcome).toBe('rolled-back');
