@@ -337,8 +337,8 @@ describe('redis-move end to end', () => {
     // The dump archived in the bucket is the one copied (its size; its sha256 was checked while streaming).
     const [meta] = await storageFromEnv().bucket(sb.gcs.bucket).file(`dumps/redis-move-e2e-${f.id}.rdb`).getMetadata();
     expect(Number(meta.size)).toBe(final.figures.dumpBytes);
-    // The old source is a read-only replica of the target: nothing can write into the old copy.
-    expect(await takesWrites(f.source)).toBe('read-only');
+    // The old source is a read-only replica of the target (once its sync is loaded): nothing can write into the old copy.
+    await eventually(async () => (await takesWrites(f.source)) === 'read-only', 'the old source read-only', 20_000);
     expect(await takesWrites(f.target)).toBe(true);
     await checkJobs(f, sb.hosts.dc2.address);
     const after = await compareAfter(f);
@@ -393,7 +393,8 @@ describe('redis-move end to end', () => {
       return svc.waitForEnd(s, id);
     });
     expect(final.outcome).toBe('rolled-back');
-    expect(final.failure).toMatch(/start-target|exited during its start|refuses connections/);
+    // Redis's own words: the RDB it could not load.
+    expect(final.failure).toMatch(/^starting target: .*redis-ctl\.sh start.* exited 1: .*RDB/);
     expect(final.compensations.map((c) => [c.step, c.state])).toEqual([['stop-target', 'done'], ['copy-dump', 'done'], ['pause-writes', 'done'], ['pause-jobs', 'done']]);
     expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([sb.hosts.dc1.address]);
     // The target runs again, empty as it was; the source takes writes; the jobs run on dc1.
@@ -421,32 +422,35 @@ describe('redis-move end to end', () => {
     await checkJobs(f, sb.hosts.dc1.address);
   });
 
-  it('bad input is refused by preflight, every problem at once: unreachable host, non-empty target, wrong AUTH secret', async () => {
+  it('bad input is refused by preflight, every problem at once: unreachable server and host, wrong AUTH secret, non-empty target', async () => {
     const f = await moveFixture({ keys: 10, mode: 'dump', jobs: false });
     const s = { ...services, taskQueue: uniqueQueue('e2e-rm-pre') };
-    const t = client(f.target);
-    await t.set('left-over', '1');
-    t.disconnect();
     const wrong = path.join(work, `wrong-${f.id}`);
     writeFileSync(wrong, 'not-the-password');
-    // The target's password from the wrong file, dc2's SSH on a port where nothing listens.
+    // The source's password from the wrong file, the target's server down, dc2's SSH on a port nobody pinned.
     const text = readFileSync(f.planFile, 'utf8');
-    const target = text.slice(text.indexOf('target:'));
-    const bad = text.slice(0, text.indexOf('target:')) + target.replace(`passwordFile: ${passwordFile}`, `passwordFile: ${wrong}`);
+    const at = text.indexOf('source:');
+    const bad = text.slice(0, at) + text.slice(at).replace(`passwordFile: ${passwordFile}`, `passwordFile: ${wrong}`);
     const unreachable = bad.replace(/(dc2:\n\s+address: 127\.0\.2\.1\n\s+port: )2222/, '$12299');
     expect(unreachable).not.toBe(bad);
     writeFileSync(f.planFile, unreachable);
+    expect(f.target.control('stop').code).toBe(0);
     await withPlanWorkers(env, s.taskQueue, async () => {
       const err = await svc.reviewPlan(s, f.planFile, 'alice').catch((e: Error) => e);
       expect(err).toBeInstanceOf(Error);
       const message = (err as Error).message;
       expect(message).toMatch(/preflight of .* failed, nothing was changed/);
-      expect(message).toMatch(/target .*login refused.*password from file .*wrong-/);
-      expect(message).toMatch(/ssh dc2: .*unreachable/);
+      expect(message).toMatch(/source 127\.0\.1\.1:\d+: login refused.*password from file .*wrong-/);
+      expect(message).toMatch(/target 127\.0\.2\.1:\d+: unreachable/);
+      expect(message).toMatch(/ssh dc2: .*(no key for \[127\.0\.2\.1\]:2299|unreachable)/);
       expect(message).not.toMatch(/not-the-password|move-secret/);
 
-      // The right password again: a non-empty target is refused unless the plan allows overwriting it.
+      // The plan as it was, the target up again but holding a key: refused unless the plan allows overwriting it.
       writeFileSync(f.planFile, text);
+      expect(f.target.control('start').code).toBe(0);
+      const t = client(f.target);
+      await t.set('left-over', '1');
+      t.disconnect();
       const err2 = await svc.reviewPlan(s, f.planFile, 'alice').catch((e: Error) => e);
       expect((err2 as Error).message).toMatch(/target holds 1 keys .* set target.overwrite/);
     });

@@ -24,6 +24,8 @@ describe('stored histories replay on today’s code', () => {
     expect(files).toEqual(expect.arrayContaining([
       'file-sync-completed.json',
       'file-sync-rolled-back.json',
+      'redis-move-completed.json',
+      'redis-move-rolled-back.json',
       'postgres-failover-completed.json',
       'postgres-failover-reverse-move.json',
       // Recorded before the reverse move could undo itself (patch "reverse-move-undo"): replays on the old path.
