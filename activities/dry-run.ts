@@ -4,11 +4,13 @@
 import type { Activities } from '.';
 import { createFileDryRun } from './files/dry-run';
 import { createPostgresDryRun } from './postgres/dry-run';
+import { createRedisDryRun } from './redis/dry-run';
 
 export function createDryRunActivities(real: Activities): Activities {
   return {
     ...createFileDryRun(real),
     ...createPostgresDryRun(real),
+    ...createRedisDryRun(real),
     lookupDns: real.lookupDns,
     async switchDns(input) {
       return { previous: [input.from], changed: false, confirmedMs: 0 };

@@ -8,6 +8,7 @@ import type { ActivityDeps } from './deps';
 import { createDnsActivities } from './dns';
 import { createFileActivities } from './files';
 import { createPostgresActivities } from './postgres';
+import { createRedisActivities } from './redis';
 
 export type { ActivityDeps } from './deps';
 
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps = defaultDeps()) {
     ...createFileActivities(deps),
     ...createDnsActivities(deps),
     ...createPostgresActivities(deps),
+    ...createRedisActivities(deps),
     ...createArtifactActivities(deps),
   };
 }

@@ -1,3 +1,4 @@
 // The one workflowsPath: every workflow cutover runs.
 export { fileSync } from './file-sync';
 export { postgresFailover } from './postgres-failover';
+export { redisMove } from './redis-move';

@@ -1,6 +1,7 @@
 // A small ssh2 wrapper: key auth, host keys pinned from a known_hosts file read as OpenSSH reads it (unknown,
 // changed or revoked keys are refused, never accepted), commands with streamed output and cancellation.
 import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { quote } from 'shell-quote';
 import { Client, type ConnectConfig } from 'ssh2';
 import type { SshHost } from '../../workflows/shared/types';
@@ -158,6 +159,37 @@ export class SshConnection {
         });
         if (opts.stdin !== undefined) stream.end(opts.stdin);
         else stream.end();
+      });
+    });
+  }
+
+  /**
+   * Runs a command and hands its stdout on as a binary stream (with backpressure: a slow reader slows the
+   * command); `done` settles when it exits, rejecting on a non-zero exit. For files too big for a string.
+   */
+  openStdout(command: string, opts: { signal?: AbortSignal } = {}): Promise<{ stdout: Readable; done: Promise<void> }> {
+    const where = `${this.host.name} (${this.host.address})`;
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, stream) => {
+        if (err) return reject(new SshError(`${where}: cannot run command: ${err.message}`, 'unreachable'));
+        let stderr = '';
+        stream.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+        const onAbort = () => {
+          stream.signal('TERM');
+          stream.close();
+        };
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        const done = new Promise<void>((ok, fail) => {
+          stream.on('close', (code: number | null) => {
+            opts.signal?.removeEventListener('abort', onAbort);
+            if (code === 0) return ok();
+            const tail = stderr.trim().split('\n').slice(-3).join(' | ');
+            fail(new SshError(`${where}: \`${abbreviate(command)}\` exited ${code ?? 'on a signal'}: ${tail}`, 'command', code ?? -1, stderr));
+          });
+        });
+        done.catch(() => undefined); // the caller awaits it; an early failure must not be unhandled meanwhile
+        stream.end();
+        resolve({ stdout: stream, done });
       });
     });
   }

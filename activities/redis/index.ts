@@ -5,17 +5,31 @@
 import { cancellationSignal, cancelled, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
+import type { ActivityDeps } from '../deps';
 import { SecretError } from '../secrets';
 import { RedisClientError, resolveEndpoint, withRedis, type RedisServerRef } from './client';
-import { compareRedis, type CompareOptions, type CompareResult } from './compare';
+import { compareKeys, compareRedis, keyBytes, type CompareOptions, type CompareResult, type KeyDifference } from './compare';
+import { createDumpActivities } from './dump';
+import { type DbKeyspace, parseKeyspace } from './info';
+import { runJobsHook, type JobsHookInput } from './jobs';
+import { preflightRedisMove, type RedisMovePreflightInput, type RedisMovePreflightResult } from './move-preflight';
 import { preflightRedis } from './preflight';
-import { awaitCaughtUp, bgsaveAndWait, type BgsaveResult, type CatchUp, pauseWrites, promote, RedisStepError, replicaOf, unpauseWrites } from './replication';
+import {
+  awaitCaughtUp, bgsaveAndWait, type BgsaveResult, type CatchUp, catchUpWindow, type CatchUpWindow, detach, handOver, type HandOver, holdWrites, pauseWrites,
+  promote, RedisStepError, replicaOf, unpauseWrites,
+} from './replication';
 import { RespConnectionError } from './resp';
+import { startServer, type StartResult, stopServer, type ServiceInput } from './service';
 
 export type { RedisServerRef } from './client';
 export type { CompareResult, DiffKind, KeyDifference } from './compare';
+export type { CopyDumpInput, CopyDumpResult, HostFile } from './dump';
+export type { DbKeyspace } from './info';
+export type { JobsHookInput } from './jobs';
+export type { RedisMovePreflightInput, RedisMovePreflightResult } from './move-preflight';
 export type { RedisPreflightInput, RedisPreflightResult, RedisServerFacts } from './preflight';
-export type { BgsaveResult, CatchUp } from './replication';
+export type { BgsaveResult, CatchUp, CatchUpWindow, HandOver } from './replication';
+export type { StartResult } from './service';
 
 /** Comparison settings a plan may set (the rest are cutover's). */
 export type CompareSettings = Pick<CompareOptions, 'dbs' | 'connections' | 'batch' | 'ttlToleranceMs' | 'maxDifferences'>;
@@ -30,6 +44,7 @@ function toRedisFailure(err: unknown, context: string): Error {
   }
   if (err instanceof RespConnectionError) return ApplicationFailure.retryable(message, ErrorType.HostUnreachable);
   if (err instanceof RedisStepError) return ApplicationFailure.nonRetryable(message, ErrorType.CommandFailed);
+  if (/^(LOADING|MASTERDOWN|BUSY)\b/.test((err as Error).message ?? '')) return ApplicationFailure.retryable(message, ErrorType.Transient);
   return err instanceof Error ? err : new Error(String(err));
 }
 
@@ -42,9 +57,88 @@ async function step<T>(context: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function createRedisActivities() {
+export function createRedisActivities(deps: Pick<ActivityDeps, 'withSsh' | 'storage'>) {
   return {
     preflightRedis,
+    ...createDumpActivities(deps),
+
+    /** Both servers and the hosts around them, read-only, every problem at once (PreflightFailed). */
+    async preflightRedisMove(input: RedisMovePreflightInput): Promise<RedisMovePreflightResult> {
+      return preflightRedisMove(deps, input);
+    },
+
+    /** Keys per db (INFO keyspace). */
+    async redisKeyspace(input: { server: RedisServerRef }): Promise<{ dbs: DbKeyspace[]; keys: number }> {
+      return step(`keyspace of ${input.server.label}`, () =>
+        withRedis(input.server, async (r) => {
+          const dbs = parseKeyspace(await r.info('keyspace'));
+          return { dbs, keys: dbs.reduce((n, d) => n + d.keys, 0) };
+        }));
+    },
+
+    /** Only the keys a live comparison found different, compared again (writes paused, replica caught up). */
+    async compareRedisKeys(input: { source: RedisServerRef; target: RedisServerRef; keys: Array<Pick<KeyDifference, 'db' | 'key' | 'keyBase64'>>; settings?: CompareSettings }): Promise<CompareResult> {
+      return step('redis comparison of listed keys', async () => {
+        const [source, target] = await Promise.all([resolveEndpoint(input.source), resolveEndpoint(input.target)]);
+        const keys = input.keys.map((k) => ({ db: k.db, key: keyBytes(k) }));
+        return compareKeys({ source, target, keys, ttlToleranceMs: input.settings?.ttlToleranceMs, maxDifferences: input.settings?.maxDifferences, onProgress: (p) => heartbeat(p), signal: cancellationSignal() });
+      });
+    },
+
+    /** Writes paused again (deadline moved) and whether any slipped through since the dump. */
+    async redisHoldWrites(input: { server: RedisServerRef; ms: number; lastSaveTime: number }): Promise<{ quiet: boolean; changesSinceSave: number; lastSaveTime: number }> {
+      return step(`holding writes on ${input.server.label}`, () => withRedis(input.server, (r) => holdWrites(r, input)));
+    },
+
+    /** One window of catch-up samples: done when the link is up and the lag under the threshold. */
+    async redisCatchUpWindow(input: { master: RedisServerRef; replica: RedisServerRef; maxLagBytes: number; windowMs: number }): Promise<CatchUpWindow> {
+      return step(`catch-up of ${input.replica.label}`, () =>
+        withRedis(input.master, (m) => withRedis(input.replica, (r) =>
+          catchUpWindow(m, r, { ...input, onProgress: (d) => heartbeat(d), signal: cancellationSignal() }))));
+    },
+
+    /** Pause writes on `from`, replica caught up, REPLICAOF NO ONE on `to`: the switch of a live replica. */
+    async redisHandOver(input: { from: RedisServerRef; to: RedisServerRef; pauseMs: number; timeoutMs: number }): Promise<HandOver> {
+      return step(`handing over from ${input.from.label} to ${input.to.label}`, () =>
+        withRedis(input.from, (f) => withRedis(input.to, (t) => handOver(f, t, { ...input, signal: cancellationSignal(), onProgress: (d) => heartbeat(d) }))));
+    },
+
+    /**
+     * `replica` follows `master` (REPLICAOF, masterauth from the master's reference), then its own write pause
+     * is lifted: as a replica it refuses writes (READONLY), so clients left on it cannot write into the old copy.
+     */
+    async redisFollow(input: { replica: RedisServerRef; master: RedisServerRef }): Promise<{ changed: boolean }> {
+      return step(`making ${input.replica.label} follow ${input.master.label}`, async () => {
+        const master = await resolveEndpoint(input.master);
+        return withRedis(input.replica, async (r) => {
+          const done = await replicaOf(r, { host: master.host, port: master.port, password: master.password, username: master.username });
+          await unpauseWrites(r);
+          return done;
+        });
+      });
+    },
+
+    /** Undo of replication into the target: a master again, emptied if it was empty before the move. */
+    async redisDetach(input: { server: RedisServerRef; flush: boolean }): Promise<string> {
+      return step(`detaching ${input.server.label}`, async () => {
+        const r = await withRedis(input.server, (c) => detach(c, input));
+        return `${input.server.label} ${r.wasReplica ? 'no longer replicates' : 'was not replicating'}${r.flushed ? ', emptied again' : ', keeps its keys'}`;
+      });
+    },
+
+    async stopRedisServer(input: ServiceInput): Promise<{ wasRunning: boolean; stopMs: number }> {
+      return step(`stopping ${input.server.label}`, () => stopServer(deps, input, cancellationSignal()));
+    },
+
+    /** Start it and wait until its dump is loaded and it serves. */
+    async startRedisServer(input: ServiceInput): Promise<StartResult> {
+      return step(`starting ${input.server.label}`, () => startServer(deps, input, cancellationSignal()));
+    },
+
+    /** A hook of the job system (pause, confirm, resume) on its host, within its deadline. */
+    async runJobsHook(input: JobsHookInput): Promise<{ output: string; ms: number; tries: number }> {
+      return runJobsHook(deps, input);
+    },
 
     /** Key-by-key comparison of both servers, heartbeating its figures; the workflow judges the result. */
     async compareRedisServers(input: { source: RedisServerRef; target: RedisServerRef; settings?: CompareSettings }): Promise<CompareResult> {

@@ -2,7 +2,7 @@
 // a snapshot that is known to have succeeded, a write pause, replication from the source, its catch-up check
 // and the promotion. Activities wrap them (reading passwords from their references, heartbeating).
 import type Redis from 'ioredis';
-import { parsePersistence, parseReplication, type Persistence, type Replication } from './info';
+import { type DbKeyspace, parseKeyspace, parsePersistence, parseReplication, type Persistence, type Replication } from './info';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -153,4 +153,98 @@ export async function promote(r: Redis): Promise<{ changed: boolean }> {
   if ((await replication(r)).role === 'master') return { changed: false };
   await r.call('REPLICAOF', 'NO', 'ONE');
   return { changed: true };
+}
+
+/** How far a replica is behind, in bytes of the master's replication stream (0 when caught up). */
+export function lagBytes(s: CatchUp): number {
+  return Math.max(0, s.masterOffset - s.replicaOffset);
+}
+
+export interface CatchUpWindow extends CatchUp {
+  lagBytes: number;
+  checkedAt: string;
+}
+
+/**
+ * Samples the replica for up to `windowMs`: done as soon as its link is up, the initial sync over and it is
+ * within `maxLagBytes`; otherwise the last sample (the workflow decides whether to wait on).
+ */
+export async function catchUpWindow(master: Redis, replica: Redis, o: WaitOptions & { maxLagBytes: number; windowMs: number }): Promise<CatchUpWindow> {
+  const started = Date.now();
+  for (;;) {
+    checkAborted(o.signal);
+    const s = await catchUpState(master, replica);
+    const sample = { ...s, lagBytes: lagBytes(s), checkedAt: new Date().toISOString() };
+    if ((s.linkUp && sample.lagBytes <= o.maxLagBytes) || Date.now() - started >= o.windowMs) return sample;
+    o.onProgress?.(sample);
+    await sleep(o.pollMs ?? 200);
+  }
+}
+
+export interface HandOver {
+  /** The target was a master already: an earlier attempt promoted it after catching up. */
+  alreadyPromoted: boolean;
+  pausedAt: string;
+  promotedAt: string;
+  /** From the write pause on the old side to the new side taking writes. */
+  pauseToWritableMs: number;
+  catchUpMs: number;
+  masterOffset: number;
+  replicaOffset: number;
+  fromKeyspace: DbKeyspace[];
+  toKeyspace: DbKeyspace[];
+}
+
+/**
+ * The switch of a live replica: writes paused on `from` (a deadline, never forever), the replica's offset at
+ * least the master's, then REPLICAOF NO ONE. The pause stays on: the old side keeps refusing writes until the
+ * workflow fences or unpauses it. Per-db key counts of both sides are read after the promotion.
+ */
+export async function handOver(from: Redis, to: Redis, o: { pauseMs: number; timeoutMs: number; signal?: AbortSignal; onProgress?: WaitOptions['onProgress'] }): Promise<HandOver> {
+  const started = Date.now();
+  await pauseWrites(from, { ms: o.pauseMs });
+  const pausedAt = new Date().toISOString();
+  const already = (await replication(to)).role === 'master';
+  let caught: CatchUp & { waitedMs: number } = { masterOffset: 0, replicaOffset: 0, linkUp: false, caughtUp: true, waitedMs: 0 };
+  if (!already) {
+    caught = await awaitCaughtUp(from, to, { timeoutMs: o.timeoutMs, pollMs: 2, signal: o.signal, onProgress: o.onProgress });
+    await promote(to);
+  }
+  const promotedAt = Date.now();
+  const [fromKeyspace, toKeyspace] = await Promise.all([from, to].map(async (r) => parseKeyspace(await r.info('keyspace'))));
+  return {
+    alreadyPromoted: already,
+    pausedAt,
+    promotedAt: new Date(promotedAt).toISOString(),
+    pauseToWritableMs: promotedAt - started,
+    catchUpMs: caught.waitedMs,
+    masterOffset: caught.masterOffset,
+    replicaOffset: caught.replicaOffset,
+    fromKeyspace,
+    toKeyspace,
+  };
+}
+
+/** Per-db key counts that differ between two keyspaces, as "db0 1200/1199"; empty when equal. */
+export function countDifferences(a: DbKeyspace[], b: DbKeyspace[]): string[] {
+  const dbs = [...new Set([...a, ...b].map((d) => d.db))].sort((x, y) => x - y);
+  const keys = (k: DbKeyspace[], db: number) => k.find((d) => d.db === db)?.keys ?? 0;
+  return dbs.filter((db) => keys(a, db) !== keys(b, db)).map((db) => `db${db} ${keys(a, db)}/${keys(b, db)}`);
+}
+
+/**
+ * Writes paused again (the deadline moved on) and proof that none slipped through since the dump: the last save
+ * is still ours and nothing changed since. False when writes happened (the pause ran out, say).
+ */
+export async function holdWrites(r: Redis, o: { ms: number; lastSaveTime: number }): Promise<{ quiet: boolean; changesSinceSave: number; lastSaveTime: number }> {
+  await pauseWrites(r, { ms: o.ms });
+  const p = parsePersistence(await r.info('persistence'));
+  return { quiet: p.lastSaveTime === o.lastSaveTime && p.changesSinceLastSave === 0, changesSinceSave: p.changesSinceLastSave, lastSaveTime: p.lastSaveTime };
+}
+
+/** A replica no more (REPLICAOF NO ONE), emptied when `flush` (it was empty before the move). */
+export async function detach(r: Redis, o: { flush: boolean }): Promise<{ wasReplica: boolean; flushed: boolean }> {
+  const { changed } = await promote(r);
+  if (o.flush) await r.call('FLUSHALL');
+  return { wasReplica: changed, flushed: o.flush };
 }

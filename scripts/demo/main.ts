@@ -1,10 +1,12 @@
 // `npm run demo`: the whole thing on a fresh machine. Starts the sandbox (installing what is missing) and a worker,
 // then runs every registered move's demo step (scripts/moves, scripts/demo/<kind>.ts) one after the other, each
-// with a live writer going through a DNS name all along: today the demo asset tree (file-sync), then the sandbox's
-// own PostgreSQL primary (postgres-failover), after which every acknowledged commit is looked up on dc2.
+// with a live writer going through a DNS name all along: today the demo asset tree (file-sync), the sandbox's own
+// PostgreSQL primary (postgres-failover), after which every acknowledged commit is looked up on dc2, and the
+// sandbox's Redis pair with a live job queue (redis-move), after which every acknowledged job must have run once.
 // alice starts each move, bob (the demo approver) reviews each gate for 10 s and says go, and each final report is
-// printed. CUTOVER_DEMO_FAST=1 skips the pauses and the copy's bandwidth limit. It runs again and again: each move
-// first puts its servers back as the sandbox made them. Exit code 1 if a move did not complete or a commit was lost.
+// printed (`npm run demo -- redis-move` runs only the named moves). CUTOVER_DEMO_FAST=1 skips the pauses and the
+// copy's bandwidth limit. It runs again and again: each move first puts its servers back as the sandbox made them.
+// Exit code 1 if a move did not complete, a commit was lost, or a job was lost or run twice.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -52,9 +54,14 @@ async function main(): Promise<void> {
   const d: Demo = { sb, s, fast: process.env.CUTOVER_DEMO_FAST === '1', stamp: new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14) };
   try {
     const results: MoveResult[] = [];
-    for (const [i, move] of moves.entries()) {
+    // `npm run demo -- <kind> ...` runs only those moves' steps.
+    const only = process.argv.slice(2);
+    const unknown = only.filter((k) => !moves.some((m) => m.kind === k));
+    if (unknown.length) throw new UserError(`unknown move(s) ${unknown.join(', ')}: moves are ${moves.map((m) => m.kind).join(', ')}`);
+    const chosen = only.length ? moves.filter((m) => only.includes(m.kind)) : [...moves];
+    for (const [i, move] of chosen.entries()) {
       console.log('');
-      say(`move ${i + 1} of ${moves.length}: ${move.demo.title}`);
+      say(`move ${i + 1} of ${chosen.length}: ${move.demo.title}`);
       const run = await move.demo.run();
       results.push(await run(d));
     }

@@ -3,8 +3,9 @@
 import { fileSyncMove } from './file-sync';
 import type { MoveDefinition } from './move';
 import { postgresFailoverMove } from './postgres-failover';
+import { redisMoveMove } from './redis-move';
 
-export const moves = [fileSyncMove, postgresFailoverMove] as const;
+export const moves = [fileSyncMove, postgresFailoverMove, redisMoveMove] as const;
 
 export type Move = (typeof moves)[number];
 export type MoveKind = Move['kind'];

@@ -51,6 +51,11 @@ export function layout(stateDir: string) {
     redisConf: p(dc, 'redis.conf'),
     redisLog: p('logs', `redis-${dc}.log`),
     redisPid: p('run', `redis-${dc}.pid`),
+    // A move stops and starts the host's Redis over SSH, as `cutover`, with this script (redis.ts writes it);
+    // a server it started keeps its pid here, where cutover may write.
+    redisCtl: p(dc, 'redis-ctl.sh'),
+    redisCtlPid: p(dc, 'redis.pid'),
+    redisCtlLog: p(dc, 'redis-ctl.log'),
     assets: p(dc, 'assets'),
     sshdConf: p('ssh', `sshd-${dc}.conf`),
     sshdHostKey: p('ssh', `host-${dc}`, 'ssh_host_ed25519_key'),

@@ -12,6 +12,8 @@ export interface SeedOptions {
   /** Also one hash, set, zset and list of `bigSize` elements, a stream of bigSize/10 entries, a 3 MiB string. */
   big?: boolean;
   bigSize?: number;
+  /** Bytes added to every string value and as a `blob` field of every hash (a dataset of bigger values). */
+  pad?: number;
 }
 
 export interface SeedResult {
@@ -22,6 +24,7 @@ export interface SeedResult {
 /** Writes `keys` keys (plus the big ones); returns how many of each type. */
 export async function seedRedis(ep: RedisEndpoint, o: SeedOptions): Promise<SeedResult> {
   const p = o.prefix ?? 'seed:';
+  const pad = o.pad ? 'p'.repeat(o.pad) : '';
   const conn = await RespConnection.open(ep, o.db ?? 0);
   const byType: Record<string, number> = {};
   const count = (t: string) => (byType[t] = (byType[t] ?? 0) + 1);
@@ -37,10 +40,10 @@ export async function seedRedis(ep: RedisEndpoint, o: SeedOptions): Promise<Seed
     for (let i = 0; i < o.keys; i++) {
       const slot = i % 100;
       if (slot < 60) {
-        cmds.push(['SET', `${p}str:${i}`, `value-${i}-${'x'.repeat(i % 40)}`]);
+        cmds.push(['SET', `${p}str:${i}`, `value-${i}-${'x'.repeat(i % 40)}${pad}`]);
         count('string');
       } else if (slot < 70) {
-        cmds.push(['HSET', `${p}hash:${i}`, 'name', `n${i}`, 'plan', ['free', 'pro', 'team'][i % 3], 'n', i, 'at', 1_700_000_000 + i]);
+        cmds.push(['HSET', `${p}hash:${i}`, 'name', `n${i}`, 'plan', ['free', 'pro', 'team'][i % 3], 'n', i, 'at', 1_700_000_000 + i, ...(pad ? ['blob', pad] : [])]);
         count('hash');
       } else if (slot < 78) {
         cmds.push(['RPUSH', `${p}list:${i}`, `a${i}`, `b${i}`, `c${i}`, `d${i}`]);

@@ -10,7 +10,8 @@
 //
 // An HTTP control endpoint on loopback lets a plan's hooks pause and resume it: POST /pause stops the producer,
 // pauses the queue (a flag in Redis: it moves with the data) and returns once no job is active; POST /resume
-// undoes both; GET /status → {paused, active, waiting, completed, ...}. `redis-jobs-ctl.ts` calls them.
+// undoes both (on the server the name points at now: it looks the name up first); GET /status → {paused, active,
+// waiting, completed, ...}. `redis-jobs-ctl.ts` calls them.
 //
 //   npx tsx scripts/workload/redis-jobs.ts --log FILE [--control-port 7390] [--rate 20]   (sandbox name and port)
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -198,6 +199,10 @@ export async function startJobSystem(o: JobSystemOptions): Promise<JobSystem> {
   }
 
   async function resume(): Promise<JobStatus> {
+    // A move resumes the jobs right after switching the name: follow it now rather than at the next poll, so
+    // the queue is resumed on the server the name points at (the other may be a paused or read-only old copy).
+    const now = await lookupA(o.dns).then((a) => a[0], () => undefined);
+    if (now && now !== address) connect(now);
     await queue?.resume();
     for (const w of workers) w.resume();
     paused = false;

@@ -1,12 +1,15 @@
 // Throwaway redis-server processes for tests and benchmarks: one per datacenter address (127.0.1.1, 127.0.2.1)
 // on a free port, with its own directory and an optional password, stopped (and its files removed) by `stop`.
 // Comparisons and dumps run against these, never against the sandbox's seeded pair that other tests read.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+// `startControlledRedis` makes one a move can stop and start over SSH: run by the sandbox's user through the
+// same control script the sandbox writes for its own pair.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { RedisEndpoint } from '../../activities/redis/endpoint';
+import { redisCtlScript } from '../sandbox/redis';
 
 export interface ThrowawayRedis {
   endpoint: RedisEndpoint & { password?: string };
@@ -88,4 +91,63 @@ export async function startThrowawayRedis(o: { address: string; port?: number; p
   }
   rmSync(dir, { recursive: true, force: true });
   throw new Error(`redis-server on ${o.address}: ${lastErr}`);
+}
+
+/** A redis-server run by the sandbox's `cutover` user through its own control script, as a move's target is. */
+export interface ControlledRedis {
+  endpoint: RedisEndpoint & { password?: string };
+  /** Its directory (cutover's): conf, dump, log, pid file, control script. */
+  dir: string;
+  /** `sh <ctl> start|stop|status`, as a plan's target service runs it over SSH. */
+  ctl: string;
+  dumpPath: string;
+  conf: string;
+  /** Runs the control script as the sandbox user (start, stop, status). */
+  control(action: 'start' | 'stop' | 'status'): { code: number; out: string };
+  /** Stops it (SHUTDOWN NOSAVE) and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A throwaway server in a directory of its own under `parentDir` (one of the sandbox's host directories, owned by
+ * `user`), with a password, DEBUG enabled for loopback clients (the benchmark's baseline uses DEBUG DIGEST), no
+ * automatic saves, started through redis-ctl.sh as `user` (so a move, logging in as that user over SSH, can stop
+ * and start it).
+ */
+export function startControlledRedis(o: { parentDir: string; name: string; address: string; port: number; password?: string; label?: string; user?: string; extra?: string[] }): ControlledRedis {
+  const user = o.user ?? 'cutover';
+  const dir = path.join(o.parentDir, `redis-${o.name}`);
+  mkdirSync(dir, { recursive: true });
+  const conf = path.join(dir, 'redis.conf');
+  const pwFile = path.join(dir, 'password');
+  const lines = [
+    `bind ${o.address}`, `port ${o.port}`, 'protected-mode no', 'daemonize no', `dir ${dir}`, 'dbfilename dump.rdb', 'save ""', 'appendonly no',
+    'enable-debug-command local', 'repl-diskless-sync-delay 0',
+    ...(o.password ? [`requirepass ${o.password}`, `masterauth ${o.password}`] : []),
+    ...(o.extra ?? []),
+  ];
+  writeFileSync(conf, `${lines.join('\n')}\n`);
+  if (o.password) writeFileSync(pwFile, o.password, { mode: 0o600 });
+  const ctl = path.join(dir, 'redis-ctl.sh');
+  writeFileSync(ctl, redisCtlScript({ conf, pidFile: path.join(dir, 'redis.pid'), logFile: path.join(dir, 'redis.log'), address: o.address, port: o.port, passwordFile: o.password ? pwFile : undefined }), { mode: 0o755 });
+  const chown = spawnSync('chown', ['-R', `${user}:`, dir], { encoding: 'utf8' });
+  if (chown.status !== 0) throw new Error(`chown ${dir}: ${chown.stderr}`);
+  const control = (action: 'start' | 'stop' | 'status') => {
+    const r = spawnSync('runuser', ['-u', user, '--', 'sh', ctl, action], { encoding: 'utf8', timeout: 60_000 });
+    return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}`.trim() };
+  };
+  const started = control('start');
+  if (started.code !== 0) throw new Error(`redis ${o.name} on ${o.address}:${o.port} did not start: ${started.out}`);
+  return {
+    endpoint: { host: o.address, port: o.port, password: o.password, label: o.label ?? `${o.address}:${o.port}` },
+    dir,
+    ctl,
+    conf,
+    dumpPath: path.join(dir, 'dump.rdb'),
+    control,
+    async stop() {
+      control('stop');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

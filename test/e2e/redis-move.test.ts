@@ -1,11 +1,14 @@
-// The Redis move's building blocks on real servers, with the BullMQ job system running through a DNS name of the
-// sandbox's BIND the whole time: replicate dc1 → dc2, pause the jobs through the control endpoint (as a hook
-// would), pause writes, catch up, promote, compare, switch the name, resume. Every job the producer saw
-// acknowledged completes exactly once. Also: BGSAVE waits for a save that succeeded and reports one that failed,
-// preflight reports every problem at once, steps are idempotent.
+// The Redis move on real servers, with the BullMQ job system running through a DNS name of the sandbox's BIND the
+// whole time. First its building blocks: replicate dc1 → dc2, pause the jobs through the control endpoint (as a
+// hook would), pause writes, catch up, promote, compare, switch the name, resume; BGSAVE waits for a save that
+// succeeded and reports one that failed; preflight reports every problem at once; steps are idempotent.
+// Then the whole move through the CLI services, both modes, ~100k keys, producers and workers running: afterwards
+// a full comparison finds no difference, no job is lost or run twice, jobs go on on dc2 through the name. And its
+// faults: a corrupt dump on the target (rolled back: the source serves, jobs resumed), a pause hook that never
+// confirms (nothing left paused), bad input refused by preflight (unreachable host, non-empty target, wrong AUTH).
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -13,14 +16,26 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities, type Activities } from '../../activities';
+import { storageFromEnv } from '../../activities/clients/gcs';
+import { lookupA } from '../../activities/dns';
+import { defaultDeps } from '../../activities';
 import { createRedisActivities } from '../../activities/redis';
 import { compareRedis, type CompareResult } from '../../activities/redis/compare';
 import { preflightRedis } from '../../activities/redis/preflight';
 import { awaitCaughtUp, bgsaveAndWait, catchUpState, pauseWrites, promote, replicaOf, unpauseWrites } from '../../activities/redis/replication';
 import { ErrorType } from '../../workflows/shared/errors';
+import type { MigrationStatus } from '../../workflows/shared';
+import * as svc from '../../scripts/cli/services';
+import { sandboxRedisMovePlan, type SandboxRedisMoveOptions } from '../../scripts/plans/redis-move';
+import { writePlan } from '../../scripts/plans/sandbox';
+import { seedRedis } from '../../scripts/workload/redis-data';
+import { type ControlledRedis, startControlledRedis } from '../../scripts/workload/redis-servers';
+import { atGate } from '../helpers/migrations';
+import { eventually, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 import { loadSandbox, setSandboxRecord } from '../../scripts/sandbox/endpoints';
 import { control } from '../../scripts/workload/redis-jobs-ctl';
-import { drainJobs, startJobSystem } from '../../scripts/workload/redis-jobs';
+import { countJobs, drainJobs, type JobSystem, startJobSystem } from '../../scripts/workload/redis-jobs';
 import { freePortOnAll, startThrowawayRedis, type ThrowawayRedis } from '../../scripts/workload/redis-servers';
 
 const sb = loadSandbox();
@@ -32,8 +47,12 @@ let source: ThrowawayRedis;
 let target: ThrowawayRedis;
 let src: Redis;
 let tgt: Redis;
+let env: TemporalTestEnv;
+let services: svc.Services;
 
 beforeAll(async () => {
+  env = await temporalTestEnv();
+  services = await svc.connect();
   writeFileSync(passwordFile, 'move-secret\n', { mode: 0o600 });
   // One port on both addresses: clients follow the name, the port stays.
   const port = await freePortOnAll([sb.hosts.dc1.address, sb.hosts.dc2.address]);
@@ -46,6 +65,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const f of fixtures.splice(0)) await f.cleanup();
+  await services?.close();
+  await env?.close();
   src?.disconnect();
   tgt?.disconnect();
   await source?.stop();
@@ -162,7 +184,7 @@ describe('redis move building blocks', () => {
   });
 
   it('as activities: the comparison heartbeats its figures, a refused login is not retried', async () => {
-    const acts = createRedisActivities();
+    const acts = createRedisActivities(defaultDeps());
     const env = new MockActivityEnvironment();
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
@@ -177,5 +199,261 @@ describe('redis move building blocks', () => {
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: ErrorType.HostUnreachable, nonRetryable: true });
     expect((err as Error).message).toMatch(/promoting target: .*login refused/);
+  });
+});
+
+// ---- the whole move through the CLI services -----------------------------------------------------------
+
+const PASSWORD = 'move-secret';
+const fixtures: MoveFixture[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface MoveFixture {
+  id: string;
+  dnsName: string;
+  source: ControlledRedis;
+  target: ControlledRedis;
+  jobs: JobSystem | null;
+  completionLog: string;
+  planFile: string;
+  seeded: number;
+  /** Runs started on it: a test that fails half-way leaves one open, cleanup ends it. */
+  runs: string[];
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A pair of servers run by the sandbox user through their control scripts (the target's is the plan's service),
+ * in dc1 and dc2 on one port, `keys` keys on the source, a DNS name of its own on dc1, the job system running
+ * through it (unless `jobs: false`), and the plan.
+ */
+async function moveFixture(o: { keys: number; jobs?: boolean } & Partial<SandboxRedisMoveOptions>): Promise<MoveFixture> {
+  const id = randomUUID().slice(0, 8);
+  const port = await freePortOnAll([sb.hosts.dc1.address, sb.hosts.dc2.address]);
+  const make = (dc: 'dc1' | 'dc2', label: string) =>
+    startControlledRedis({ parentDir: path.join(sb.stateDir, dc), name: `e2e-${id}`, address: sb.hosts[dc].address, port, password: PASSWORD, label });
+  const source = make('dc1', 'source');
+  const target = make('dc2', 'target');
+  const dnsName = `e2e-rm-${id}.${sb.dns.zone}`;
+  setSandboxRecord(sb, dnsName, sb.hosts.dc1.address);
+  const seeded = o.keys ? (await seedRedis(source.endpoint, { keys: o.keys })).keys : 0;
+  const completionLog = path.join(work, `completions-${id}.log`);
+  const jobs = o.jobs === false ? null : await startJobSystem({ dns: { server: sb.dns.server, port: sb.dns.port, name: dnsName }, port, password: PASSWORD, ratePerSec: 40, completionLog });
+  const planFile = writePlan(
+    path.join(sb.stateDir, 'plans', `e2e-rm-${id}.yaml`),
+    sandboxRedisMovePlan(sb, { name: `e2e-${id}`, dnsName, port, passwordFile, targetCtl: target.ctl, ...(jobs ? { jobsUrl: jobs.url } : {}), jobsTimeout: '45s', ...o }),
+  );
+  const f: MoveFixture = {
+    id, dnsName, source, target, jobs, completionLog, planFile, seeded, runs: [],
+    async cleanup() {
+      for (const run of f.runs) await services.client.workflow.getHandle(run).terminate('test cleanup').catch(() => undefined);
+      // Nothing may stay paused: the job system's connections would wait for the pause's deadline.
+      for (const r of [source, target]) {
+        const c = client(r);
+        await Promise.race([c.call('CLIENT', 'UNPAUSE'), sleep(2000)]).catch(() => undefined);
+        c.disconnect();
+      }
+      await Promise.race([jobs?.stop(), sleep(15_000)]);
+      await source.stop();
+      await target.stop();
+      rmSync(planFile, { force: true });
+      try {
+        setSandboxRecord(sb, dnsName, null);
+      } catch {
+        /* best effort */
+      }
+    },
+  };
+  fixtures.push(f);
+  return f;
+}
+
+const client = (r: ControlledRedis) => new Redis({ ...r.endpoint, protocol: 2, maxRetriesPerRequest: 1 });
+
+/** svc.startMigration, the run remembered for cleanup. */
+async function startRun(s: svc.Services, f: MoveFixture): Promise<string> {
+  const { id } = await svc.startMigration(s, f.planFile, 'alice');
+  f.runs.push(id);
+  return id;
+}
+
+/** Whether a write on this server is taken within `ms` (a paused server blocks it; a replica refuses it). */
+async function takesWrites(r: ControlledRedis, ms = 2000): Promise<boolean | 'read-only'> {
+  const c = client(r);
+  try {
+    const done = c.set(`probe:${randomUUID()}`, '1').then(() => true, (e: Error) => (/READONLY/.test(e.message) ? ('read-only' as const) : false));
+    return await Promise.race([done, sleep(ms).then(() => false)]);
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** The jobs after the move: drained, none lost, none run twice, and some ran on `where` after the switch. */
+async function checkJobs(f: MoveFixture, where: string): Promise<void> {
+  const jobs = f.jobs!;
+  await eventually(async () => jobs.address === where, `job system on ${where}`, 15_000);
+  await eventually(async () => countJobs(jobs.enqueued, f.completionLog).completed > 0 && readFileSync(f.completionLog, 'utf8').includes(` ${where} `), `jobs completed on ${where}`, 20_000);
+  const count = await drainJobs(jobs, f.completionLog, 30_000);
+  expect(count.lost).toEqual([]);
+  expect(count.duplicates).toEqual([]);
+  expect(count.enqueued).toBeGreaterThan(20);
+}
+
+/** A full comparison of both servers once the old side has caught up with the new one. */
+async function compareAfter(f: MoveFixture): Promise<CompareResult> {
+  const [s, t] = [client(f.source), client(f.target)];
+  try {
+    await awaitCaughtUp(t, s, { timeoutMs: 60_000 });
+    return await compareRedis({ source: f.source.endpoint, target: f.target.endpoint, maxDifferences: 5 });
+  } finally {
+    s.disconnect();
+    t.disconnect();
+  }
+}
+
+describe('redis-move end to end', () => {
+  it('dump mode: jobs paused, BGSAVE, copy with checksums, archive, load, every key compared, switch; nothing lost, nothing twice', async () => {
+    const f = await moveFixture({ keys: 100_000, mode: 'dump' });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-rm-dump') };
+    await sleep(1500);
+    const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
+      const id = await startRun(s, f);
+      const gate = await atGate(s, id, 'cutover');
+      expect(gate.gate!.evidence).toMatchObject({ mode: 'dump', keysDifferent: 0, differences: 'none', verdict: 'identical' });
+      expect(gate.gate!.evidence.keysCompared).toBeGreaterThanOrEqual(f.seeded);
+      // Waiting at the gate: no job runs and the source takes no write (it holds them until the switch).
+      const done = countJobs(f.jobs!.enqueued, f.completionLog).completed;
+      expect(await takesWrites(f.source, 1000)).toBe(false);
+      expect(countJobs(f.jobs!.enqueued, f.completionLog).completed).toBe(done);
+      await svc.decide(s, id, 'cutover', 'go', 'bob', 'identical');
+      return svc.waitForEnd(s, id);
+    });
+    expect(final.outcome).toBe('completed');
+    expect(final.steps.map((st) => st.name)).toEqual([
+      'preflight', 'check-dns', 'pause-jobs', 'pause-writes', 'bgsave', 'copy-dump', 'archive-dump', 'stop-target', 'place-dump', 'start-target',
+      'integrity', 'hold-writes', 'switch-traffic', 'fence-source', 'resume-jobs', 'clean-up',
+    ]);
+    expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([sb.hosts.dc2.address]);
+    // The dump archived in the bucket is the one copied (its size; its sha256 was checked while streaming).
+    const [meta] = await storageFromEnv().bucket(sb.gcs.bucket).file(`dumps/redis-move-e2e-${f.id}.rdb`).getMetadata();
+    expect(Number(meta.size)).toBe(final.figures.dumpBytes);
+    // The old source is a read-only replica of the target (once its sync is loaded): nothing can write into the old copy.
+    await eventually(async () => (await takesWrites(f.source)) === 'read-only', 'the old source read-only', 20_000);
+    expect(await takesWrites(f.target)).toBe(true);
+    await checkJobs(f, sb.hosts.dc2.address);
+    const after = await compareAfter(f);
+    expect(after.differences).toEqual([]);
+    expect(after.keysCompared).toBeGreaterThan(f.seeded);
+  });
+
+  it('replicate mode: live replication, the gate with lag, a short write pause, switch; nothing lost, nothing twice', async () => {
+    const f = await moveFixture({ keys: 100_000, mode: 'replicate', complete: true });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-rm-repl') };
+    await sleep(1500);
+    const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
+      const id = await startRun(s, f);
+      const gate = await atGate(s, id, 'cutover');
+      expect(gate.gate!.evidence).toMatchObject({ mode: 'replicate', link: 'up' });
+      expect(gate.gate!.evidence.keysCompared).toBeGreaterThanOrEqual(f.seeded);
+      // Live: the jobs were never paused before the gate.
+      expect((await control(f.jobs!.url, 'status')).paused).toBe(false);
+      await svc.decide(s, id, 'cutover', 'go', 'bob', 'lag fine');
+      const complete = await atGate(s, id, 'complete');
+      expect(complete.gate!.evidence.dns).toBe(`${f.dnsName} → ${sb.hosts.dc2.address}`);
+      await svc.decide(s, id, 'complete', 'go', 'bob', 'jobs run on dc2');
+      return svc.waitForEnd(s, id);
+    });
+    expect(final.outcome).toBe('completed');
+    expect(Number(final.figures.writePauseToPromotedMs)).toBeLessThan(1000);
+    await checkJobs(f, sb.hosts.dc2.address);
+    const after = await compareAfter(f);
+    expect(after.differences).toEqual([]);
+  });
+
+  it('a corrupt dump on the target rolls back: the target refuses it, is restored, the source serves and the jobs resume on it', async () => {
+    const f = await moveFixture({ keys: 20_000, mode: 'dump' });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-rm-corrupt') };
+    const real = createActivities();
+    const activities: Activities = {
+      ...real,
+      // Between the copy (checksums equal) and the load: bytes flipped in the middle of the dump on dc2.
+      async placeRedisDump(input) {
+        const fd = openSync(input.incoming, 'r+');
+        try {
+          writeSync(fd, Buffer.from('corrupted by the test'), 0, 21, Math.floor(statSync(input.incoming).size / 2));
+        } finally {
+          closeSync(fd);
+        }
+        return real.placeRedisDump(input);
+      },
+    };
+    await sleep(1000);
+    const final: MigrationStatus = await withWorker(env, s.taskQueue, activities, async () => {
+      const id = await startRun(s, f);
+      return svc.waitForEnd(s, id);
+    });
+    expect(final.outcome).toBe('rolled-back');
+    // Redis's own words: the RDB it could not load.
+    expect(final.failure).toMatch(/^starting target: .*redis-ctl\.sh start.* exited 1: .*RDB/);
+    expect(final.compensations.map((c) => [c.step, c.state])).toEqual([['stop-target', 'done'], ['copy-dump', 'done'], ['pause-writes', 'done'], ['pause-jobs', 'done']]);
+    expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([sb.hosts.dc1.address]);
+    // The target runs again, empty as it was; the source takes writes; the jobs run on dc1.
+    expect(f.target.control('status').out).toBe('running');
+    const t = client(f.target);
+    expect(await t.dbsize()).toBe(0);
+    t.disconnect();
+    expect(await takesWrites(f.source)).toBe(true);
+    expect((await control(f.jobs!.url, 'status')).paused).toBe(false);
+    await checkJobs(f, sb.hosts.dc1.address);
+  });
+
+  it('a pause hook that never confirms: the step fails in time and nothing is left paused', async () => {
+    const f = await moveFixture({ keys: 1000, mode: 'dump', pauseCommand: 'sleep 600', jobsTimeout: '3s' });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-rm-hook') };
+    const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
+      const id = await startRun(s, f);
+      return svc.waitForEnd(s, id);
+    });
+    expect(final.outcome).toBe('rolled-back');
+    expect(final.failure).toMatch(/pause hook on dc1 did not finish within 3 s/);
+    expect(final.compensations).toMatchObject([{ step: 'pause-jobs', state: 'done' }]);
+    expect((await control(f.jobs!.url, 'status')).paused).toBe(false);
+    expect(await takesWrites(f.source)).toBe(true);
+    await checkJobs(f, sb.hosts.dc1.address);
+  });
+
+  it('bad input is refused by preflight, every problem at once: unreachable server and host, wrong AUTH secret, non-empty target', async () => {
+    const f = await moveFixture({ keys: 10, mode: 'dump', jobs: false });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-rm-pre') };
+    const wrong = path.join(work, `wrong-${f.id}`);
+    writeFileSync(wrong, 'not-the-password');
+    // The source's password from the wrong file, the target's server down, dc2's SSH on a port nobody pinned.
+    const text = readFileSync(f.planFile, 'utf8');
+    const at = text.indexOf('source:');
+    const bad = text.slice(0, at) + text.slice(at).replace(`passwordFile: ${passwordFile}`, `passwordFile: ${wrong}`);
+    const unreachable = bad.replace(/(dc2:\n\s+address: 127\.0\.2\.1\n\s+port: )2222/, '$12299');
+    expect(unreachable).not.toBe(bad);
+    writeFileSync(f.planFile, unreachable);
+    expect(f.target.control('stop').code).toBe(0);
+    await withPlanWorkers(env, s.taskQueue, async () => {
+      const err = await svc.reviewPlan(s, f.planFile, 'alice').catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      const message = (err as Error).message;
+      expect(message).toMatch(/preflight of .* failed, nothing was changed/);
+      expect(message).toMatch(/source 127\.0\.1\.1:\d+: login refused.*password from file .*wrong-/);
+      expect(message).toMatch(/target 127\.0\.2\.1:\d+: unreachable/);
+      expect(message).toMatch(/ssh dc2: .*(no key for \[127\.0\.2\.1\]:2299|unreachable)/);
+      expect(message).not.toMatch(/not-the-password|move-secret/);
+
+      // The plan as it was, the target up again but holding a key: refused unless the plan allows overwriting it.
+      writeFileSync(f.planFile, text);
+      expect(f.target.control('start').code).toBe(0);
+      const t = client(f.target);
+      await t.set('left-over', '1');
+      t.disconnect();
+      const err2 = await svc.reviewPlan(s, f.planFile, 'alice').catch((e: Error) => e);
+      expect((err2 as Error).message).toMatch(/target holds 1 keys .* set target.overwrite/);
+    });
+    expect(await takesWrites(f.source)).toBe(true);
   });
 });

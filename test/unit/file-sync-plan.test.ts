@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { moveKinds } from '../../scripts/moves';
 import { parsePlan, PlanError } from '../../scripts/plans/load';
 import { fileSyncInput } from '../../scripts/plans/file-sync';
 import { parseDuration, parseSize } from '../../scripts/plans/units';
@@ -83,7 +84,8 @@ describe('file-sync plan', () => {
   });
 
   it('refuses an unknown kind and a missing field', () => {
-    expect(problems('kind: mongo\nname: x\n')).toEqual(['kind: expected one of file-sync, postgres-failover, got "mongo"']);
+    expect(problems('kind: mongo\nname: x\n')).toEqual([`kind: expected one of ${moveKinds.join(', ')}, got "mongo"`]);
+    expect(moveKinds).toEqual(expect.arrayContaining(['file-sync', 'postgres-failover']));
     expect(problems(valid.replace(/approval:.*\n/, ''))).toEqual(['approval: missing: expected object']);
   });
 

@@ -28,6 +28,8 @@ describe('stored histories replay on today’s code', () => {
       // failed, its dependent undos skipped.
       'file-sync-fenced-completed.json',
       'file-sync-switch-back-failed.json',
+      'redis-move-completed.json',
+      'redis-move-rolled-back.json',
       'postgres-failover-completed.json',
       'postgres-failover-reverse-move.json',
       // Recorded before the reverse move could undo itself (patch "reverse-move-undo"): replays on the old path.

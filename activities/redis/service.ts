@@ -1,0 +1,101 @@
+// Stopping and starting the target's redis-server with the plan's commands, run on its host over SSH (systemctl,
+// or the sandbox's redis-ctl.sh), and telling what the server is doing from the outside: down (refuses
+// connections), loading a dump (answers LOADING), or up with its keys. Commands run under `timeout`, so one that
+// hangs fails the step instead of holding the write pause.
+import type { SshHost } from '../../workflows/shared/types';
+import { shq } from '../clients/ssh';
+import type { ActivityDeps } from '../deps';
+import { keepBeating, onHost } from '../remote';
+import { RedisClientError, withRedis, type RedisServerRef } from './client';
+import { type DbKeyspace, parseInfo, parseKeyspace } from './info';
+import { RedisStepError } from './replication';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export type ServerState =
+  | { state: 'down'; why: string }
+  | { state: 'loading' }
+  | { state: 'up'; keyspace: DbKeyspace[]; keysLoaded: number | null; role: string };
+
+/** What the server does now, seen by a client: refusing connections, loading, or serving. */
+export async function serverState(server: RedisServerRef): Promise<ServerState> {
+  try {
+    return await withRedis(server, async (r) => {
+      const info = parseInfo(await r.info());
+      if (info.loading === '1') return { state: 'loading' } as const;
+      const loaded = info.rdb_last_load_keys_loaded;
+      return { state: 'up', keyspace: parseKeyspace(await r.info('keyspace')), keysLoaded: loaded === undefined ? null : Number(loaded), role: info.role ?? '?' } as const;
+    });
+  } catch (err) {
+    if (/LOADING/.test((err as Error).message)) return { state: 'loading' };
+    if (err instanceof RedisClientError && err.kind === 'unreachable') return { state: 'down', why: err.message };
+    throw err;
+  }
+}
+
+/** A plan command on its host, killed after `seconds` (and KILLed 5 s later): `timeout` is coreutils. */
+export function timed(command: string, seconds: number): string {
+  return `timeout -k 5 ${Math.max(1, Math.ceil(seconds))} sh -c ${shq(command)}`;
+}
+
+export interface ServiceInput {
+  host: SshHost;
+  command: string;
+  server: RedisServerRef;
+  timeoutMs: number;
+}
+
+export async function stopServer(deps: Pick<ActivityDeps, 'withSsh'>, i: ServiceInput, signal?: AbortSignal): Promise<{ wasRunning: boolean; stopMs: number }> {
+  const started = Date.now();
+  if ((await serverState(i.server)).state === 'down') return { wasRunning: false, stopMs: 0 };
+  const stop = keepBeating(() => ({ stopping: i.server.label, ms: Date.now() - started }));
+  try {
+    await onHost(deps, i.host, `stopping ${i.server.label}`, (c) => c.exec(timed(i.command, i.timeoutMs / 1000), { signal }));
+    for (;;) {
+      if ((await serverState(i.server)).state === 'down') return { wasRunning: true, stopMs: Date.now() - started };
+      if (Date.now() - started > i.timeoutMs) throw new RedisStepError(`${i.server.label} still answers ${Math.round(i.timeoutMs / 1000)} s after \`${i.command}\``);
+      await sleep(100);
+    }
+  } finally {
+    stop();
+  }
+}
+
+export interface StartResult {
+  alreadyRunning: boolean;
+  /** From the start command to serving (loading done). */
+  loadMs: number;
+  keyspace: DbKeyspace[];
+  keysLoaded: number | null;
+}
+
+/**
+ * Start it and wait until it serves with its dataset loaded. A server that refuses connections for `downForMs`
+ * after its start command has died (a dump it cannot load: Redis checks the RDB checksum and exits): that is
+ * reported at once, not after the whole load timeout.
+ */
+export async function startServer(deps: Pick<ActivityDeps, 'withSsh'>, i: ServiceInput & { downForMs?: number }, signal?: AbortSignal): Promise<StartResult> {
+  const started = Date.now();
+  const now = await serverState(i.server);
+  if (now.state === 'up') return { alreadyRunning: true, loadMs: 0, keyspace: now.keyspace, keysLoaded: now.keysLoaded };
+  let last: ServerState = now;
+  const stop = keepBeating(() => ({ starting: i.server.label, state: last.state, ms: Date.now() - started }));
+  try {
+    if (now.state === 'down') await onHost(deps, i.host, `starting ${i.server.label}`, (c) => c.exec(timed(i.command, 120), { signal }));
+    let downSince = Date.now();
+    for (;;) {
+      last = await serverState(i.server);
+      if (last.state === 'up') return { alreadyRunning: false, loadMs: Date.now() - started, keyspace: last.keyspace, keysLoaded: last.keysLoaded };
+      if (last.state !== 'down') downSince = Date.now();
+      else if (Date.now() - downSince > (i.downForMs ?? 10_000)) {
+        throw new RedisStepError(
+          `${i.server.label} refuses connections ${Math.round((Date.now() - downSince) / 1000)} s after \`${i.command}\` (${last.why}): it did not start or died loading its dump (a corrupt RDB?): see its log on ${i.host.name}`,
+        );
+      }
+      if (Date.now() - started > i.timeoutMs) throw new RedisStepError(`${i.server.label} still ${last.state} ${Math.round(i.timeoutMs / 1000)} s after \`${i.command}\``);
+      await sleep(100);
+    }
+  } finally {
+    stop();
+  }
+}
