@@ -9,6 +9,7 @@ import type { SecretRef } from '../../workflows/shared/types';
 import type { SandboxEndpoints } from '../sandbox/endpoints';
 import { absolutePath, approvalSchema, artifactsSchema, dnsFields, dnsProblems, gatePolicy, gateSchema, hostSchema, ipv4, plainText, positiveDuration, size } from './fields';
 import { sandboxDns, sandboxHosts } from './sandbox';
+import { approverLine } from '../sandbox/people';
 
 const port = z.number().int().min(1).max(65535);
 const alias = z.string().min(1).describe('host alias in hosts');
@@ -258,7 +259,8 @@ export function sandboxRedisMovePlan(sb: SandboxEndpoints, o: SandboxRedisMoveOp
       compare: { connections: 4, maxDifferences: o.maxDifferences ?? 20, ttlTolerance: '2s' },
       archive: mode === 'dump' && (o.archive ?? true),
     },
-    approval: { approvers: o.approvers ?? ['alice', 'bob'], requireSecondPerson: true },
+    // Each approver with their sandbox key (scripts/sandbox/people.ts), as allowed_signers lines.
+    approval: { approvers: (o.approvers ?? ['alice', 'bob']).map((name) => approverLine(sb.stateDir, name)), requireSecondPerson: true },
     gates: {
       ...(o.pauseGate && mode === 'dump' ? { pause: { onTimeout: 'wait' } } : {}),
       cutover: { onTimeout: 'wait' },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePlan, PlanError } from '../../scripts/plans/load';
 import { redisMoveInput, type RedisMovePlan } from '../../scripts/plans/redis-move';
+import { APPROVERS } from '../helpers/plans';
 
 const valid = `
 kind: redis-move
@@ -23,7 +24,7 @@ jobs:
 options:
   writePause: { max: 5m }
   compare: { maxDifferences: 10 }
-approval: { approvers: [alice, bob] }
+approval: { ${APPROVERS} }
 gates:
   pause: { timeout: 1h, onTimeout: rollback }
   complete: {}

@@ -10,7 +10,8 @@ import type { Activities } from '../../activities';
 import type { CompareResult, RedisMovePreflightResult, RedisServerFacts } from '../../activities/redis';
 import { redisMove } from '../../workflows';
 import type { RedisMoveInput } from '../../workflows/redis-move';
-import { decideUpdate, ErrorType, RECOVER_GATE, statusQuery, type MigrationStatus } from '../../workflows/shared';
+import { ErrorType, RECOVER_GATE, statusQuery, type MigrationStatus } from '../../workflows/shared';
+import { decideSigned, people, signedApproval } from '../helpers/signing';
 import { recordHistory } from '../helpers/history';
 import { atGate, failureOf, fakeHost } from '../helpers/workflows';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
@@ -36,7 +37,7 @@ function input(overrides: Partial<RedisMoveInput> = {}): RedisMoveInput {
     replicate: { maxLagBytes: 1024, timeoutMs: 60_000, onTimeout: 'rollback' },
     compare: { connections: 2, maxDifferences: 5, ttlToleranceMs: 2000 },
     archive: { bucket: 'artifacts', prefix: 'dumps' },
-    approval: { approvers: ['alice', 'bob'], requireSecondPerson: true },
+    approval: signedApproval([people().alice, people().bob]),
     gates: { cutover: { onTimeout: 'wait' }, complete: { onTimeout: 'wait' } },
     traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKeyFile: '/k', name: 'redis.z', ttl: 1 } },
     ...overrides,
@@ -175,7 +176,7 @@ async function start(queue: string, args: RedisMoveInput): Promise<WorkflowHandl
 }
 
 const decide = (h: WorkflowHandle, gate: string, decision: 'go' | 'no-go' | 'retry' | 'way-back', reason = 'fine') =>
-  h.executeUpdate(decideUpdate, { args: [{ gate, decision, by: 'bob', reason }] });
+  decideSigned(h, { gate, decision, by: 'bob', reason });
 
 const DUMP_CALLS = [
   'preflight', 'lookupDns', 'hook:pause', 'pause-writes:source', 'bgsave', 'copy:/data/dump.rdb.cutover-jobs->/data/dump.rdb.cutover-incoming-jobs',
@@ -196,7 +197,7 @@ describe('redis-move workflow', () => {
       // Writes stay paused at the gate: a late decision rolls back rather than let the source take writes.
       expect(Date.parse(atCutover.gate!.deadline!) - Date.parse(atCutover.gate!.openedAt)).toBeLessThanOrEqual(600_000);
       expect(atCutover.pointOfNoReturn.passedAt).toBeNull();
-      const refused = await h.executeUpdate(decideUpdate, { args: [{ gate: 'cutover', decision: 'go', by: 'alice' }] }).catch((e: Error) => e);
+      const refused = await decideSigned(h, { gate: 'cutover', decision: 'go', by: 'alice' }).catch((e: Error) => e);
       expect(String((refused as Error & { cause?: Error }).cause?.message)).toMatch(/second person/);
       await decide(h, 'cutover', 'go');
       const atComplete = await atGate(h, 'complete');
