@@ -135,13 +135,21 @@ export function createServerActivities(pg: PgContext) {
         }
         await q.query('select pg_reload_conf()');
         const names = Object.keys(input.settings);
+        // The reload reaches this session a moment later. A reset setting goes back to what the configuration
+        // files say (postgresql.conf and its includes, read now by pg_file_settings), or its built-in default:
+        // wait for that too, not only for values set, so an undo never reports the value it is about to lose.
         for (let i = 0; ; i++) {
-          const rows = await q.query<{ name: string; setting: string; pending: boolean }>(
-            `select name, current_setting(name) as setting, pending_restart as pending from pg_settings where name = any($1)`,
+          const rows = await q.query<{ name: string; setting: string; expected: string }>(
+            `select s.name, current_setting(s.name) as setting,
+                    coalesce((select f.setting from pg_file_settings f
+                               where f.name = s.name and f.error is null and f.sourcefile not like '%postgresql.auto.conf'
+                               order by f.seqno desc limit 1), s.boot_val) as expected
+               from pg_settings s where s.name = any($1)`,
             [names],
           );
           const applied = Object.fromEntries(rows.map((r) => [r.name, r.setting]));
-          const ok = Object.entries(input.settings).every(([n, v]) => v === null || applied[n] === v);
+          const expected = Object.fromEntries(rows.map((r) => [r.name, r.expected]));
+          const ok = Object.entries(input.settings).every(([n, v]) => applied[n] === (v ?? expected[n]));
           if (ok || i >= 50) return { applied };
           await sleep(100);
         }
