@@ -12,10 +12,19 @@
 //              trigger-file   promote_trigger_file, wal_retrieve_retry_interval = 100ms (cutover's default)
 //              pg_promote     SELECT pg_promote() instead of the trigger file
 //              trigger-file-5s  the trigger file with PostgreSQL's default 5 s retry interval
+// And per round, each on a fresh clone of its own:
+//   reverse      the default plan's move with a no-go at `complete`: dc1 streams from dc2 during the soak, so the
+//                way back is only the switch back (synchronous commit, fence dc2, promote dc1, DNS back), timed
+//                as the writer sees it: last commit on dc2 → first on dc1 (`reverseOutageMs`);
+//   by hand      the same switch as a careful human does it, without cutover: a standby built with pg_basebackup
+//                and streaming, then a clean stop of the primary (`pg_ctl stop -m fast`), `pg_ctl promote` of
+//                the standby, `nsupdate` of the name, one after the other (`handDoneOutageMs`).
 // Client-observed write outage = from the last commit acknowledged by the old primary to the first acknowledged
 // by the new one, both through the DNS name; every acknowledged commit is checked on the new primary
-// (`lostCommits` must be 0). Figures are medians over the rounds.
+// (`lostCommits` must be 0). Figures are medians over the rounds. `outageVsHandDoneRatio` = cutover's forward
+// outage (the default plan) / the hand-done one: below 1.0, cutover beats a careful human.
 import { randomUUID } from 'node:crypto';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createWorker } from '../../workers/main';
@@ -42,6 +51,33 @@ const VARIANTS: Record<string, Pick<SandboxPostgresFailoverOptions, 'promote' | 
   'trigger-file-5s': { promote: 'trigger-file', walRetrieveRetryInterval: '5s' },
 };
 type Variant = 'trigger-file' | 'pg_promote' | 'trigger-file-5s';
+
+interface ReverseFigures {
+  workflowId: string;
+  outcome: string | null;
+  /** The forward switch of this move (dc1 → dc2), as the writer saw it. */
+  writeOutageMs: number;
+  /** The switch back at `complete` no-go: last commit on dc2 → first on dc1. */
+  reverseOutageMs: number;
+  reversePromoteMs: number;
+  reverseFenceToWritableMs: number;
+  reverseFenceTimings: string;
+  /** The way back's steps, to show it skipped rejoin and catch-up. */
+  wayBackSteps: string[];
+  acknowledged: number;
+  lostCommits: number;
+}
+
+interface HandDoneFigures {
+  /** Last commit on dc1 → first on dc2, through the name, as for cutover. */
+  writeOutageMs: number;
+  /** The three commands, each as timed from here: stop, promote, nsupdate. */
+  stopMs: number;
+  promoteMs: number;
+  nsupdateMs: number;
+  acknowledged: number;
+  lostCommits: number;
+}
 
 interface MoveFigures {
   variant: Variant;
@@ -112,27 +148,142 @@ const writerFor = (c: PgCluster): PgWriter =>
     table: 'writes',
   });
 
+/** Drives a run to its end: go at every gate, or no-go at `complete` (the way back). */
+async function drive(s: svc.Services, planFile: string, o: BenchOptions, atComplete: 'go' | 'no-go' = 'go'): Promise<{ id: string; final: MigrationStatus }> {
+  const { id } = await svc.startMigration(s, planFile, 'alice');
+  for (;;) {
+    checkAbort(o.signal);
+    const { status, running } = await svc.getStatus(s, id);
+    if (!running) break;
+    if (status.gate?.name === 'cutover') {
+      // A person approves minutes after catch-up, not milliseconds: by then the kernel has written the fresh
+      // standby copy (GiBs of dirty pages) to disk. Without this, that writeback stalls every fsync in the
+      // switchover and the figure measures the page cache, not the move.
+      await tryRunAsync('sync', []);
+    }
+    if (status.gate?.name === 'complete' && atComplete === 'no-go') {
+      // The old primary has streamed from the new one all along; two seconds of writes on dc2 first.
+      await new Promise((r) => setTimeout(r, 2000));
+      await svc.decide(s, id, 'complete', 'no-go', 'bob', 'benchmark: the switch back');
+    } else if (status.gate) await svc.decide(s, id, status.gate.name, 'go', 'bob', 'benchmark');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { id, final: await svc.waitForEnd(s, id) };
+}
+
+/** Acknowledged commits the writer saw that `where` does not hold. */
+async function lost(c: PgCluster, where: 'dc1' | 'dc2', writer: PgWriter): Promise<number> {
+  const rows = await c.sql<{ id: string }>(where, 'select id from writes').catch(() => [] as { id: string }[]);
+  const present = new Set(rows.map((r) => Number(r.id)));
+  return writer.acks.filter((a) => !present.has(a.id)).length;
+}
+
+/** A switch's outage as the writer saw it: last commit on `from` before the first on `to` (after `since`). */
+function outageBetween(c: PgCluster, writer: PgWriter, from: 'dc1' | 'dc2', to: 'dc1' | 'dc2', since = 0): number {
+  const acks = writer.acks.filter((a) => a.ackAt > since);
+  const first = acks.find((a) => a.address === c.sb.hosts[to].address);
+  if (!first) return NaN;
+  const last = acks.filter((a) => a.address === c.sb.hosts[from].address && a.ackAt <= first.ackAt).at(-1);
+  return last ? first.ackAt - last.ackAt : NaN;
+}
+
+/** The default plan's move with a no-go at `complete`: forward, soak with reverse replication, switch back. */
+async function reverseMove(s: svc.Services, c: PgCluster, writer: PgWriter, o: BenchOptions): Promise<ReverseFigures> {
+  const planFile = c.writePlan('-reverse', { ...VARIANTS['trigger-file'], soak: '1s', stableFor: '2s' });
+  let run: { id: string; final: MigrationStatus };
+  try {
+    run = await drive(s, planFile, o, 'no-go');
+    await new Promise((r) => setTimeout(r, 1000));
+  } finally {
+    await writer.stop();
+  }
+  const f = run.final.figures;
+  const forwardOutage = outageBetween(c, writer, 'dc1', 'dc2');
+  const lastOnDc2 = writer.acks.filter((a) => a.address === c.sb.hosts.dc2.address).at(-1)?.ackAt ?? 0;
+  return {
+    workflowId: run.id,
+    outcome: run.final.outcome,
+    writeOutageMs: forwardOutage,
+    reverseOutageMs: outageBetween(c, writer, 'dc2', 'dc1', lastOnDc2 - 1),
+    reversePromoteMs: Number(f.reversePromoteMs),
+    reverseFenceToWritableMs: Number(f.reverseFenceToWritableMs),
+    reverseFenceTimings: String(f.reverseFenceTimings),
+    wayBackSteps: run.final.steps.map((st) => st.name).filter((n) => n.startsWith('reverse-')),
+    acknowledged: writer.acks.length,
+    lostCommits: await lost(c, 'dc1', writer),
+  };
+}
+
+/**
+ * The same switch by hand, as a careful human runs it on this machine with the same writer: a standby from
+ * pg_basebackup (-R, a passfile), streaming and caught up; then, one after the other, a clean stop of the
+ * primary (its walsender hands the standby everything, shutdown checkpoint included), `pg_ctl promote -w` of the
+ * standby, and `nsupdate` of the name. No cutover, no Temporal.
+ */
+async function handDone(c: PgCluster, writer: PgWriter): Promise<HandDoneFigures> {
+  const bin = (tool: string) => path.join(c.sb.postgres.binDir, tool);
+  const user = c.sb.postgres.replication.user;
+  const dc1 = c.sb.hosts.dc1.address;
+  const passfile = `${c.standbyDir}.pgpass`;
+  const asUser = { asUser: true, timeoutMs: 30 * 60_000 };
+  const must = async (what: string, p: Promise<{ code: number; stderr: string; stdout: string }>) => {
+    const r = await p;
+    if (r.code !== 0) throw new Error(`by hand: ${what} failed: ${(r.stderr || r.stdout).trim()}`);
+  };
+  tryRun('sh', ['-c', `umask 077 && cat > ${passfile}`], { asUser: true, input: `${dc1}:${c.port}:*:${user}:${c.replicationPassword}\n` });
+  const nsupdateScript = path.join(c.sb.stateDir, 'scratch', `nsupdate-${c.id}.txt`);
+  try {
+    await settle(c.primaryDir);
+    await must('pg_basebackup', tryRunAsync('sh', ['-c', `PGPASSFILE=${passfile} exec ${bin('pg_basebackup')} -h ${dc1} -p ${c.port} -U ${user} -D ${c.standbyDir} -X stream -c fast -w -R`], asUser));
+    appendFileSync(
+      path.join(c.standbyDir, 'postgresql.auto.conf'),
+      `primary_conninfo = 'host=${dc1} port=${c.port} user=${user} passfile=${passfile} application_name=by_hand'\n`,
+    );
+    await must('pg_ctl start', tryRunAsync(bin('pg_ctl'), ['start', '-D', c.standbyDir, '-l', `${c.standbyDir}.log`, '-w', '-t', '120'], asUser));
+    for (let i = 0; ; i++) {
+      const [r] = await c.sql<{ lag: string | null }>('dc1', "select (pg_current_wal_lsn() - replay_lsn)::text as lag from pg_stat_replication where application_name = 'by_hand' and state = 'streaming'");
+      if (r && Number(r.lag) < 1024 * 1024) break;
+      if (i > 1200) throw new Error('by hand: the standby did not catch up within 2 min');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    // As before cutover's gate: the copy's dirty pages written back, then a couple of seconds of writes.
+    await tryRunAsync('sync', []);
+    await new Promise((r) => setTimeout(r, 2000));
+    mkdirSync(path.dirname(nsupdateScript), { recursive: true });
+    writeFileSync(
+      nsupdateScript,
+      [`server ${c.sb.dns.server} ${c.sb.dns.port}`, `zone ${c.sb.dns.zone}`, `update delete ${c.dnsName}. A`, `update add ${c.dnsName}. 1 A ${c.sb.hosts.dc2.address}`, 'send', ''].join('\n'),
+    );
+    const t0 = Date.now();
+    await must('pg_ctl stop', tryRunAsync(bin('pg_ctl'), ['stop', '-D', c.primaryDir, '-m', 'fast', '-w', '-t', '120'], asUser));
+    const t1 = Date.now();
+    await must('pg_ctl promote', tryRunAsync(bin('pg_ctl'), ['promote', '-D', c.standbyDir, '-w', '-t', '120'], asUser));
+    const t2 = Date.now();
+    await must('nsupdate', tryRunAsync('nsupdate', ['-k', c.sb.dns.tsigKeyFile, nsupdateScript]));
+    const t3 = Date.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    await writer.stop();
+    return {
+      writeOutageMs: outageBetween(c, writer, 'dc1', 'dc2'),
+      stopMs: t1 - t0,
+      promoteMs: t2 - t1,
+      nsupdateMs: t3 - t2,
+      acknowledged: writer.acks.length,
+      lostCommits: await lost(c, 'dc2', writer),
+    };
+  } finally {
+    await writer.stop();
+    rmSync(nsupdateScript, { force: true });
+  }
+}
+
 /** One move; `afterwards` runs on the new primary while the writer still commits there. */
 async function move(s: svc.Services, c: PgCluster, writer: PgWriter, variant: Variant, o: BenchOptions, afterwards?: () => Promise<void>): Promise<MoveFigures> {
   const planFile = c.writePlan(`-${variant}`, { ...VARIANTS[variant], soak: '1s', stableFor: '2s' });
   let final: MigrationStatus;
   let id = '';
   try {
-    ({ id } = await svc.startMigration(s, planFile, 'alice'));
-    for (;;) {
-      checkAbort(o.signal);
-      const { status, running } = await svc.getStatus(s, id);
-      if (!running) break;
-      if (status.gate?.name === 'cutover') {
-        // A person approves minutes after catch-up, not milliseconds: by then the kernel has written the fresh
-        // standby copy (GiBs of dirty pages) to disk. Without this, that writeback stalls every fsync in the
-        // switchover and the figure measures the page cache, not the move.
-        await tryRunAsync('sync', []);
-      }
-      if (status.gate) await svc.decide(s, id, status.gate.name, 'go', 'bob', 'benchmark');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    final = await svc.waitForEnd(s, id);
+    ({ id, final } = await drive(s, planFile, o));
     // A second of writes on the new primary, so the outage has an end.
     await new Promise((r) => setTimeout(r, 1000));
     await afterwards?.();
@@ -167,7 +318,7 @@ async function move(s: svc.Services, c: PgCluster, writer: PgWriter, variant: Va
 }
 
 export const postgresFailoverBenchmark: Benchmark = {
-  summary: 'PostgreSQL move: client write outage and promote time per promotion method; base backup vs pg_basebackup',
+  summary: 'PostgreSQL move: client write outage per promotion method, the switch back, the same switch by hand; base backup vs pg_basebackup',
   async run(o) {
     const rounds = o.rounds ?? 3;
     useSandboxWorkerEnv(loadSandbox()); // the in-process worker's Temporal server and GCS emulator
@@ -178,6 +329,8 @@ export const postgresFailoverBenchmark: Benchmark = {
     const s = { ...(await svc.connect({ signingKeys: sandboxSigningKeys(loadSandbox().stateDir) })), taskQueue };
     const raw: { ms: number; bytes: number; position: 'first' | 'second' }[] = [];
     const moves: (MoveFigures & { position: 'first' | 'second' })[] = [];
+    const reverses: ReverseFigures[] = [];
+    const byHand: HandDoneFigures[] = [];
     let pairs = 0;
     const pairRatios: number[] = [];
     o.progress(`building a template primary with ${FILLER_MB} MiB of filler (once)`);
@@ -215,6 +368,34 @@ export const postgresFailoverBenchmark: Benchmark = {
             c.cleanup();
           }
         }
+        // The switch back, and the same switch by hand, each on a fresh clone with the same writer.
+        for (const kind of ['reverse', 'by hand'] as const) {
+          checkAbort(o.signal);
+          const c = await createPgCluster({ prefix: 'bench-pg', template });
+          const writer = writerFor(c);
+          try {
+            if (kind === 'reverse') {
+              await settle(c.primaryDir);
+              const r = await reverseMove(s, c, writer, o);
+              reverses.push(r);
+              o.progress(
+                `round ${round} reverse: ${r.outcome}, forward outage ${r.writeOutageMs} ms, switch back outage ${r.reverseOutageMs} ms ` +
+                  `(promote ${r.reversePromoteMs} ms, fence→writable ${r.reverseFenceToWritableMs} ms, ${r.reverseFenceTimings}; steps ${r.wayBackSteps.join(' ')}), ` +
+                  `${r.acknowledged} commits, ${r.lostCommits} lost`,
+              );
+            } else {
+              const h = await handDone(c, writer);
+              byHand.push(h);
+              o.progress(
+                `round ${round} by hand: outage ${h.writeOutageMs} ms (stop ${h.stopMs} ms, promote ${h.promoteMs} ms, nsupdate ${h.nsupdateMs} ms), ` +
+                  `${h.acknowledged} commits, ${h.lostCommits} lost`,
+              );
+            }
+          } finally {
+            await writer.stop();
+            c.cleanup();
+          }
+        }
       }
     } finally {
       template.cleanup();
@@ -237,6 +418,7 @@ export const postgresFailoverBenchmark: Benchmark = {
       ]),
     );
     const baseBackupMs = medianRounded(moves.map((m) => m.baseBackupMs));
+    const forwardOutage = medianRounded([...by('trigger-file').map((m) => m.writeOutageMs), ...reverses.map((r) => r.writeOutageMs)]);
     const rawMs = medianRounded(raw.map((r) => r.ms));
     return {
       rounds,
@@ -259,10 +441,21 @@ export const postgresFailoverBenchmark: Benchmark = {
       basebackupRatioOfMedians: ratio(rawMs, baseBackupMs),
       outageMsTriggerFile: perVariant['trigger-file']?.writeOutageMs ?? null,
       outageMsPromote: perVariant['pg_promote']?.writeOutageMs ?? null,
+      // The way back during the soak is live: the switch back is an outage like the forward one.
+      reverseOutageMs: medianRounded(reverses.map((r) => r.reverseOutageMs)),
+      // The same switch by hand (clean stop, pg_ctl promote, nsupdate), and cutover's forward outage (the
+      // default plan: trigger file, and the reverse moves' forward switches, which run the same plan) against it.
+      handDoneOutageMs: medianRounded(byHand.map((h) => h.writeOutageMs)),
+      forwardOutageMs: forwardOutage,
+      outageVsHandDoneRatio: ratio(forwardOutage, medianRounded(byHand.map((h) => h.writeOutageMs))),
+      // The same with `promote: pg_promote` (it wakes the standby at once; the trigger file waits for its next look).
+      outageVsHandDoneRatioPgPromote: ratio(perVariant['pg_promote']?.writeOutageMs ?? NaN, medianRounded(byHand.map((h) => h.writeOutageMs))),
       variants: perVariant,
-      lostCommits: moves.reduce((n, m) => n + m.lostCommits, 0),
-      outcomes: [...new Set(moves.map((m) => m.outcome))],
+      lostCommits: [...moves, ...reverses, ...byHand].reduce((n, m) => n + m.lostCommits, 0),
+      outcomes: [...new Set([...moves, ...reverses].map((m) => m.outcome))],
       perMove: moves,
+      perReverse: reverses,
+      perHandDone: byHand,
     };
   },
 };
