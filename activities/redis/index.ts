@@ -1,7 +1,10 @@
-// Redis activities for the Redis move, ready for the registry (createActivities spreads them in): preflight,
-// the integrity comparison, and the building blocks (dump, write pause, replication, catch-up, promotion).
-// Servers are named with their passwords by reference (activities/secrets), read on the worker at connect time.
-// Long waits heartbeat real figures and stop on cancellation. Every step is idempotent: it looks first.
+// Redis activities of the redis-move (createActivities spreads them in), by stage: preflight of the servers and
+// hosts (move-preflight.ts), the write pause, BGSAVE and keyspace, the dump's way over SSH with checksums, its
+// archive and placement (dump.ts), stopping and starting the target with the plan's commands (service.ts), the
+// job system's hooks (jobs.ts), replication, catch-up windows and the hand-over (replication.ts), and the
+// key-by-key comparison (compare.ts). Servers are named with their passwords by reference (activities/secrets),
+// read on the worker at connect time. Long waits heartbeat real figures and stop on cancellation. Every step is
+// idempotent: it looks first.
 import { cancellationSignal, cancelled, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';

@@ -453,6 +453,16 @@ describe('redis-move end to end', () => {
       t.disconnect();
       const err2 = await svc.reviewPlan(s, f.planFile, 'alice').catch((e: Error) => e);
       expect((err2 as Error).message).toMatch(/target holds 1 keys .* set target.overwrite/);
+
+      // Emptied: the dry run passes, real reads, every change recorded and not done (the target still runs).
+      const t2 = client(f.target);
+      await t2.del('left-over');
+      t2.disconnect();
+      const review = await svc.reviewPlan(s, f.planFile, 'alice');
+      expect(review.status.outcome).toBe('completed');
+      expect(review.status.dryRun!.steps.map((st) => st.step)).toEqual(expect.arrayContaining(['preflight', 'pause-writes', 'copy-dump', 'start-target', 'integrity', 'gate cutover', 'switch-traffic']));
+      expect(review.status.dryRun!.compensations.map((c) => c.step)).toEqual(['pause-writes', 'copy-dump', 'stop-target', 'switch-traffic']);
+      expect(f.target.control('status').out).toBe('running');
     });
     expect(await takesWrites(f.source)).toBe(true);
   });
