@@ -34,6 +34,7 @@ import { type ControlledRedis, startControlledRedis } from '../../scripts/worklo
 import { atGate } from '../helpers/migrations';
 import { eventually, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 import { loadSandbox, setSandboxRecord } from '../../scripts/sandbox/endpoints';
+import { sandboxSigningKeys } from '../../scripts/sandbox/people';
 import { control } from '../../scripts/workload/redis-jobs-ctl';
 import { countJobs, drainJobs, type JobSystem, startJobSystem } from '../../scripts/workload/redis-jobs';
 import { freePortOnAll, startThrowawayRedis, type ThrowawayRedis } from '../../scripts/workload/redis-servers';
@@ -52,7 +53,8 @@ let services: svc.Services;
 
 beforeAll(async () => {
   env = await temporalTestEnv();
-  services = await svc.connect();
+  // alice and bob sign with their sandbox keys (scripts/sandbox/people.ts).
+  services = await svc.connect({ signingKeys: sandboxSigningKeys(loadSandbox().stateDir) });
   writeFileSync(passwordFile, 'move-secret\n', { mode: 0o600 });
   // One port on both addresses: clients follow the name, the port stays.
   const port = await freePortOnAll([sb.hosts.dc1.address, sb.hosts.dc2.address]);
