@@ -156,7 +156,7 @@ export function createVerifyActivities(deps: ActivityDeps) {
       try {
         return await onHost(deps, input.source.host, 'verify while live', async (c) => {
           const transfer = { ...input, delete: true, bandwidthLimitKBps: 0 };
-          const out = (await c.exec(rsyncCommand(transfer, 'verify'), { signal: cancellationSignal(), allowFailure: true })) as { code: number; stdout: string; stderr: string };
+          const out = await c.exec(rsyncCommand(transfer, 'verify'), { signal: cancellationSignal(), allowFailure: true });
           // 24: files vanished while rsync listed them, a live writer's doing.
           if (out.code !== 0 && out.code !== 24) {
             throw ApplicationFailure.nonRetryable(`verify while live: rsync exited ${out.code}: ${out.stderr.trim().slice(-500)}`, ErrorType.CommandFailed);
@@ -185,7 +185,8 @@ export function createVerifyActivities(deps: ActivityDeps) {
           return {
             files: stats.regularFiles,
             bytes: stats.totalBytes,
-            changedSinceLastPass: differences.length,
+            // Files only: a directory's time changes with every file written or removed in it.
+            changedSinceLastPass: differences.filter((l) => /^([<>ch.]f|\*deleting)/.test(l)).length,
             durationMs: Date.now() - started,
             verifiedAt: new Date().toISOString(),
           };
@@ -203,16 +204,26 @@ export function createVerifyActivities(deps: ActivityDeps) {
       const started = Date.now();
       const stop = keepBeating(() => ({ stage: 'verifying in the freeze', seconds: Math.round((Date.now() - started) / 1000) }));
       try {
-        const facts = (full: boolean) =>
-          onHost(deps, input.source.host, 'verify in the freeze', async (c) => {
+        // Both hosts at once, from the first moment: the target's connection opens while the source's reads the
+        // final sync's list of changes (every few milliseconds count: this runs while writers are frozen).
+        const facts = async (full: boolean) => {
+          let listed!: (changed: string[]) => void;
+          let notListed!: (err: unknown) => void;
+          const changedList = new Promise<string[]>((resolve, reject) => ((listed = resolve), (notListed = reject)));
+          changedList.catch(() => undefined); // the target may fail first; the source's failure is reported then
+          const source = onHost(deps, input.source.host, 'verify in the freeze', async (c) => {
             const log = await c.exec(`${RUN_DIR}; cat ${changesLog(input.migrationId)} 2>/dev/null || true`, { signal: cancellationSignal() });
             const changed = changedFiles(log.stdout);
-            const [source, target] = await Promise.all([
-              factsOf(c, input.source, input.exclude, changed, full),
-              onHost(deps, input.target.host, 'verify in the freeze', (t) => factsOf(t, input.target, input.exclude, changed, full)),
-            ]);
-            return { changed, source, target };
+            listed(changed);
+            return { changed, facts: await factsOf(c, input.source, input.exclude, changed, full) };
+          }).catch((err: unknown) => {
+            notListed(err);
+            throw err;
           });
+          const target = onHost(deps, input.target.host, 'verify in the freeze', async (t) => factsOf(t, input.target, input.exclude, await changedList, full));
+          const [s, t] = await Promise.all([source, target]);
+          return { changed: s.changed, source: s.facts, target: t };
+        };
         let { changed, source, target } = await facts(false);
         const same = (a: Facts, b: Facts) => a.listDigest === b.listDigest && a.sumsDigest === b.sumsDigest;
         if (!same(source, target)) {

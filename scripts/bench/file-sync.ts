@@ -1,5 +1,5 @@
 // file-sync benchmark: how long cutover's file-sync copy takes next to plain rsync between the same hosts, and
-// how short its final sync (the downtime window) is next to the full copy.
+// how long writers stay frozen (freeze hook to unfreeze hook) next to the final sync inside it.
 //
 // The source is a cached tree in dc1 (20,220 files, 1.22 GB: many small files, some 1 MiB and 32 MiB ones,
 // random content so rsync cannot compress or match anything). Each round runs, in alternating order:
@@ -7,7 +7,11 @@
 //   cutover  a real file-sync migration (in-process worker on its own task queue, its own DNS name and workflow
 //            id) to another fresh dc2 dir. Right after the initial copy 0.5% of the files are rewritten and a
 //            few added (work for catch-up); at the gate a few more are rewritten, added and deleted (work for the
-//            final sync); then bob approves alice's migration.
+//            final sync); then bob approves alice's migration. The plan's freeze and unfreeze hooks raise and
+//            remove a flag over SSH (no writer to wait for), so the frozen window includes their real cost.
+// Then the same move once more on a tree 4× larger (the tree four times over, hard-linked: 4× the files and
+// bytes to copy, list and compare) to show the frozen window follows the final sync, not the tree
+// (CUTOVER_BENCH_FILE_SYNC_LARGE=0 skips it).
 // Before every timed run the page cache is put in the same state: the source read once (warm, default), or
 // dropped (--cold). Cold favours cutover slightly: its preflight walks the tree (find, du) just before the
 // copy, warming the inode cache that raw rsync has to fill itself.
@@ -37,12 +41,12 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { RsyncPassResult } from '../../activities/files';
 import { rsyncRemoteShell } from '../../activities/files';
 import { shq } from '../../activities/clients/ssh';
-import type { MigrationStatus, SshHost } from '../../workflows/shared';
+import { fencedPath, type MigrationStatus, type SshHost } from '../../workflows/shared';
 import { createWorker } from '../../workers/main';
 import { UserError } from '../cli/errors';
 import * as svc from '../cli/services';
 import { loadSandbox, setSandboxRecord, useSandboxWorkerEnv, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
-import { medianRounded, ratio } from './stats';
+import { median, medianRounded, ratio } from './stats';
 import type { Benchmark, BenchOptions } from './main';
 import { prng } from '../sandbox/files';
 import { sandboxFileSyncPlan } from '../plans/file-sync';
@@ -67,6 +71,8 @@ const CHANGES = {
 };
 
 const DEFAULT_ROUNDS = 3;
+/** The larger tree: this many copies of TREE side by side. */
+const LARGE_FACTOR = 4;
 
 type Progress = (line: string) => void;
 
@@ -124,6 +130,8 @@ interface Layout {
   root1: string; // dc1/bench/file-sync
   tree: string;
   treeMarker: string;
+  /** LARGE_FACTOR hard-linked copies of tree, in x0 … x3. */
+  largeTree: string;
   views: string;
   root2: string; // dc2/bench/file-sync
   lock: string;
@@ -135,6 +143,7 @@ function layout(sb: SandboxEndpoints): Layout {
     root1,
     tree: path.join(root1, 'tree'),
     treeMarker: path.join(root1, 'tree.json'),
+    largeTree: path.join(root1, `tree-x${LARGE_FACTOR}`),
     views: path.join(root1, 'views'),
     root2: path.join(sb.stateDir, 'dc2', 'bench', 'file-sync'),
     lock: path.join(sb.stateDir, 'bench', 'file-sync.lock'),
@@ -199,6 +208,19 @@ function countTree(dir: string): { files: number; bytes: number } {
   return { files, bytes };
 }
 
+/** The larger tree: LARGE_FACTOR hard-linked copies of the cached tree (rebuilt with it). */
+function ensureLargeTree(l: Layout, reused: boolean, user: string, progress: Progress): string {
+  const done = path.join(l.largeTree, '.complete');
+  if (reused && existsSync(done)) return l.largeTree;
+  rmSync(l.largeTree, { recursive: true, force: true });
+  mkdirSync(l.largeTree, { recursive: true });
+  for (let i = 0; i < LARGE_FACTOR; i++) sh(`cp -al ${shq(l.tree)} ${shq(path.join(l.largeTree, `x${i}`))}`);
+  sh(`chown -R ${shq(`${user}:`)} ${shq(l.largeTree)}`);
+  writeFileSync(done, '');
+  progress(`larger tree: ${LARGE_FACTOR} hard-linked copies of the source tree in ${l.largeTree}`);
+  return l.largeTree;
+}
+
 /** The same page-cache state before every timed run. */
 function settleCache(tree: string, cold: boolean): void {
   sh('sync');
@@ -245,11 +267,17 @@ interface CutoverFigures {
   fullCopyMs: number;
   fullCopyActivityMs: number;
   finalSyncMs: number;
-  verifyMs: number;
+  /** Every file by checksum while live, before the gate (no downtime). */
+  verifyLiveMs: number;
+  fenceMs: number;
+  /** In the freeze: the final sync's changed files by checksum, the whole tree by metadata. */
+  verifyFrozenMs: number;
+  switchMs: number;
   /** CPU this process (the in-process worker: ssh2 channel, progress parsing, heartbeats) used during the initial copy. */
   workerCpuMsDuringCopy: number;
-  /** final sync + verify + DNS switch: how long writers stay frozen (the plan's freeze hook would add its own). */
+  /** How long writers stay frozen: the freeze hook's start to the unfreeze hook's end (fence, final sync, verify, DNS switch inside). */
   frozenWindowMs: number;
+  frozenWindowVsFinalSyncRatio: number;
   catchUpPasses: number;
   passes: PassFigures[];
   outcome: string;
@@ -333,7 +361,8 @@ async function cutoverRun(
   let workflowId: string | undefined;
   try {
     setSandboxRecord(sb, dnsName, sb.hosts.dc1.address);
-    writePlan(planFile, sandboxFileSyncPlan(sb, { name: `bench-${tag}`, sourceDir: source, targetDir: target, dnsName }));
+    const freezeFlag = `${source}.frozen`;
+    writePlan(planFile, sandboxFileSyncPlan(sb, { name: `bench-${tag}`, sourceDir: source, targetDir: target, dnsName, freezeFlag, awaitWriter: false }));
     const started = await svc.startMigration(s, planFile, 'alice');
     workflowId = started.id;
     progress(`  cutover: alice started ${workflowId}`);
@@ -373,16 +402,22 @@ async function cutoverRun(
       throw new Error(`migration ${workflowId} ended ${final.outcome}: ${final.failure}`);
     }
     const passes = await rsyncPasses(s, workflowId);
-    const finalSync = final.steps.find((st) => st.name === 'final-sync')!;
-    const switched = final.steps.find((st) => st.name === 'switch-traffic')!;
+    const frozen = final.steps.find((st) => st.name === 'freeze')!;
+    const unfrozen = final.steps.find((st) => st.name === 'unfreeze')!;
+    const finalSyncMs = stepMs(final, 'final-sync');
+    const frozenWindowMs = Date.parse(unfrozen.endedAt!) - Date.parse(frozen.startedAt);
     return {
       workflowId,
       fullCopyMs: stepMs(final, 'initial-copy'),
       fullCopyActivityMs: passes.find((p) => p.pass === 'initial')?.ms ?? NaN,
-      finalSyncMs: stepMs(final, 'final-sync'),
-      verifyMs: stepMs(final, 'verify'),
+      finalSyncMs,
+      verifyLiveMs: stepMs(final, 'verify-live'),
+      fenceMs: stepMs(final, 'fence-source'),
+      verifyFrozenMs: stepMs(final, 'verify-frozen'),
+      switchMs: stepMs(final, 'switch-traffic'),
       workerCpuMsDuringCopy,
-      frozenWindowMs: Date.parse(switched.endedAt!) - Date.parse(finalSync.startedAt),
+      frozenWindowMs,
+      frozenWindowVsFinalSyncRatio: ratio(frozenWindowMs, finalSyncMs),
       catchUpPasses: final.steps.filter((st) => st.name.startsWith('catch-up-')).length,
       passes,
       outcome: final.outcome,
@@ -477,6 +512,25 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
     const ctx = { sb, s: { ...s, taskQueue }, files, owner: o, progress, signal };
     const raws: number[] = [];
     const cutovers: CutoverFigures[] = [];
+    let large: CutoverFigures | undefined;
+    /** One cutover move from a hard-linked view of `tree` (its changes must not touch the cached tree). */
+    const cutoverOn = async (tree: string, treeFiles: TreeFile[], target: string, tag: string, seed: number, label: string): Promise<CutoverFigures> => {
+      const view = path.join(l.views, tag);
+      sh(`cp -al ${shq(tree)} ${shq(view)}`);
+      settleCache(tree, cold);
+      progress(`${label}: cutover file-sync → ${target}`);
+      try {
+        const c = await cutoverRun({ ...ctx, files: treeFiles }, view, target, tag, seed);
+        progress(
+          `${label}: cutover initial copy ${(c.fullCopyMs / 1000).toFixed(1)} s, ${c.catchUpPasses} catch-up pass(es), ` +
+            `verify while live ${(c.verifyLiveMs / 1000).toFixed(1)} s; frozen ${(c.frozenWindowMs / 1000).toFixed(2)} s: ` +
+            `final sync ${(c.finalSyncMs / 1000).toFixed(2)} s, verify in the freeze ${(c.verifyFrozenMs / 1000).toFixed(2)} s`,
+        );
+        return c;
+      } finally {
+        for (const p of [view, fencedPath(view), `${view}.scratch`, `${view}.frozen`]) rmSync(p, { recursive: true, force: true });
+      }
+    };
     try {
       for (let round = 1; round <= rounds; round++) {
         // Alternate the order so neither side always runs on a machine the other has just worked.
@@ -495,23 +549,20 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
             progress(`round ${round}/${rounds}: raw rsync ${(ms / 1000).toFixed(1)} s`);
             raws.push(ms);
           } else {
-            // A hard-linked view of the cached tree: the migration's source changes must not touch the cache.
-            const view = path.join(l.views, `${runId}-${round}`);
-            sh(`cp -al ${shq(l.tree)} ${shq(view)}`);
-            settleCache(l.tree, cold);
-            progress(`round ${round}/${rounds}: cutover file-sync → ${target}`);
-            try {
-              const c = await cutoverRun(ctx, view, target, `${runId}-${round}`, TREE.seed + round * 10);
-              progress(
-                `round ${round}/${rounds}: cutover initial copy ${(c.fullCopyMs / 1000).toFixed(1)} s, ` +
-                  `${c.catchUpPasses} catch-up pass(es), final sync ${(c.finalSyncMs / 1000).toFixed(1)} s, verify ${(c.verifyMs / 1000).toFixed(1)} s`,
-              );
-              cutovers.push(c);
-            } finally {
-              rmSync(view, { recursive: true, force: true });
-              rmSync(`${view}.scratch`, { force: true });
-            }
+            const c = await cutoverOn(l.tree, files, target, `${runId}-${round}`, TREE.seed + round * 10, `round ${round}/${rounds}`);
+            cutovers.push(c);
           }
+          rmSync(target, { recursive: true, force: true });
+        }
+      }
+      if (process.env.CUTOVER_BENCH_FILE_SYNC_LARGE !== '0') {
+        const largeTree = ensureLargeTree(l, tree.reused, sb.hosts.dc1.user, progress);
+        // The changes land in the first copy: the same work for catch-up and the final sync as on the small tree.
+        const largeFiles = files.map((f) => ({ ...f, rel: `x0/${f.rel}` }));
+        const target = path.join(l.root2, `${runId}-large`);
+        try {
+          large = await cutoverOn(largeTree, largeFiles, target, `${runId}-x${LARGE_FACTOR}`, TREE.seed + 7, `tree ×${LARGE_FACTOR}`);
+        } finally {
           rmSync(target, { recursive: true, force: true });
         }
       }
@@ -524,6 +575,7 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
     const rawRsyncMs = medianRounded(raws);
     const fullCopyMs = medianRounded(cutovers.map((c) => c.fullCopyMs));
     const finalSyncMs = medianRounded(cutovers.map((c) => c.finalSyncMs));
+    const med = (pick: (c: CutoverFigures) => number) => medianRounded(cutovers.map(pick));
     return {
       files: tree.files,
       bytes: tree.bytes,
@@ -535,9 +587,33 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
       fullCopyVsRsyncRatio: ratio(fullCopyMs, rawRsyncMs),
       finalSyncMs,
       finalSyncVsFullCopyRatio: ratio(finalSyncMs, fullCopyMs),
-      verifyMs: medianRounded(cutovers.map((c) => c.verifyMs)),
-      workerCpuMsDuringCopy: medianRounded(cutovers.map((c) => c.workerCpuMsDuringCopy)),
-      frozenWindowMs: medianRounded(cutovers.map((c) => c.frozenWindowMs)),
+      verifyLiveMs: med((c) => c.verifyLiveMs),
+      fenceMs: med((c) => c.fenceMs),
+      verifyFrozenMs: med((c) => c.verifyFrozenMs),
+      switchMs: med((c) => c.switchMs),
+      workerCpuMsDuringCopy: med((c) => c.workerCpuMsDuringCopy),
+      frozenWindowMs: med((c) => c.frozenWindowMs),
+      // The median of the rounds' own ratios: each round's window against its own final sync.
+      frozenWindowVsFinalSyncRatio: Number(median(cutovers.map((c) => c.frozenWindowVsFinalSyncRatio)).toFixed(3)),
+      ...(large
+        ? {
+            large: {
+              files: tree.files * LARGE_FACTOR,
+              bytes: tree.bytes * LARGE_FACTOR,
+              rounds: 1,
+              fullCopyMs: large.fullCopyMs,
+              verifyLiveMs: large.verifyLiveMs,
+              finalSyncMs: large.finalSyncMs,
+              fenceMs: large.fenceMs,
+              verifyFrozenMs: large.verifyFrozenMs,
+              switchMs: large.switchMs,
+              frozenWindowMs: large.frozenWindowMs,
+              frozenWindowVsFinalSyncRatio: large.frozenWindowVsFinalSyncRatio,
+              workflowId: large.workflowId,
+              passes: large.passes,
+            },
+          }
+        : {}),
       catchUpPasses: Math.max(...cutovers.map((c) => c.catchUpPasses)),
       changes: CHANGES,
       outcome: cutovers.every((c) => c.outcome === 'completed') ? 'completed' : 'failed',
@@ -553,6 +629,6 @@ async function run(options: BenchOptions): Promise<Record<string, unknown>> {
 }
 
 export const fileSyncBenchmark: Benchmark = {
-  summary: 'cutover file-sync vs plain rsync on a ≥ 20,000-file, ≥ 1 GiB tree: full copy, catch-up, final sync',
+  summary: 'cutover file-sync vs plain rsync on a ≥ 20,000-file, ≥ 1 GiB tree (and a 4× tree): full copy, catch-up, final sync, frozen window',
   run,
 };

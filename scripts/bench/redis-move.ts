@@ -34,6 +34,7 @@ import { seedRedis } from '../workload/redis-data';
 import { type ControlledRedis, freePortOnAll, startControlledRedis } from '../workload/redis-servers';
 import type { Benchmark, BenchOptions } from './main';
 import { ratio } from './stats';
+import { sandboxSigningKeys } from '../sandbox/people';
 
 /**
  * The dataset: KEYS keys, values padded to PAD bytes. The defaults keep the shape of REFERENCE.md's 1 GiB / 2 M keys
@@ -138,7 +139,7 @@ export const redisMoveBenchmark: Benchmark = {
     const taskQueue = `bench-redis-${id}`;
     const worker = await createWorker(taskQueue);
     const running = worker.run();
-    const s = { ...(await svc.connect()), taskQueue };
+    const s = { ...(await svc.connect({ signingKeys: sandboxSigningKeys(sb.stateDir) })), taskQueue };
     const port = await freePortOnAll([sb.hosts.dc1.address, sb.hosts.dc2.address]);
     const make = (dc: 'dc1' | 'dc2', label: string) =>
       startControlledRedis({ parentDir: path.join(sb.stateDir, dc), name: `bench-${id}`, address: sb.hosts[dc].address, port, password: PASSWORD, label });

@@ -1,7 +1,9 @@
 // The file-sync move end to end on the sandbox's real sshd, rsync and BIND, driven through the CLI services,
 // with a live writer: what a user would check after a migration (files, checksums, DNS).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
@@ -174,6 +176,59 @@ describe('file-sync end to end', () => {
     expect(statSync(f.sourceDir).isFile()).toBe(true);
     expect(statSync(fencedPath(f.sourceDir)).isDirectory()).toBe(true);
     expect(treeDigest(f.targetDir, (rel) => rel.endsWith('.tmp'))).toEqual(treeDigest(fencedPath(f.sourceDir), (rel) => rel.endsWith('.tmp')));
+  });
+
+  it('on real hosts: the fence refuses late writes and comes undone; the live verify finds a wrong copy; the freeze\'s verify finds a write it did not sync', async () => {
+    const f = fixture({ files: 30, bytesPerFile: 4096 });
+    const acts = createActivities();
+    const run = <A, R>(fn: (a: A) => Promise<R>, arg: A): Promise<R> => new MockActivityEnvironment().run(fn, arg) as Promise<R>;
+    const failure = async (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: ApplicationFailure) => e);
+    const h = (dc: 'dc1' | 'dc2') => {
+      const x = f.sb.hosts[dc];
+      return { name: dc, address: x.address, port: x.sshPort, user: x.user, identityFile: x.identityFile, knownHostsFile: x.knownHostsFile };
+    };
+    const migrationId = `e2e-fence-${f.id}`;
+    const source = { host: h('dc1'), path: f.sourceDir };
+    const target = { host: h('dc2'), path: f.targetDir };
+    const aside = { host: source.host, path: fencedPath(f.sourceDir) };
+    const pass = { migrationId, target, exclude: ['*.tmp'], bandwidthLimitKBps: 0 };
+    await run(acts.rsyncPass, { ...pass, pass: 'initial', source, delete: false });
+
+    // A wrong copy: same size and time on dc2, other bytes. rsync's quick check would never copy it again.
+    const victim = path.join(f.targetDir, 'd0', 'e0', 'f0.bin');
+    const t = statSync(victim).mtime;
+    writeFileSync(victim, Buffer.alloc(4096, 7));
+    utimesSync(victim, t, t);
+    const wrong = await failure(run(acts.verifyLive, { migrationId, source, target, exclude: ['*.tmp'] }));
+    expect(wrong.type).toBe('VerificationFailed');
+    expect(wrong.message).toMatch(/1 file\(s\) .* differ in content .* same size and time, twice in a row.*d0\/e0\/f0\.bin/);
+    // A live write (new file) is not a wrong copy: it is for the final sync.
+    rmSync(victim);
+    writeFileSync(path.join(f.sourceDir, 'live-write.txt'), 'written while live');
+    const live = await run(acts.verifyLive, { migrationId, source, target, exclude: ['*.tmp'] });
+    expect(live.changedSinceLastPass).toBe(2);
+
+    // The fence: the tree aside, a marker in its place; twice is the same as once.
+    expect((await run(acts.fenceSource, { migrationId, source, movedTo: 'dc2:/x' })).already).toBe(false);
+    expect((await run(acts.fenceSource, { migrationId, source, movedTo: 'dc2:/x' })).already).toBe(true);
+    expect(() => mkdirSync(path.join(f.sourceDir, 'live'), { recursive: true })).toThrow(/ENOTDIR/);
+    expect(() => writeFileSync(path.join(f.sourceDir, 'late.txt'), 'late')).toThrow(/ENOTDIR/);
+    const final = await run(acts.rsyncPass, { ...pass, pass: 'final', source: aside, delete: true, recordChanges: true });
+    expect(final.filesTransferred).toBe(2);
+    const verified = await run(acts.verifyFrozen, { migrationId, source: aside, target, exclude: ['*.tmp'] });
+    expect(verified).toMatchObject({ files: 31, checksummedFiles: 2 });
+
+    // A writer holding a file open across the fence writes after the final sync: the metadata comparison sees it.
+    writeFileSync(path.join(aside.path, 'd1', 'e1', 'f1.bin'), 'appended through an open file', { flag: 'a' });
+    const missed = await failure(run(acts.verifyFrozen, { migrationId, source: aside, target, exclude: ['*.tmp'] }));
+    expect(missed.type).toBe('VerificationFailed');
+    expect(missed.message).toMatch(/difference\(s\) .* after the final sync, first: dc1:.*d1\/e1\/f1\.bin/);
+
+    // Undone: the tree back at its path, the marker gone; twice is the same as once.
+    expect((await run(acts.unfenceSource, { source })).already).toBe(false);
+    expect((await run(acts.unfenceSource, { source })).already).toBe(true);
+    expect(statSync(f.sourceDir).isDirectory()).toBe(true);
+    expect(existsSync(aside.path)).toBe(false);
   });
 
   it('a no-go at the gate rolls back: dc2 copy removed, DNS unchanged, writers never frozen', async () => {
