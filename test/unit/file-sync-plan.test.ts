@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { moveKinds } from '../../scripts/moves';
-import { parsePlan, PlanError } from '../../scripts/plans/load';
+import { parsePlan } from '../../scripts/plans/load';
 import { fileSyncInput } from '../../scripts/plans/file-sync';
 import { parseDuration, parseSize } from '../../scripts/plans/units';
-import { APPROVERS, ALICE_KEY, BOB_KEY } from '../helpers/plans';
+import { APPROVERS, ALICE_KEY, BOB_KEY, planProblems } from '../helpers/plans';
 
 const valid = `
 kind: file-sync
@@ -26,16 +26,7 @@ traffic:
   dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: assets.sandbox.internal, ttl: 1, from: 127.0.1.1, to: 127.0.2.1 }
 `;
 
-function problems(text: string, file = 'plan.yaml'): string[] {
-  try {
-    parsePlan(text, file);
-  } catch (err) {
-    expect(err).toBeInstanceOf(PlanError);
-    expect((err as PlanError).message).toContain(file);
-    return (err as PlanError).problems;
-  }
-  throw new Error('plan was accepted');
-}
+const problems = planProblems;
 
 describe('file-sync plan', () => {
   it('turns a valid plan into plain workflow input with units resolved', () => {
