@@ -1,9 +1,10 @@
 // The demo asset tree in dc1 and the empty target in dc2. Generated from a fixed seed, so every machine has the
 // same bytes (and the same mtimes: rsync's quick check compares size and mtime) and a checksum test can be
 // written once.
-import { chownSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Component, Context, Health } from './component';
+import { fencedPath } from '../../workflows/shared/fence';
 import { SandboxError, userIds } from './process';
 
 const FILE_COUNT = 320;
@@ -80,7 +81,12 @@ export function files({ l }: Context): Component {
   const source = l.dc1.assets;
   const target = l.dc2.assets;
 
+  /** A completed file-sync move (the demo's) fences the tree: renamed aside, a marker file at its path. */
+  const fenced = fencedPath(source);
+  const isFenced = () => existsSync(fenced) && !(existsSync(source) && statSync(source).isDirectory());
+
   async function health(): Promise<Health> {
+    if (isFenced()) return { ok: false, detail: `${source} fenced by a completed move (its tree at ${fenced}; up puts it back)`, log };
     if (!existsSync(source)) return { ok: false, detail: `${source} missing`, log };
     if (!existsSync(target)) return { ok: false, detail: `${target} missing`, log };
     return { ok: true, detail: `dc1/assets ${countFiles(source)} files, dc2/assets ${countFiles(target)} files`, log };
@@ -93,6 +99,12 @@ export function files({ l }: Context): Component {
     async up() {
       const { uid, gid } = userIds();
       let note = 'present';
+      if (isFenced()) {
+        // Put the demo tree back (the demo does the same before each run), so tests and the demo find it.
+        rmSync(source, { force: true });
+        renameSync(fenced, source);
+        note = `put back from ${fenced} (a completed move had fenced it)`;
+      }
       if (!existsSync(source)) {
         // Build beside it and rename: an interrupted run never leaves a half tree that looks complete.
         const tmp = `${source}.tmp-${process.pid}`;
