@@ -235,6 +235,23 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
     });
   m.setFigures({ primary: label(forward.from), standby: label(forward.to) });
 
+  /**
+   * The old primary (`back.to`) rejoins as a standby of the new one, its settings as they were before the move
+   * (`restore`): after the promotion for the soak, or in the reverse move. No pg_rewind after a clean fence.
+   */
+  const rejoinOldPrimaryAsStandby = (restore: Record<string, string | null>) =>
+    copies(`${label(back.to)} rejoins as a standby of ${label(back.from)}`).rejoinAsStandby({
+      migrationId,
+      access,
+      node: back.to,
+      upstream: back.from,
+      slot: back.slot,
+      applicationName: back.applicationName,
+      walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
+      restore,
+      foreignSettings: Object.keys(input.standby.settings),
+    });
+
   // ---- phases --------------------------------------------------------------------------------------
 
   const preflight = () =>
@@ -539,17 +556,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
       async () => {
         const restore = await m.remember('settings-before', () => readSettings(forward.from));
         const slot = await steps(`replication slot ${back.slot} on ${back.from.host}`).createSlot({ access, server: back.from, slot: back.slot });
-        const rejoin = await copies(`${label(back.to)} rejoins as a standby of ${label(back.from)}`).rejoinAsStandby({
-          migrationId,
-          access,
-          node: back.to,
-          upstream: back.from,
-          slot: back.slot,
-          applicationName: back.applicationName,
-          walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
-          restore,
-          foreignSettings: Object.keys(input.standby.settings),
-        });
+        const rejoin = await rejoinOldPrimaryAsStandby(restore);
         await steps(`pg_ctl start ${label(back.to)}`).startPostgres({ access, server: back.to });
         let sample = await steps(`${back.applicationName} streams from ${back.from.host}`).awaitStreaming({
           access,
@@ -724,17 +731,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
     const rejoin = await m.step(
       'reverse-rejoin',
       () =>
-        copies(`${label(back.to)} rejoins as a standby of ${label(back.from)}`).rejoinAsStandby({
-          migrationId,
-          access,
-          node: back.to,
-          upstream: back.from,
-          slot: back.slot,
-          applicationName: back.applicationName,
-          walRetrieveRetryIntervalMs: input.walRetrieveRetryIntervalMs,
-          restore,
-          foreignSettings: Object.keys(input.standby.settings),
-        }),
+        rejoinOldPrimaryAsStandby(restore),
       (r) => (r.rewound ? `pg_rewind ran: ${r.reason}` : r.reason),
     );
     await startServer(back, 'reverse-start');
