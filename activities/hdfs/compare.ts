@@ -4,7 +4,7 @@
 import { createInterface } from 'node:readline';
 import { checksumParams, sameChecksum } from './checksum';
 import { isTempName, sha256OfStream } from './dataset';
-import { forEachLimited } from './refresh';
+import { DEFAULT_CONCURRENCY, forEachLimited } from './refresh';
 import { joinHdfsPath, WebHdfsClient, type WebHdfsCluster } from './webhdfs';
 
 export interface OutputLocation {
@@ -21,6 +21,8 @@ export interface CompareOptions {
   maxLineCompareBytes?: number;
   /** `auto`: file checksums where both sides' settings allow, else SHA-256; `sha256`: read every file on both sides. */
   method?: 'auto' | 'sha256';
+  /** Files compared at once, both clusters side by side (see DEFAULT_CONCURRENCY). */
+  concurrency?: number;
   /** Names to leave out (besides temps): e.g. `_SUCCESS` markers whose presence is not the data. */
   ignore?: string[];
   signal?: AbortSignal;
@@ -161,8 +163,7 @@ export async function compareOutputs(a: OutputLocation, b: OutputLocation, opts:
     if (d.countOnlyInA === 0 && d.countOnlyInB === 0) result.sameLinesOtherOrder.push(path);
     else result.differing.push({ path, why: 'lines', lines: d });
   };
-  // GETFILECHECKSUM calls queue per cluster in the client (overlapping ones are slow on the DataNodes).
-  await forEachLimited(diff.same, 8, async (path) => {
+  await forEachLimited(diff.same, opts.concurrency ?? DEFAULT_CONCURRENCY, async (path) => {
     const pa = joinHdfsPath(a.path, path);
     const pb = joinHdfsPath(b.path, path);
     const [xa, xb] = opts.method === 'sha256' ? [undefined, undefined] : await Promise.all([ca.getFileChecksum(pa, { signal }), cb.getFileChecksum(pb, { signal })]);

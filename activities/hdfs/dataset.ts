@@ -18,6 +18,8 @@ export interface DatasetFile {
 
 export interface Dataset {
   describe: string;
+  /** True if opening a file again costs little (a local file): sides may then read it each on their own. */
+  cheapToReopen?: boolean;
   list(signal?: AbortSignal): Promise<DatasetFile[]>;
   open(file: DatasetFile, signal?: AbortSignal): Promise<Readable>;
   /** The file's checksum as a cluster with `params` reports it. */
@@ -48,6 +50,7 @@ export function localDataset(dir: string): Dataset & { remember(file: DatasetFil
   const key = (file: DatasetFile, params: ChecksumParams) => `${file.path}|${file.length}|${paramsKey(params)}`;
   return {
     describe: `local ${dir}`,
+    cheapToReopen: true,
     async list() {
       const out: DatasetFile[] = [];
       const visit = async (abs: string, rel: string) => {

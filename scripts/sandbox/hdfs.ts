@@ -60,6 +60,9 @@ export function hdfsSite(address: string, dirs: HdfsClusterDirs): Record<string,
     // Each close waits this back-off before asking the NameNode again (400 ms by default: 1,000 small files took
     // ~200 s). The DataNode's own client writes WebHDFS uploads, so the cluster needs it as much as clients do.
     'dfs.client.block.write.locateFollowingBlock.initial.delay.ms': 20,
+    // A close returns once the last block is committed by the client, without waiting for the DataNode's
+    // incremental block report: with many small files written at once, those waits dominated every write.
+    'dfs.namenode.file.close.num-committed-allowed': 1,
     'dfs.namenode.name.dir': `file://${dirs.name}`,
     'dfs.datanode.data.dir': `file://${dirs.data}`,
   };
