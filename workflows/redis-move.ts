@@ -607,10 +607,14 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
     if (input.gates.complete) await m.gate('complete', { read: completeEvidence, everyMs: 15_000, maxEveryMs: 300_000 }, input.gates.complete);
     if (input.mode === 'dump') {
       const f = files(pre);
+      // The target's own dump, kept aside while ours loaded, is worth keeping only if it held keys.
+      const leftovers = [{ host: host(input.source.host), path: f.snapshot }, ...(pre.targetState === 'empty' ? [{ host: host(input.target.host), path: f.previous }] : [])];
       await m.step(
         'clean-up',
-        () => steps('remove the dump snapshot on the source').removeRedisDumpCopies({ files: [{ host: host(input.source.host), path: f.snapshot }] }),
-        (r) => (r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove'),
+        () => steps(`remove the dump snapshot on the source${pre.targetState === 'empty' ? " and the empty target's old dump" : ''}`).removeRedisDumpCopies({ files: leftovers }),
+        (r) =>
+          `${r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove'}` +
+          (pre.targetState === 'empty' ? '' : `; the target's keys from before the move are kept in ${input.target.host}:${f.previous}`),
       );
     }
   });

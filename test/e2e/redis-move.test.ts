@@ -257,6 +257,7 @@ async function moveFixture(o: { keys: number; jobs?: boolean } & Partial<Sandbox
       await source.stop();
       await target.stop();
       rmSync(planFile, { force: true });
+      await storageFromEnv().bucket(sb.gcs.bucket).file(`dumps/redis-move-e2e-${id}.rdb`).delete().catch(() => undefined);
       try {
         setSandboxRecord(sb, dnsName, null);
       } catch {

@@ -183,7 +183,7 @@ const DUMP_CALLS = [
   // outside the write pause: the archive of the snapshot
   'archive:dumps/WF.rdb',
   // the complete gate's evidence looks the name up
-  'lookupDns', 'remove:1',
+  'lookupDns', 'remove:2',
 ];
 
 describe('redis-move workflow', () => {
