@@ -4,10 +4,11 @@
 //
 // Phases, dump mode: preflight → check-dns → [gate `pause`] → pause-jobs (hook, confirmed) → pause-writes (CLIENT
 //   PAUSE WRITE on the source, a deadline) → bgsave (succeeded; keys per db) → copy-dump (rsync over SSH, sha256
-//   on both ends) → load-dump: archive (GCS) beside stop-target → place-dump → start-target (loaded) → integrity
-//   (per-db counts, then key by key) → gate `cutover` (the integrity figures; writes stay paused, so a decision
-//   after the pause's deadline rolls back) → hold-writes (no write slipped through since the dump) →
-//   switch-traffic (DNS) → [point of no return] → fence-source → resume-jobs → [gate `complete`] → clean-up.
+//   on both ends) → stop-target → place-dump → start-target (loaded) → integrity (per-db counts, then key by key)
+//   → gate `cutover` (the integrity figures; writes stay paused, so a decision after the pause's deadline rolls
+//   back) → hold-writes (no write slipped through since the dump) → switch-traffic (DNS) → [point of no return] →
+//   fence-source → resume-jobs → archive-dump (GCS, from the snapshot: outside the pause) → [gate `complete`] →
+//   clean-up.
 // Phases, replicate mode: preflight → check-dns → replicate (REPLICAOF with masterauth; initial sync and lag
 //   under the threshold) → integrity (live, key by key) → gate `cutover` (lag refreshed while it waits) →
 //   pause-jobs → hand-over (CLIENT PAUSE WRITE, replica offset ≥ the master's, REPLICAOF NO ONE: the whole write
@@ -509,6 +510,7 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
     });
     await checkDns();
 
+    let copied: { sha256: string; bytes: number } | null = null;
     if (input.mode === 'dump') {
       if (input.gates.pause) {
         await m.gate(
@@ -525,10 +527,8 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
       await pauseJobs(forward);
       const paused = await pauseWrites();
       const saved = await bgsave();
-      const copied = await copyDump(pre);
-      // The archive reads the source's snapshot while the target loads its copy: neither waits for the other.
-      const settled = await Promise.allSettled([archive(pre, copied.sha256), loadDump(pre)]);
-      for (const s of settled) if (s.status === 'rejected') throw s.reason;
+      copied = await copyDump(pre);
+      await loadDump(pre);
       const checked = await integrity(false);
       // Writes stay paused while the approvers look: past the pause's deadline the source would take writes the
       // target lacks, so the gate closes before it (a late decision rolls back).
@@ -601,13 +601,20 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
     if (pre.wayBack.possible) m.armWayBack();
     await fence(forward);
     await resumeJobs(forward);
+    // The archive reads the snapshot kept on the source host: it needs no write pause, so it runs once the jobs
+    // run again (inside the pause it doubled the load's time on two cores and held the comparison back).
+    if (copied) await archive(pre, copied.sha256);
     if (input.gates.complete) await m.gate('complete', { read: completeEvidence, everyMs: 15_000, maxEveryMs: 300_000 }, input.gates.complete);
     if (input.mode === 'dump') {
       const f = files(pre);
+      // The target's own dump, kept aside while ours loaded, is worth keeping only if it held keys.
+      const leftovers = [{ host: host(input.source.host), path: f.snapshot }, ...(pre.targetState === 'empty' ? [{ host: host(input.target.host), path: f.previous }] : [])];
       await m.step(
         'clean-up',
-        () => steps('remove the dump snapshot on the source').removeRedisDumpCopies({ files: [{ host: host(input.source.host), path: f.snapshot }] }),
-        (r) => (r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove'),
+        () => steps(`remove the dump snapshot on the source${pre.targetState === 'empty' ? " and the empty target's old dump" : ''}`).removeRedisDumpCopies({ files: leftovers }),
+        (r) =>
+          `${r.removed.length ? `removed ${r.removed.join(', ')}` : 'nothing left to remove'}` +
+          (pre.targetState === 'empty' ? '' : `; the target's keys from before the move are kept in ${input.target.host}:${f.previous}`),
       );
     }
   });

@@ -1,6 +1,7 @@
 // Test and benchmark data for Redis moves: keys of every type (strings, hashes, lists, sets, sorted sets,
 // streams with a consumer group), a share of them with TTLs, binary keys and values, and optionally big values
 // that only page-by-page reads can compare. Written through pipelines, deterministic for a given seed count.
+import { randomBytes } from 'node:crypto';
 import type { RedisEndpoint } from '../../activities/redis/endpoint';
 import { type Arg, RespConnection, RespError } from '../../activities/redis/resp';
 
@@ -12,7 +13,10 @@ export interface SeedOptions {
   /** Also one hash, set, zset and list of `bigSize` elements, a stream of bigSize/10 entries, a 3 MiB string. */
   big?: boolean;
   bigSize?: number;
-  /** Bytes added to every string value and as a `blob` field of every hash (a dataset of bigger values). */
+  /**
+   * Bytes added to every string value and as a `blob` field of every hash (a dataset of bigger values): random
+   * text, a different slice for each key, so the RDB's compression cannot shrink it (as with real data).
+   */
   pad?: number;
 }
 
@@ -24,7 +28,8 @@ export interface SeedResult {
 /** Writes `keys` keys (plus the big ones); returns how many of each type. */
 export async function seedRedis(ep: RedisEndpoint, o: SeedOptions): Promise<SeedResult> {
   const p = o.prefix ?? 'seed:';
-  const pad = o.pad ? 'p'.repeat(o.pad) : '';
+  const pool = o.pad ? randomBytes(1 << 20).toString('base64') : '';
+  const padOf = (i: number) => (o.pad ? pool.slice((i * 7919) % (pool.length - o.pad), ((i * 7919) % (pool.length - o.pad)) + o.pad) : '');
   const conn = await RespConnection.open(ep, o.db ?? 0);
   const byType: Record<string, number> = {};
   const count = (t: string) => (byType[t] = (byType[t] ?? 0) + 1);
@@ -40,10 +45,10 @@ export async function seedRedis(ep: RedisEndpoint, o: SeedOptions): Promise<Seed
     for (let i = 0; i < o.keys; i++) {
       const slot = i % 100;
       if (slot < 60) {
-        cmds.push(['SET', `${p}str:${i}`, `value-${i}-${'x'.repeat(i % 40)}${pad}`]);
+        cmds.push(['SET', `${p}str:${i}`, `value-${i}-${'x'.repeat(i % 40)}${padOf(i)}`]);
         count('string');
       } else if (slot < 70) {
-        cmds.push(['HSET', `${p}hash:${i}`, 'name', `n${i}`, 'plan', ['free', 'pro', 'team'][i % 3], 'n', i, 'at', 1_700_000_000 + i, ...(pad ? ['blob', pad] : [])]);
+        cmds.push(['HSET', `${p}hash:${i}`, 'name', `n${i}`, 'plan', ['free', 'pro', 'team'][i % 3], 'n', i, 'at', 1_700_000_000 + i, ...(o.pad ? ['blob', padOf(i)] : [])]);
         count('hash');
       } else if (slot < 78) {
         cmds.push(['RPUSH', `${p}list:${i}`, `a${i}`, `b${i}`, `c${i}`, `d${i}`]);

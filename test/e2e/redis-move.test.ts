@@ -259,6 +259,7 @@ async function moveFixture(o: { keys: number; jobs?: boolean } & Partial<Sandbox
       await source.stop();
       await target.stop();
       rmSync(planFile, { force: true });
+      await storageFromEnv().bucket(sb.gcs.bucket).file(`dumps/redis-move-e2e-${id}.rdb`).delete().catch(() => undefined);
       try {
         setSandboxRecord(sb, dnsName, null);
       } catch {
@@ -332,8 +333,8 @@ describe('redis-move end to end', () => {
     });
     expect(final.outcome).toBe('completed');
     expect(final.steps.map((st) => st.name)).toEqual([
-      'preflight', 'check-dns', 'pause-jobs', 'pause-writes', 'bgsave', 'copy-dump', 'archive-dump', 'stop-target', 'place-dump', 'start-target',
-      'integrity', 'hold-writes', 'switch-traffic', 'fence-source', 'resume-jobs', 'clean-up',
+      'preflight', 'check-dns', 'pause-jobs', 'pause-writes', 'bgsave', 'copy-dump', 'stop-target', 'place-dump', 'start-target',
+      'integrity', 'hold-writes', 'switch-traffic', 'fence-source', 'resume-jobs', 'archive-dump', 'clean-up',
     ]);
     expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([sb.hosts.dc2.address]);
     // The dump archived in the bucket is the one copied (its size; its sha256 was checked while streaming).
