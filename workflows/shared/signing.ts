@@ -2,7 +2,9 @@
 // `ssh-keygen -Y sign -n cutover`) and in the workflow (which verifies it, workflows/lib/sshsig.ts). Pure code:
 // SHA-256 from @noble/hashes, no Node built-ins, so it runs in the workflow sandbox and the CLI alike.
 import { sha256 } from '@noble/hashes/sha2';
-import type { Evidence } from './types';
+
+/** Gate evidence as types.ts defines it (spelled out here: types.ts imports this file's Signature and Signer). */
+type Evidence = Record<string, string | number | boolean | null>;
 
 /** The SSHSIG namespace (`ssh-keygen -Y sign -n cutover`): a signature made for git or another tool never counts. */
 export const SIGNING_NAMESPACE = 'cutover';
