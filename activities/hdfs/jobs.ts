@@ -2,6 +2,7 @@
 // cluster's output kept as the result of record, the outputs compared (noise from two runs on the old cluster left
 // out), and an alert when they differ. These are the types the workflow and the activities agree on; the
 // activities live beside them.
+import { createHash } from 'node:crypto';
 import { cancellationSignal, cancelled, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
@@ -267,6 +268,8 @@ export function assertDeepHdfsPath(p: string, what: string): string {
 const TIMED_OUT = 124;
 /** Grace after the remote `timeout` before the worker gives up on the connection itself. */
 const LOCAL_GRACE_MS = 30_000;
+/** How long a stopped job's channel may take to close before it is dropped. */
+const STOP_GRACE_MS = 20_000;
 
 export function createJobActivities(deps: Pick<ActivityDeps, 'withSsh'>) {
   return {
@@ -289,7 +292,9 @@ export function createJobActivities(deps: Pick<ActivityDeps, 'withSsh'>) {
       let lastLine = '';
       const stop = keepBeating(() => ({ job: job.name, cluster: cluster.name, run, phase, seconds: Math.round((Date.now() - started) / 1000), lastLine }));
       const signal = cancellationSignal();
-      const pidFile = runFile('job', `${job.name}-${cluster.name}-${run}`, 'pid');
+      // Per job, cluster, output and run: a retry finds its earlier attempt, two runs side by side never meet.
+      const key = createHash('sha256').update(`${cluster.name}\n${output}\n${run}`).digest('hex').slice(0, 12);
+      const pidFile = runFile('job', `${job.name.slice(0, 40)}-${cluster.name.slice(0, 20)}-${key}`, 'pid');
       try {
         // The output first: a previous attempt may have written part of it, and MapReduce refuses an existing one.
         try {
@@ -305,13 +310,23 @@ export function createJobActivities(deps: Pick<ActivityDeps, 'withSsh'>) {
         const command = `${RUN_DIR}; ${stopSession(pidFile)}; ${runInOwnSession(pidFile, shellWords([...timeout, ...argv]))}`;
         const guard = AbortSignal.timeout(job.timeoutSeconds * 1000 + LOCAL_GRACE_MS);
         const execSignal = AbortSignal.any([signal, guard]);
-        const stopRemote = () => deps.withSsh(job.host, (c) => c.exec(`${RUN_DIR}; ${stopSession(pidFile)}`, { allowFailure: true })).catch(() => undefined);
+        const stopRemote = () => deps.withSsh(job.host, (c) => c.exec(`${RUN_DIR}; ${stopSession(pidFile)}`, { allowFailure: true })).then(() => undefined, () => undefined);
+        // sshd closes a channel only once its command has exited, and ignores a signal request without a terminal:
+        // on cancellation or the worker's own timeout the job is stopped over a second connection (by its session
+        // id), which ends the command and so the channel; if even that does not end it, the channel is dropped.
+        let stopping: Promise<void> | undefined;
+        const gaveUp = new Promise<never>((_, reject) => {
+          execSignal.addEventListener('abort', () => {
+            stopping ??= stopRemote();
+            setTimeout(() => reject(new SshError(`${where}: the command did not end after it was stopped`, 'command')), STOP_GRACE_MS).unref();
+          }, { once: true });
+        });
         let code: number;
         let stderr: string;
         try {
           const r = await deps.withSsh(
             job.host,
-            (c) =>
+            (c) => Promise.race([gaveUp,
               c.exec(command, {
                 signal: execSignal,
                 allowFailure: true,
@@ -321,14 +336,14 @@ export function createJobActivities(deps: Pick<ActivityDeps, 'withSsh'>) {
                   const l = tailOf(chunk, 1, 300);
                   if (l) lastLine = l;
                 },
-              }),
+              })]),
             signal,
           );
           code = r.code;
           stderr = r.stderr;
         } catch (err) {
           // Whatever ended the command on this side, nothing may keep writing the output after this attempt.
-          if (signal.aborted || guard.aborted) await stopRemote();
+          if (signal.aborted || guard.aborted) await (stopping ?? stopRemote());
           if (signal.aborted) await cancelled(); // a cancellation, reported as one
           if (guard.aborted) {
             return { job: job.name, cluster: cluster.name, ok: false, exitCode: null, ms: Date.now() - started, outputPath: output, timedOut: true, stderrTail: `no answer from ${job.host.name} ${LOCAL_GRACE_MS / 1000} s after the job's timeout of ${job.timeoutSeconds} s: stopped` };
