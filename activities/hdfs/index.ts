@@ -1,20 +1,29 @@
-// HDFS activities for the dual-write move: refresh a dataset on both clusters, compare job outputs. Not wired into
-// activities/index.ts yet (the move's workflow does that); the building blocks are exported for it and the tests.
+// HDFS activities for the dual-write move: refresh a dataset on both clusters, run the same job against both, compare
+// their outputs, alert on a difference, remove the shadow's output. Not wired into activities/index.ts here (the
+// move's workflow does that); the building blocks are exported for it and the tests.
 import { cancellationSignal } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
+import { withSsh } from '../clients/ssh';
+import type { ActivityDeps } from '../deps';
 import { keepBeating } from '../remote/heartbeat';
-import { SecretError } from '../secrets';
+import { createAlertActivities, type AlertOptions } from './alert';
 import { compareOutputs, type CompareOptions, type CompareResult, type OutputLocation } from './compare';
 import { type Dataset, hdfsDataset, localDataset } from './dataset';
 import { describeMismatches, refreshDataset, type RefreshOptions, type RefreshProgress, type RefreshResult, type RefreshTarget } from './refresh';
-import { WebHdfsClient, type WebHdfsCluster, WebHdfsError } from './webhdfs';
+import { hdfsFailure } from './failures';
+import { createJobActivities } from './jobs';
+import { WebHdfsClient, type WebHdfsCluster } from './webhdfs';
 
 export { checksumKey, HdfsChecksum, sameChecksum, type FileChecksum } from './checksum';
 export { compareOutputs, diffLines, diffListings, type CompareResult } from './compare';
 export { hdfsDataset, localDataset, type Dataset } from './dataset';
 export { refreshDataset, tempPathFor, verifyDataset, type RefreshResult, type RefreshTarget } from './refresh';
 export { WebHdfsClient, WebHdfsError, type WebHdfsCluster } from './webhdfs';
+export { hdfsFailure } from './failures';
+export { slackPayload, sendAlert } from './alert';
+export { describeDifferences, judgeJobComparison, noiseFiles, substitutePlaceholders } from './jobs';
+export type * from './jobs';
 
 export type RefreshSource = { local: string } | { cluster: WebHdfsCluster; path: string };
 
@@ -27,27 +36,18 @@ export interface HdfsRefreshInput {
   verify?: RefreshOptions['verify'];
 }
 
-/**
- * WebHDFS errors as Temporal failures: an unreachable or busy cluster is retried; a permission problem, a missing
- * path or a refused request is not (retrying cannot fix it) and the message names the cluster and path.
- */
-export function hdfsFailure(err: unknown, context: string): Error {
-  if (err instanceof ApplicationFailure) return err;
-  if (err instanceof SecretError) return ApplicationFailure.nonRetryable(`${context}: ${err.message}`, ErrorType.HostUnreachable);
-  if (err instanceof WebHdfsError) {
-    const message = `${context}: ${err.message}`;
-    if (err.kind === 'unreachable' || err.kind === 'retriable' || err.kind === 'server') return ApplicationFailure.retryable(message, ErrorType.HostUnreachable);
-    return ApplicationFailure.nonRetryable(message, ErrorType.CommandFailed);
-  }
-  return err instanceof Error ? err : new Error(String(err));
-}
-
 function datasetOf(source: RefreshSource): Dataset {
   return 'local' in source ? localDataset(source.local) : hdfsDataset(new WebHdfsClient(source.cluster), source.path);
 }
 
-export function createHdfsActivities() {
+/**
+ * `deps.withSsh` runs the shadow jobs on their hosts (the real ssh2 client unless a test or the dry run injects
+ * another); `alert` tunes the webhook's tries (tests).
+ */
+export function createHdfsActivities(deps: Pick<ActivityDeps, 'withSsh'> = { withSsh }, alert: AlertOptions = {}) {
   return {
+    ...createJobActivities(deps),
+    ...createAlertActivities(alert),
     /** Writes a dataset to every target cluster, resumably, then verifies every file on every side. */
     async hdfsRefresh(input: HdfsRefreshInput): Promise<RefreshResult> {
       let last: RefreshProgress | undefined;
