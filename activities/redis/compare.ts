@@ -13,6 +13,7 @@
 // equal within a tolerance (the two sides are read a few milliseconds apart). Streams compare entries (ids and
 // fields), length, last-generated-id, entries-added, max-deleted-entry-id and their consumer groups.
 import { CORE_TYPES, type CoreType, printable, type RedisEndpoint } from './endpoint';
+import { digestKeys, loadDigestScript } from './digest';
 import { parseKeyspace } from './info';
 import { type Arg, type Reply, RespConnection, RespError } from './resp';
 
@@ -61,6 +62,8 @@ export interface CompareResult {
   clearedByRecheck: number;
   /** Keys too big for one page, compared page by page. */
   bigKeys: number;
+  /** How values were compared: digests on the servers, or values read by the worker. */
+  method: 'digest' | 'values';
   elapsedMs: number;
   keysPerSec: number;
 }
@@ -84,6 +87,12 @@ export interface CompareOptions {
   maxDifferences?: number;
   /** Differences compared again before being reported; beyond this they are reported as found. Default 10,000. */
   recheckLimit?: number;
+  /**
+   * `digest` (default): each server digests its keys with a read-only script (digest.ts) and only keys whose
+   * type, expiry or digest differ are read value by value; falls back to `values` on a server that cannot run
+   * the script (before 7.0). `values`: every value read and compared by the worker.
+   */
+  method?: 'digest' | 'values';
   onProgress?: (p: CompareProgress) => void;
   progressEveryMs?: number;
   signal?: AbortSignal;
@@ -111,6 +120,7 @@ export async function compareRedis(options: CompareOptions): Promise<CompareResu
     maxDifferences: 100,
     recheckLimit: 10_000,
     progressEveryMs: 1000,
+    method: 'digest',
     ...options,
   };
   const started = Date.now();
@@ -145,6 +155,7 @@ export async function compareRedis(options: CompareOptions): Promise<CompareResu
     rechecked: run.rechecked,
     clearedByRecheck: run.cleared,
     bigKeys: run.bigKeys,
+    method: run.method,
     elapsedMs,
     keysPerSec: Math.round((run.keysCompared / Math.max(elapsedMs, 1)) * 1000),
   };
@@ -160,7 +171,7 @@ export function keyBytes(d: Pick<KeyDifference, 'key' | 'keyBase64'>): Buffer {
  * different, looked at again once writes are paused and the replica has caught up.
  */
 export async function compareKeys(options: Omit<CompareOptions, 'dbs'> & { keys: Array<{ db: number; key: Buffer }> }): Promise<CompareResult> {
-  const o: Options = { connections: 1, batch: 1000, pageSize: 512, stringChunk: 1 << 20, ttlToleranceMs: 2000, maxDifferences: 100, recheckLimit: 0, progressEveryMs: 1000, ...options };
+  const o: Options = { connections: 1, batch: 1000, pageSize: 512, stringChunk: 1 << 20, ttlToleranceMs: 2000, maxDifferences: 100, recheckLimit: 0, progressEveryMs: 1000, method: 'values', ...options };
   const started = Date.now();
   const run = new Run(o, started);
   const dbs = [...new Set(options.keys.map((k) => k.db))].sort((a, b) => a - b);
@@ -192,6 +203,7 @@ export async function compareKeys(options: Omit<CompareOptions, 'dbs'> & { keys:
     rechecked: 0,
     clearedByRecheck: 0,
     bigKeys: run.bigKeys,
+    method: 'values',
     elapsedMs,
     keysPerSec: Math.round((run.keysCompared / Math.max(elapsedMs, 1)) * 1000),
   };
@@ -205,6 +217,8 @@ class Run {
   targetKeysScanned = 0;
   keysDifferent = 0;
   bigKeys = 0;
+  /** Set per comparison: `values` as soon as one server cannot run the digest script. */
+  method: 'digest' | 'values';
   rechecked = 0;
   cleared = 0;
   byKind = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<DiffKind, number>;
@@ -216,7 +230,9 @@ class Run {
   constructor(
     readonly o: Options,
     private readonly started: number,
-  ) {}
+  ) {
+    this.method = o.method;
+  }
 
   found(key: Buffer, v: { kind: DiffKind; detail: string }, recheck = true): void {
     this.keysDifferent++;
@@ -317,6 +333,7 @@ async function compareDb(run: Run, db: number): Promise<void> {
   try {
     const scanSrc = await track(open(o.source));
     const scanTgt = await track(open(o.target));
+    if (run.method === 'digest' && !(await loadDigestScript(scanSrc) && (await loadDigestScript(scanTgt)))) run.method = 'values';
     const pairs: Pair[] = [];
     for (let i = 0; i < Math.max(1, o.connections); i++) pairs.push({ src: await track(open(o.source)), tgt: await track(open(o.target)) });
     const tasks = new Tasks(new PairPool(pairs));
@@ -360,7 +377,7 @@ async function scanInBatches(run: Run, conn: RespConnection, args: Arg[], onBatc
  * batch's pipeline costs about half a microsecond.
  */
 async function sourceToTarget(run: Run, scan: RespConnection, tasks: Tasks): Promise<void> {
-  await scanInBatches(run, scan, [], (batch) => tasks.spawn((p) => compareBatch(run, p, batch)));
+  await scanInBatches(run, scan, [], (batch) => tasks.spawn((p) => (run.method === 'digest' ? compareDigests(run, p, batch) : compareBatch(run, p, batch))));
 }
 
 /** SCAN the target; keys the source lacks are only on the target. */
@@ -434,6 +451,39 @@ function isWhole(o: Options, type: CoreType, page: Reply): boolean {
     case 'stream':
       return (page as Reply[]).length < o.pageSize;
   }
+}
+
+/**
+ * One batch of source keys, digested by both servers side by side (digest.ts): a key whose type, expiry (within
+ * the tolerance) and digest agree is equal without its value leaving either server. Any other key, and any key
+ * too big for the script, is compared from scratch value by value (compareKey), which also says what differs.
+ */
+async function compareDigests(run: Run, pair: Pair, keys: Buffer[]): Promise<void> {
+  const { o } = run;
+  const limits = { maxElements: o.pageSize, maxBytes: o.stringChunk, budget: 64 * o.pageSize };
+  const [s, t] = await Promise.all([digestKeys(pair.src, keys, limits), digestKeys(pair.tgt, keys, limits)]);
+  const again: Buffer[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const a = s[i];
+    const b = t[i];
+    if (a.type === 'none') continue; // gone from the source since the scan (expired, deleted)
+    run.keysCompared++;
+    if (!(CORE_TYPES as readonly string[]).includes(a.type)) {
+      // Keys of a module's type are reported as not comparable, never silently skipped.
+      run.found(keys[i], { kind: 'uncomparable', detail: `type ${a.type} (a module's) is not compared` }, false);
+      continue;
+    }
+    const big = a.digest === 'big' || b.digest === 'big';
+    if (big) run.bigKeys++;
+    const sameExpiry = a.expireAt === b.expireAt || (a.expireAt >= 0 && b.expireAt >= 0 && Math.abs(a.expireAt - b.expireAt) <= o.ttlToleranceMs);
+    if (!big && a.type === b.type && a.digest === b.digest && sameExpiry) continue;
+    again.push(keys[i]);
+  }
+  for (const k of again) {
+    const v = await compareKey(run, pair, k);
+    if (v && v !== 'vanished') run.found(k, v);
+  }
+  run.tick();
 }
 
 /**

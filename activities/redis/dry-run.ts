@@ -11,7 +11,7 @@ const KINDS = { type: 0, value: 0, ttl: 0, 'missing-on-target': 0, 'only-on-targ
 
 /** A comparison that was not run: equal, nothing compared. */
 function notCompared(): CompareResult {
-  return { equal: true, dbs: [], keysCompared: 0, targetKeysScanned: 0, keysDifferent: 0, byKind: { ...KINDS }, differences: [], rechecked: 0, clearedByRecheck: 0, bigKeys: 0, elapsedMs: 0, keysPerSec: 0 };
+  return { equal: true, dbs: [], keysCompared: 0, targetKeysScanned: 0, keysDifferent: 0, byKind: { ...KINDS }, differences: [], rechecked: 0, clearedByRecheck: 0, bigKeys: 0, method: 'values', elapsedMs: 0, keysPerSec: 0 };
 }
 
 export function createRedisDryRun(real: RedisActivities): RedisActivities {

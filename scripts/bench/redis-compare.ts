@@ -3,7 +3,7 @@
 // differences injected on the target, then one full comparison. Prints one JSON line: keysCompared,
 // keysPerSec, keysDifferent (must equal the injected count), and the rest of the figures.
 //
-//   npx tsx scripts/bench/redis-compare.ts [--keys 1000000] [--connections 4] [--batch 1000]
+//   npx tsx scripts/bench/redis-compare.ts [--keys 1000000] [--pad 0] [--connections 4] [--batch 1000] [--method digest|values]
 import Redis from 'ioredis';
 import { compareRedis } from '../../activities/redis/compare';
 import { awaitCaughtUp, promote, replicaOf } from '../../activities/redis/replication';
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const tgt = new Redis({ ...target.endpoint, lazyConnect: false });
   try {
     const t0 = Date.now();
-    const seeded = await seedRedis(source.endpoint, { keys, big: true, bigSize: 100_000 });
+    const seeded = await seedRedis(source.endpoint, { keys, big: true, bigSize: 100_000, pad: arg('pad', 0) });
     const seedMs = Date.now() - t0;
     await replicaOf(tgt, { host: source.endpoint.host, port: source.endpoint.port, password: 'bench' });
     await awaitCaughtUp(src, tgt, { timeoutMs: 300_000 });
@@ -48,6 +48,7 @@ async function main(): Promise<void> {
       target: target.endpoint,
       connections: arg('connections', 4),
       batch: arg('batch', 1000),
+      method: process.argv.includes('--method') ? (process.argv[process.argv.indexOf('--method') + 1] as 'digest' | 'values') : 'digest',
     });
     const out = {
       bench: 'redis-compare',
@@ -62,6 +63,8 @@ async function main(): Promise<void> {
       allFound: r.keysDifferent === INJECTED.length,
       byKind: r.byKind,
       bigKeys: r.bigKeys,
+      method: r.method,
+      pad: arg('pad', 0),
       connections: arg('connections', 4),
       batch: arg('batch', 1000),
     };

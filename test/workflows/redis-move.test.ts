@@ -52,7 +52,7 @@ const facts = (version: string, rdb: number, keys: number): RedisServerFacts => 
 const compared = (keysDifferent = 0, differences: CompareResult['differences'] = []): CompareResult => ({
   equal: keysDifferent === 0, dbs: [{ db: 0, sourceKeys: 100, targetKeys: 100 }], keysCompared: 100, targetKeysScanned: 100, keysDifferent,
   byKind: { type: 0, value: keysDifferent, ttl: 0, 'missing-on-target': 0, 'only-on-target': 0, uncomparable: 0 }, differences,
-  rechecked: 0, clearedByRecheck: 0, bigKeys: 0, elapsedMs: 12, keysPerSec: 8000,
+  rechecked: 0, clearedByRecheck: 0, bigKeys: 0, method: 'digest', elapsedMs: 12, keysPerSec: 8000,
 });
 
 interface FakeOptions {
