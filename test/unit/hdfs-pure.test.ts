@@ -5,7 +5,7 @@ import { checksumKey, checksumParams, crc32c, HdfsChecksum } from '../../activit
 import { diffLines, diffListings } from '../../activities/hdfs/compare';
 import { forEachLimited, tempPathFor } from '../../activities/hdfs/refresh';
 import { encodeHdfsPath, errorKind, WebHdfsClient, WebHdfsError, webhdfsUrl } from '../../activities/hdfs/webhdfs';
-import { coreSite, daemonJvmArgs, hadoopXml, hdfsSite } from '../../scripts/sandbox/hdfs';
+import { coreSite, daemonJvmArgs, hadoopXml, hdfsSite, jvmHostsFile } from '../../scripts/sandbox/hdfs';
 import { hadoopPom } from '../../scripts/sandbox/install';
 
 describe('sandbox HDFS configuration', () => {
@@ -40,6 +40,13 @@ describe('sandbox HDFS configuration', () => {
     expect(Object.values(site).filter((v) => String(v).includes('0.0.0.0'))).toEqual([]);
     expect(coreSite('127.0.2.1', dirs)).toEqual({ 'fs.defaultFS': 'hdfs://127.0.2.1:8020', 'hadoop.tmp.dir': '/s/dc2/hdfs/tmp' });
     expect(daemonJvmArgs('/s/dc2/hdfs/tmp')).toEqual(['-Xmx512m', '--add-opens', 'java.base/java.lang=ALL-UNNAMED', '-Djava.io.tmpdir=/s/dc2/hdfs/tmp']);
+    expect(daemonJvmArgs('/t', '/c/jvm-hosts').at(-1)).toBe('-Djdk.net.hosts.file=/c/jvm-hosts');
+  });
+
+  it('gives the daemons a hosts file: /etc/hosts, plus the machine name when it lacks it', () => {
+    const etc = '127.0.0.1 localhost\n# 127.0.0.1 vm (a comment)\n';
+    expect(jvmHostsFile(etc, 'vm').split('\n').slice(1)).toEqual(['127.0.0.1 localhost', '# 127.0.0.1 vm (a comment)', '127.0.0.1 vm', '']);
+    expect(jvmHostsFile('127.0.0.1 localhost vm\n', 'vm').split('\n').slice(1)).toEqual(['127.0.0.1 localhost vm', '']);
   });
 
   it('resolves the daemons, DistCp, the example jobs and JUnit at one Hadoop version', () => {
