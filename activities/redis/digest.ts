@@ -1,7 +1,7 @@
-// Per-key digests computed on the server by a read-only Lua script: the comparison ships a key's type, absolute
-// expiry and a 40-hex SHA-1 of its canonical value instead of the value itself, so neither server serialises
-// values for the wire nor the worker parses them. Measured on 1M keys of ~500 bytes: the values were most of the
-// comparison's time (the worker's event loop parsing replies).
+// Per-key digests computed on the server by a read-only Lua script: a comparison can ship a key's type, absolute
+// expiry and a 40-hex SHA-1 of its canonical value instead of the value itself, so values never cross the
+// network and the worker parses ~60 bytes a key. The price is server CPU: ~10 µs a key of ~500 bytes (SHA-1 in
+// Lua, string building), about twice what answering the reads costs; compare.ts's `method` chooses.
 //
 // Canonical value, the same on any two servers holding equal values (encodings, hash seeds and insertion order
 // differ; DUMP bytes do too, see REFERENCE.md): every element length-prefixed (`<len>:<bytes>`, so no two
@@ -13,7 +13,9 @@
 //           max-deleted-entry-id, entries-added, and its consumer groups (name, consumers, pending,
 //           last-delivered-id, entries-read) sorted by name.
 // Expiry is PEXPIRETIME (absolute, 7.0+): a dump and replication both keep the absolute time, so it is equal on
-// a faithful copy whenever it is read, where the remaining PTTL moves between two reads.
+// a faithful copy whenever it is read, where the remaining PTTL moves between two reads. The digest covers the
+// key's name, type and expiry too, so equal digests mean an equal key, and digests can be summed over many keys
+// (compare.ts's frozen mode) without two keys swapping values going unseen.
 //
 // The script is `#!lua flags=no-writes` and called with EVALSHA_RO: allowed under `CLIENT PAUSE WRITE` (plain
 // EVAL is held by the pause) and on a read-only replica. A server runs one script at a time and serves nobody
@@ -58,7 +60,7 @@ for i = 1, #KEYS do
     if t == 'string' then
       -- One read, never more than maxBytes + 1 bytes: longer is big.
       local v = call('GETRANGE', k, 0, maxBytes)
-      if #v > maxBytes then digest = 'big' else digest = sha1hex(v); n = 1 + math.floor(#v / 64) end
+      if #v > maxBytes then digest = 'big' else parts[1] = v; n = 1 + math.floor(#v / 64) end
     elseif t == 'hash' then
       n = call('HLEN', k)
       if n > maxElements then digest = 'big' else
@@ -114,7 +116,9 @@ for i = 1, #KEYS do
       digest = 'other'
       n = 0
     end
-    if digest == '' then digest = sha1hex(table.concat(parts)) end
+    -- The digest binds the key, its type and expiry to the value: a sum of digests over many keys then changes
+    -- when two keys swap values, or a TTL changes.
+    if digest == '' then digest = sha1hex(#k .. ':' .. k .. t .. ':' .. exp .. ':' .. table.concat(parts)) end
     if digest == 'big' then n = 0 end
     spent = spent + n
   end

@@ -3,12 +3,19 @@
 // differences injected on the target, then one full comparison. Prints one JSON line: keysCompared,
 // keysPerSec, keysDifferent (must equal the injected count), and the rest of the figures.
 //
-//   npx tsx scripts/bench/redis-compare.ts [--keys 1000000] [--pad 0] [--connections 4] [--batch 1000] [--method digest|values]
+//   npx tsx scripts/bench/redis-compare.ts [--keys 1000000] [--pad 0] [--connections 4] [--batch 1000] [--ways digest,frozen,values]
+import { readFileSync } from 'node:fs';
 import Redis from 'ioredis';
 import { compareRedis } from '../../activities/redis/compare';
 import { awaitCaughtUp, promote, replicaOf } from '../../activities/redis/replication';
 import { seedRedis } from '../workload/redis-data';
 import { startThrowawayRedis } from '../workload/redis-servers';
+
+/** CPU time (user + system) a process has used, from /proc. */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Math.round(((Number(f[11]) + Number(f[12])) * 1000) / 100); // clock ticks of 10 ms
+}
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,27 +50,30 @@ async function main(): Promise<void> {
     await awaitCaughtUp(src, tgt, { timeoutMs: 300_000 });
     await promote(tgt);
     for (const cmd of INJECTED) await tgt.call(cmd[0], cmd.slice(1) as Array<string | number>);
-    const r = await compareRedis({
-      source: source.endpoint,
-      target: target.endpoint,
-      connections: arg('connections', 4),
-      batch: arg('batch', 1000),
-      method: process.argv.includes('--method') ? (process.argv[process.argv.indexOf('--method') + 1] as 'digest' | 'values') : 'digest',
-    });
+    // Each way of comparing on the same data, one after the other.
+    const ways = (process.argv.includes('--ways') ? process.argv[process.argv.indexOf('--ways') + 1] : 'digest,frozen,values').split(',');
+    const runs = [];
+    for (const way of ways) {
+      const cpu0 = [cpuMs(source.pid), cpuMs(target.pid), process.cpuUsage()] as const;
+      const r = await compareRedis({
+        source: source.endpoint,
+        target: target.endpoint,
+        connections: arg('connections', 4),
+        batch: arg('batch', 1000),
+        method: way === 'values' ? 'values' : 'digest',
+        frozen: way === 'frozen',
+      });
+      const node = process.cpuUsage(cpu0[2]);
+      const cpu = { sourceMs: cpuMs(source.pid) - cpu0[0], targetMs: cpuMs(target.pid) - cpu0[1], workerMs: Math.round((node.user + node.system) / 1000) };
+      runs.push({ way, method: r.method, cpu, keysCompared: r.keysCompared, targetKeysScanned: r.targetKeysScanned, keysPerSec: r.keysPerSec, elapsedMs: r.elapsedMs, keysDifferent: r.keysDifferent, allFound: r.keysDifferent === INJECTED.length, byKind: r.byKind, bigKeys: r.bigKeys });
+    }
     const out = {
       bench: 'redis-compare',
       keysSeeded: seeded.keys,
       seedMs,
-      keysCompared: r.keysCompared,
-      targetKeysScanned: r.targetKeysScanned,
-      keysPerSec: r.keysPerSec,
-      elapsedMs: r.elapsedMs,
-      keysDifferent: r.keysDifferent,
       injected: INJECTED.length,
-      allFound: r.keysDifferent === INJECTED.length,
-      byKind: r.byKind,
-      bigKeys: r.bigKeys,
-      method: r.method,
+      allFound: runs.every((r) => r.allFound),
+      runs,
       pad: arg('pad', 0),
       connections: arg('connections', 4),
       batch: arg('batch', 1000),

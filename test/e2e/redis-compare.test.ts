@@ -25,9 +25,9 @@ async function resync(): Promise<void> {
   await promote(tgt);
 }
 
-/** The method the tests of the current `describe` use, unless a test names one. */
-let method: CompareOptions['method'] = 'digest';
-const compare = (o: Partial<CompareOptions> = {}) => compareRedis({ source: source.endpoint, target: target.endpoint, method, ...o });
+/** How the tests of the current `describe` compare, unless a test says otherwise. */
+let how: Pick<CompareOptions, 'method' | 'frozen'> = {};
+const compare = (o: Partial<CompareOptions> = {}) => compareRedis({ source: source.endpoint, target: target.endpoint, ...how, ...o });
 
 function only(r: CompareResult, kind: DiffKind, key: string): string {
   expect(r.keysDifferent, JSON.stringify(r.differences)).toBe(1);
@@ -60,11 +60,16 @@ afterAll(async () => {
   await target?.stop();
 });
 
-// Every difference is looked for both ways: digests on the servers (the default), and values read by the worker
-// (servers older than 7.0).
-describe.each(['digest', 'values'] as const)('redis compare (%s)', (m) => {
+// Every difference is looked for three ways: values read by the worker (the default); digests on the servers,
+// batch by batch; frozen digests (each side digested on its own, summed in buckets, the buckets that differ
+// compared key by key).
+describe.each([
+  { name: 'digest', method: 'digest', frozen: false },
+  { name: 'frozen', method: 'digest', frozen: true },
+  { name: 'values', method: 'values', frozen: false },
+] as const)('redis compare ($name)', ({ method, frozen }) => {
   beforeAll(() => {
-    method = m;
+    how = { method, frozen };
   });
   beforeEach(resync);
 
@@ -73,7 +78,7 @@ describe.each(['digest', 'values'] as const)('redis compare (%s)', (m) => {
     // Writes paused on the source, as in a dump-mode move: the digest script is read-only, so it still runs.
     await src.call('CLIENT', 'PAUSE', 60_000, 'WRITE');
     const r = await compare({ onProgress: (p) => progress.push(p.keysCompared), progressEveryMs: 0 }).finally(() => src.call('CLIENT', 'UNPAUSE'));
-    expect(r.method).toBe(m);
+    expect(r.method).toBe(method);
     expect(r.differences).toEqual([]);
     expect(r.equal).toBe(true);
     expect(r.dbs).toEqual([
