@@ -5,8 +5,9 @@ import { Resolver } from 'node:dns/promises';
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../workflows/shared/errors';
-import type { DnsSwitch } from '../workflows/shared/types';
+import type { DnsSwitch, SecretRef } from '../workflows/shared/types';
 import type { ActivityDeps } from './deps';
+import { describeSecret, scrubSecret, SecretError, withSecretFile } from './secrets';
 
 export async function lookupA(dns: Pick<DnsSwitch, 'server' | 'port' | 'name'>): Promise<string[]> {
   const resolver = new Resolver({ timeout: 2000, tries: 2 });
@@ -20,16 +21,30 @@ export async function lookupA(dns: Pick<DnsSwitch, 'server' | 'port' | 'name'>):
   }
 }
 
-function nsupdate(bin: string, keyFile: string, script: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['-k', keyFile], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    child.stdout.on('data', (d) => (err += d));
-    child.on('error', (e) => reject(new Error(`cannot run ${bin}: ${e.message} (install bind9-dnsutils)`)));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nsupdate exited ${code}: ${err.trim()}`))));
-    child.stdin.end(script);
-  });
+/**
+ * nsupdate -k with a private copy of the key from the worker's secret store (a 0600 file in a fresh 0700
+ * directory, removed after). nsupdate quotes the start of a key file it cannot parse: its output is scrubbed of
+ * every line that quotes the key before it can reach an error, the history or a report.
+ */
+export async function nsupdate(bin: string, key: SecretRef, script: string): Promise<void> {
+  const failed = (err: unknown) => {
+    throw err instanceof SecretError ? ApplicationFailure.nonRetryable(err.message, ErrorType.InvalidPlan) : err;
+  };
+  await withSecretFile(key, 'traffic.dns.tsigKey', (keyFile, value) =>
+    new Promise<void>((resolve, reject) => {
+      const child = spawn(bin, ['-k', keyFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stderr.on('data', (d) => (out += d));
+      child.stdout.on('data', (d) => (out += d));
+      child.on('error', (e) => reject(new Error(`cannot run ${bin}: ${e.message} (install bind9-dnsutils)`)));
+      child.on('close', (code) => {
+        if (code === 0) return resolve();
+        const shown = scrubSecret(out.trim(), value).split(keyFile).join(`<${describeSecret(key)}>`);
+        reject(new Error(`nsupdate exited ${code}: ${shown}`));
+      });
+      child.stdin.end(script);
+    }),
+  ).catch(failed);
 }
 
 export function createDnsActivities(deps: ActivityDeps) {
@@ -61,7 +76,7 @@ export function createDnsActivities(deps: ActivityDeps) {
         'send',
         '',
       ].join('\n');
-      await nsupdate(deps.nsupdatePath, dns.tsigKeyFile, script);
+      await nsupdate(deps.nsupdatePath, dns.tsigKey, script);
       for (let i = 0; i < 50; i++) {
         const now = await lookupA(dns);
         if (now.length === 1 && now[0] === to) return { previous: current, changed: true, confirmedMs: Date.now() - started };

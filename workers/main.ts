@@ -11,6 +11,7 @@ import { NativeConnection, Worker, type NativeConnectionOptions, type WorkerOpti
 import { createActivities } from '../activities';
 import { createDryRunActivities } from '../activities/dry-run';
 import { validatingInterceptor } from '../activities/remote/validate';
+import { describeStore, secretStoreConfig } from '../activities/secrets';
 import { dryRunTaskQueue, TASK_QUEUE } from '../workflows/shared';
 import { temporalSettings } from './connection';
 
@@ -75,14 +76,25 @@ Runs one cutover worker until SIGINT/SIGTERM (graceful shutdown). Configured by 
   CUTOVER_TASK_QUEUE     task queue (default ${TASK_QUEUE})
   CUTOVER_GCS_ENDPOINT   GCS emulator for artifacts (default: Google Cloud Storage, Application Default Credentials)
   CUTOVER_GCS_PROJECT    GCS project (default GOOGLE_CLOUD_PROJECT)
-  CUTOVER_NSUPDATE       nsupdate binary for DNS switches (default nsupdate on PATH)`;
+  CUTOVER_NSUPDATE       nsupdate binary for DNS switches (default nsupdate on PATH)
+  CUTOVER_SECRETS_DIR    the secret store: a directory, one file per secret name, mode 0600 (0700 directory)
+  CUTOVER_SECRET_ENV     secrets from environment variables, allow-listed: name=VARIABLE,name2=VARIABLE2
+                         Plans name secrets ({ secret: NAME }); the worker resolves them here and nowhere else.`;
 
 /** The command: `cutover-worker`, `npm run worker`, and `npm run sandbox:worker` after it has set the sandbox's env. */
 async function runWorker(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) return console.log(USAGE);
   if (argv.length) throw new WorkerSetupError(`unexpected arguments ${argv.join(' ')}\n\n${USAGE}`);
+  // The secret store is the operator's: a malformed setting stops the worker here, not a run later.
+  let store: string;
+  try {
+    store = describeStore(secretStoreConfig());
+  } catch (err) {
+    throw new WorkerSetupError((err as Error).message);
+  }
   const worker = await createWorker();
   const dryRun = await createDryRunWorker(worker.options.taskQueue);
+  console.log(`secrets: ${store}`);
   if (process.env.CUTOVER_GCS_ENDPOINT) console.log(`artifacts: GCS at ${process.env.CUTOVER_GCS_ENDPOINT} (CUTOVER_GCS_ENDPOINT)`);
   console.log(`cutover worker polling task queue ${worker.options.taskQueue} (namespace ${worker.options.namespace}; dry runs on ${dryRun.options.taskQueue})`);
   // Both stop on SIGINT/SIGTERM (the SDK's runtime shuts every worker down); one failing stops the other.

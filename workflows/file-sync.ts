@@ -21,7 +21,7 @@ import { patched, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { RsyncPassInput, RsyncPassResult } from '../activities/files';
 import { fencedPath } from './shared/fence';
-import type { ApprovalPolicy, CarriedState, DnsSwitch, GatePolicy, HookCommand, MigrationStatus, SshHost } from './shared/types';
+import { secretRefs, tsigKeyLabel, type ApprovalPolicy, type CarriedState, type DnsSwitch, type GatePolicy, type HookCommand, type MigrationStatus, type SshHost } from './shared/types';
 import { compensations, cutoverSteps, longCopies, quickChecks, withSummary } from './lib/activity-options';
 import { Migration } from './lib/migration';
 
@@ -134,6 +134,7 @@ export async function fileSync(input: FileSyncInput, carried?: CarriedState): Pr
           source,
           target: { ...target, overwrite: input.target.overwrite ?? false },
           hookHosts: [input.hooks.freeze, input.hooks.unfreeze].filter((h) => h !== undefined).map((h) => input.hosts[h.host]),
+          secrets: secretRefs(input),
         }),
       (r) => `${r.sourceFiles} files, ${r.sourceBytes} bytes at the source; target ${r.targetState}`,
     );
@@ -276,7 +277,7 @@ export async function fileSync(input: FileSyncInput, carried?: CarriedState): Pr
     // Registered before the switch: if the switch times out after taking effect, the undo still runs.
     m.compensate({
       step: 'switch-traffic',
-      manualAction: `point ${dns.name} back at ${dns.from} (nsupdate -k ${dns.tsigKeyFile})`,
+      manualAction: `point ${dns.name} back at ${dns.from} (nsupdate -k ${tsigKeyLabel(dns)})`,
       undo: 'switchBack',
       args: { dns, from: dns.to, to: dns.from },
     });

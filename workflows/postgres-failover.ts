@@ -28,7 +28,7 @@
 // Runs started before patch `way-back-ready` keep the old path: the old primary stays stopped until a no-go.
 import { isCancellation, log, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import type { CatchUpWindowResult, FenceResult, GuardWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
-import type { ApprovalPolicy, CarriedState, DnsSwitch, Evidence, GatePolicy, MigrationStatus, SecretRef, SshHost } from './shared/types';
+import { secretRefs, type ApprovalPolicy, type CarriedState, type DnsSwitch, type Evidence, type GatePolicy, type MigrationStatus, type SecretRef, type SshHost } from './shared/types';
 import { compensations, cutoverSteps, guards, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
 import { continuingAsNew, Migration } from './lib/migration';
 import { messageOf, type Saga } from './lib/saga';
@@ -66,12 +66,28 @@ export interface ReverseReplication {
 
 const DEFAULT_REVERSE_REPLICATION: ReverseReplication = { synchronous: false, onStandbyLost: 'keep-writing', lostAfterMs: 3000 };
 
+/**
+ * How cutover (and the standby's replication) reach the servers. The default is strict: TLS with the server's
+ * certificate verified (sslmode=verify-full), and the password only through SCRAM. A plan relaxes either only
+ * explicitly, and the run's figures and report say so.
+ */
+export interface PgSecurity {
+  /** verify-full: TLS, certificate signed by `ca` and naming the address; require: TLS, not verified; disable: none. */
+  tlsMode: 'verify-full' | 'require' | 'disable';
+  /** The CA certificate (PEM), from the worker's secret store; absent: the worker's system CAs. */
+  ca?: SecretRef;
+  /** Also answer a server that asks for the password in clear text or as MD5 (default: refuse, send nothing). */
+  allowPasswordAuth: boolean;
+}
+
 /** PostgreSQL logins and tools shared by both servers. Passwords are references. */
 export interface PgAccess {
   binDir: string;
   database: string;
   superuser: { user: string; password: SecretRef };
   replication: { user: string; password: SecretRef };
+  /** Absent in runs started before connections were secured: the strict default (verify-full, SCRAM only). */
+  tls?: PgSecurity;
 }
 
 /** Workflow input for the PostgreSQL move. Plain data, already validated by the plan schema. */
@@ -265,6 +281,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
           slotName: input.slotName,
           applicationName: input.applicationName,
           dns,
+          secrets: secretRefs(input),
         }),
       (r) =>
         `${r.primaryVersion}, wal_level ${r.walLevel}, ${r.primarySizeBytes} bytes; target ${r.targetState}, ${r.standbyFreeBytes} bytes free; ` +
@@ -800,7 +817,13 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
   return m.run(async () => {
     const ready = await m.remember(WAY_BACK_READY, async () => carried === undefined && patched(WAY_BACK_READY));
     const pre = await preflight();
-    m.setFigures({ primaryVersion: pre.primaryVersion, primarySizeBytes: pre.primarySizeBytes, targetState: pre.targetState });
+    m.setFigures({
+      primaryVersion: pre.primaryVersion,
+      primarySizeBytes: pre.primarySizeBytes,
+      targetState: pre.targetState,
+      // TLS and password methods, with any relaxation the plan made: in the status and the report.
+      ...(pre.connectionSecurity ? { connectionSecurity: pre.connectionSecurity } : {}),
+    });
 
     m.compensate(slotUndo(forward));
     await createSlot(forward);

@@ -33,7 +33,7 @@ import type {
   RedisMovePreflightResult,
   RedisServerRef,
 } from '../activities/redis';
-import type { ApprovalPolicy, CarriedState, DnsSwitch, Evidence, GatePolicy, HookCommand, MigrationStatus, SecretRef, SshHost } from './shared/types';
+import { secretRefs, tsigKeyLabel, type ApprovalPolicy, type CarriedState, type DnsSwitch, type Evidence, type GatePolicy, type HookCommand, type MigrationStatus, type SecretRef, type SshHost } from './shared/types';
 import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
 import { continuingAsNew, Migration } from './lib/migration';
 import { messageOf, type Saga } from './lib/saga';
@@ -188,6 +188,7 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
           source: { ...server(input.source), ssh: host(input.source.host) },
           target: { ...server(input.target), ssh: host(input.target.host), overwrite: input.target.overwrite },
           hookHosts: jobs ? [host(jobs.pause.host)] : [],
+          secrets: secretRefs(input),
         }),
       (r) =>
         `source Redis ${r.source.version}: ${keysIn(r.source.keyspace)} keys (${perDb(r.source.keyspace)}), ${r.source.usedMemoryBytes} bytes, dump ${r.sourceDumpPath}; ` +
@@ -427,7 +428,7 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
 
   const switchUndo = (d: Direction) => ({
     step: `${d.prefix}switch-traffic`,
-    manualAction: `point ${dns.name} back at ${d.from.address} (nsupdate -k ${dns.tsigKeyFile})`,
+    manualAction: `point ${dns.name} back at ${d.from.address} (nsupdate -k ${tsigKeyLabel(dns)})`,
     undo: 'switchBack' as const,
     args: { from: d.to.address, to: d.from.address },
   });

@@ -1,10 +1,15 @@
-// A small node-postgres wrapper: passwords come from references (activities/secrets) and are read at
-// connection time, so they never travel through workflow inputs, results or history.
-// Errors say which server, which user and where the password came from, never the password.
+// A small node-postgres wrapper: passwords come from the worker's secret store by name (activities/secrets)
+// and are read at connection time, so they never travel through workflow inputs, results or history.
+// Connections are TLS with the server's certificate verified (libpq's sslmode=verify-full: signed by the plan's
+// CA, naming the address dialled), and the password goes only through SCRAM: a server that asks for it in clear
+// text or as MD5 gets nothing, unless the plan relaxes either explicitly (PgSecurity).
+// Errors say which server, which user and which secret, never the password.
 import net from 'node:net';
+import tls from 'node:tls';
 import { Client, type ClientConfig } from 'pg';
 import type { SecretRef } from '../../workflows/shared/types';
-import { describeSecret, readSecret } from '../secrets';
+import type { PgSecurity } from '../../workflows/postgres-failover';
+import { describeSecret, readSecret, readSecretBytes } from '../secrets';
 
 export interface PgEndpoint {
   /** Shown in errors: "primary dc1", "standby dc2". */
@@ -14,6 +19,30 @@ export interface PgEndpoint {
   database: string;
   user: string;
   password: SecretRef;
+  /** TLS and password methods; absent: verify-full against the worker's system CAs, SCRAM only. */
+  security?: PgSecurity;
+  /** A physical replication connection (replication=true): only replication commands such as IDENTIFY_SYSTEM. */
+  replication?: boolean;
+}
+
+/** What a run without a `tls` setting gets: the strict default. */
+export const DEFAULT_PG_SECURITY: PgSecurity = { tlsMode: 'verify-full', allowPasswordAuth: false };
+
+/** One line for reports and preflight: how connections are secured, and any relaxation the plan made. */
+export function describePgSecurity(s: PgSecurity = DEFAULT_PG_SECURITY): string {
+  const ca = s.ca ? `CA of ${describeSecret(s.ca)}` : "the worker's system CAs";
+  const transport =
+    s.tlsMode === 'verify-full'
+      ? `TLS, certificate verified against ${ca}`
+      : s.tlsMode === 'require'
+        ? 'TLS WITHOUT certificate verification (relaxed by the plan: tls.mode require)'
+        : 'NO TLS: clear text (relaxed by the plan: tls.mode disable)';
+  const auth = s.allowPasswordAuth ? 'MD5 and clear-text passwords ALLOWED (relaxed by the plan: allowPasswordAuth)' : 'password only through SCRAM';
+  return `${transport}; ${auth}`;
+}
+
+export function pgSecurityRelaxed(s: PgSecurity = DEFAULT_PG_SECURITY): boolean {
+  return s.tlsMode !== 'verify-full' || s.allowPasswordAuth;
 }
 
 export class PgError extends Error {
@@ -35,6 +64,17 @@ function classify(err: unknown, ep: PgEndpoint): PgError {
   const where = `${ep.label} (${ep.user}@${ep.address}:${ep.port}/${ep.database})`;
   if (e.code === '28P01' || e.code === '28000') {
     return new PgError(`${where}: ${e.message} (password from ${describeSecret(ep.password)})`, 'auth', e.code);
+  }
+  // TLS: the server does not offer it, or its certificate is not the one the plan trusts. Not retried: a
+  // server that presents the wrong certificate is not one to send a password to.
+  if (/does not support SSL|self[- ]signed|unable to verify|unable to get (local )?issuer|certificate|altnames|Hostname\/IP does not match|SSL|TLS|wrong version number/i.test(e.message) || /^(ERR_TLS|ERR_SSL|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|CERT_)/.test(e.code ?? '')) {
+    const security = ep.security ?? DEFAULT_PG_SECURITY;
+    const ca = security.ca ? describeSecret(security.ca) : "the worker's system CAs";
+    return new PgError(
+      `${where}: TLS refused: ${e.message}${e.code ? ` (${e.code})` : ''}; cutover verifies the server's certificate against ${ca} and the address ${ep.address} (postgres.tls)`,
+      'auth',
+      e.code,
+    );
   }
   // Class 08 (connection exception) and 57P0x (shutting down, starting up): the server is not there right now.
   if ((e.code && unreachableCodes.has(e.code)) || /^08|^57P0/.test(e.code ?? '') || /timeout|terminated unexpectedly|Connection terminated/i.test(e.message)) {
@@ -79,8 +119,53 @@ export interface PgOptions {
   signal?: AbortSignal;
 }
 
-/** Connect, use, close. The password is read from its reference just before connecting. */
+/** node-postgres's TLS options for `ep`: verify-full (CA, name), require (encrypted only) or none. */
+async function tlsOptions(ep: PgEndpoint, security: PgSecurity): Promise<ClientConfig['ssl']> {
+  if (security.tlsMode === 'disable') return false;
+  if (security.tlsMode === 'require') return { rejectUnauthorized: false };
+  // Only the plan's CA when it names one (not the system's as well): a public CA's certificate for the same
+  // address must not pass. The name checked is the address dialled, whatever pg passes to tls.connect.
+  const ca = security.ca ? (await readSecretBytes(security.ca, `${ep.label} postgres.tls.ca`)).toString('utf8') : undefined;
+  return {
+    rejectUnauthorized: true,
+    ...(ca ? { ca } : {}),
+    checkServerIdentity: (_host: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(ep.address, cert),
+  };
+}
+
+/** The password methods a server may ask for that send the password itself (or its unsalted-for-us MD5). */
+const PASSWORD_METHODS = [
+  ['_handleAuthCleartextPassword', 'in clear text (AuthenticationCleartextPassword)'],
+  ['_handleAuthMD5Password', 'as MD5 (AuthenticationMD5Password)'],
+] as const;
+
+/**
+ * Makes `client` refuse a server that asks for the password in clear text or as MD5: the handler that would send
+ * it fails the connection instead, before a byte of the password leaves. node-postgres has no option for this,
+ * so its handlers are replaced on the instance; if a node-postgres upgrade renamed them, connecting fails loudly
+ * rather than sending passwords (test/e2e/secrets.test.ts has a server that asks).
+ */
+function refusePasswordMethods(client: Client, where: string): void {
+  const handlers = client as unknown as Record<string, unknown> & { connection: { emit(event: 'error', err: Error): void } };
+  for (const [handler, how] of PASSWORD_METHODS) {
+    if (typeof handlers[handler] !== 'function') throw new PgError(`${where}: this node-postgres has no ${handler}: cannot refuse password methods, refusing to connect`, 'auth');
+    handlers[handler] = () =>
+      handlers.connection.emit(
+        'error',
+        new PgError(
+          `${where}: the server asked for the password ${how}: cutover sends it only through SCRAM (scram-sha-256 in pg_hba.conf), ` +
+            `so it sent nothing; if this server cannot do SCRAM, the plan may allow it with postgres.allowPasswordAuth: true`,
+          'auth',
+          'cutover-password-method',
+        ),
+      );
+  }
+}
+
+/** Connect, use, close. The password is read from the worker's secret store just before connecting. */
 export async function withPg<T>(ep: PgEndpoint, fn: (s: PgSession) => Promise<T>, opts: PgOptions = {}): Promise<T> {
+  const security = ep.security ?? DEFAULT_PG_SECURITY;
+  const where = `${ep.label} (${ep.user}@${ep.address}:${ep.port}/${ep.database})`;
   const password = await readSecret(ep.password, `${ep.label} login ${ep.user}`);
   const config: ClientConfig = {
     host: ep.address,
@@ -88,11 +173,14 @@ export async function withPg<T>(ep: PgEndpoint, fn: (s: PgSession) => Promise<T>
     database: ep.database,
     user: ep.user,
     password,
+    ssl: await tlsOptions(ep, security),
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
     statement_timeout: 60_000,
     application_name: 'cutover',
+    ...(ep.replication ? { replication: 'true' } : {}),
   };
   const client = new Client(config);
+  if (!security.allowPasswordAuth) refusePasswordMethods(client, where);
   client.on('error', () => undefined); // a server going away mid-session surfaces on the next query
   try {
     await client.connect();

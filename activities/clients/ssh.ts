@@ -6,6 +6,7 @@ import { quote } from 'shell-quote';
 import { Client, type ConnectConfig } from 'ssh2';
 import type { SshHost } from '../../workflows/shared/types';
 import { addressProblem, loginProblem } from '../remote/validate';
+import { describeSecret, readSecretBytes } from '../secrets';
 import { hostKeysFor, parseKnownHosts } from './known-hosts';
 
 export { hostKeysFor, parseKnownHosts, type KnownHostsEntry } from './known-hosts';
@@ -58,9 +59,10 @@ export class SshConnection {
     let privateKey: Buffer;
     let knownHosts: string;
     try {
-      privateKey = await readFile(host.identityFile);
+      // From the worker's secret store, by name; ssh2 takes the key itself, so it is never written anywhere.
+      privateKey = await readSecretBytes(host.identity, `${where} identity`);
     } catch (err) {
-      throw new SshError(`${where}: cannot read identityFile ${host.identityFile}: ${(err as Error).message}`, 'auth');
+      throw new SshError((err as Error).message, 'auth');
     }
     try {
       knownHosts = await readFile(host.knownHostsFile, 'utf8');
@@ -109,7 +111,7 @@ export class SshConnection {
           } else if (hostKeyRejected) {
             reject(new SshError(`${where}: host key does not match ${host.knownHostsFile}: refusing to connect`, 'host-key'));
           } else if (err.level === 'client-authentication') {
-            reject(new SshError(`${where}: authentication refused for user ${host.user} with key ${host.identityFile}`, 'auth'));
+            reject(new SshError(`${where}: authentication refused for user ${host.user} with the key of ${describeSecret(host.identity)}`, 'auth'));
           } else {
             reject(new SshError(`${where}: unreachable: ${err.message}`, 'unreachable'));
           }

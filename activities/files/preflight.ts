@@ -1,6 +1,7 @@
 // Preflight of a file sync: read-only checks of the source, the target and the hook hosts.
 import path from 'node:path';
-import type { SshHost } from '../../workflows/shared/types';
+import type { SecretRef, SshHost } from '../../workflows/shared/types';
+import { secretProblems } from '../secrets';
 import { shq } from '../clients/ssh';
 import type { ActivityDeps } from '../deps';
 import { lacksRoom, Problems, probeTarget, type TargetState } from '../remote';
@@ -12,6 +13,8 @@ export interface FileSyncPreflightInput {
   /** `overwrite`: the plan allows copying into a directory that already has files (absent: it does not). */
   target: TreeEndpoint & { overwrite?: boolean };
   hookHosts: SshHost[];
+  /** Every secret the run names, by field: each must be in the worker's store (absent in runs from before). */
+  secrets?: Record<string, SecretRef>;
 }
 
 export interface FileSyncPreflightResult {
@@ -28,6 +31,8 @@ export function createPreflightActivities(deps: ActivityDeps) {
       const problems = new Problems();
       const result: FileSyncPreflightResult = { sourceFiles: 0, sourceBytes: 0, targetState: 'absent', targetFreeBytes: 0 };
       const { source, target } = input;
+      // Every secret the run will need, now: a TSIG key missing from the store must not be found after the copy.
+      for (const p of await secretProblems(input.secrets ?? {})) problems.add(p);
 
       await problems.check(`source host ${source.host.name}`, () =>
         deps.withSsh(source.host, async (c) => {

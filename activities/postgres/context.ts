@@ -28,6 +28,7 @@ export function superuser(access: PgAccess, s: PgServer, role: string): PgEndpoi
     database: access.database,
     user: access.superuser.user,
     password: access.superuser.password,
+    ...(access.tls ? { security: access.tls } : {}),
   };
 }
 

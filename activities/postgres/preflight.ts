@@ -1,15 +1,16 @@
 // Preflight of a failover: read-only checks of both servers, both hosts, the replication login and DNS.
 import net from 'node:net';
 import path from 'node:path';
-import type { DnsSwitch } from '../../workflows/shared/types';
+import type { DnsSwitch, SecretRef } from '../../workflows/shared/types';
 import type { PgAccess } from '../../workflows/postgres-failover';
-import type { PgSession } from '../clients/pg';
+import { DEFAULT_PG_SECURITY, describePgSecurity, PgError, type PgEndpoint, type PgSession } from '../clients/pg';
 import { shq, type SshConnection } from '../clients/ssh';
 import { lookupA } from '../dns';
 import { lacksRoom, Problems, probeTarget, type TargetState } from '../remote';
-import { readSecret } from '../secrets';
+import { readSecret, secretProblems } from '../secrets';
 import { bin, superuser, where, type PgContext, type PgNode } from './context';
 import { DEBIAN_CONFIG_ROOT, findConfig } from './layout';
+import { caPem } from './tls';
 import { conninfo, isSafeIdentifier, majorVersion } from './pg-tools';
 
 export interface PostgresPreflightInput {
@@ -19,6 +20,8 @@ export interface PostgresPreflightInput {
   slotName: string;
   applicationName: string;
   dns: Pick<DnsSwitch, 'server' | 'port' | 'name'>;
+  /** Every secret the run names, by field: each must be in the worker's store (absent in runs from before). */
+  secrets?: Record<string, SecretRef>;
 }
 
 export interface PostgresPreflightResult {
@@ -42,6 +45,8 @@ export interface PostgresPreflightResult {
   primaryHbaFile?: string;
   /** The postgresql.conf the standby will start with, when it is not in its data directory (Debian layout). */
   standbyConfigFile?: string;
+  /** How connections are secured (TLS, password methods), saying so when the plan relaxed the default. */
+  connectionSecurity?: string;
 }
 
 /** One preflight's findings so far: later checks read what earlier ones saw (the primary's version, its identity). */
@@ -63,17 +68,35 @@ export function createPreflightActivities(pg: PgContext) {
         if (!isSafeIdentifier(name)) problems.add(`${what} "${name}" must be lowercase letters, digits and _ (at most 63)`);
       }
 
-      // Secrets first: without them there is nothing to log in with. Messages name the reference, not a value.
+      // Secrets first: without them there is nothing to log in with. Messages name the secret, not a value. The
+      // passwords are checked where they are used; every other secret the run names (SSH keys, the TSIG key) here.
       const superuserPassword = await problems.check(null, () => readSecret(access.superuser.password, 'postgres.superuser'));
       const replicationPassword = await problems.check(null, () => readSecret(access.replication.password, 'postgres.replication'));
+      const passwords = new Set([access.superuser.password.secret, access.replication.password.secret]);
+      const others = Object.fromEntries(Object.entries(input.secrets ?? {}).filter(([, ref]) => !passwords.has(ref.secret)));
+      for (const p of await secretProblems(others)) problems.add(p);
 
       if (superuserPassword !== undefined) {
         await problems.check(null, () => pg.deps.withPg(superuser(access, primary, 'primary'), (q) => checkPrimaryServer(q, f)));
       }
       await problems.check(`primary host ${primary.host}`, () => pg.deps.withSsh(primary.ssh, (c) => checkPrimaryHost(c, f)));
-      await problems.check(`standby host ${standby.host}`, () => pg.deps.withSsh(standby.ssh, (c) => checkStandbyHost(c, f, replicationPassword)));
+      // The replication login from the worker first, under cutover's rules (TLS verified, SCRAM only): the
+      // standby host's libpq (PostgreSQL 15 has no require_auth) is given the password only once the primary
+      // has shown it asks for SCRAM, so a server that would take it in clear text never gets it.
+      // A primary whose pg_hba.conf takes replication only from the standby's address (28000, no entry for the
+      // worker) is left to that login: the certificate, verified there too, says it is the primary.
+      const replicationOk =
+        replicationPassword !== undefined &&
+        (await problems.check(null, () =>
+          pg.deps.withPg(replicationLogin(access, primary), (q) => q.query('IDENTIFY_SYSTEM')).catch((err: unknown) => {
+            if (err instanceof PgError && err.code === '28000' && /no pg_hba\.conf entry/.test(err.message)) return [];
+            throw err;
+          }),
+        )) !== undefined;
+      await problems.check(`standby host ${standby.host}`, () => pg.deps.withSsh(standby.ssh, (c) => checkStandbyHost(c, f, replicationOk ? replicationPassword : undefined)));
 
       const { result } = f;
+      result.connectionSecurity = describePgSecurity(access.tls);
       if (lacksRoom(result.standbyFreeBytes, result.primarySizeBytes)) {
         problems.add(`standby host ${standby.host} has ${result.standbyFreeBytes} bytes free for ${standby.dataDir}; the primary holds ${result.primarySizeBytes}`);
       }
@@ -87,6 +110,11 @@ export function createPreflightActivities(pg: PgContext) {
       return result;
     },
   };
+}
+
+/** The replication user's login to the primary, as the standby will make it (replication=true). */
+function replicationLogin(access: PgAccess, primary: PgNode): PgEndpoint {
+  return { ...superuser(access, primary, 'primary'), label: `replication login to primary ${where(primary)}`, user: access.replication.user, password: access.replication.password, replication: true };
 }
 
 function emptyResult(): PostgresPreflightResult {
@@ -250,10 +278,15 @@ async function checkReplicationLogin(c: SshConnection, f: Findings, password: st
     connect_timeout: 5,
     application_name: 'cutover_preflight',
   });
-  const r = await c.exec(`IFS= read -r PGPASSWORD; export PGPASSWORD; exec ${bin(access, 'psql')} -X -tA -c IDENTIFY_SYSTEM ${shq(info)}`, {
-    allowFailure: true,
-    stdin: `${password}\n`,
-  });
+  // As the standby will connect: TLS checked against the plan's CA, here a private temporary copy removed after.
+  const s = access.tls ?? DEFAULT_PG_SECURITY;
+  const pem = await caPem(access);
+  const tlsEnv = s.tlsMode === 'verify-full' ? 'PGSSLMODE=verify-full PGSSLROOTCERT="$ca"' : `PGSSLMODE=${s.tlsMode}`;
+  const r = await c.exec(
+    `IFS= read -r PGPASSWORD; export PGPASSWORD; ca=$(mktemp) || exit 1; trap 'rm -f "$ca"' EXIT; cat > "$ca"; ` +
+      `${tlsEnv} ${bin(access, 'psql')} -X -tA -c IDENTIFY_SYSTEM ${shq(info)}`,
+    { allowFailure: true, stdin: `${password}\n${pem ?? ''}` },
+  );
   if (r.code !== 0) {
     const why = r.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' ');
     problems.add(

@@ -14,6 +14,7 @@ import { readSecret } from '../secrets';
 import { bin, CLEAN_ENV, where, type PgContext, type PgNode } from './context';
 import { conninfo, editAutoConf, lsnAtLeast, parseBaseBackupProgress, parseTimelineHistory, passfileLine } from './pg-tools';
 import { controlData, endOfCheckpoint, isRunning } from './servers';
+import { caFileOf, libpqTls, libpqTlsEnv, writeCaFile } from './tls';
 
 export interface BaseBackupResult {
   bytes: number;
@@ -70,10 +71,18 @@ async function password(ref: SecretRef, what: string, context: string): Promise<
   }
 }
 
-/** Writes the replication passfile on the standby's host (stdin only: never on a command line). */
+/**
+ * Writes the replication passfile on the standby's host (stdin only: never on a command line), and the CA its
+ * replication connection verifies the upstream's certificate with.
+ */
 async function writePassfile(c: SshConnection, access: PgAccess, node: PgServer, upstream: PgServer): Promise<void> {
   const secret = await password(access.replication.password, 'postgres.replication', 'replication password');
   await writeRemoteFile(c, node.passfile, passfileLine(upstream.address, upstream.port, access.replication.user, secret));
+  try {
+    await writeCaFile(c, access, node);
+  } catch (err) {
+    throw toFailure(err, 'postgres.tls.ca');
+  }
 }
 
 /** postgresql.auto.conf edited like ALTER SYSTEM would (the server is stopped), plus standby.signal. */
@@ -95,6 +104,8 @@ async function configureAsStandby(
       user: access.replication.user,
       passfile: node.passfile,
       application_name: input.applicationName,
+      // The walreceiver checks the upstream's certificate (verify-full, the CA beside the passfile).
+      ...libpqTls(access, node),
     }),
     primary_slot_name: input.slot,
     promote_trigger_file: node.triggerFile,
@@ -171,7 +182,7 @@ export function createStandbyActivities(pg: PgContext) {
           await writePassfile(c, access, standby, primary);
 
           const args = [
-            `env -u PGPASSWORD PGPASSFILE=${shq(standby.passfile)}`,
+            `env -u PGPASSWORD PGPASSFILE=${shq(standby.passfile)} ${libpqTlsEnv(access, standby)}`,
             bin(access, 'pg_basebackup'),
             `-h ${shq(primary.address)} -p ${primary.port} -U ${shq(access.replication.user)}`,
             `-D ${shq(dir)} -X stream -S ${shq(input.slot)} -c fast -P -v -w`,
@@ -244,7 +255,7 @@ export function createStandbyActivities(pg: PgContext) {
           // Take the directory over from any base backup attempt still running (it stops, or finds it lost).
           stage = 'stopping any base backup';
           const token = `remove/${activityInfo().attempt}/${randomUUID()}`;
-          await c.exec(`${takeOver(dir, token)}; rm -f ${shq(standby.passfile)} ${shq(standby.triggerFile)}`, { signal: cancellationSignal() });
+          await c.exec(`${takeOver(dir, token)}; rm -f ${shq(standby.passfile)} ${shq(caFileOf(standby))} ${shq(standby.triggerFile)}`, { signal: cancellationSignal() });
           stage = 'removing';
           const done = await restoreTarget(c, dir, input.previousState, cancellationSignal());
           await c.exec(`rm -f ${shq(`${dir}.basebackup.attempt`)} ${shq(`${dir}.basebackup.lock`)}`);
@@ -312,7 +323,10 @@ export function createStandbyActivities(pg: PgContext) {
           const su = await password(access.superuser.password, 'postgres.superuser', 'superuser password');
           const tmp = `${node.passfile}.rewind`;
           await writeRemoteFile(c, tmp, passfileLine(upstream.address, upstream.port, access.superuser.user, su));
-          const source = conninfo({ host: upstream.address, port: upstream.port, user: access.superuser.user, dbname: access.database, passfile: tmp });
+          await writeCaFile(c, access, node).catch((err: unknown) => {
+            throw toFailure(err, 'postgres.tls.ca');
+          });
+          const source = conninfo({ host: upstream.address, port: upstream.port, user: access.superuser.user, dbname: access.database, passfile: tmp, ...libpqTls(access, node) });
           const stop = keepBeating(() => ({ stage: 'pg_rewind' }));
           try {
             await c.exec(`${CLEAN_ENV} ${bin(access, 'pg_rewind')} --target-pgdata=${shq(node.dataDir)} --source-server=${shq(source)} --progress`);
@@ -331,7 +345,7 @@ export function createStandbyActivities(pg: PgContext) {
 
     /** Remove the replication passfile of a server that is no longer a standby. */
     async removePassfile(input: { server: PgNode }): Promise<{ removed: string }> {
-      await pg.onHost(input.server, `remove passfile on ${input.server.host}`, (c) => c.exec(`rm -f ${shq(input.server.passfile)}`));
+      await pg.onHost(input.server, `remove passfile on ${input.server.host}`, (c) => c.exec(`rm -f ${shq(input.server.passfile)} ${shq(caFileOf(input.server))}`));
       return { removed: input.server.passfile };
     },
   };

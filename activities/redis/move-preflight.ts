@@ -2,7 +2,8 @@
 // source's dump location, persistence and memory) and the hosts around them (SSH to both, the dump file on the
 // source, room and write access where the target's dump goes, the source's SSH login to the target for the copy,
 // the job system's hook host). Read-only; every problem reported at once.
-import type { SshHost } from '../../workflows/shared/types';
+import type { SecretRef, SshHost } from '../../workflows/shared/types';
+import { secretProblems } from '../secrets';
 import { shq } from '../clients/ssh';
 import type { ActivityDeps } from '../deps';
 import { rsyncRemoteShell, sshLogin } from '../files/rsync';
@@ -17,6 +18,8 @@ export interface RedisMovePreflightInput {
   target: RedisServerRef & { ssh: SshHost; overwrite: boolean };
   /** Where the job system's hooks run. */
   hookHosts: SshHost[];
+  /** Every secret the run names, by field: each must be in the worker's store (absent in runs from before). */
+  secrets?: Record<string, SecretRef>;
 }
 
 export interface RedisMovePreflightResult {
@@ -56,6 +59,9 @@ function notesOf(label: string, f: RedisServerFacts): string {
 
 export async function preflightRedisMove(deps: Pick<ActivityDeps, 'withSsh'>, input: RedisMovePreflightInput): Promise<RedisMovePreflightResult> {
   const problems = new Problems();
+  // The AUTH passwords are reported by the logins below; every other secret (SSH keys, the TSIG key) here.
+  const passwords = new Set([input.source.password?.secret, input.target.password?.secret]);
+  for (const p of await secretProblems(Object.fromEntries(Object.entries(input.secrets ?? {}).filter(([, ref]) => !passwords.has(ref.secret))))) problems.add(p);
   const [source, target] = await Promise.all([
     problems.check(null, () => withRedis(input.source, (r) => serverFacts(r))),
     problems.check(null, () => withRedis(input.target, (r) => serverFacts(r))),

@@ -6,6 +6,7 @@
 import type { ActivityInboundCallsInterceptor, ActivityInterceptorsFactory, ActivityExecuteInput, Next } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
+import { secretNameProblem } from '../secrets';
 
 const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]\\d|\\d)';
 const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
@@ -47,17 +48,25 @@ function portProblem(port: unknown): string | null {
 }
 
 /** Keys whose value is a file or directory on a host or on the worker, wherever they appear in an input. */
-const PATH_KEYS = new Set(['path', 'dataDir', 'logFile', 'passfile', 'triggerFile', 'binDir', 'identityFile', 'knownHostsFile', 'tsigKeyFile', 'configFile']);
+const PATH_KEYS = new Set(['path', 'dataDir', 'logFile', 'passfile', 'triggerFile', 'binDir', 'knownHostsFile', 'configFile']);
+
+/** Fields of older inputs that pointed the worker at a file: secrets are named in its store now. */
+const FORMER_SECRET_KEYS: Record<string, string> = {
+  identityFile: 'identity: { secret: NAME }',
+  tsigKeyFile: 'tsigKey: { secret: NAME }',
+  passwordFile: 'password: { secret: NAME }',
+  passwordEnv: 'password: { secret: NAME }',
+};
 
 function looksLikeSshHost(v: Record<string, unknown>): boolean {
-  return 'user' in v && 'address' in v && 'identityFile' in v;
+  return 'user' in v && 'address' in v && ('identity' in v || 'identityFile' in v);
 }
 
 /**
  * The first problem in an activity input, as "field: why" (the field as a dotted path from the argument), or
- * null. SSH hosts (anything with user, address and identityFile) need a plain user and address and a valid
- * port; every `address` is an address; every path-like key an absolute normalised path; a SecretRef's `file`
- * too. Commands (hooks) are commands by design and are not judged here.
+ * null. SSH hosts (anything with user, address and identity) need a plain user and address and a valid
+ * port; every `address` is an address; every path-like key an absolute normalised path; a SecretRef a plain
+ * name (the old forms that located a secret, { file } and { env }, are refused). Commands (hooks) are commands by design and are not judged here.
  */
 export function inputProblem(value: unknown, field = 'input', depth = 0): string | null {
   if (depth > 12 || value === null || typeof value !== 'object') return null;
@@ -83,8 +92,14 @@ export function inputProblem(value: unknown, field = 'input', depth = 0): string
   if ('zone' in obj || 'dns' in obj) {
     for (const key of ['from', 'to']) if (key in obj) checks.push(problem(key, addressProblem(obj[key])));
   }
-  // A SecretRef: { file } (or { env }): the file is read on the worker.
-  if (Object.keys(obj).length === 1 && typeof obj.file === 'string') checks.push(problem('file', absolutePathProblem(obj.file)));
+  // A SecretRef names a secret in the worker's store: never a file or a variable of the input's choosing.
+  if (Object.keys(obj).length === 1 && (typeof obj.file === 'string' || typeof obj.env === 'string')) {
+    checks.push(`${field}: secrets are named in the worker's store now: expected { secret: NAME } (got ${JSON.stringify(obj)})`);
+  }
+  if (Object.keys(obj).length === 1 && 'secret' in obj) checks.push(problem('secret', secretNameProblem(obj.secret)));
+  for (const [key, instead] of Object.entries(FORMER_SECRET_KEYS)) {
+    if (key in obj) checks.push(`${field}.${key}: no longer accepted: write ${instead}, a name in the worker's secret store`);
+  }
   for (const key of Object.keys(obj)) {
     if (PATH_KEYS.has(key) && typeof obj[key] === 'string') checks.push(problem(key, absolutePathProblem(obj[key])));
   }

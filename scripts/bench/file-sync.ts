@@ -45,7 +45,7 @@ import { fencedPath, type MigrationStatus, type SshHost } from '../../workflows/
 import { createWorker } from '../../workers/main';
 import { UserError } from '../cli/errors';
 import * as svc from '../cli/services';
-import { loadSandbox, setSandboxRecord, useSandboxWorkerEnv, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
+import { loadSandbox, sandboxSshHost, setSandboxRecord, useSandboxWorkerEnv, type SandboxEndpoints, type SandboxHost } from '../sandbox/endpoints';
 import { median, medianRounded, ratio } from './stats';
 import type { Benchmark, BenchOptions } from './main';
 import { prng } from '../sandbox/files';
@@ -229,7 +229,7 @@ function settleCache(tree: string, cold: boolean): void {
 }
 
 function sshHost(h: SandboxHost): SshHost {
-  return { name: h.name, address: h.address, port: h.sshPort, user: h.user, identityFile: h.identityFile, knownHostsFile: h.knownHostsFile };
+  return sandboxSshHost({ hosts: { [h.name]: h } as SandboxEndpoints['hosts'] }, h.name);
 }
 
 // ---- raw rsync ----------------------------------------------------------------------------------------

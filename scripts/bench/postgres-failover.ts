@@ -23,6 +23,7 @@
 // by the new one, both through the DNS name; every acknowledged commit is checked on the new primary
 // (`lostCommits` must be 0). Figures are medians over the rounds. `outageVsHandDoneRatio` = cutover's forward
 // outage (the default plan) / the hand-done one: below 1.0, cutover beats a careful human.
+import { sandboxPgSsl } from '../sandbox/tls';
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -146,6 +147,8 @@ const writerFor = (c: PgCluster): PgWriter =>
     user: 'postgres',
     password: c.superuserPassword,
     table: 'writes',
+    // TLS as cutover's own connections; the handshake is on a reconnect, after the switch, like any client's.
+    ssl: sandboxPgSsl(c.sb.stateDir),
   });
 
 /** Drives a run to its end: go at every gate, or no-go at `complete` (the way back). */

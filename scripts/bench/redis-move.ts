@@ -28,7 +28,8 @@ import type { MigrationStatus } from '../../workflows/shared';
 import * as svc from '../cli/services';
 import { sandboxRedisMovePlan } from '../plans/redis-move';
 import { writePlan } from '../plans/sandbox';
-import { loadSandbox, setSandboxRecord, type SandboxEndpoints, useSandboxWorkerEnv } from '../sandbox/endpoints';
+import { putSecret, removeSecret } from '../sandbox/secrets';
+import { loadSandbox, sandboxSecretsDir, sandboxSshHost, setSandboxRecord, type SandboxEndpoints, useSandboxWorkerEnv } from '../sandbox/endpoints';
 import { drainJobs, type JobSystem, startJobSystem } from '../workload/redis-jobs';
 import { seedRedis } from '../workload/redis-data';
 import { type ControlledRedis, freePortOnAll, startControlledRedis } from '../workload/redis-servers';
@@ -52,7 +53,7 @@ function checkAbort(signal: AbortSignal): void {
 }
 
 const client = (r: ControlledRedis) => new Redis({ ...r.endpoint, protocol: 2 });
-const sshHost = (sb: SandboxEndpoints, dc: 'dc1' | 'dc2') => ({ ...sb.hosts[dc], port: sb.hosts[dc].sshPort });
+const sshHost = sandboxSshHost;
 
 /** The same move by hand: pause, BGSAVE, scp between the hosts, restart the target on it, DEBUG DIGEST both. */
 async function rawBaseline(sb: SandboxEndpoints, source: ControlledRedis, target: ControlledRedis) {
@@ -146,7 +147,9 @@ export const redisMoveBenchmark: Benchmark = {
     const source = make('dc1', 'source');
     const target = make('dc2', 'target');
     const dnsName = `bench-redis-${id}.${sb.dns.zone}`;
-    const passwordFile = path.join(source.dir, 'password');
+    // The AUTH password, by name in the sandbox worker's secret store (removed when the bench ends).
+    const passwordSecret = `bench-redis-${id}`;
+    putSecret(sandboxSecretsDir(sb), passwordSecret, PASSWORD);
     const completionLog = path.join(sb.stateDir, 'logs', `bench-redis-${id}.jobs.log`);
     const planFiles: string[] = [];
     let jobs: JobSystem | null = null;
@@ -176,7 +179,7 @@ export const redisMoveBenchmark: Benchmark = {
       const plan = (mode: 'dump' | 'replicate') => {
         const file = writePlan(
           path.join(sb.stateDir, 'plans', `bench-redis-${id}-${mode}.yaml`),
-          sandboxRedisMovePlan(sb, { name: `bench-${id}-${mode}`, mode, dnsName, port, passwordFile, targetCtl: target.ctl, jobsUrl: jobs!.url, jobsTimeout: '60s' }),
+          sandboxRedisMovePlan(sb, { name: `bench-${id}-${mode}`, mode, dnsName, port, passwordSecret, targetCtl: target.ctl, jobsUrl: jobs!.url, jobsTimeout: '60s' }),
         );
         planFiles.push(file);
         return file;
@@ -236,6 +239,7 @@ export const redisMoveBenchmark: Benchmark = {
       await target.stop();
       for (const p of planFiles) rmSync(p, { force: true });
       rmSync(completionLog, { force: true });
+      removeSecret(sandboxSecretsDir(sb), passwordSecret);
       try {
         setSandboxRecord(sb, dnsName, null);
       } catch {

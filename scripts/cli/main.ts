@@ -5,7 +5,7 @@ import { PlanError } from '../plans/load';
 import { UserError } from './errors';
 import { formatBytes, formatPlanReview, formatReport, formatStatus, printable } from './format';
 import * as svc from './services';
-import { setupNamespace } from './setup';
+import { SECRET_STORE_HELP, setupNamespace } from './setup';
 
 const USAGE = `usage: cutover <command> [options]
 
@@ -79,6 +79,7 @@ export async function run(argv: string[], print: (line: string) => void = consol
       for (const name of r.existing) print(`search attribute ${name} (Keyword): already on namespace ${r.namespace}`);
       for (const name of r.created) print(`search attribute ${name} (Keyword): created on namespace ${r.namespace}`);
       print(`namespace ${r.namespace} is ready for cutover`);
+      print(SECRET_STORE_HELP);
       return;
     }
     case 'plan': {

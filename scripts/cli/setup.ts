@@ -20,6 +20,16 @@ const NOT_ALLOWED = new Map([
 const ALREADY_EXISTS = 6;
 const NOT_FOUND = 5;
 
+/** What `cutover setup` says about the worker's secret store: plans name secrets, the worker's operator stores them. */
+export const SECRET_STORE_HELP = [
+  "secrets: plans name them ({ secret: NAME }); each worker resolves names in its own store, set up by whoever runs it:",
+  '  CUTOVER_SECRETS_DIR=/etc/cutover/secrets   one file per NAME (a-z 0-9 . _ -), mode 0600, directory 0700;',
+  '                                            a file group or others may read is refused',
+  '  CUTOVER_SECRET_ENV=pg-replication=PGREPL_PASSWORD,...   allow-listed environment variables, name=VARIABLE',
+  '  passwords, SSH identities (identity), TSIG keys (tsigKey), the PostgreSQL CA (postgres.tls.ca), tokens and',
+  '  webhook URLs all go through it; a name the store lacks is reported by preflight before anything changes',
+].join('\n');
+
 export const SEARCH_ATTRIBUTES: readonly string[] = Object.values(searchAttributeNames);
 
 export interface SetupResult {

@@ -6,6 +6,7 @@
 // A completed move leaves dc2 the primary and dc1 a stopped, retired standby of it, so this part starts by
 // putting the pair back as the sandbox made it, when it is not. Alone, before a walk-through by hand:
 //   npx tsx scripts/demo/postgres-failover.ts reset
+import { sandboxPgSsl } from '../sandbox/tls';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -25,7 +26,7 @@ const TABLE = 'writes';
 async function sql<R extends object>(sb: SandboxEndpoints, address: string, query: string): Promise<R[]> {
   const pg = sb.postgres;
   const password = readFileSync(pg.primary.superuserPasswordFile, 'utf8').trim();
-  const c = new Client({ host: address, port: pg.primary.port, database: pg.primary.database, user: pg.primary.superuser, password, connectionTimeoutMillis: 3000 });
+  const c = new Client({ host: address, port: pg.primary.port, database: pg.primary.database, user: pg.primary.superuser, password, ssl: sandboxPgSsl(sb.stateDir), connectionTimeoutMillis: 3000 });
   c.on('error', () => undefined);
   await c.connect();
   try {
@@ -92,6 +93,7 @@ export async function postgresFailoverDemo(d: Demo): Promise<MoveResult> {
     password: readFileSync(sb.postgres.primary.superuserPasswordFile, 'utf8').trim(),
     table: TABLE,
     intervalMs: 20,
+    ssl: sandboxPgSsl(sb.stateDir),
   });
   say(`a live writer commits a row every 20 ms through ${dnsName}`);
   try {

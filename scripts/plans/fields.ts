@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { parsePublicKey, SshSigError } from '../../workflows/lib/sshsig';
 import { SIGNING_NAMESPACE, type Signer } from '../../workflows/shared/signing';
-import type { ApprovalPolicy, GatePolicy } from '../../workflows/shared/types';
+import { SECRET_NAME_PATTERN, type ApprovalPolicy, type GatePolicy, type SecretRef } from '../../workflows/shared/types';
 import { parseDuration, parseSize } from './units';
 
 export const duration = z
@@ -111,11 +111,57 @@ const loginName = z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/, 'expected a plai
 /** An SSH host: an IPv4 address or a DNS name, never something ssh could read as an option. */
 const hostAddress = z.string().refine((v) => IPV4.test(v) || DNS_NAME.test(v), 'expected an IPv4 address or a DNS name');
 
+/**
+ * A secret, by name in the worker's secret store: `{ secret: pg-replication }`. Every secret a plan needs
+ * (passwords, SSH identities, TSIG keys, tokens, webhook URLs) is written so; the worker resolves the name in
+ * the store its operator set up (CUTOVER_SECRETS_DIR, CUTOVER_SECRET_ENV), so a plan can never point the worker
+ * at a file or variable of its choosing, and never holds a secret itself.
+ */
+export const secretRef = z.unknown().transform((v, ctx): SecretRef => {
+  const fail = (message: string) => {
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  };
+  const hint = "a name in the worker's secret store (see `cutover setup`)";
+  if (typeof v === 'string') return fail(`expected { secret: NAME }, ${hint}; never the secret itself`);
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return fail(`expected { secret: NAME }, ${hint}`);
+  const o = v as Record<string, unknown>;
+  if ('file' in o || 'env' in o) {
+    return fail(`secrets are named, not located: write { secret: NAME } and put the ${'file' in o ? 'file' : 'variable'} in the worker's secret store as NAME`);
+  }
+  const extra = Object.keys(o).filter((k) => k !== 'secret');
+  if (extra.length) return fail(`expected only { secret: NAME }, got also ${extra.join(', ')}`);
+  if (typeof o.secret !== 'string' || !SECRET_NAME_PATTERN.test(o.secret)) {
+    return fail(`expected a secret name (a-z, 0-9, . _ -, starting with a letter or digit, no path separators), got ${JSON.stringify(o.secret)}`);
+  }
+  return { secret: o.secret };
+});
+
+/**
+ * A field of an older plan form, refused with what to write instead (`passwordFile` → `password: { secret: ... }`):
+ * present only so its error says more than "unrecognized key".
+ */
+export function formerField(instead: string) {
+  return z
+    .unknown()
+    .optional()
+    .superRefine((v, ctx) => {
+      if (v !== undefined) ctx.addIssue({ code: 'custom', message: `no longer accepted: ${instead}` });
+    });
+}
+
+/** passwordFile / passwordEnv of older plans: refused, saying what to write. */
+export const formerPasswordFields = {
+  passwordFile: formerField("write password: { secret: NAME } and put the file in the worker's secret store (CUTOVER_SECRETS_DIR) as NAME"),
+  passwordEnv: formerField("write password: { secret: NAME } and allow the variable in the worker's CUTOVER_SECRET_ENV as NAME=VARIABLE"),
+};
+
 export const hostSchema = z.strictObject({
   address: hostAddress,
   port: z.number().int().min(1).max(65535).default(22),
   user: loginName,
-  identityFile: absolutePath.describe('private key file on the worker host'),
+  identity: secretRef.describe("the SSH private key, by name in the worker's secret store"),
+  identityFile: formerField("write identity: { secret: NAME } and put the key in the worker's secret store as NAME"),
   knownHostsFile: absolutePath.describe('known_hosts file pinning the host key'),
 });
 
@@ -204,7 +250,8 @@ export const dnsFields = {
   server: ipv4,
   port: z.number().int().min(1).max(65535).default(53),
   zone: dnsName,
-  tsigKeyFile: absolutePath.describe('TSIG key file for dynamic updates'),
+  tsigKey: secretRef.describe("TSIG key (tsig-keygen output) for dynamic updates, by name in the worker's secret store"),
+  tsigKeyFile: formerField("write tsigKey: { secret: NAME } and put the key file in the worker's secret store as NAME"),
   name: dnsName,
   ttl: ttl.default(30),
 };

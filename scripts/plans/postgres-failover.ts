@@ -1,12 +1,12 @@
-// The postgres-failover plan (zod). Passwords are never in a plan: `passwordFile` (a file on the worker host)
-// or `passwordEnv` (an environment variable of the worker) say where the worker reads them.
+// The postgres-failover plan (zod). Passwords are never in a plan: `password: { secret: NAME }` names one in the
+// worker's secret store.
 import path from 'node:path';
 import { z } from 'zod';
 import type { SecretRef } from '../../workflows/shared/types';
 import type { PgServer, PostgresFailoverInput } from '../../workflows/postgres-failover';
-import type { SandboxEndpoints } from '../sandbox/endpoints';
+import { SANDBOX_SECRETS, type SandboxEndpoints } from '../sandbox/endpoints';
 import { sandboxDns, sandboxHosts } from './sandbox';
-import { absolutePath, approvalSchema, artifactsSchema, dnsFields, dnsProblems, duration, gatePolicy, gateSchema, hostSchema, ipv4, pathsOverlap, positiveDuration, size } from './fields';
+import { absolutePath, approvalSchema, artifactsSchema, dnsFields, dnsProblems, duration, formerPasswordFields, gatePolicy, gateSchema, hostSchema, ipv4, pathsOverlap, positiveDuration, secretRef, size } from './fields';
 import { approverLine } from '../sandbox/people';
 
 // At most 54 characters: the reverse move adds "_reverse" and PostgreSQL names stop at 63.
@@ -16,18 +16,10 @@ const port = z.number().int().min(1).max(65535);
 const login = z
   .strictObject({
     user: z.string().min(1),
-    passwordFile: absolutePath.describe('file on the worker host holding the password').optional(),
-    passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+    password: secretRef.describe("the login's password, by name in the worker's secret store"),
+    ...formerPasswordFields,
   })
-  .superRefine((l, ctx) => {
-    if ((l.passwordFile === undefined) === (l.passwordEnv === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'give exactly one of passwordFile (a file on the worker) or passwordEnv (a variable name); never the password itself' });
-    }
-  })
-  .transform((l): { user: string; password: SecretRef } => ({
-    user: l.user,
-    password: l.passwordFile !== undefined ? { file: l.passwordFile } : { env: l.passwordEnv! },
-  }));
+  .transform((l): { user: string; password: SecretRef } => ({ user: l.user, password: l.password }));
 
 /**
  * Standby settings a plan may not set: cutover writes them itself (replication, promotion, port), or they run
@@ -74,6 +66,15 @@ export const postgresFailoverPlanSchema = z
       database: z.string().min(1).default('postgres'),
       superuser: login,
       replication: login,
+      // TLS verified and SCRAM only unless relaxed here; the run's figures and report show any relaxation.
+      tls: z
+        .strictObject({
+          mode: z.enum(['verify-full', 'require', 'disable']).default('verify-full').describe('verify-full: the server\'s certificate is checked (CA and address); require: encrypted, not checked; disable: clear text'),
+          ca: secretRef.optional().describe("the CA certificate (PEM) the servers' certificates are checked against, by name in the worker's secret store; absent: the worker's system CAs"),
+        })
+        .refine((t) => t.mode === 'verify-full' || t.ca === undefined, { message: 'ca is used only with mode verify-full', path: ['ca'] })
+        .default({ mode: 'verify-full' }),
+      allowPasswordAuth: z.boolean().default(false).describe('also answer servers that ask for the password in clear text or as MD5 (default: SCRAM only)'),
     }),
     primary: z.strictObject(server),
     standby: z.strictObject({
@@ -184,7 +185,13 @@ export function postgresFailoverInput(plan: PostgresFailoverPlan, startedBy: str
     name: plan.name,
     startedBy,
     hosts,
-    access: plan.postgres,
+    access: {
+      binDir: plan.postgres.binDir,
+      database: plan.postgres.database,
+      superuser: plan.postgres.superuser,
+      replication: plan.postgres.replication,
+      tls: { tlsMode: plan.postgres.tls.mode, ...(plan.postgres.tls.ca ? { ca: plan.postgres.tls.ca } : {}), allowPasswordAuth: plan.postgres.allowPasswordAuth },
+    },
     primary: pgServer(plan.primary),
     standby: { ...pgServer(plan.standby), overwrite: plan.standby.overwrite, removeOnRollback: plan.standby.removeOnRollback },
     slotName: o.slotName ?? underscored(plan.name),
@@ -224,7 +231,8 @@ export interface SandboxPostgresFailoverOptions {
   standbyDataDir?: string;
   primaryLogFile?: string;
   standbyLogFile?: string;
-  superuserPasswordFile?: string;
+  /** Name of the superuser's password in the worker's secret store (default the sandbox's). */
+  superuserPasswordSecret?: string;
   /** Sandbox people who approve (default alice and bob): listed with their keys. */
   approvers?: string[];
   maxLag?: string | number;
@@ -254,8 +262,10 @@ export function sandboxPostgresFailoverPlan(sb: SandboxEndpoints, o: SandboxPost
     postgres: {
       binDir: pg.binDir,
       database: pg.primary.database,
-      superuser: { user: pg.primary.superuser, passwordFile: o.superuserPasswordFile ?? pg.primary.superuserPasswordFile },
-      replication: { user: pg.replication.user, passwordFile: pg.replication.passwordFile },
+      superuser: { user: pg.primary.superuser, password: { secret: o.superuserPasswordSecret ?? SANDBOX_SECRETS.pgSuperuser } },
+      replication: { user: pg.replication.user, password: { secret: SANDBOX_SECRETS.pgReplicator } },
+      // The sandbox's servers have certificates from its own CA (scripts/sandbox/tls.ts).
+      tls: { mode: 'verify-full', ca: { secret: SANDBOX_SECRETS.ca } },
     },
     // postgresql.conf includes '../postgres-host.conf' (listen address, socket dir of each host), so a copy in
     // dc2 needs no extra settings; port and listen_addresses are written for the standby from the plan.

@@ -1,13 +1,12 @@
 // The redis-move plan (zod): schema, cross-field checks, plan → workflow input, and the sandbox's sample plan.
-// Passwords are never in a plan: `passwordFile` (a file on the worker host) or `passwordEnv` (a variable of the
-// worker) say where the worker reads them. Commands (the target's stop/start, the job system's hooks) are
+// Passwords are never in a plan: `password: { secret: NAME }` names one in the worker's secret store. Commands (the target's stop/start, the job system's hooks) are
 // commands by design: they run on their host over SSH as the plan's SSH user.
 import path from 'node:path';
 import { z } from 'zod';
 import type { RedisMoveInput } from '../../workflows/redis-move';
 import type { SecretRef } from '../../workflows/shared/types';
 import type { SandboxEndpoints } from '../sandbox/endpoints';
-import { absolutePath, approvalSchema, artifactsSchema, dnsFields, dnsProblems, gatePolicy, gateSchema, hostSchema, ipv4, plainText, positiveDuration, size } from './fields';
+import { approvalSchema, artifactsSchema, dnsFields, dnsProblems, formerPasswordFields, gatePolicy, gateSchema, hostSchema, ipv4, plainText, positiveDuration, secretRef, size } from './fields';
 import { sandboxDns, sandboxHosts } from './sandbox';
 import { approverLine } from '../sandbox/people';
 
@@ -20,14 +19,9 @@ const server = {
   address: ipv4,
   port: port.default(6379),
   username: z.string().regex(/^[A-Za-z0-9_.@-]+$/, 'expected an ACL user name').optional(),
-  passwordFile: absolutePath.describe('file on the worker host holding the password').optional(),
-  passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+  password: secretRef.optional().describe("the password (AUTH), by name in the worker's secret store; absent: no AUTH"),
+  ...formerPasswordFields,
 };
-
-function passwordProblem(s: { passwordFile?: string; passwordEnv?: string }): string | null {
-  if (s.passwordFile !== undefined && s.passwordEnv !== undefined) return 'give at most one of passwordFile and passwordEnv; never the password itself';
-  return null;
-}
 
 const serviceSchema = z.union([
   z.strictObject({ systemdUnit: z.string().regex(/^[A-Za-z0-9@._:-]+$/, 'expected a systemd unit name').describe('systemctl stop/start UNIT on the target host') }),
@@ -95,8 +89,8 @@ export function redisReferenceProblems(raw: unknown): { path: string[]; message:
   const plan = (raw ?? {}) as {
     mode?: string;
     hosts?: Record<string, unknown>;
-    source?: { host?: string; address?: string; port?: number; passwordFile?: string; passwordEnv?: string };
-    target?: { host?: string; address?: string; port?: number; passwordFile?: string; passwordEnv?: string; service?: unknown };
+    source?: { host?: string; address?: string; port?: number };
+    target?: { host?: string; address?: string; port?: number; service?: unknown };
     jobs?: { host?: string };
     options?: { archive?: boolean };
     gates?: { pause?: unknown };
@@ -112,11 +106,6 @@ export function redisReferenceProblems(raw: unknown): { path: string[]; message:
   check(plan.source?.host, ['source', 'host']);
   check(plan.target?.host, ['target', 'host']);
   check(plan.jobs?.host, ['jobs', 'host']);
-  for (const side of ['source', 'target'] as const) {
-    const s = plan[side];
-    const why = s && typeof s === 'object' ? passwordProblem(s) : null;
-    if (why) out.push({ path: [side], message: why });
-  }
   const s = plan.source;
   const t = plan.target;
   if (s?.address && s.address === t?.address && (s.port ?? 6379) === (t?.port ?? 6379)) {
@@ -138,17 +127,11 @@ export function redisReferenceProblems(raw: unknown): { path: string[]; message:
   return out;
 }
 
-function secret(s: { passwordFile?: string; passwordEnv?: string }): SecretRef | undefined {
-  if (s.passwordFile !== undefined) return { file: s.passwordFile };
-  if (s.passwordEnv !== undefined) return { env: s.passwordEnv };
-  return undefined;
-}
-
 /** Plan (validated) → workflow input (plain data; passwords stay references). */
 export function redisMoveInput(plan: RedisMovePlan, startedBy: string): RedisMoveInput {
   const hosts = Object.fromEntries(Object.entries(plan.hosts).map(([name, h]) => [name, { name, ...h }]));
   const node = (n: RedisMovePlan['source']) => {
-    const password = secret(n);
+    const password: SecretRef | undefined = n.password;
     return { host: n.host, address: n.address, port: n.port, ...(n.username ? { username: n.username } : {}), ...(password ? { password } : {}) };
   };
   const svc = plan.target.service;
@@ -201,7 +184,8 @@ export interface SandboxRedisMoveOptions {
   dnsName: string;
   /** Defaults: the sandbox's pair (dc1 and dc2, port 6379, started and stopped by the sandbox's redis-ctl.sh). */
   port?: number;
-  passwordFile?: string;
+  /** Name of the password in the worker's secret store (the sandbox's: <stateDir>/secrets); absent: no AUTH. */
+  passwordSecret?: string;
   /** The target's control script on dc2 (`start` / `stop`); default the sandbox's. */
   targetCtl?: string;
   /** The job system's control endpoint (scripts/workload/redis-jobs.ts); absent: no job hooks. */
@@ -225,7 +209,7 @@ export function jobsCtlCommand(action: 'pause' | 'resume' | 'status', url: strin
 
 export function sandboxRedisMovePlan(sb: SandboxEndpoints, o: SandboxRedisMoveOptions): Record<string, unknown> {
   const port = o.port ?? sb.redis.source.port;
-  const login = o.passwordFile ? { passwordFile: o.passwordFile } : {};
+  const login = o.passwordSecret ? { password: { secret: o.passwordSecret } } : {};
   const ctl = o.targetCtl ?? path.join(sb.stateDir, 'dc2', 'redis-ctl.sh');
   const mode = o.mode ?? 'dump';
   return {

@@ -3,17 +3,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import type { SandboxEndpoints } from '../sandbox/endpoints';
+import { SANDBOX_SECRETS, type SandboxEndpoints } from '../sandbox/endpoints';
 
 /** The sandbox's dc1 and dc2 as a plan's `hosts`. */
 export function sandboxHosts(sb: SandboxEndpoints): Record<'dc1' | 'dc2', Record<string, unknown>> {
-  const host = (h: SandboxEndpoints['hosts']['dc1']) => ({ address: h.address, port: h.sshPort, user: h.user, identityFile: h.identityFile, knownHostsFile: h.knownHostsFile });
+  const host = (h: SandboxEndpoints['hosts']['dc1']) => ({ address: h.address, port: h.sshPort, user: h.user, identity: { secret: SANDBOX_SECRETS.sshIdentity }, knownHostsFile: h.knownHostsFile });
   return { dc1: host(sb.hosts.dc1), dc2: host(sb.hosts.dc2) };
 }
 
 /** The sandbox's DNS server and zone, switching `name` (TTL 1 s). */
 export function sandboxDns(sb: SandboxEndpoints, name: string) {
-  return { server: sb.dns.server, port: sb.dns.port, zone: sb.dns.zone, tsigKeyFile: sb.dns.tsigKeyFile, name, ttl: 1 };
+  return { server: sb.dns.server, port: sb.dns.port, zone: sb.dns.zone, tsigKey: { secret: SANDBOX_SECRETS.tsigKey }, name, ttl: 1 };
 }
 
 export function writePlan(file: string, plan: Record<string, unknown>): string {

@@ -3,6 +3,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { SshHost } from '../../workflows/shared/types';
+import { SANDBOX_SECRETS } from './layout';
 
 export interface SandboxHost {
   name: 'dc1' | 'dc2';
@@ -74,9 +76,22 @@ export function loadSandbox(stateDir = defaultStateDir()): SandboxEndpoints {
   }
 }
 
+/** The sandbox worker's secret store (CUTOVER_SECRETS_DIR): names in SANDBOX_SECRETS, tests add their own. */
+export function sandboxSecretsDir(sb: Pick<SandboxEndpoints, 'stateDir'>): string {
+  return path.join(sb.stateDir, 'secrets');
+}
+
+export { SANDBOX_SECRETS };
+
+/** A sandbox host as cutover's activities take it: its SSH key by name in the sandbox worker's secret store. */
+export function sandboxSshHost(sb: Pick<SandboxEndpoints, 'hosts'>, dc: 'dc1' | 'dc2'): SshHost {
+  const h = sb.hosts[dc];
+  return { name: dc, address: h.address, port: h.sshPort, user: h.user, identity: { secret: SANDBOX_SECRETS.sshIdentity }, knownHostsFile: h.knownHostsFile };
+}
+
 /**
- * The settings a worker needs to run against this sandbox: its Temporal server and its artifact store (the GCS
- * emulator). A worker never looks for the sandbox itself (an installed worker must not switch to an emulator
+ * The settings a worker needs to run against this sandbox: its Temporal server, its artifact store (the GCS
+ * emulator) and its secret store. A worker never looks for the sandbox itself (an installed worker must not switch to an emulator
  * because a `.state` directory happens to exist): whoever starts one for the sandbox passes these as environment.
  */
 export function sandboxWorkerEnv(sb: SandboxEndpoints): Record<string, string> {
@@ -85,6 +100,8 @@ export function sandboxWorkerEnv(sb: SandboxEndpoints): Record<string, string> {
     TEMPORAL_NAMESPACE: sb.temporal.namespace,
     CUTOVER_GCS_ENDPOINT: sb.gcs.endpoint,
     CUTOVER_GCS_PROJECT: sb.gcs.projectId,
+    // The worker's secret store: one file per name (SANDBOX_SECRETS), made by `up`.
+    CUTOVER_SECRETS_DIR: sandboxSecretsDir(sb),
   };
 }
 

@@ -35,6 +35,19 @@ export const DNS_RECORDS: Record<string, string> = {
   [`hdfs.${DNS.zone}`]: DC1,
 };
 
+/**
+ * Names in the sandbox worker's secret store (<stateDir>/secrets: CUTOVER_SECRETS_DIR of every worker started
+ * for the sandbox). Sample plans, tests, benches and the demo name secrets so; `up` puts them there.
+ */
+export const SANDBOX_SECRETS = {
+  sshIdentity: 'sandbox-ssh',
+  tsigKey: 'sandbox-tsig',
+  pgSuperuser: 'pg-superuser',
+  pgReplicator: 'pg-replicator',
+  /** The sandbox CA's certificate: PostgreSQL clients verify the servers' certificates against it. */
+  ca: 'sandbox-ca',
+} as const;
+
 export type Layout = ReturnType<typeof layout>;
 
 export function layout(stateDir: string) {
@@ -79,8 +92,14 @@ export function layout(stateDir: string) {
     logs: p('logs'),
     run: p('run'),
     secrets: p('secrets'),
-    pgSuperuserPassword: p('secrets', 'pg-superuser'),
-    pgReplicatorPassword: p('secrets', 'pg-replicator'),
+    pgSuperuserPassword: p('secrets', SANDBOX_SECRETS.pgSuperuser),
+    pgReplicatorPassword: p('secrets', SANDBOX_SECRETS.pgReplicator),
+    // The sandbox's own CA (made once by `up`): PostgreSQL servers' certificates, verified by cutover.
+    tls: {
+      dir: p('tls'),
+      caKey: p('tls', 'ca.key'),
+      caCert: p('tls', 'ca.crt'),
+    },
     addressMarker: p('run', 'dns-address-added'),
     temporal: {
       dir: p('temporal'),

@@ -6,6 +6,7 @@
 //
 // Exit codes: 0 ok, 1 a component failed (the message names it and its log) or a bug, 2 usage error,
 // 3 `status` found something down. CUTOVER_STATE_DIR overrides the state dir (default <repo>/.state).
+import { ensureSecretStore } from './secrets';
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Component, Context, Health } from './component';
@@ -76,6 +77,9 @@ async function up(l: Layout): Promise<void> {
     const r = await c.up();
     line('✓', c.name, r.detail, r.note);
   }
+
+  // The worker's secret store, from what the components made (keys, CA): workers get it as CUTOVER_SECRETS_DIR.
+  await step('secrets', async () => ensureSecretStore(l));
 
   const sandbox = endpoints(l, currentRecords());
   writeFileSync(`${l.sandboxJson}.tmp`, `${JSON.stringify(sandbox, null, 2)}\n`);

@@ -18,6 +18,7 @@ import type { Component, Context, Health } from './component';
 import { findTools } from './install';
 import { DC1, DC2, type Layout, PG_BIN_DIR, PG_PORT } from './layout';
 import { assertPortFree, isAlive, probePort, run, SandboxError, tryRun, userIds, withLock } from './process';
+import { ensurePgServerTls, PG_HBA_TLS, PG_TLS_INCLUDE, pgServerTls, pgTlsConf } from './tls';
 
 const bin = (name: string) => path.join(PG_BIN_DIR, name);
 
@@ -55,15 +56,9 @@ wal_log_hints = on                     # lets pg_rewind turn an old primary into
 wal_retrieve_retry_interval = '100ms'  # a standby retries the primary/trigger file every 100 ms, not 5 s
 log_line_prefix = '%m [%p] %q%u@%d '
 include_if_exists '../postgres-host.conf'
+${PG_TLS_INCLUDE}
 `;
 
-const HBA = `# cutover sandbox
-# TYPE  DATABASE     USER   ADDRESS       METHOD
-local   all          all                  trust
-local   replication  all                  trust
-host    all          all    127.0.0.0/8   scram-sha-256
-host    replication  all    127.0.0.0/8   scram-sha-256
-`;
 
 /** A boolean setting's value as PostgreSQL reads it: on, true, yes, 1 and unique prefixes of true and yes. */
 const isOn = (value: string | undefined) => value !== undefined && /^(on|1|t|tr|tru|true|y|ye|yes)$/i.test(value.trim());
@@ -117,11 +112,14 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
       : `stopped: old primary, moved to ${peer} (${peerWhere}); \`npm run demo\` resets the pair`;
   }
 
+  /** libpq's settings for a login as cutover makes it: TLS verified against the sandbox CA, by address. */
+  const tlsEnv = { PGSSLMODE: 'verify-full', PGSSLROOTCERT: l.tls.caCert, PGCONNECT_TIMEOUT: '5' };
+
   /** A real password login over TCP, as the workers and tests connect. */
   function sql(query: string, user = 'postgres', db = 'app'): { ok: boolean; out: string } {
     const password = readFileSync(user === 'postgres' ? l.pgSuperuserPassword : l.pgReplicatorPassword, 'utf8').trim();
     const r = tryRun(bin('psql'), ['-X', '-tA', '-v', 'ON_ERROR_STOP=1', '-h', address, '-p', String(PG_PORT), '-U', user, '-d', db, '-c', query], {
-      env: { PGPASSWORD: password, PGCONNECT_TIMEOUT: '5' },
+      env: { PGPASSWORD: password, ...tlsEnv },
       timeoutMs: 10_000,
     });
     return { ok: r.code === 0, out: (r.code === 0 ? r.stdout : r.stderr).trim() };
@@ -156,7 +154,7 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
       '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--locale=C.UTF-8',
     ], asUser, log);
     appendFileSync(path.join(tmp, 'postgresql.conf'), COMMON_CONF);
-    writeFileSync(path.join(tmp, 'pg_hba.conf'), HBA);
+    writeFileSync(path.join(tmp, 'pg_hba.conf'), PG_HBA_TLS);
     renameSync(tmp, dc.pgData);
   }
 
@@ -173,12 +171,33 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
     return undefined;
   }
 
+  /**
+   * TLS and SCRAM on a data directory made before they were (idempotent): the include of the host's TLS
+   * settings, the hostssl-only pg_hba.conf. Returns true when something changed (a running server reloads).
+   */
+  function secureDataDir(): boolean {
+    let changed = false;
+    const conf = path.join(dc.pgData, 'postgresql.conf');
+    if (!readFileSync(conf, 'utf8').includes(PG_TLS_INCLUDE)) {
+      appendFileSync(conf, `${PG_TLS_INCLUDE}\n`);
+      changed = true;
+    }
+    const hba = path.join(dc.pgData, 'pg_hba.conf');
+    if (readFileSync(hba, 'utf8') !== PG_HBA_TLS) {
+      writeFileSync(hba, PG_HBA_TLS);
+      changed = true;
+    }
+    return changed;
+  }
+
   return {
     name,
     log,
     health,
     async up() {
       writeFileSync(dc.pgHostConf, hostConf(dc, address, which));
+      const tlsNote = ensurePgServerTls(l, which);
+      writeFileSync(pgServerTls(l, which).conf, pgTlsConf(l, which));
       ensureSecret(l.pgSuperuserPassword);
       ensureSecret(l.pgReplicatorPassword);
       let note = 'already running';
@@ -187,9 +206,14 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
         initdb();
         note = 'initialized';
       }
+      const secured = secureDataDir();
       const old = retired();
       if (old) return { detail: old, note: 'left stopped' };
       const running = isAlive(postmasterPid(), 'postgres') && (await probePort(address, PG_PORT));
+      if (running && secured) {
+        run(name, bin('pg_ctl'), ['reload', '-D', dc.pgData], asUser, log);
+        note = `TLS and SCRAM turned on (${tlsNote})`;
+      }
       if (!running) {
         if (!isAlive(postmasterPid(), 'postgres')) await assertPortFree(name, address, PG_PORT, log);
         const r = tryRun(bin('pg_ctl'), ['start', '-D', dc.pgData, '-l', log, '-w', '-t', '60'], asUser);
@@ -201,7 +225,7 @@ export function postgres({ l }: Context, which: 'dc1' | 'dc2'): Component {
       if (!h.ok) throw new SandboxError(name, h.detail, log);
       if (which === 'dc1' && role !== 'standby') {
         const repl = tryRun(bin('psql'), ['-X', '-tA', '-c', 'IDENTIFY_SYSTEM', `host=${address} port=${PG_PORT} user=replicator dbname=app replication=true`], {
-          env: { PGPASSWORD: readFileSync(l.pgReplicatorPassword, 'utf8').trim(), PGCONNECT_TIMEOUT: '5' },
+          env: { PGPASSWORD: readFileSync(l.pgReplicatorPassword, 'utf8').trim(), ...tlsEnv },
         });
         if (repl.code !== 0) throw new SandboxError(name, `replication login as replicator failed: ${repl.stderr.trim()}`, log);
       }

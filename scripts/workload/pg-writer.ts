@@ -2,7 +2,7 @@
 // authoritative server, like a client with a short TTL), reconnecting and re-resolving after any error. It
 // records every acknowledged commit (id, the server that acknowledged it, when the statement was sent and when
 // the acknowledgement came back), so a test can count them on the new primary afterwards.
-import { Client } from 'pg';
+import { Client, type ClientConfig } from 'pg';
 import { lookupA } from '../../activities/dns';
 
 export interface PgWriterOptions {
@@ -15,6 +15,8 @@ export interface PgWriterOptions {
   table: string;
   /** Pause between commits; 0 = as fast as the server acknowledges. */
   intervalMs?: number;
+  /** node-postgres TLS options (the sandbox's servers take TLS logins only: sandboxPgSsl). */
+  ssl?: ClientConfig['ssl'];
 }
 
 export interface PgAck {
@@ -48,7 +50,7 @@ export function startPgWriter(o: PgWriterOptions): PgWriter {
       try {
         [address] = await lookupA(o.dns);
         if (!address) throw new Error(`${o.dns.name} does not resolve`);
-        client = new Client({ host: address, port: o.port, database: o.database, user: o.user, password: o.password, connectionTimeoutMillis: 2000 });
+        client = new Client({ host: address, port: o.port, database: o.database, user: o.user, password: o.password, ssl: o.ssl ?? false, connectionTimeoutMillis: 2000 });
         client.on('error', () => undefined);
         await client.connect();
         while (!stopped) {

@@ -13,7 +13,7 @@ import { UserError } from '../../scripts/cli/errors';
 import * as svc from '../../scripts/cli/services';
 import { startFileWriter } from '../../scripts/workload/file-writer';
 import { fencedPath, type MigrationStatus } from '../../workflows/shared';
-import { setSandboxRecord } from '../../scripts/sandbox/endpoints';
+import { sandboxSshHost, setSandboxRecord } from '../../scripts/sandbox/endpoints';
 import { atGate } from '../helpers/migrations';
 import { fileSyncFixture, treeDigest, type FileSyncFixture } from '../helpers/sandbox';
 import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
@@ -183,10 +183,7 @@ describe('file-sync end to end', () => {
     const acts = createActivities();
     const run = <A, R>(fn: (a: A) => Promise<R>, arg: A): Promise<R> => new MockActivityEnvironment().run(fn, arg) as Promise<R>;
     const failure = async (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: ApplicationFailure) => e);
-    const h = (dc: 'dc1' | 'dc2') => {
-      const x = f.sb.hosts[dc];
-      return { name: dc, address: x.address, port: x.sshPort, user: x.user, identityFile: x.identityFile, knownHostsFile: x.knownHostsFile };
-    };
+    const h = (dc: 'dc1' | 'dc2') => sandboxSshHost(f.sb, dc);
     const migrationId = `e2e-fence-${f.id}`;
     const source = { host: h('dc1'), path: f.sourceDir };
     const target = { host: h('dc2'), path: f.targetDir };

@@ -15,6 +15,7 @@ import { validatingInterceptor } from '../../activities/remote/validate';
 import { loadPlan } from '../../scripts/plans/load';
 import { fileSyncInput, type FileSyncPlan } from '../../scripts/plans/file-sync';
 import type { SshHost } from '../../workflows/shared/types';
+import { sandboxSshHost } from '../../scripts/sandbox/endpoints';
 import { fileSyncFixture, type FileSyncFixture } from '../helpers/sandbox';
 import { temporalTestEnv, uniqueQueue, type TemporalTestEnv } from '../helpers/temporal';
 
@@ -38,8 +39,7 @@ function fixture(opts: Parameters<typeof fileSyncFixture>[0] = {}): FileSyncFixt
 }
 
 function host(f: FileSyncFixture, dc: 'dc1' | 'dc2'): SshHost {
-  const h = f.sb.hosts[dc];
-  return { name: dc, address: h.address, port: h.sshPort, user: h.user, identityFile: h.identityFile, knownHostsFile: h.knownHostsFile };
+  return sandboxSshHost(f.sb, dc);
 }
 
 function passInput(f: FileSyncFixture, o: Partial<RsyncPassInput> = {}): RsyncPassInput {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxFileSyncPlan } from '../../scripts/plans/file-sync';
 import { writePlan } from '../../scripts/plans/sandbox';
-import { loadSandbox, type SandboxEndpoints } from '../../scripts/sandbox/endpoints';
+import { loadSandbox, sandboxSecretsDir, type SandboxEndpoints } from '../../scripts/sandbox/endpoints';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -80,8 +80,14 @@ describe('installed package', () => {
 
   it("cutover-worker polls with its pre-built bundle; cutover plan dry-runs the sandbox's sample plan through it; SIGTERM stops it", async () => {
     const taskQueue = `install-${randomUUID().slice(0, 8)}`;
-    // Only Temporal settings: no CUTOVER_GCS_ENDPOINT, so no emulator, whatever .state holds.
-    const env = cleanEnv({ TEMPORAL_ADDRESS: sb.temporal.address, TEMPORAL_NAMESPACE: sb.temporal.namespace, CUTOVER_TASK_QUEUE: taskQueue });
+    // Only Temporal settings and the worker's secret store (the sandbox's, where its plans' secrets are): no
+    // CUTOVER_GCS_ENDPOINT, so no emulator, whatever .state holds.
+    const env = cleanEnv({
+      TEMPORAL_ADDRESS: sb.temporal.address,
+      TEMPORAL_NAMESPACE: sb.temporal.namespace,
+      CUTOVER_TASK_QUEUE: taskQueue,
+      CUTOVER_SECRETS_DIR: sandboxSecretsDir(sb),
+    });
     const worker = spawn(installed('cutover-worker'), [], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     worker.stdout.on('data', (d) => (out += d));

@@ -3,7 +3,8 @@
 // in dc1 (its own port, its own DNS name), so tests may fence, stop and reverse it freely; the sandbox's
 // primary stays for the demo. What is checked is what a DBA would check: every acknowledged commit present on
 // the new primary, none accepted by the old one after the fence, writes through the name afterwards.
-import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { sandboxPgSsl } from '../../scripts/sandbox/tls';
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
@@ -15,12 +16,13 @@ import { PG_BIN_DIR } from '../../scripts/sandbox/layout';
 import { tryRun, userIds } from '../../scripts/sandbox/process';
 import { startPgWriter, type PgAck, type PgWriter } from '../../scripts/workload/pg-writer';
 import type { MigrationStatus } from '../../workflows/shared';
+import { sandboxSecretValues, testSecret } from '../helpers/secrets';
 import { historyText } from '../helpers/history';
 import { atGate, statusWhen } from '../helpers/migrations';
 import { pgFixture, type PgFixture } from '../helpers/postgres';
 import { eventually, killWorkerProcess, startWorkerProcess, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 import { sandboxSigningKeys } from '../../scripts/sandbox/people';
-import { loadSandbox } from '../../scripts/sandbox/endpoints';
+import { loadSandbox, SANDBOX_SECRETS, sandboxSecretsDir } from '../../scripts/sandbox/endpoints';
 
 let env: TemporalTestEnv;
 let services: svc.Services;
@@ -50,6 +52,7 @@ function writer(f: PgFixture): PgWriter {
     password: f.superuserPassword,
     table: 'writes',
     intervalMs: 5,
+    ssl: sandboxPgSsl(f.sb.stateDir),
   });
 }
 
@@ -103,17 +106,20 @@ const reverseStream = async (f: PgFixture) =>
   (await f.sql<{ state: string; sync_state: string }>('dc2', 'select state, sync_state from pg_stat_replication where application_name = $1', [`cutover_${f.name.replace(/-/g, '_')}_reverse`]))[0];
 
 /**
- * A copy of the sandbox's TSIG key for one plan, so a test can take it away from the worker (root reads any
- * file whatever its mode: the key is moved aside, not chmod-ed) and put it back.
+ * A copy of the sandbox's TSIG key under a secret name of one plan's own, so a test can take it out of the
+ * worker's store (moved aside) and put it back.
  */
-function ownTsigKey(f: PgFixture): { file: string; hide(): void; restore(): void } {
-  const file = path.join(f.sb.stateDir, 'scratch', `tsig-${f.id}.key`);
-  mkdirSync(path.dirname(file), { recursive: true });
-  copyFileSync(f.sb.dns.tsigKeyFile, file);
+function ownTsigKey(f: PgFixture): { name: string; hide(): void; restore(): void; remove(): void } {
+  const key = testSecret(f.sb, 'e2e-tsig', readFileSync(path.join(sandboxSecretsDir(f.sb), SANDBOX_SECRETS.tsigKey)));
+  const file = path.join(sandboxSecretsDir(f.sb), key.name);
   return {
-    file,
+    name: key.name,
     hide: () => renameSync(file, `${file}.away`),
     restore: () => existsSync(`${file}.away`) && renameSync(`${file}.away`, file),
+    remove: () => {
+      key.remove();
+      rmSync(`${file}.away`, { force: true });
+    },
   };
 }
 
@@ -203,9 +209,13 @@ describe('postgres-failover end to end', () => {
 
       // The passwords never entered the workflow's history: plans and inputs carry references only.
       const text = historyText(await services.client.workflow.getHandle(id).fetchHistory());
-      expect(text).toContain(f.sb.postgres.primary.superuserPasswordFile);
+      // Secrets by name only: no password, no line of the SSH key, no TSIG secret in the whole history.
+      expect(text).toContain(SANDBOX_SECRETS.pgSuperuser);
       expect(text).not.toContain(f.superuserPassword);
       expect(text).not.toContain(f.replicationPassword);
+      const values = sandboxSecretValues(f.sb);
+      expect(values.length).toBeGreaterThan(4);
+      for (const v of values) expect(text.includes(v), 'a secret value in the history').toBe(false);
     }));
 
   it('a no-go at `complete` switches back at once: dc1 streamed from dc2 (rejoined without pg_rewind) and is primary again, nothing lost either way', () =>
@@ -309,13 +319,13 @@ describe('postgres-failover end to end', () => {
       const key = ownTsigKey(f);
       try {
         const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
-          const { id } = await svc.startMigration(s, f.writePlan('-own-key', {}, (p) => ((p.traffic as { dns: { tsigKeyFile: string } }).dns.tsigKeyFile = key.file)), 'alice');
+          const { id } = await svc.startMigration(s, f.writePlan('-own-key', {}, (p) => ((p.traffic as { dns: { tsigKey: { secret: string } } }).dns.tsigKey = { secret: key.name })), 'alice');
           await atGate(s, id, 'cutover'); // preflight is long done
           key.hide();
           await svc.decide(s, id, 'cutover', 'go', 'bob');
           const atRecover = await atGate(s, id, 'recover');
           expect(atRecover.gate!.evidence).toMatchObject({ step: 'switch-traffic', wayBack: 'run the way back (reverse-move)' });
-          expect(String(atRecover.gate!.evidence.failure)).toMatch(/nsupdate exited/);
+          expect(String(atRecover.gate!.evidence.failure)).toMatch(new RegExp(`traffic\\.dns\\.tsigKey: secret "${key.name}" is not in the worker's secret store`));
           expect(atRecover.figures.primary).toBe(`dc2 (${DC2}:${f.port})`);
           expect(await lookupA({ server: f.sb.dns.server, port: f.sb.dns.port, name: f.dnsName })).toEqual([DC1]);
           key.restore();
@@ -335,8 +345,7 @@ describe('postgres-failover end to end', () => {
         expect(w.acks.filter((a) => a.address === DC1 && a.sentAt > isoMs(final.figures.readOnlyAt))).toEqual([]);
         figures.dnsRetry = { acknowledged: w.acks.length, longestGapMs: w.longestGapMs().ms };
       } finally {
-        key.restore();
-        rmSync(key.file, { force: true });
+        key.remove();
       }
     }));
 
@@ -345,7 +354,7 @@ describe('postgres-failover end to end', () => {
       const key = ownTsigKey(f);
       try {
         const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
-          const { id } = await svc.startMigration(s, f.writePlan('-own-key', {}, (p) => ((p.traffic as { dns: { tsigKeyFile: string } }).dns.tsigKeyFile = key.file)), 'alice');
+          const { id } = await svc.startMigration(s, f.writePlan('-own-key', {}, (p) => ((p.traffic as { dns: { tsigKey: { secret: string } } }).dns.tsigKey = { secret: key.name })), 'alice');
           await atGate(s, id, 'cutover');
           key.hide();
           await svc.decide(s, id, 'cutover', 'go', 'bob');
@@ -370,8 +379,7 @@ describe('postgres-failover end to end', () => {
         const rows = await assertAllAcked(f, 'dc1', w.acks);
         figures.dnsWayBack = { acknowledged: w.acks.length, rowsOnDc1: rows, longestGapMs: w.longestGapMs().ms };
       } finally {
-        key.restore();
-        rmSync(key.file, { force: true });
+        key.remove();
       }
     }));
 
@@ -545,16 +553,19 @@ describe('postgres-failover end to end', () => {
       expect(await refused(f.writePlan('-unreachable', {}, (p) => {
         Object.assign((p.hosts as Record<string, object>).dc2, { address: '127.0.9.9', knownHostsFile: knownHosts });
       }))).toMatch(/standby host dc2: dc2 \(cutover@127\.0\.9\.9:2222\): unreachable: .*ECONNREFUSED/);
-      const missing = path.join(f.sb.stateDir, 'secrets', `missing-${f.id}`);
-      expect(await refused(f.writePlan('-password', { superuserPasswordFile: missing }))).toContain(
-        `postgres.superuser: cannot read password file ${missing} (ENOENT)`,
+      // A secret the worker's store does not have: refused by name, before anything runs.
+      const missing = `missing-${f.id}`;
+      expect(await refused(f.writePlan('-password', { superuserPasswordSecret: missing }))).toContain(
+        `postgres.superuser: secret "${missing}" is not in the worker's secret store (directory ${path.join(f.sb.stateDir, 'secrets')})`,
       );
-      const wrong = path.join(f.sb.stateDir, 'scratch', `wrong-${f.id}`);
-      mkdirSync(path.dirname(wrong), { recursive: true });
-      writeFileSync(wrong, 'not-the-password\n', { mode: 0o600 });
-      expect(await refused(f.writePlan('-wrong', { superuserPasswordFile: wrong }))).toMatch(
-        new RegExp(`password authentication failed for user "postgres" \\(password from file ${wrong}\\)`),
-      );
+      const wrong = testSecret(f.sb, 'e2e-wrong', 'not-the-password\n');
+      try {
+        const message = await refused(f.writePlan('-wrong', { superuserPasswordSecret: wrong.name }));
+        expect(message).toMatch(new RegExp(`password authentication failed for user "postgres" \\(password from secret "${wrong.name}"\\)`));
+        expect(message).not.toContain('not-the-password');
+      } finally {
+        wrong.remove();
+      }
       mkdirSync(f.standbyDir, { recursive: true });
       writeFileSync(path.join(f.standbyDir, 'precious.txt'), 'keep me');
       const { uid, gid } = userIds();
@@ -567,12 +578,12 @@ describe('postgres-failover end to end', () => {
       // Started as a migration, the same plan ends in preflight: rolled back with nothing to undo.
       const s = { ...services, taskQueue: uniqueQueue('e2e-pg-bad') };
       const final = await withWorker(env, s.taskQueue, createActivities(), async () => {
-        const { id } = await svc.startMigration(s, f.writePlan('-password-run', { superuserPasswordFile: missing }), 'alice');
+        const { id } = await svc.startMigration(s, f.writePlan('-password-run', { superuserPasswordSecret: missing }), 'alice');
         return svc.waitForEnd(s, id);
       });
       expect(final.outcome).toBe('rolled-back');
       expect(final.steps.map((st) => [st.name, st.state])).toEqual([['preflight', 'failed']]);
-      expect(final.failure).toContain(`cannot read password file ${missing}`);
+      expect(final.failure).toContain(`secret "${missing}" is not in the worker's secret store`);
       expect(final.compensations).toEqual([]);
 
       // Nothing changed: the target's file is still there, no slot, DNS as it was, the primaries still primaries.

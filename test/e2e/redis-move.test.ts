@@ -37,13 +37,16 @@ import { loadSandbox, setSandboxRecord } from '../../scripts/sandbox/endpoints';
 import { sandboxSigningKeys } from '../../scripts/sandbox/people';
 import { control } from '../../scripts/workload/redis-jobs-ctl';
 import { countJobs, drainJobs, type JobSystem, startJobSystem } from '../../scripts/workload/redis-jobs';
+import { testSecret, type TestSecret } from '../helpers/secrets';
 import { freePortOnAll, startThrowawayRedis, type ThrowawayRedis } from '../../scripts/workload/redis-servers';
 
 const sb = loadSandbox();
 const id = randomUUID().slice(0, 8);
 const dnsName = `e2e-redis-${id}.${sb.dns.zone}`;
 const work = mkdtempSync(path.join(os.tmpdir(), 'cutover-redis-move-'));
-const passwordFile = path.join(work, 'redis-password');
+// The AUTH password in the sandbox worker's secret store, under a name of this file's own.
+const password = testSecret(sb, 'e2e-redis', 'move-secret\n');
+const secrets: TestSecret[] = [password];
 let source: ThrowawayRedis;
 let target: ThrowawayRedis;
 let src: Redis;
@@ -55,7 +58,6 @@ beforeAll(async () => {
   env = await temporalTestEnv();
   // alice and bob sign with their sandbox keys (scripts/sandbox/people.ts).
   services = await svc.connect({ signingKeys: sandboxSigningKeys(loadSandbox().stateDir) });
-  writeFileSync(passwordFile, 'move-secret\n', { mode: 0o600 });
   // One port on both addresses: clients follow the name, the port stays.
   const port = await freePortOnAll([sb.hosts.dc1.address, sb.hosts.dc2.address]);
   const args = ['--repl-diskless-sync-delay', '0'];
@@ -76,34 +78,42 @@ afterAll(async () => {
   await target?.stop();
   setSandboxRecord(sb, dnsName, null);
   rmSync(work, { recursive: true, force: true });
+  for (const x of secrets) x.remove();
 });
+
+/** A secret of this test file's own (removed afterwards); null: a name the store does not have. */
+function secret(prefix: string, value: string | null): TestSecret {
+  const x = testSecret(sb, prefix, value);
+  secrets.push(x);
+  return x;
+}
 
 describe('redis move building blocks', () => {
   it('preflight reports every problem at once, and passes on a good pair', async () => {
-    const ref = (ep: ThrowawayRedis, label: string) => ({ label, host: ep.endpoint.host, port: ep.endpoint.port, password: { file: passwordFile } });
+    const ref = (ep: ThrowawayRedis, label: string) => ({ label, host: ep.endpoint.host, port: ep.endpoint.port, password: password.ref });
     const ok = await preflightRedis({ source: ref(source, 'source'), target: { ...ref(target, 'target'), overwrite: false } });
     expect(ok.source).toMatchObject({ version: expect.stringMatching(/^7\./), rdbVersion: 10, role: 'master', dir: source.dir, dbfilename: 'dump.rdb' });
     expect(ok.target?.keyspace).toEqual([]);
 
     await tgt.set('leftover', '1');
     const err = await preflightRedis({
-      source: { ...ref(source, 'source'), password: { file: path.join(work, 'absent') } },
+      source: { ...ref(source, 'source'), password: secret('e2e-absent', null).ref },
       target: { ...ref(target, 'target'), overwrite: false },
     }).catch((e: unknown) => e);
     await tgt.del('leftover');
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe(ErrorType.PreflightFailed);
     const problems = ((err as ApplicationFailure).details?.[0] as string[]).join('\n');
-    expect(problems).toMatch(/redis source: cannot read password file .*absent/);
+    expect(problems).toMatch(/redis source: secret "e2e-absent-\w+" is not in the worker's secret store/);
     expect(problems).not.toMatch(/move-secret/);
 
-    const wrong = path.join(work, 'wrong');
-    writeFileSync(wrong, 'nope');
+    const wrong = secret('e2e-wrong', 'nope');
     const err2 = await preflightRedis({
       source: ref(source, 'source'),
-      target: { ...ref(target, 'target'), password: { file: wrong }, overwrite: false },
+      target: { ...ref(target, 'target'), password: wrong.ref, overwrite: false },
     }).catch((e: unknown) => e as ApplicationFailure);
-    expect((err2 as ApplicationFailure).message).toMatch(/target .*login refused.*password from file .*wrong/);
+    expect((err2 as ApplicationFailure).message).toMatch(/target .*login refused.*password from secret "e2e-wrong-/);
+    expect((err2 as ApplicationFailure).message).not.toMatch(/nope/);
   });
 
   it('BGSAVE waits for a save that succeeded, and reports one that failed', async () => {
@@ -190,14 +200,13 @@ describe('redis move building blocks', () => {
     const env = new MockActivityEnvironment();
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
-    const ref = (ep: ThrowawayRedis, label: string, file = passwordFile) => ({ label, host: ep.endpoint.host, port: ep.endpoint.port, password: { file } });
+    const ref = (ep: ThrowawayRedis, label: string, pw = password.ref) => ({ label, host: ep.endpoint.host, port: ep.endpoint.port, password: pw });
     const r: CompareResult = await env.run(acts.compareRedisServers, { source: ref(source, 'source'), target: ref(target, 'target'), settings: { maxDifferences: 5 } });
     expect(r.keysCompared).toBeGreaterThan(0);
     expect(beats.at(-1)).toMatchObject({ phase: 'recheck', keysCompared: r.keysCompared });
 
-    const wrong = path.join(work, 'wrong-2');
-    writeFileSync(wrong, 'nope');
-    const err = await new MockActivityEnvironment().run(acts.redisPromote, { server: ref(target, 'target', wrong) }).catch((e: unknown) => e);
+    const wrong = secret('e2e-wrong', 'nope');
+    const err = await new MockActivityEnvironment().run(acts.redisPromote, { server: ref(target, 'target', wrong.ref) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: ErrorType.HostUnreachable, nonRetryable: true });
     expect((err as Error).message).toMatch(/promoting target: .*login refused/);
@@ -243,7 +252,7 @@ async function moveFixture(o: { keys: number; jobs?: boolean } & Partial<Sandbox
   const jobs = o.jobs === false ? null : await startJobSystem({ dns: { server: sb.dns.server, port: sb.dns.port, name: dnsName }, port, password: PASSWORD, ratePerSec: 40, completionLog });
   const planFile = writePlan(
     path.join(sb.stateDir, 'plans', `e2e-rm-${id}.yaml`),
-    sandboxRedisMovePlan(sb, { name: `e2e-${id}`, dnsName, port, passwordFile, targetCtl: target.ctl, ...(jobs ? { jobsUrl: jobs.url } : {}), jobsTimeout: '45s', ...o }),
+    sandboxRedisMovePlan(sb, { name: `e2e-${id}`, dnsName, port, passwordSecret: password.name, targetCtl: target.ctl, ...(jobs ? { jobsUrl: jobs.url } : {}), jobsTimeout: '45s', ...o }),
   );
   const f: MoveFixture = {
     id, dnsName, source, target, jobs, completionLog, planFile, seeded, runs: [],
@@ -428,12 +437,12 @@ describe('redis-move end to end', () => {
   it('bad input is refused by preflight, every problem at once: unreachable server and host, wrong AUTH secret, non-empty target', async () => {
     const f = await moveFixture({ keys: 10, mode: 'dump', jobs: false });
     const s = { ...services, taskQueue: uniqueQueue('e2e-rm-pre') };
-    const wrong = path.join(work, `wrong-${f.id}`);
-    writeFileSync(wrong, 'not-the-password');
-    // The source's password from the wrong file, the target's server down, dc2's SSH on a port nobody pinned.
+    const wrong = secret('e2e-wrong', 'not-the-password');
+    // The source's password from the wrong secret, the target's server down, dc2's SSH on a port nobody pinned.
     const text = readFileSync(f.planFile, 'utf8');
     const at = text.indexOf('source:');
-    const bad = text.slice(0, at) + text.slice(at).replace(`passwordFile: ${passwordFile}`, `passwordFile: ${wrong}`);
+    const bad = text.slice(0, at) + text.slice(at).replace(`secret: ${password.name}`, `secret: ${wrong.name}`);
+    expect(bad).not.toBe(text);
     const unreachable = bad.replace(/(dc2:\n\s+address: 127\.0\.2\.1\n\s+port: )2222/, '$12299');
     expect(unreachable).not.toBe(bad);
     writeFileSync(f.planFile, unreachable);
@@ -443,7 +452,7 @@ describe('redis-move end to end', () => {
       expect(err).toBeInstanceOf(Error);
       const message = (err as Error).message;
       expect(message).toMatch(/preflight of .* failed, nothing was changed/);
-      expect(message).toMatch(/source 127\.0\.1\.1:\d+: login refused.*password from file .*wrong-/);
+      expect(message).toMatch(/source 127\.0\.1\.1:\d+: login refused.*password from secret "e2e-wrong-/);
       expect(message).toMatch(/target 127\.0\.2\.1:\d+: unreachable/);
       expect(message).toMatch(/ssh dc2: .*(no key for \[127\.0\.2\.1\]:2299|unreachable)/);
       expect(message).not.toMatch(/not-the-password|move-secret/);

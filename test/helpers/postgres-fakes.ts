@@ -28,8 +28,8 @@ export function input(overrides: Partial<PostgresFailoverInput> = {}): PostgresF
     access: {
       binDir: '/usr/lib/postgresql/15/bin',
       database: 'app',
-      superuser: { user: 'postgres', password: { file: '/secrets/pg-superuser' } },
-      replication: { user: 'replicator', password: { env: 'REPLICATION_PASSWORD' } },
+      superuser: { user: 'postgres', password: { secret: 'pg-superuser' } },
+      replication: { user: 'replicator', password: { secret: 'pg-replication' } },
     },
     primary: server('dc1', '127.0.1.1', '/srv/dc1/pg'),
     standby: { ...server('dc2', '127.0.2.1', '/srv/dc2/pg'), overwrite: false, removeOnRollback: true },
@@ -43,7 +43,7 @@ export function input(overrides: Partial<PostgresFailoverInput> = {}): PostgresF
     soakMs: 50,
     approval: signedApproval([people().alice, people().bob]),
     gates: { cutover: { onTimeout: 'wait' }, complete: { onTimeout: 'wait' } },
-    traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKeyFile: '/k', name: 'orders.z', ttl: 1 } },
+    traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKey: { secret: 'tsig' }, name: 'orders.z', ttl: 1 } },
     ...overrides,
   };
 }

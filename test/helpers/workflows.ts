@@ -7,7 +7,7 @@ import { statusQuery, type MigrationStatus, type SshHost } from '../../workflows
 import { eventually, GaveUp } from './temporal';
 
 /** An SSH login that fake activities never dial. */
-export const fakeHost = (name: string, address: string): SshHost => ({ name, address, port: 2222, user: 'cutover', identityFile: '/id', knownHostsFile: '/kh' });
+export const fakeHost = (name: string, address: string): SshHost => ({ name, address, port: 2222, user: 'cutover', identity: { secret: 'ssh' }, knownHostsFile: '/kh' });
 
 /** The status once the run waits at `gate`. */
 export async function atGate(h: WorkflowHandle, gate: string): Promise<MigrationStatus> {

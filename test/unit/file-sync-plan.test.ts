@@ -9,8 +9,8 @@ const valid = `
 kind: file-sync
 name: assets
 hosts:
-  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
-  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
+  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }
+  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }
 source: { host: dc1, path: /srv/assets }
 target: { host: dc2, path: /srv/assets, removeOnRollback: true }
 options:
@@ -23,7 +23,7 @@ approval: { ${APPROVERS} }
 gates:
   cutover: { timeout: 30m, onTimeout: rollback }
 traffic:
-  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: assets.sandbox.internal, ttl: 1, from: 127.0.1.1, to: 127.0.2.1 }
+  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKey: { secret: tsig }, name: assets.sandbox.internal, ttl: 1, from: 127.0.1.1, to: 127.0.2.1 }
 `;
 
 const problems = planProblems;

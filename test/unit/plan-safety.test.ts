@@ -8,30 +8,30 @@ const fileSync = `
 kind: file-sync
 name: assets
 hosts:
-  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
-  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
+  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }
+  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }
 source: { host: dc1, path: /srv/assets }
 target: { host: dc2, path: /srv/assets }
 hooks: { freeze: { host: dc1, command: systemctl stop asset-writer } }
 approval: { ${APPROVERS} }
 traffic:
-  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: assets.sandbox.internal, ttl: 1, from: 127.0.1.1, to: 127.0.2.1 }
+  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKey: { secret: tsig }, name: assets.sandbox.internal, ttl: 1, from: 127.0.1.1, to: 127.0.2.1 }
 `;
 
 const postgres = `
 kind: postgres-failover
 name: orders-db
 hosts:
-  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
-  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
+  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }
+  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }
 postgres:
-  superuser: { user: postgres, passwordFile: /s/pg-superuser }
-  replication: { user: replicator, passwordFile: /s/pg-replicator }
+  superuser: { user: postgres, password: { secret: pg-superuser } }
+  replication: { user: replicator, password: { secret: pg-replicator } }
 primary: { host: dc1, address: 127.0.1.1, dataDir: /srv/dc1/pg }
 standby: { host: dc2, address: 127.0.2.1, dataDir: /srv/dc2/pg, settings: {} }
 approval: { ${APPROVERS} }
 traffic:
-  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: pg.sandbox.internal, ttl: 1 }
+  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKey: { secret: tsig }, name: pg.sandbox.internal, ttl: 1 }
 `;
 
 const problems = (text: string): string[] => planProblems(text, 'plan.yaml');
@@ -109,7 +109,7 @@ describe('plans that cannot destroy', () => {
 
 describe('plans that cannot inject', () => {
   it('refuses an SSH user or address that ssh would read as an option', () => {
-    refused(fileSync, 'user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }\n  dc2', 'user: "-oProxyCommand=touch /tmp/x", identityFile: /s/id, knownHostsFile: /s/kh }\n  dc2', 'hosts.dc1.user', /plain user name/);
+    refused(fileSync, 'user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }\n  dc2', 'user: "-oProxyCommand=touch /tmp/x", identity: { secret: ssh-worker }, knownHostsFile: /s/kh }\n  dc2', 'hosts.dc1.user', /plain user name/);
     refused(fileSync, 'dc1: { address: 127.0.1.1', 'dc1: { address: "-oProxyCommand=x"', 'hosts.dc1.address');
   });
 

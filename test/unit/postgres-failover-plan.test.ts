@@ -7,12 +7,12 @@ const valid = `
 kind: postgres-failover
 name: orders-db
 hosts:
-  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
-  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
+  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }
+  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }
 postgres:
   database: app
-  superuser: { user: postgres, passwordFile: /s/pg-superuser }
-  replication: { user: replicator, passwordEnv: REPLICATION_PASSWORD }
+  superuser: { user: postgres, password: { secret: pg-superuser } }
+  replication: { user: replicator, password: { secret: pg-replication } }
 primary: { host: dc1, address: 127.0.1.1, dataDir: /srv/dc1/pg/ }
 standby: { host: dc2, address: 127.0.2.1, dataDir: /srv/dc2/pg, settings: { unix_socket_directories: /srv/dc2/run } }
 options:
@@ -23,7 +23,7 @@ approval: { ${APPROVERS} }
 gates:
   complete: { timeout: 2h, onTimeout: wait }
 traffic:
-  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: pg.sandbox.internal, ttl: 1 }
+  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKey: { secret: tsig }, name: pg.sandbox.internal, ttl: 1 }
 `;
 
 const problems = (text: string): string[] => planProblems(text, 'pg.yaml');
@@ -34,8 +34,10 @@ describe('postgres-failover plan', () => {
     expect(input.access).toEqual({
       binDir: '/usr/lib/postgresql/15/bin',
       database: 'app',
-      superuser: { user: 'postgres', password: { file: '/s/pg-superuser' } },
-      replication: { user: 'replicator', password: { env: 'REPLICATION_PASSWORD' } },
+      superuser: { user: 'postgres', password: { secret: 'pg-superuser' } },
+      replication: { user: 'replicator', password: { secret: 'pg-replication' } },
+      // Secure unless relaxed: TLS verified against the system CAs, SCRAM only.
+      tls: { tlsMode: 'verify-full', allowPasswordAuth: false },
     });
     expect(input.primary).toEqual({
       host: 'dc1', address: '127.0.1.1', port: 5432, dataDir: '/srv/dc1/pg', logFile: '/srv/dc1/pg.log',
@@ -54,6 +56,17 @@ describe('postgres-failover plan', () => {
     expect(input.reverseReplication).toEqual({ synchronous: false, onStandbyLost: 'keep-writing', lostAfterMs: 3000 });
   });
 
+  it('takes TLS as the plan asks: a CA by name, relaxations only when written, no CA without verification', () => {
+    const withTls = (tls: string, extra = '') => postgresFailoverInput(parsePlan(valid.replace('  replication: { user: replicator,', `  tls: ${tls}\n${extra}  replication: { user: replicator,`), 'pg.yaml') as PostgresFailoverPlan, 'carol').access.tls;
+    expect(withTls('{ ca: { secret: sandbox-ca } }')).toEqual({ tlsMode: 'verify-full', ca: { secret: 'sandbox-ca' }, allowPasswordAuth: false });
+    expect(withTls('{ mode: require }', '  allowPasswordAuth: true\n')).toEqual({ tlsMode: 'require', allowPasswordAuth: true });
+    expect(problems(valid.replace('  replication: { user: replicator,', '  tls: { mode: disable, ca: { secret: sandbox-ca } }\n  replication: { user: replicator,'))).toEqual(['postgres.tls.ca: ca is used only with mode verify-full']);
+    expect(problems(valid.replace('  replication: { user: replicator,', '  tls: { mode: verify-ca, ca: { file: /etc/ssl/ca.pem } }\n  replication: { user: replicator,'))).toEqual([
+      expect.stringMatching(/^postgres\.tls\.mode: /),
+      expect.stringMatching(/^postgres\.tls\.ca: secrets are named, not located/),
+    ]);
+  });
+
   it('takes reverse replication as the plan asks: synchronous with its own loss rule, or none at all', () => {
     const withReverse = (yaml: string) => postgresFailoverInput(parsePlan(valid.replace('  soak: 5m', `  soak: 5m\n  reverseReplication: ${yaml}`), 'pg.yaml') as PostgresFailoverPlan, 'carol');
     expect(withReverse('{ synchronous: true, lostAfter: 1500ms }').reverseReplication).toEqual({ synchronous: true, onStandbyLost: 'keep-writing', lostAfterMs: 1500 });
@@ -68,16 +81,20 @@ describe('postgres-failover plan', () => {
     ]);
   });
 
-  it('refuses a password in the plan, two sources, unknown hosts and a port clients could not follow', () => {
+  it('refuses a password in the plan, the old located forms, unknown hosts and a port clients could not follow', () => {
     const bad = valid
-      .replace('{ user: postgres, passwordFile: /s/pg-superuser }', '{ user: postgres, password: hunter2 }')
-      .replace('passwordEnv: REPLICATION_PASSWORD }', 'passwordEnv: REPLICATION_PASSWORD, passwordFile: /s/r }')
+      .replace('{ user: postgres, password: { secret: pg-superuser } }', '{ user: postgres, password: hunter2 }')
+      .replace('password: { secret: pg-replication } }', 'passwordFile: /s/r }')
+      .replace('identity: { secret: ssh-worker }', 'identityFile: /s/id')
+      .replace('tsigKey: { secret: tsig }', 'tsigKey: { file: /s/tsig.key }')
       .replace('standby: { host: dc2,', 'standby: { host: dc3, port: 6432,')
       .replace('synchronousCommit: remote_apply', 'synchronousCommit: maybe');
     expect(problems(bad)).toEqual(
       expect.arrayContaining([
-        'postgres.superuser: unknown field(s) "password"',
-        'postgres.replication: give exactly one of passwordFile (a file on the worker) or passwordEnv (a variable name); never the password itself',
+        expect.stringMatching(/^postgres\.superuser\.password: expected \{ secret: NAME \}, a name in the worker's secret store .*never the secret itself$/),
+        expect.stringMatching(/^postgres\.replication\.passwordFile: no longer accepted: write password: \{ secret: NAME \}/),
+        expect.stringMatching(/^hosts\.dc1\.identityFile: no longer accepted: write identity: \{ secret: NAME \}/),
+        expect.stringMatching(/^traffic\.dns\.tsigKey: secrets are named, not located: write \{ secret: NAME \}/),
         'standby.host: unknown host "dc3": hosts are dc1, dc2',
         'standby.port: primary and standby must use the same port: clients only follow the DNS name',
         expect.stringMatching(/^options\.synchronousCommit: /),

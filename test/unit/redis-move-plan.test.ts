@@ -8,13 +8,13 @@ kind: redis-move
 name: jobs-redis
 mode: dump
 hosts:
-  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
-  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
-source: { host: dc1, address: 127.0.1.1, passwordFile: /s/redis-source }
+  dc1: { address: 127.0.1.1, port: 2222, user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }
+  dc2: { address: 127.0.2.1, port: 2222, user: cutover, identity: { secret: ssh-worker }, knownHostsFile: /s/kh }
+source: { host: dc1, address: 127.0.1.1, password: { secret: redis-source } }
 target:
   host: dc2
   address: 127.0.2.1
-  passwordEnv: REDIS_TARGET_PASSWORD
+  password: { secret: redis-target }
   service: { systemdUnit: redis-server }
 jobs:
   host: dc1
@@ -29,7 +29,7 @@ gates:
   pause: { timeout: 1h, onTimeout: rollback }
   complete: {}
 traffic:
-  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: redis.sandbox.internal, ttl: 1 }
+  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKey: { secret: tsig }, name: redis.sandbox.internal, ttl: 1 }
 artifacts: { bucket: cutover-artifacts }
 `;
 
@@ -38,9 +38,9 @@ const problems = (text: string): string[] => planProblems(text, 'redis.yaml');
 describe('redis-move plan', () => {
   it('becomes plain workflow input: units resolved, defaults filled, passwords only as references, systemd as commands', () => {
     const input = redisMoveInput(parsePlan(valid, 'redis.yaml') as RedisMovePlan, 'carol');
-    expect(input.source).toEqual({ host: 'dc1', address: '127.0.1.1', port: 6379, password: { file: '/s/redis-source' } });
+    expect(input.source).toEqual({ host: 'dc1', address: '127.0.1.1', port: 6379, password: { secret: 'redis-source' } });
     expect(input.target).toEqual({
-      host: 'dc2', address: '127.0.2.1', port: 6379, password: { env: 'REDIS_TARGET_PASSWORD' }, overwrite: false,
+      host: 'dc2', address: '127.0.2.1', port: 6379, password: { secret: 'redis-target' }, overwrite: false,
       service: { start: 'systemctl start -- redis-server', stop: 'systemctl stop -- redis-server' }, loadTimeoutMs: 600_000,
     });
     expect(input.jobs).toEqual({
@@ -58,35 +58,35 @@ describe('redis-move plan', () => {
 
   it('refuses a password in the plan, unknown hosts, one server twice, another port, and a dump without a way to restart the target', () => {
     const bad = valid
-      .replace('source: { host: dc1, address: 127.0.1.1, passwordFile: /s/redis-source }', 'source: { host: dc3, address: 127.0.2.1, password: hunter2, passwordFile: relative/file }')
+      .replace('source: { host: dc1, address: 127.0.1.1, password: { secret: redis-source } }', 'source: { host: dc3, address: 127.0.2.1, password: hunter2, passwordEnv: REDIS_PW }')
       .replace('  service: { systemdUnit: redis-server }\n', '')
       .replace('  host: dc2\n  address: 127.0.2.1\n', '  host: dc2\n  address: 127.0.2.1\n  port: 6380\n')
       .replace('  host: dc1\n  pause', '  host: dc9\n  pause');
     expect(problems(bad)).toEqual(
       expect.arrayContaining([
-        'source: unknown field(s) "password"',
-        'source.passwordFile: expected an absolute path',
+        expect.stringMatching(/^source\.password: expected \{ secret: NAME \}.*never the secret itself$/),
+        expect.stringMatching(/^source\.passwordEnv: no longer accepted: write password: \{ secret: NAME \} and allow the variable in the worker's CUTOVER_SECRET_ENV/),
         'source.host: unknown host "dc3": hosts are dc1, dc2',
         'jobs.host: unknown host "dc9": hosts are dc1, dc2',
         'target.port: source and target must use the same port: clients only follow the DNS name',
         'target.service: dump mode stops and starts the target: give its systemdUnit, or start and stop commands',
       ]),
     );
-    expect(problems(valid.replace('address: 127.0.2.1\n  passwordEnv', 'address: 127.0.1.1\n  passwordEnv'))).toContain('target.address: the target must be another server than the source');
+    expect(problems(valid.replace('address: 127.0.2.1\n  password:', 'address: 127.0.1.1\n  password:'))).toContain('target.address: the target must be another server than the source');
   });
 
-  it('refuses what would mean "never" or make no sense: zero lag, a pause gate in replicate mode, an archive without a bucket, two password sources', () => {
+  it('refuses what would mean "never" or make no sense: zero lag, a pause gate in replicate mode, an archive without a bucket, a secret name that is a path', () => {
     const bad = valid
       .replace('mode: dump', 'mode: replicate')
       .replace('  writePause: { max: 5m }', '  writePause: { max: 0s }\n  replicate: { maxLag: 0 }')
-      .replace('passwordEnv: REDIS_TARGET_PASSWORD', 'passwordEnv: REDIS_TARGET_PASSWORD\n  passwordFile: /s/other')
+      .replace('password: { secret: redis-target }', 'password: { secret: ../../etc/shadow }')
       .replace('  pause: /srv/app/bin/jobs pause --wait', '  pause: "jobs pause\\nrm -rf /"');
     expect(problems(bad)).toEqual(
       expect.arrayContaining([
         'options.writePause.max: expected a duration above zero',
         'options.replicate.maxLag: expected a lag above zero: a live source is never exactly caught up',
         'gates.pause: replicate mode asks at the cutover gate before pausing anything: a pause gate is for dump mode',
-        'target: give at most one of passwordFile and passwordEnv; never the password itself',
+        'target.password: expected a secret name (a-z, 0-9, . _ -, starting with a letter or digit, no path separators), got "../../etc/shadow"',
         'jobs.pause: control characters (newlines, escapes) are not allowed',
       ]),
     );

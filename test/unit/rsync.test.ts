@@ -61,7 +61,7 @@ Matched data: 242,880 bytes
 });
 
 describe('rsync command', () => {
-  const host = (name: string, address: string) => ({ name, address, port: 2222, user: 'cutover', identityFile: '/k', knownHostsFile: '/kh' });
+  const host = (name: string, address: string) => ({ name, address, port: 2222, user: 'cutover', identity: { secret: 'ssh' }, knownHostsFile: '/kh' });
   const base = {
     source: { host: host('dc1', '127.0.1.1'), path: "/data/it's" },
     target: { host: host('dc2', '127.0.2.1'), path: '/data/target' },

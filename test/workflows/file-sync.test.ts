@@ -37,7 +37,7 @@ function input(overrides: Partial<FileSyncInput> = {}): FileSyncInput {
     hooks: { freeze: { host: 'dc1', command: 'freeze' }, unfreeze: { host: 'dc1', command: 'unfreeze' } },
     approval: signedApproval([people().alice, people().bob]),
     gates: { cutover: { onTimeout: 'wait' } },
-    traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKeyFile: '/k', name: 'assets.z', ttl: 1, from: '127.0.1.1', to: '127.0.2.1' } },
+    traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKey: { secret: 'tsig' }, name: 'assets.z', ttl: 1, from: '127.0.1.1', to: '127.0.2.1' } },
     ...overrides,
   };
 }
@@ -241,7 +241,7 @@ describe('file-sync workflow', () => {
       ]);
       expect(status.compensations[1].detail).toBe('not run: the undo of switch-traffic failed');
       expect(status.manualActions).toEqual([
-        'point assets.z back at 127.0.1.1 (nsupdate -k /k)',
+        'point assets.z back at 127.0.1.1 (nsupdate -k <TSIG key: secret "tsig">)',
         'on dc1: remove the marker file /src and move /src.cutover-fenced back to /src (not run because the undo of switch-traffic failed: do it only after that)',
         'run the unfreeze hook on dc1: unfreeze (not run because the undo of switch-traffic failed: do it only after that)',
         'remove /dst on dc2 (not run because the undo of switch-traffic failed: do it only after that)',

@@ -30,8 +30,8 @@ function input(overrides: Partial<RedisMoveInput> = {}): RedisMoveInput {
     startedBy: 'alice',
     mode: 'dump',
     hosts: { dc1: fakeHost('dc1', '127.0.1.1'), dc2: fakeHost('dc2', '127.0.2.1') },
-    source: { host: 'dc1', address: '127.0.1.1', port: 6379, password: { file: '/secrets/redis' } },
-    target: { host: 'dc2', address: '127.0.2.1', port: 6379, password: { file: '/secrets/redis' }, overwrite: false, service: { start: 'start-it', stop: 'stop-it' }, loadTimeoutMs: 60_000 },
+    source: { host: 'dc1', address: '127.0.1.1', port: 6379, password: { secret: 'redis' } },
+    target: { host: 'dc2', address: '127.0.2.1', port: 6379, password: { secret: 'redis' }, overwrite: false, service: { start: 'start-it', stop: 'stop-it' }, loadTimeoutMs: 60_000 },
     jobs: { pause: { host: 'dc1', command: 'jobs pause' }, resume: { host: 'dc1', command: 'jobs resume' }, timeoutMs: 5000 },
     writePauseMaxMs: 600_000,
     replicate: { maxLagBytes: 1024, timeoutMs: 60_000, onTimeout: 'rollback' },
@@ -39,7 +39,7 @@ function input(overrides: Partial<RedisMoveInput> = {}): RedisMoveInput {
     archive: { bucket: 'artifacts', prefix: 'dumps' },
     approval: signedApproval([people().alice, people().bob]),
     gates: { cutover: { onTimeout: 'wait' }, complete: { onTimeout: 'wait' } },
-    traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKeyFile: '/k', name: 'redis.z', ttl: 1 } },
+    traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKey: { secret: 'tsig' }, name: 'redis.z', ttl: 1 } },
     ...overrides,
   };
 }

@@ -15,8 +15,8 @@ export interface SshHost {
   address: string;
   port: number;
   user: string;
-  /** Path of the private key on the worker host: a reference, never the key itself. */
-  identityFile: string;
+  /** The private key, by name in the worker's secret store: never the key, nor where it is. */
+  identity: SecretRef;
   /** known_hosts file pinning this host's key: cutover never accepts unknown host keys. */
   knownHostsFile: string;
 }
@@ -47,8 +47,8 @@ export interface DnsSwitch {
   server: string;
   port: number;
   zone: string;
-  /** Path of a TSIG key file (tsig-keygen output) on the worker host. */
-  tsigKeyFile: string;
+  /** The TSIG key (tsig-keygen output), by name in the worker's secret store. */
+  tsigKey: SecretRef;
   name: string;
   ttl: number;
 }
@@ -299,6 +299,36 @@ export interface HookCommand {
   command: string;
 }
 
-/** Where a secret is: a file on the worker host or an environment variable of the worker. Never the secret. */
-export type SecretRef = { file: string } | { env: string };
+/**
+ * A secret by name, resolved in the worker's own store (activities/secrets: a directory or allow-listed
+ * environment variables that whoever runs the worker sets up). Never the secret, nor where it is.
+ */
+export interface SecretRef {
+  secret: string;
+}
+
+/** A secret's name: plain lowercase, never a path (the store refuses anything else). */
+export const SECRET_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
+
+/**
+ * Every secret a run names, by where in its input ("hosts.dc1.identity", "traffic.dns.tsigKey"): preflight
+ * checks each one is in the worker's store before anything changes, however late the run would use it.
+ */
+export function secretRefs(value: unknown, field = '', out: Record<string, SecretRef> = {}, depth = 0): Record<string, SecretRef> {
+  if (depth > 12 || value === null || typeof value !== 'object') return out;
+  const keys = Object.keys(value);
+  const v = value as Record<string, unknown>;
+  if (keys.length === 1 && keys[0] === 'secret' && typeof v.secret === 'string') {
+    out[field] = { secret: v.secret };
+    return out;
+  }
+  for (const k of keys) secretRefs(v[k], Array.isArray(value) ? `${field}[${k}]` : field ? `${field}.${k}` : k, out, depth + 1);
+  return out;
+}
+
+/** How an operator fixing a DNS switch by hand finds the key (runs started before secrets were named had a file). */
+export function tsigKeyLabel(dns: DnsSwitch): string {
+  const old = (dns as unknown as { tsigKeyFile?: string }).tsigKeyFile;
+  return dns.tsigKey ? `<TSIG key: secret "${dns.tsigKey.secret}">` : (old ?? '<TSIG key>');
+}
 
