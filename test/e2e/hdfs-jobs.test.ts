@@ -18,10 +18,11 @@ import { withSsh } from '../../activities/clients/ssh';
 import { createHdfsActivities } from '../../activities/hdfs';
 import { describeDifferences, noiseFiles, type JobCluster, type RunJobInput, type ShadowJobSpec } from '../../activities/hdfs/jobs';
 import { WebHdfsClient } from '../../activities/hdfs/webhdfs';
-import { loadSandbox } from '../../scripts/sandbox/endpoints';
+import { loadSandbox, SANDBOX_SECRETS, sandboxSecretsDir } from '../../scripts/sandbox/endpoints';
 import { ErrorType } from '../../workflows/shared/errors';
 import type { SshHost } from '../../workflows/shared/types';
 import { sandboxHdfs } from '../helpers/hdfs';
+import { testSecret } from '../helpers/secrets';
 
 const id = randomUUID().slice(0, 8);
 const root = `/e2e-jobs-${id}`;
@@ -58,8 +59,10 @@ const text = (file: number) => Array.from({ length: 40 }, (_, i) => `${words[(i 
 beforeAll(async () => {
   const hdfs = sandboxHdfs();
   const sb = loadSandbox();
+  // The activities run in this process: they read secrets (SSH key, webhook) from the sandbox worker's store.
+  process.env.CUTOVER_SECRETS_DIR = sandboxSecretsDir(sb);
   const h = sb.hosts.dc1;
-  host = { name: 'dc1', address: h.address, port: h.sshPort, user: h.user, identityFile: h.identityFile, knownHostsFile: h.knownHostsFile };
+  host = { name: 'dc1', address: h.address, port: h.sshPort, user: h.user, identity: { secret: SANDBOX_SECRETS.sshIdentity }, knownHostsFile: h.knownHostsFile };
   dc1 = { name: 'dc1', url: hdfs.clusters.dc1.webhdfsUrl, user: hdfs.user, fs: hdfs.clusters.dc1.fsUri };
   dc2 = { name: 'dc2', url: hdfs.clusters.dc2.webhdfsUrl, user: hdfs.user, fs: hdfs.clusters.dc2.fsUri };
   // A client JVM needs a core-site.xml on its classpath: dc1's conf dir serves (`-fs` says which cluster).
@@ -146,11 +149,12 @@ describe('WordCount on both clusters', () => {
     }]);
 
     // The alert reaches the webhook with the job, the file and the lines; the URL (a credential) stays out.
-    const hookFile = path.join(localDir, 'webhook');
     const secretPath = `/services/T0/B0/sekrit-${id}`;
-    writeFileSync(hookFile, `${hookBase}${secretPath}\n`);
+    const sb = loadSandbox();
+    const hook = testSecret(sb, 'e2e-webhook', `${hookBase}${secretPath}\n`);
+    const broken = testSecret(sb, 'e2e-webhook-broken', `${hookBase}/broken/sekrit-${id}`);
     const details = describeDifferences(differs);
-    const sent = await run(acts.hdfsAlert, { webhook: { file: hookFile }, title: 'hdfs-dual-write e2e: wordcount differs on dc2', job: 'wordcount', details });
+    const sent = await run(acts.hdfsAlert, { webhook: hook.ref, title: 'hdfs-dual-write e2e: wordcount differs on dc2', job: 'wordcount', details });
     expect(sent).toEqual({ sent: true, status: 200, attempts: 1 });
     const got = received.find((r) => r.url === secretPath);
     const payload = JSON.parse(got!.body) as { text: string; blocks: Array<{ text?: { text: string } }> };
@@ -161,11 +165,12 @@ describe('WordCount on both clusters', () => {
     expect(shown).toContain('+ cutoverextra\t1');
     expect(shown).toContain(`- alpha\t${alphas}`);
     // A webhook that keeps failing: tried three times, then a result, without the URL.
-    writeFileSync(hookFile, `${hookBase}/broken/sekrit-${id}`);
-    const unsent = await run(acts.hdfsAlert, { webhook: { file: hookFile }, title: 't', job: 'wordcount', details });
+    const unsent = await run(acts.hdfsAlert, { webhook: broken.ref, title: 't', job: 'wordcount', details });
     expect(unsent).toEqual({ sent: false, status: 500, error: 'the webhook answered HTTP 500 (after 3 tries)', attempts: 3 });
     expect(received.filter((r) => r.url.startsWith('/broken/'))).toHaveLength(3);
     for (const r of [sent, unsent]) expect(JSON.stringify(r)).not.toContain(`sekrit-${id}`);
+    hook.remove();
+    broken.remove();
 
     // The shadow's output is thrown away: removed once, then nothing to do; shallow paths refused.
     expect(await run(acts.hdfsRemovePath, { cluster: dc2, path: plus.outputPath })).toEqual({ cluster: 'dc2', path: plus.outputPath, removed: true });

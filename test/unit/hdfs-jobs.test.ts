@@ -154,29 +154,32 @@ describe('alert', () => {
   it('retries a failing webhook, then reports it unsent without the URL', async () => {
     const { base, bodies } = await receiver([503, 500, 502]);
     const secretUrl = `${base}/services/T0/B0/sekrit-token-123`;
+    // The worker's store: a directory of 0600 files by name (CUTOVER_SECRETS_DIR), this test's temp dir.
+    process.env.CUTOVER_SECRETS_DIR = dir;
     const file = path.join(dir, 'hook');
-    writeFileSync(file, `${secretUrl}\n`);
-    const r = await sendAlert({ webhook: { file }, title: 't', job: 'j', details: [] }, { backoffMs: 10 });
+    const webhook = { secret: 'hook' };
+    writeFileSync(file, `${secretUrl}\n`, { mode: 0o600 });
+    const r = await sendAlert({ webhook, title: 't', job: 'j', details: [] }, { backoffMs: 10 });
     expect(r).toEqual({ sent: false, status: 502, error: 'the webhook answered HTTP 502 (after 3 tries)', attempts: 3 });
     expect(bodies).toHaveLength(3);
     const ok = await receiver([500, 200]);
     writeFileSync(file, `${ok.base}/services/sekrit-token-123`);
-    expect(await sendAlert({ webhook: { file }, title: 't', job: 'j', details: [] }, { backoffMs: 10 })).toEqual({ sent: true, status: 200, attempts: 2 });
+    expect(await sendAlert({ webhook, title: 't', job: 'j', details: [] }, { backoffMs: 10 })).toEqual({ sent: true, status: 200, attempts: 2 });
     // 404 is final: retrying a wrong URL does not help.
     const gone = await receiver([404]);
     writeFileSync(file, `${gone.base}/services/sekrit-token-123`);
-    expect(await sendAlert({ webhook: { file }, title: 't', job: 'j', details: [] }, { backoffMs: 10 })).toMatchObject({ sent: false, status: 404, attempts: 1 });
+    expect(await sendAlert({ webhook, title: 't', job: 'j', details: [] }, { backoffMs: 10 })).toMatchObject({ sent: false, status: 404, attempts: 1 });
     // Nobody listening: a network error code, never the address.
     const closed = await receiver([200]);
     servers.pop()!.close();
     writeFileSync(file, `${closed.base}/services/sekrit-token-123`);
-    const down = await sendAlert({ webhook: { file }, title: 't', job: 'j', details: [], attempts: 2 }, { backoffMs: 10 });
+    const down = await sendAlert({ webhook, title: 't', job: 'j', details: [], attempts: 2 }, { backoffMs: 10 });
     expect(down).toEqual({ sent: false, error: 'the webhook is not reachable (ECONNREFUSED) (after 2 tries)', attempts: 2 });
     writeFileSync(file, 'not a url sekrit-token-123');
-    const bad = await sendAlert({ webhook: { file }, title: 't', job: 'j', details: [] });
+    const bad = await sendAlert({ webhook, title: 't', job: 'j', details: [] });
     expect(bad).toEqual({ sent: false, error: 'the webhook secret is not a URL', attempts: 0 });
-    const missing = await sendAlert({ webhook: { env: 'CUTOVER_TEST_NO_SUCH_HOOK' }, title: 't', job: 'j', details: [] });
-    expect(missing).toEqual({ sent: false, error: 'hdfs alert webhook: environment variable CUTOVER_TEST_NO_SUCH_HOOK is not set on the worker', attempts: 0 });
+    const missing = await sendAlert({ webhook: { secret: 'no-such-hook' }, title: 't', job: 'j', details: [] });
+    expect(missing).toEqual({ sent: false, error: `hdfs alert webhook: secret "no-such-hook" is not in the worker's secret store (directory ${dir})`, attempts: 0 });
     for (const x of [r, down, bad]) expect(JSON.stringify(x)).not.toContain('sekrit');
   });
 });
