@@ -204,6 +204,40 @@ describe('PostgreSQL connections: TLS verified, SCRAM only', () => {
   });
 });
 
+describe("the sandbox's real PostgreSQL", () => {
+  /** The sandbox's primary as the demo leaves it: dc1 after `up`, dc2 after a move. */
+  async function livePrimary(): Promise<string> {
+    for (const address of [sb.hosts.dc1.address, sb.hosts.dc2.address]) {
+      const up = await new Promise<boolean>((resolve) => {
+        const s = net.connect({ host: address, port: sb.postgres.primary.port }, () => (s.destroy(), resolve(true)));
+        s.once('error', () => resolve(false));
+      });
+      if (up) return address;
+    }
+    throw new Error('no sandbox PostgreSQL server is running: npm run sandbox:up');
+  }
+  const live = (address: string, security: PgSecurity): PgEndpoint => ({
+    label: 'sandbox primary',
+    address,
+    port: sb.postgres.primary.port,
+    database: sb.postgres.primary.database,
+    user: sb.postgres.primary.superuser,
+    password: { secret: SANDBOX_SECRETS.pgSuperuser },
+    security,
+  });
+
+  it('takes TLS verified against the sandbox CA and SCRAM; refuses a login without TLS; require encrypts without checking', async () => {
+    const address = await livePrimary();
+    const row = await withPg(live(address, verified), (q) =>
+      q.one<{ ssl: boolean; method: string }>("select ssl, (select auth_method from pg_hba_file_rules where line_number = (select min(line_number) from pg_hba_file_rules where type = 'hostssl')) as method from pg_stat_ssl where pid = pg_backend_pid()"),
+    );
+    expect(row).toEqual({ ssl: true, method: 'scram-sha-256' });
+    const plain = await connectError(live(address, { tlsMode: 'disable', allowPasswordAuth: false }));
+    expect(plain.message).toMatch(/no pg_hba\.conf entry for host .* no encryption/);
+    expect(await withPg(live(address, { tlsMode: 'require', allowPasswordAuth: false }), (q) => q.one<{ ssl: boolean }>('select ssl from pg_stat_ssl where pid = pg_backend_pid()'))).toEqual({ ssl: true });
+  });
+});
+
 describe('a plan naming such a server', () => {
   /** The postgres-failover preflight's input for a sandbox plan whose primary is `port` on dc1's address. */
   function preflightInput(port: number, edit: (plan: Record<string, unknown>) => void = () => undefined): PostgresPreflightInput {

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { readSecret, readSecretBytes, scrubSecret, SecretError, secretNameProblem, secretProblems, secretStoreConfig, withSecretFile } from '../../activities/secrets';
+import { describePgSecurity, pgSecurityRelaxed } from '../../activities/clients/pg';
 import { secretRef } from '../../scripts/plans/fields';
 import { secretRefs } from '../../workflows/shared/types';
 
@@ -155,5 +156,21 @@ describe('secret store', () => {
     expect(shown).not.toMatch(/c2VjcmV0|LWtleS1i/);
     expect(shown).toContain('could not read key from /tmp/x.{private,key}: not found');
     expect(shown.split('\n')).toHaveLength(3);
+  });
+});
+
+describe('PostgreSQL connection security as reports show it', () => {
+  it('says what is verified, and names every relaxation the plan made', () => {
+    expect(describePgSecurity({ tlsMode: 'verify-full', ca: { secret: 'sandbox-ca' }, allowPasswordAuth: false })).toBe(
+      'TLS, certificate verified against CA of secret "sandbox-ca"; password only through SCRAM',
+    );
+    expect(describePgSecurity(undefined)).toBe("TLS, certificate verified against the worker's system CAs; password only through SCRAM");
+    expect(pgSecurityRelaxed(undefined)).toBe(false);
+    const relaxed = { tlsMode: 'require', allowPasswordAuth: true } as const;
+    expect(describePgSecurity(relaxed)).toBe(
+      'TLS WITHOUT certificate verification (relaxed by the plan: tls.mode require); MD5 and clear-text passwords ALLOWED (relaxed by the plan: allowPasswordAuth)',
+    );
+    expect(pgSecurityRelaxed(relaxed)).toBe(true);
+    expect(describePgSecurity({ tlsMode: 'disable', allowPasswordAuth: false })).toMatch(/^NO TLS: clear text \(relaxed by the plan: tls\.mode disable\)/);
   });
 });
