@@ -4,8 +4,11 @@
 // succeeded and reports one that failed; preflight reports every problem at once; steps are idempotent.
 // Then the whole move through the CLI services, both modes, ~100k keys, producers and workers running: afterwards
 // a full comparison finds no difference, no job is lost or run twice, jobs go on on dc2 through the name. And its
-// faults: a corrupt dump on the target (rolled back: the source serves, jobs resumed), a pause hook that never
-// confirms (nothing left paused), bad input refused by preflight (unreachable host, non-empty target, wrong AUTH).
+// faults: a corrupt dump on the target (rolled back: the source serves, jobs resumed), the target killed while it
+// loads (rolled back, the name never switched), a dc1↔dc2 partition of the replication link (iptables, removed in
+// cleanup: the gate shows the lag, healed it catches up), a pause hook that never confirms (nothing left paused),
+// bad input refused by preflight (unreachable host, non-empty target, wrong AUTH); and the way back after the
+// switch (the writes made on dc2 carried home, the name back on dc1, no job lost or run twice).
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -22,6 +25,7 @@ import { lookupA } from '../../activities/dns';
 import { defaultDeps } from '../../activities';
 import { createRedisActivities } from '../../activities/redis';
 import { compareRedis, type CompareResult } from '../../activities/redis/compare';
+import { RespConnection, RespError } from '../../activities/redis/resp';
 import { preflightRedis } from '../../activities/redis/preflight';
 import { awaitCaughtUp, bgsaveAndWait, catchUpState, pauseWrites, promote, replicaOf, unpauseWrites } from '../../activities/redis/replication';
 import { ErrorType } from '../../workflows/shared/errors';
@@ -69,6 +73,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A partition test that failed half-way leaves no rule behind.
+  for (const r of partitioned.splice(0)) await iptables('-D', r).catch(() => undefined);
   for (const f of fixtures.splice(0)) await f.cleanup();
   await services?.close();
   await env?.close();
@@ -238,11 +244,14 @@ interface MoveFixture {
  * in dc1 and dc2 on one port, `keys` keys on the source, a DNS name of its own on dc1, the job system running
  * through it (unless `jobs: false`), and the plan.
  */
-async function moveFixture(o: { keys: number; jobs?: boolean } & Partial<SandboxRedisMoveOptions>): Promise<MoveFixture> {
+async function moveFixture(o: { keys: number; jobs?: boolean; targetConf?: string[] } & Partial<SandboxRedisMoveOptions>): Promise<MoveFixture> {
   const id = randomUUID().slice(0, 8);
   const port = await freePortOnAll([sb.hosts.dc1.address, sb.hosts.dc2.address]);
   const make = (dc: 'dc1' | 'dc2', label: string) =>
-    startControlledRedis({ parentDir: path.join(sb.stateDir, dc), name: `e2e-${id}`, address: sb.hosts[dc].address, port, password: PASSWORD, label });
+    startControlledRedis({
+      parentDir: path.join(sb.stateDir, dc), name: `e2e-${id}`, address: sb.hosts[dc].address, port, password: PASSWORD, label,
+      extra: dc === 'dc2' ? o.targetConf : undefined,
+    });
   const source = make('dc1', 'source');
   const target = make('dc2', 'target');
   const dnsName = `e2e-rm-${id}.${sb.dns.zone}`;
@@ -279,6 +288,10 @@ async function moveFixture(o: { keys: number; jobs?: boolean } & Partial<Sandbox
   fixtures.push(f);
   return f;
 }
+
+/** iptables rules a partition test added and has not removed yet (afterAll removes them whatever happened). */
+const partitioned: string[][] = [];
+const iptables = (op: '-A' | '-D', rule: string[]) => promisify(execFile)('iptables', ['-w', op, ...rule]);
 
 const client = (r: ControlledRedis) => new Redis({ ...r.endpoint, protocol: 2, maxRetriesPerRequest: 1 });
 
@@ -418,6 +431,163 @@ describe('redis-move end to end', () => {
     expect((await control(f.jobs!.url, 'status')).paused).toBe(false);
     await checkJobs(f, sb.hosts.dc1.address);
   });
+
+  it('the way back after the switch: the source catches up with the writes made on dc2, is promoted, the name goes back; nothing lost, nothing twice', async () => {
+    const f = await moveFixture({ keys: 20_000, mode: 'replicate', complete: true });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-rm-back') };
+    const dc1 = sb.hosts.dc1.address;
+    const dc2 = sb.hosts.dc2.address;
+    await sleep(1500);
+    const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
+      const id = await startRun(s, f);
+      await atGate(s, id, 'cutover');
+      await svc.decide(s, id, 'cutover', 'go', 'bob', 'lag fine');
+      const complete = await atGate(s, id, 'complete');
+      expect(complete.gate!.evidence.dns).toBe(`${f.dnsName} → ${dc2}`);
+      expect(complete.gate!.evidence.onNoGo).toMatch(/^way back/);
+      // Jobs run on dc2 and write there, and a key only dc2 has: what the way back must carry home.
+      await eventually(async () => f.jobs!.address === dc2 && readFileSync(f.completionLog, 'utf8').includes(` ${dc2} `), 'jobs completed on dc2', 20_000);
+      const t = client(f.target);
+      await t.set('written-on-dc2', 'after the switch');
+      t.disconnect();
+      await svc.decide(s, id, 'complete', 'no-go', 'bob', 'take it back');
+      return svc.waitForEnd(s, id);
+    });
+    expect(final.outcome).toBe('rolled-back');
+    expect(final.wayBack?.state).toBe('done');
+    expect(final.steps.map((st) => st.name)).toEqual(expect.arrayContaining(['switch-traffic', 'fence-source', 'resume-jobs']));
+    expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([dc1]);
+    // The source serves again, with what was written on dc2; the target is a read-only replica of it.
+    const sc = client(f.source);
+    expect(await sc.get('written-on-dc2')).toBe('after the switch');
+    sc.disconnect();
+    expect(await takesWrites(f.source)).toBe(true);
+    await eventually(async () => (await takesWrites(f.target)) === 'read-only', 'the target read-only', 20_000);
+    // Jobs: some completed on dc2 in between, they go on on dc1, none lost, none run twice.
+    await checkJobs(f, dc1);
+    const [sr, tr] = [client(f.source), client(f.target)];
+    try {
+      await awaitCaughtUp(sr, tr, { timeoutMs: 60_000 });
+      const after = await compareRedis({ source: f.source.endpoint, target: f.target.endpoint, maxDifferences: 5 });
+      expect(after.differences).toEqual([]);
+      expect(after.keysCompared).toBeGreaterThan(f.seeded);
+    } finally {
+      sr.disconnect();
+      tr.disconnect();
+    }
+  });
+
+  it('the target killed while it loads the dump: the move notices and rolls back, the name never leaves dc1', async () => {
+    // 20k keys loaded at 200 µs each: four seconds of LOADING to be killed in, answering (LOADING) meanwhile.
+    const f = await moveFixture({ keys: 20_000, mode: 'dump', targetConf: ['key-load-delay 200', 'loading-process-events-interval-bytes 1024'] });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-rm-kill-load') };
+    const real = createActivities();
+    let killedPid = 0;
+    const activities: Activities = {
+      ...real,
+      // The real start, and the server killed (SIGKILL, by its pid file) once it answers LOADING.
+      async startRedisServer(input) {
+        if (killedPid !== 0) return real.startRedisServer(input);
+        const killer = (async () => {
+          for (let i = 0; i < 600 && killedPid === 0; i++) {
+            // A plain connection: ioredis's ready check would wait for the load to end.
+            const probe = RespConnection.open(f.target.endpoint, 0, { timeoutMs: 500 }).then(
+              async (c) => {
+                const [r] = await c.exec([['PING']]).finally(() => c.close());
+                return r instanceof RespError && /LOADING/.test(r.message);
+              },
+              () => false,
+            );
+            const loading = await Promise.race([probe, sleep(1000).then(() => false)]);
+            if (loading) {
+              killedPid = Number(readFileSync(path.join(f.target.dir, 'redis.pid'), 'utf8'));
+              process.kill(killedPid, 'SIGKILL');
+            }
+            await sleep(20);
+          }
+        })();
+        try {
+          return await real.startRedisServer(input);
+        } finally {
+          await killer;
+        }
+      },
+    };
+    await sleep(1000);
+    const final: MigrationStatus = await withWorker(env, s.taskQueue, activities, async () => {
+      const id = await startRun(s, f);
+      return svc.waitForEnd(s, id);
+    });
+    expect(killedPid).toBeGreaterThan(0);
+    expect(final.outcome).toBe('rolled-back');
+    expect(final.failure).toMatch(/starting target: .*died loading its dump/);
+    expect(final.steps.map((st) => st.name)).not.toContain('switch-traffic');
+    expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([sb.hosts.dc1.address]);
+    // The target runs again, empty as it was; the source takes writes; the jobs run on dc1.
+    expect(f.target.control('status').out).toBe('running');
+    const t = client(f.target);
+    expect(await t.dbsize()).toBe(0);
+    t.disconnect();
+    expect(await takesWrites(f.source)).toBe(true);
+    expect((await control(f.jobs!.url, 'status')).paused).toBe(false);
+    await checkJobs(f, sb.hosts.dc1.address);
+  });
+
+  it('a dc1↔dc2 partition during replication: the lag grows and the gate shows it; healed, replication catches up and the move completes', async () => {
+    // The replica connects from its own address, as a machine in dc2 would (by default a loopback connection
+    // leaves from 127.0.0.1, see REFERENCE.md), so a rule can tell the replication link from everything else.
+    const f = await moveFixture({ keys: 20_000, mode: 'replicate', targetConf: ['bind-source-addr 127.0.2.1'] });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-rm-partition') };
+    const dc1 = sb.hosts.dc1.address;
+    const dc2 = sb.hosts.dc2.address;
+    const port = String(f.source.endpoint.port);
+    // Only this pair's replication link is cut (dc2 to the source's port on dc1, and back): other tests on the
+    // sandbox's hosts go on, and the worker still reads both servers (it connects from 127.0.0.1).
+    const rules = [
+      ['OUTPUT', '-s', dc2, '-d', dc1, '-p', 'tcp', '--dport', port, '-j', 'DROP'],
+      ['OUTPUT', '-s', dc1, '-d', dc2, '-p', 'tcp', '--sport', port, '-j', 'DROP'],
+    ];
+    await sleep(1500);
+    const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
+      const id = await startRun(s, f);
+      const gate = await atGate(s, id, 'cutover');
+      const before = gate.gate!.evidence;
+      expect(before).toMatchObject({ mode: 'replicate', link: 'up' });
+      expect(Number(before.lagBytes)).toBeLessThan(100_000);
+      try {
+        for (const r of rules) {
+          partitioned.push(r);
+          await iptables('-A', r);
+        }
+        // The jobs go on writing on dc1; the target hears nothing: at the gate's next refresh (15 s) the lag shows it.
+        const cut = await eventually(async () => {
+          const st = (await svc.getStatus(s, id)).status;
+          return st.gate?.refreshedAt !== gate.gate!.refreshedAt && Number(st.gate!.evidence.lagBytes) > Number(before.lagBytes) + 1000 ? st : null;
+        }, 'the gate showing the lag', 40_000);
+        expect(cut.gate!.name).toBe('cutover');
+        expect(Number(cut.gate!.evidence.lagBytes)).toBeGreaterThan(1000);
+      } finally {
+        for (const r of rules) await iptables('-D', r).catch(() => undefined);
+        partitioned.splice(0);
+      }
+      // Healed: the replica catches up by itself (the link was never given up on, or reconnects).
+      const [sr, tr] = [client(f.source), client(f.target)];
+      try {
+        await awaitCaughtUp(sr, tr, { timeoutMs: 90_000 });
+      } finally {
+        sr.disconnect();
+        tr.disconnect();
+      }
+      await svc.decide(s, id, 'cutover', 'go', 'bob', 'lag back to nothing');
+      return svc.waitForEnd(s, id);
+    });
+    expect(final.outcome).toBe('completed');
+    expect(Number(final.figures.writePauseToPromotedMs)).toBeLessThan(1000);
+    expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([dc2]);
+    await checkJobs(f, dc2);
+    const after = await compareAfter(f);
+    expect(after.differences).toEqual([]);
+  }, 180_000);
 
   it('a pause hook that never confirms: the step fails in time and nothing is left paused', async () => {
     const f = await moveFixture({ keys: 1000, mode: 'dump', pauseCommand: 'sleep 600', jobsTimeout: '3s' });
