@@ -1,10 +1,13 @@
-// HDFS activities for the dual-write move: refresh a dataset on both clusters, compare job outputs. Not wired into
-// activities/index.ts yet (the move's workflow does that); the building blocks are exported for it and the tests.
+// HDFS activities for the dual-write move: refresh a dataset on both clusters, compare job outputs, the move's
+// preflight, freeze and parity check (preflight.ts, freeze.ts); the building blocks are exported for the tests.
 import { cancellationSignal } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
 import { keepBeating } from '../remote/heartbeat';
+import type { ActivityDeps } from '../deps';
 import { SecretError } from '../secrets';
+import { createHdfsFreezeActivities } from './freeze';
+import { createHdfsPreflightActivities } from './preflight';
 import { compareOutputs, type CompareOptions, type CompareResult, type OutputLocation } from './compare';
 import { type Dataset, hdfsDataset, localDataset } from './dataset';
 import { describeMismatches, refreshDataset, type RefreshOptions, type RefreshProgress, type RefreshResult, type RefreshTarget } from './refresh';
@@ -15,6 +18,8 @@ export { compareOutputs, diffLines, diffListings, type CompareResult } from './c
 export { hdfsDataset, localDataset, type Dataset } from './dataset';
 export { refreshDataset, tempPathFor, verifyDataset, type RefreshResult, type RefreshTarget } from './refresh';
 export { WebHdfsClient, WebHdfsError, type WebHdfsCluster } from './webhdfs';
+export { verifyMethod, type HdfsMovePreflightInput, type HdfsMovePreflightResult } from './preflight';
+export { withoutOthersWrite, writableByOthers, type DatasetParity, type PermissionEntry } from './freeze';
 
 export type RefreshSource = { local: string } | { cluster: WebHdfsCluster; path: string };
 
@@ -46,8 +51,10 @@ function datasetOf(source: RefreshSource): Dataset {
   return 'local' in source ? localDataset(source.local) : hdfsDataset(new WebHdfsClient(source.cluster), source.path);
 }
 
-export function createHdfsActivities() {
+export function createHdfsActivities(deps: ActivityDeps) {
   return {
+    ...createHdfsPreflightActivities(deps),
+    ...createHdfsFreezeActivities(),
     /** Writes a dataset to every target cluster, resumably, then verifies every file on every side. */
     async hdfsRefresh(input: HdfsRefreshInput): Promise<RefreshResult> {
       let last: RefreshProgress | undefined;

@@ -1,24 +1,23 @@
-// `npx tsx scripts/bench/hdfs-dual-write.ts [--small N] [--large-mib N] [--rounds N]`: the dual-write building
+// `npm run bench -- hdfs-dual-write [--rounds N]` (sizes: CUTOVER_BENCH_HDFS_SMALL files, default 1000, and
+// CUTOVER_BENCH_HDFS_LARGE_MIB, default 256; the issue's full scale is 10000 and 2048): the dual-write building
 // block against Hadoop's own client on the sandbox's two clusters, same data, same run.
 //
 // Baseline: `FsShell -put` of the local tree into dc1 and into dc2, the two JVMs side by side (what an operator
 // would script for a dual write). cutover: refreshDataset (WebHDFS, one read of each file teed to both clusters),
 // without its verify, so both sides do the same work. Then the outputs comparison of the two copies (dc1 vs dc2) by
-// file checksums and by streamed SHA-256. Prints one JSON line (also written to scripts/bench/results/).
+// file checksums and by streamed SHA-256. main.ts prints the JSON and writes it to scripts/bench/results/.
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { compareOutputs } from '../../activities/hdfs/compare';
 import { localDataset } from '../../activities/hdfs/dataset';
 import { refreshDataset } from '../../activities/hdfs/refresh';
 import { WebHdfsClient, type WebHdfsCluster } from '../../activities/hdfs/webhdfs';
 import { sandboxHdfs } from '../../test/helpers/hdfs';
+import type { Benchmark, BenchOptions } from './main';
 import { median, ratio } from './stats';
-
-const log = (line: string) => process.stderr.write(`${line}\n`);
 
 function makeTree(dir: string, small: number, largeMiB: number): { files: number; bytes: number } {
   let bytes = 0;
@@ -62,13 +61,12 @@ function fsShellPut(hdfs: ReturnType<typeof sandboxHdfs>, which: 'dc1' | 'dc2', 
   });
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { small: { type: 'string', default: '1000' }, 'large-mib': { type: 'string', default: '256' }, rounds: { type: 'string', default: '1' } } });
-  const small = Number(values.small);
-  const largeMiB = Number(values['large-mib']);
-  const rounds = Number(values.rounds);
+async function run(o: BenchOptions): Promise<Record<string, unknown>> {
+  const small = Number(process.env.CUTOVER_BENCH_HDFS_SMALL ?? 1000);
+  const largeMiB = Number(process.env.CUTOVER_BENCH_HDFS_LARGE_MIB ?? 256);
+  const rounds = o.rounds ?? 1;
+  const log = o.progress;
   const hdfs = sandboxHdfs();
-  const { readFileSync } = await import('node:fs');
   const classpath = readFileSync(hdfs.classpathFile, 'utf8').trim();
   const id = randomUUID().slice(0, 8);
   const root = `/bench-${id}`;
@@ -86,6 +84,7 @@ async function main(): Promise<void> {
     let compareChecksumMs = 0;
     let compareStreamedMs = 0;
     for (let r = 1; r <= rounds; r++) {
+      if (o.signal.aborted) throw new Error('benchmark stopped');
       // Hadoop's client: both clusters side by side, one JVM each.
       const cliStart = Date.now();
       await Promise.all((['dc1', 'dc2'] as const).map((w) => fsShellPut(hdfs, w, dir, `${root}/cli-${r}`, classpath)));
@@ -110,9 +109,7 @@ async function main(): Promise<void> {
     }
     const cli = median(cliMs);
     const cutover = median(cutoverMs);
-    const result = {
-      name: 'hdfs-dual-write',
-      at: new Date().toISOString(),
+    return {
       files,
       bytes,
       rounds,
@@ -124,20 +121,15 @@ async function main(): Promise<void> {
       dualWriteVsCliRatio: ratio(cli, cutover),
       compareSecondsChecksum: Number((compareChecksumMs / 1000).toFixed(2)),
       compareSecondsStreamed: Number((compareStreamedMs / 1000).toFixed(2)),
-      cpus: os.cpus().length,
       loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
     };
-    const out = JSON.stringify(result);
-    mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-    writeFileSync(path.join(__dirname, 'results', 'hdfs-dual-write.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log(out);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await cleanHdfs().catch(() => undefined);
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+export const hdfsDualWriteBenchmark: Benchmark = {
+  summary: 'HDFS dual write: the same tree to both sandbox clusters by cutover (WebHDFS, one read teed) vs FsShell -put to each; compare by checksum vs streamed SHA-256',
+  run,
+};

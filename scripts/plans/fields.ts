@@ -226,3 +226,15 @@ export const artifactsSchema = z.strictObject({
 export function gatePolicy(g: { timeout?: number; onTimeout: 'rollback' | 'wait' }): GatePolicy {
   return { timeoutMs: g.timeout, onTimeout: g.onTimeout };
 }
+
+/** An environment variable name (a secret's reference, never the secret). */
+export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+
+/**
+ * Where a secret is (workflows/shared/types.ts `SecretRef`): a file on the worker host or a variable of the
+ * worker, never the secret itself. The workflow input carries the reference; the worker reads it when used.
+ */
+export const secretRefSchema = z.union([
+  z.strictObject({ file: absolutePath.describe('file on the worker host holding the secret') }),
+  z.strictObject({ env: envName.describe('environment variable of the worker holding the secret') }),
+]);

@@ -66,8 +66,8 @@ export const guards: ActivityOptions = {
  */
 export const withSummary =
   (options: ActivityOptions) =>
-  (summary: string): ActivityInterfaceFor<Activities> => {
-    if (!isDryRun()) return proxyActivities<Activities>({ ...options, summary });
+  <A extends object = Activities>(summary: string): ActivityInterfaceFor<A> => {
+    if (!isDryRun()) return proxyActivities<A>({ ...options, summary });
     recordAction(summary);
-    return proxyActivities<Activities>({ ...options, summary: `dry run: ${summary}`, taskQueue: dryRunQueue() });
+    return proxyActivities<A>({ ...options, summary: `dry run: ${summary}`, taskQueue: dryRunQueue() });
   };
