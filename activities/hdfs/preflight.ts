@@ -65,9 +65,9 @@ async function nearestExisting(client: WebHdfsClient, path: string): Promise<{ p
  * Whether the plan's user can write at `path` (or create it): a problem naming `field` and the cluster if not.
  * Returns 'exists' or 'created on first use' for the summary.
  */
-async function writable(client: WebHdfsClient, path: string, field: string, problems: Problems, opts: { ownerOf?: string } = {}): Promise<string | undefined> {
+async function writable(client: WebHdfsClient, path: string, field: string, problems: Problems, opts: { ownerOf?: string; dataset?: string } = {}): Promise<string | undefined> {
   const c = client.cluster;
-  const where = `${field} (${c.name}:${path})`;
+  const where = `${field} (${opts.dataset ? `dataset ${opts.dataset}, ` : ''}${c.name}:${path})`;
   return problems.check(where, async () => {
     const near = await nearestExisting(client, path);
     if (near.exists && near.status.type !== 'DIRECTORY') throw new Error(`is a ${near.status.type.toLowerCase()}, expected a directory`);
@@ -122,11 +122,11 @@ export function createHdfsPreflightActivities(deps: ActivityDeps) {
       const up = (side: HdfsSide) => defaults[side] !== undefined;
       const datasets: HdfsMovePreflightResult['datasets'] = [];
       for (const [i, d] of input.datasets.entries()) {
-        const at = `datasets[${i}] (${d.name})`;
+        const at = `datasets[${i}]`;
         let source = '';
         if ('local' in d.source) {
           const dir = d.source.local;
-          source = (await problems.check(`${at}.source.local (${dir} on the worker)`, async () => {
+          source = (await problems.check(`${at}.source.local (dataset ${d.name}, ${dir} on the worker)`, async () => {
             const s = await stat(dir).catch((err: NodeJS.ErrnoException) => {
               throw new Error(err.code === 'ENOENT' ? 'does not exist' : `cannot be read: ${err.code ?? err.message}`);
             });
@@ -135,7 +135,7 @@ export function createHdfsPreflightActivities(deps: ActivityDeps) {
           })) ?? '';
         } else if (up('old')) {
           const p = d.source.hdfs;
-          source = (await problems.check(`${at}.source.hdfs (${input.clusters.old.name}:${p})`, async () => {
+          source = (await problems.check(`${at}.source.hdfs (dataset ${d.name}, ${input.clusters.old.name}:${p})`, async () => {
             const s = await clients.old.stat(p);
             if (!s) throw new Error('does not exist');
             if (s.type !== 'DIRECTORY') throw new Error('is not a directory');
@@ -149,7 +149,7 @@ export function createHdfsPreflightActivities(deps: ActivityDeps) {
         for (const side of ['old', 'new'] as const) {
           if (!up(side)) continue;
           const ownerOf = side === 'old' && input.freeze ? input.clusters.old.user : undefined;
-          state[side] = (await writable(clients[side], d.paths[side], `${at}.paths.${side}`, problems, { ownerOf })) ?? '';
+          state[side] = (await writable(clients[side], d.paths[side], `${at}.paths.${side}`, problems, { ownerOf, dataset: d.name })) ?? '';
         }
         datasets.push({ name: d.name, source, ...state });
       }
