@@ -21,7 +21,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { upsertSearchAttributes } from '@temporalio/workflow';
 import type { DatasetParity, HdfsMovePreflightResult, PermissionEntry, RefreshResult, WebHdfsCluster } from '../activities/hdfs';
-import type { AlertInput, AlertResult, CompareJobOutputsInput, CompareJobOutputsResult, RunJobInput, RunJobResult, ShadowJobSpec } from '../activities/hdfs/jobs';
+import type { CompareJobOutputsResult, RunJobResult, ShadowJobSpec } from '../activities/hdfs/jobs';
 import { compensations, cutoverSteps, longCopies, quickChecks, withSummary } from './lib/activity-options';
 import { isDryRun } from './lib/dry-run';
 import { Migration } from './lib/migration';
@@ -61,14 +61,6 @@ export interface HdfsDualWriteInput {
   gates: { cutover: GatePolicy; complete: GatePolicy };
   traffic: { dns: DnsSwitch };
   artifacts?: { bucket: string; prefix: string };
-}
-
-/** The shadow-job activities (activities/hdfs/jobs.ts), by name and type. */
-interface JobActivities {
-  hdfsRunJob(input: RunJobInput): Promise<RunJobResult>;
-  hdfsCompareJobOutputs(input: CompareJobOutputsInput): Promise<CompareJobOutputsResult>;
-  hdfsAlert(input: AlertInput): Promise<AlertResult>;
-  hdfsRemovePath(input: { cluster: WebHdfsCluster; path: string }): Promise<unknown>;
 }
 
 /** How one job came out in one cycle: a failure is the cluster's, not a difference. */
@@ -243,16 +235,16 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     const base = `${input.shadow.outputRoot}/${job.name}`;
     const outputOf = (side: 'old' | 'new' | 'baseline') => `${base}/cycle-${cycle}${side === 'old' ? '' : `-${side}`}`;
     const run = (side: 'old' | 'new', output: string, tag: string) =>
-      jobs<JobActivities>(`run ${job.name} on ${cluster(side).name}${tag}`).hdfsRunJob({
+      jobs(`run ${job.name} on ${cluster(side).name}${tag}`).hdfsRunJob({
         job,
         cluster: cluster(side),
         outputPath: output,
         datasets: datasetPaths(side),
         run: `${input.name}-${cycle}-${side}${tag ? '-baseline' : ''}`,
       });
-    const remove = (side: 'old' | 'new', path: string) => quick<JobActivities>(`remove ${cluster(side).name}:${path}`).hdfsRemovePath({ cluster: cluster(side), path });
+    const remove = (side: 'old' | 'new', path: string) => quick(`remove ${cluster(side).name}:${path}`).hdfsRemovePath({ cluster: cluster(side), path });
     const compare = (a: string, b: { side: 'old' | 'new'; path: string }, noise: string[], what: string) =>
-      jobs<JobActivities>(what).hdfsCompareJobOutputs({ job, record: { cluster: old, path: a }, shadow: { cluster: cluster(b.side), path: b.path }, noise, sampleLines: input.shadow.sampleLines });
+      jobs(what).hdfsCompareJobOutputs({ job, record: { cluster: old, path: a }, shadow: { cluster: cluster(b.side), path: b.path }, noise, sampleLines: input.shadow.sampleLines });
 
     const record = await run('old', outputOf('old'), '');
     // Noise baseline, once per job: the same job twice on the old cluster; what differs between those is noise.
@@ -292,7 +284,7 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     let sent = 'no webhook in the plan';
     if (input.alert) {
       try {
-        const r = await steps<JobActivities>(`alert: ${title}`).hdfsAlert({ webhook: input.alert.webhook, title, job, details });
+        const r = await steps(`alert: ${title}`).hdfsAlert({ webhook: input.alert.webhook, title, job, details });
         sent = r.sent ? `sent (HTTP ${r.status ?? '?'})` : `not sent: ${r.error ?? `HTTP ${r.status ?? '?'}`}`;
       } catch (err) {
         sent = `not sent: ${messageOf(err)}`;

@@ -29,6 +29,8 @@ export interface ExecOptions {
   allowFailure?: boolean;
   /** Keep only about the last this many characters of stdout in the result (long-running progress streams). */
   keepStdout?: number;
+  /** The same for stderr (a job's log: only its end is shown). */
+  keepStderr?: number;
   stdin?: string;
 }
 
@@ -143,6 +145,7 @@ export class SshConnection {
         stream.stderr.on('data', (d: Buffer) => {
           const s = d.toString('utf8');
           stderr += s;
+          if (opts.keepStderr !== undefined && stderr.length > 2 * opts.keepStderr) stderr = stderr.slice(-opts.keepStderr);
           opts.onStderr?.(s);
         });
         stream.on('close', (code: number | null, signalName?: string) => {

@@ -25,6 +25,8 @@ export interface CompareOptions {
   concurrency?: number;
   /** Names to leave out (besides temps): e.g. `_SUCCESS` markers whose presence is not the data. */
   ignore?: string[];
+  /** Relative paths to leave out (besides temps and `ignore`): e.g. Hadoop's hidden `_`/`.` files. */
+  skip?: (path: string) => boolean;
   signal?: AbortSignal;
 }
 
@@ -130,7 +132,7 @@ export async function compareOutputs(a: OutputLocation, b: OutputLocation, opts:
     (await c.walkFiles(root, { signal }))
       .filter((f) => {
         const name = f.path.split('/').pop() ?? '';
-        return !isTempName(name) && !ignored.has(name);
+        return !isTempName(name) && !ignored.has(name) && !opts.skip?.(f.path);
       })
       .map((f) => ({ path: f.path, length: f.status.length, blockSize: f.status.blockSize }));
   const [la, lb] = await Promise.all([list(ca, a.path), list(cb, b.path)]);

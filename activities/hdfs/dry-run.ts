@@ -1,10 +1,14 @@
 // The dry run of an hdfs-dual-write move: the preflight and the permission reads are real; refreshes, permission
-// changes, comparisons and the parity check are recorded and not done, with results that let the workflow go on as
-// if they had been (nothing written, nothing different).
+// changes, shadow jobs, comparisons, alerts and the parity check are recorded and not done, with results that let
+// the workflow go on as if they had been (nothing written, nothing different, nothing sent).
 import { log } from '@temporalio/activity';
 import type { createHdfsActivities } from '.';
 
 type HdfsActivities = ReturnType<typeof createHdfsActivities>;
+
+const notCompared = (a: string, b: string) => ({
+  a, b, equal: true, files: 0, bytes: 0, onlyInA: [], onlyInB: [], sizeDiffers: [], differing: [], sameLinesOtherOrder: [], byChecksum: 0, bySha256: 0, ms: 0,
+});
 
 export function createHdfsDryRun(real: HdfsActivities): HdfsActivities {
   const notDone = (what: string) => log.info(`dry run: ${what} not done`);
@@ -30,7 +34,23 @@ export function createHdfsDryRun(real: HdfsActivities): HdfsActivities {
     },
     async hdfsCompareOutputs(i) {
       notDone('output comparison');
-      return { a: i.a.path, b: i.b.path, equal: true, files: 0, bytes: 0, onlyInA: [], onlyInB: [], sizeDiffers: [], differing: [], sameLinesOtherOrder: [], byChecksum: 0, bySha256: 0, ms: 0 };
+      return notCompared(i.a.path, i.b.path);
+    },
+    async hdfsRunJob(i) {
+      notDone(`job ${i.job.name} on ${i.cluster.name}`);
+      return { job: i.job.name, cluster: i.cluster.name, ok: true, exitCode: 0, ms: 0, outputPath: i.outputPath };
+    },
+    async hdfsCompareJobOutputs(i) {
+      notDone(`comparison of ${i.job.name}'s outputs`);
+      return { job: i.job.name, equal: true, differences: notCompared(i.record.path, i.shadow.path), noiseSeen: [] };
+    },
+    async hdfsAlert(i) {
+      notDone(`alert "${i.title}"`);
+      return { sent: false, error: 'dry run: not sent' };
+    },
+    async hdfsRemovePath(i) {
+      notDone(`removal of ${i.cluster.name}:${i.path}`);
+      return { cluster: i.cluster.name, path: i.path, removed: false };
     },
   };
 }

@@ -10,7 +10,7 @@
 import { cancellationSignal } from '@temporalio/activity';
 import { keepBeating } from '../remote/heartbeat';
 import { compareOutputs, type CompareResult } from './compare';
-import { hdfsFailure } from './index';
+import { hdfsFailure } from './failures';
 import { joinHdfsPath, WebHdfsClient, type WebHdfsCluster } from './webhdfs';
 
 export interface PermissionEntry {

@@ -1,23 +1,31 @@
-// HDFS activities for the dual-write move: refresh a dataset on both clusters, compare job outputs, the move's
-// preflight, freeze and parity check (preflight.ts, freeze.ts); the building blocks are exported for the tests.
+// HDFS activities for the dual-write move: refresh a dataset on both clusters, run the same job against both, compare
+// their outputs, alert on a difference, remove the shadow's output (jobs.ts, alert.ts); the move's preflight, freeze
+// and parity check (preflight.ts, freeze.ts). The building blocks are exported for the tests.
 import { cancellationSignal } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
-import { keepBeating } from '../remote/heartbeat';
+import { withSsh } from '../clients/ssh';
 import type { ActivityDeps } from '../deps';
-import { SecretError } from '../secrets';
+import { keepBeating } from '../remote/heartbeat';
+import { createAlertActivities, type AlertOptions } from './alert';
 import { createHdfsFreezeActivities } from './freeze';
 import { createHdfsPreflightActivities } from './preflight';
 import { compareOutputs, type CompareOptions, type CompareResult, type OutputLocation } from './compare';
 import { type Dataset, hdfsDataset, localDataset } from './dataset';
 import { describeMismatches, refreshDataset, type RefreshOptions, type RefreshProgress, type RefreshResult, type RefreshTarget } from './refresh';
-import { WebHdfsClient, type WebHdfsCluster, WebHdfsError } from './webhdfs';
+import { hdfsFailure } from './failures';
+import { createJobActivities } from './jobs';
+import { WebHdfsClient, type WebHdfsCluster } from './webhdfs';
 
 export { checksumKey, HdfsChecksum, sameChecksum, type FileChecksum } from './checksum';
 export { compareOutputs, diffLines, diffListings, type CompareResult } from './compare';
 export { hdfsDataset, localDataset, type Dataset } from './dataset';
 export { refreshDataset, tempPathFor, verifyDataset, type RefreshResult, type RefreshTarget } from './refresh';
 export { WebHdfsClient, WebHdfsError, type WebHdfsCluster } from './webhdfs';
+export { hdfsFailure } from './failures';
+export { slackPayload, sendAlert } from './alert';
+export { describeDifferences, judgeJobComparison, noiseFiles, substitutePlaceholders } from './jobs';
+export type * from './jobs';
 export { verifyMethod, type HdfsMovePreflightInput, type HdfsMovePreflightResult } from './preflight';
 export { withoutOthersWrite, writableByOthers, type DatasetParity, type PermissionEntry } from './freeze';
 
@@ -32,27 +40,18 @@ export interface HdfsRefreshInput {
   verify?: RefreshOptions['verify'];
 }
 
-/**
- * WebHDFS errors as Temporal failures: an unreachable or busy cluster is retried; a permission problem, a missing
- * path or a refused request is not (retrying cannot fix it) and the message names the cluster and path.
- */
-export function hdfsFailure(err: unknown, context: string): Error {
-  if (err instanceof ApplicationFailure) return err;
-  if (err instanceof SecretError) return ApplicationFailure.nonRetryable(`${context}: ${err.message}`, ErrorType.HostUnreachable);
-  if (err instanceof WebHdfsError) {
-    const message = `${context}: ${err.message}`;
-    if (err.kind === 'unreachable' || err.kind === 'retriable' || err.kind === 'server') return ApplicationFailure.retryable(message, ErrorType.HostUnreachable);
-    return ApplicationFailure.nonRetryable(message, ErrorType.CommandFailed);
-  }
-  return err instanceof Error ? err : new Error(String(err));
-}
-
 function datasetOf(source: RefreshSource): Dataset {
   return 'local' in source ? localDataset(source.local) : hdfsDataset(new WebHdfsClient(source.cluster), source.path);
 }
 
-export function createHdfsActivities(deps: ActivityDeps) {
+/**
+ * `deps.withSsh` runs the shadow jobs on their hosts and checks the job hosts in preflight (the real ssh2 client
+ * unless a test or the dry run injects another); `alert` tunes the webhook's tries (tests).
+ */
+export function createHdfsActivities(deps: Pick<ActivityDeps, 'withSsh'> = { withSsh }, alert: AlertOptions = {}) {
   return {
+    ...createJobActivities(deps),
+    ...createAlertActivities(alert),
     ...createHdfsPreflightActivities(deps),
     ...createHdfsFreezeActivities(),
     /** Writes a dataset to every target cluster, resumably, then verifies every file on every side. */

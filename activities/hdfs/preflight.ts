@@ -101,7 +101,7 @@ export function verifyMethod(chosen: HdfsMovePreflightInput['verify'], a?: Serve
   return { verify: 'sha256', why: `settings differ (${differ}): streamed SHA-256` };
 }
 
-export function createHdfsPreflightActivities(deps: ActivityDeps) {
+export function createHdfsPreflightActivities(deps: Pick<ActivityDeps, 'withSsh'>) {
   return {
     /** Read-only checks of both clusters, the sources and the job hosts; every problem at once, nothing changed. */
     async hdfsPreflight(input: HdfsMovePreflightInput): Promise<HdfsMovePreflightResult> {

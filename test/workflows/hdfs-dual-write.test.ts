@@ -122,9 +122,9 @@ function fakes(o: FakeOptions = {}) {
       calls.push(`alert:${i.job}`);
       return { sent: true, status: 200 };
     },
-    async hdfsRemovePath(i: { cluster: { name: string }; path: string }) {
+    async hdfsRemovePath(i) {
       calls.push(`rm:${i.cluster.name}:${i.path}`);
-      return { removed: true };
+      return { cluster: i.cluster.name, path: i.path, removed: true };
     },
     async hdfsWritableByOthers(): Promise<PermissionEntry[]> {
       calls.push('read-permissions');

@@ -66,8 +66,8 @@ export const guards: ActivityOptions = {
  */
 export const withSummary =
   (options: ActivityOptions) =>
-  <A extends object = Activities>(summary: string): ActivityInterfaceFor<A> => {
-    if (!isDryRun()) return proxyActivities<A>({ ...options, summary });
+  (summary: string): ActivityInterfaceFor<Activities> => {
+    if (!isDryRun()) return proxyActivities<Activities>({ ...options, summary });
     recordAction(summary);
-    return proxyActivities<A>({ ...options, summary: `dry run: ${summary}`, taskQueue: dryRunQueue() });
+    return proxyActivities<Activities>({ ...options, summary: `dry run: ${summary}`, taskQueue: dryRunQueue() });
   };
