@@ -390,10 +390,14 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     nextRefreshAt: new Date(parity.nextAt).toISOString(),
   });
 
-  /** Gate evidence that keeps the cycles going while the gate waits: a due refresh runs before the read. */
-  const cyclingEvidence = (mode: 'shadow' | 'soak', verify: 'checksum' | 'sha256', extra: () => Evidence) => ({
+  /**
+   * Gate evidence that keeps the cycles going while the gate waits: a due cycle runs before a refresh's read (not
+   * before the first, which opens the gate on what the last cycle found). A decision taken during a cycle is
+   * recorded at once and acted on when the cycle ends.
+   */
+  const cyclingEvidence = (gate: string, mode: 'shadow' | 'soak', verify: 'checksum' | 'sha256', extra: () => Evidence) => ({
     read: async (): Promise<Evidence> => {
-      if (Date.now() >= parity.nextAt) await runCycle(mode, verify);
+      if (m.status.gate?.name === gate && Date.now() >= parity.nextAt) await runCycle(mode, verify);
       return { ...parityEvidence(verify), ...extra() };
     },
     everyMs: input.refresh.everyMs,
@@ -484,7 +488,7 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     await dualWrite(pre.verify);
     await m.gate(
       'cutover',
-      cyclingEvidence('shadow', pre.verify, () => ({
+      cyclingEvidence('cutover', 'shadow', pre.verify, () => ({
         verdict: cleanEnough() ? 'clean period reached' : `NOT clean: the latest cycles found a difference or a failure (${lastAlert()})`,
         dns: `${dns.name} → ${old.address} (${old.name})`,
         onGo: `${input.freeze ? `freeze the datasets on ${old.name} (go-w), ` : ''}final refresh and parity check, then ${dns.name} → ${neu.address}`,
@@ -500,7 +504,7 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     await soak(pre.verify);
     await m.gate(
       'complete',
-      cyclingEvidence('soak', pre.verify, () => ({
+      cyclingEvidence('complete', 'soak', pre.verify, () => ({
         dns: `${dns.name} → ${neu.address} (${neu.name})`,
         oldCluster: `${old.name} ${input.freeze ? 'frozen for others, ' : ''}still refreshed by cutover`,
         onGo: `stop refreshing ${old.name}: it stays as it is (frozen) until you retire it`,

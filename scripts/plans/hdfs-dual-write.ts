@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { HdfsDualWriteInput } from '../../workflows/hdfs-dual-write';
 import type { SandboxEndpoints } from '../sandbox/endpoints';
+import { hdfsEndpoints, layout } from '../sandbox/layout';
 import { approverLine } from '../sandbox/people';
 import {
   absolutePath,
@@ -258,13 +259,14 @@ export interface SandboxHdfsPlanOptions {
 }
 
 /**
- * A WordCount job on the sandbox: java with the sandbox's Hadoop classpath (read from its file on the job host:
- * the argv stays short), the local job runner, `-fs {fs}` so the same command runs against either cluster.
+ * A WordCount job on the sandbox: java with a conf dir (a client JVM needs a core-site.xml; `-fs` says which
+ * cluster) and the sandbox's Hadoop classpath (read from its file on the job host: the argv stays short), the
+ * local job runner, `-fs {fs}` so the same command runs against either cluster.
  */
 export function sandboxWordCountJob(sb: SandboxEndpoints, dataset: string, host = 'dc1'): Record<string, unknown> {
-  const classpathFile = sb.hdfs?.classpathFile ?? `${sb.stateDir}/hadoop/classpath.txt`;
+  const hdfs = sb.hdfs ?? hdfsEndpoints(layout(sb.stateDir));
   const script =
-    `exec java -Xmx512m -cp "$(cat ${classpathFile})" org.apache.hadoop.examples.WordCount -D mapreduce.framework.name=local ` +
+    `exec java -Xmx512m -cp "${hdfs.clusters.dc1.confDir}:$(cat ${hdfs.classpathFile})" org.apache.hadoop.examples.WordCount -D mapreduce.framework.name=local ` +
     `-D dfs.client.use.datanode.hostname=true -D hadoop.tmp.dir=/tmp/cutover-jobs-$2 -fs "$1" "$3" "$4"`;
   return { name: `wordcount-${dataset}`, host, command: ['sh', '-c', script, 'sh', '{fs}', '{run}', `{dataset:${dataset}}`, '{output}'], compare: 'sorted-lines', timeout: '10m' };
 }
