@@ -352,6 +352,8 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
       parityHistory: parity.history.slice(-5).reverse().map(cycleLine).join(' · '),
       alerts: parity.alertsTotal,
       lastAlert: lastAlert(),
+      // What differed between two runs of a job on the old cluster: left out of its comparisons, reported here.
+      ...(input.jobs.length ? { noise: Object.entries(parity.noise).map(([job, files]) => `${job}: ${files.length ? files.join(', ') : 'none'}`).join('; ') || 'no baseline yet' } : {}),
       nextRefreshAt: new Date(parity.nextAt).toISOString(),
     });
     upsertSearchAttributes([{ key: cleanCyclesKey, value: parity.clean }]);

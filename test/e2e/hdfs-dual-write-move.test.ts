@@ -5,11 +5,16 @@
 //   cutover: the old paths frozen (another user may no longer write, etl still does), the name on dc2, every file
 //   on both clusters as in the source, a file added at the complete gate refreshed to both;
 // - a second move with a no-go at complete: the name back on dc1, the permissions as before, nothing lost;
+// - shadow jobs over SSH on dc1: WordCount (the local runner) matches on both clusters; a job made to differ on the
+//   new cluster in the first cycle alerts a webhook (a local HTTP receiver here) with the file and lines, the clean
+//   counter resets, and the gate opens only after a clean cycle; the new cluster's outputs are thrown away;
 // - bad input (an unreachable NameNode, a source that does not exist, a path the plan's user may not write):
 //   one preflight failure naming each field and host, nothing changed.
 // Sizes are kept small for `npm test`: on this loaded 2-core sandbox GETFILECHECKSUM takes ~90 ms a file and side,
 // and every refresh asks it of every file on both sides (to skip what is there, or to verify what it wrote).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,6 +44,10 @@ const admin = { dc1: new WebHdfsClient(superuser('dc1')), dc2: new WebHdfsClient
 const dnsNames: string[] = [];
 let env: TemporalTestEnv;
 let services: svc.Services;
+/** The local runner's scratch space on the job host, one per run (`{run}`). */
+const jobTmp = `/tmp/cutover-e2e-move-${id}`;
+let webhook: Server;
+const alerts: string[] = [];
 
 async function setOwner(c: WebHdfsClient, p: string, owner: string): Promise<void> {
   const res = await fetch(await c.url(p, 'SETOWNER', { owner }), { method: 'PUT' });
@@ -107,6 +116,17 @@ beforeAll(async () => {
   for (const f of readdirSync(path.join(work, 'large'))) await admin.dc1.create(`${root}-src/large/${f}`, readFileSync(path.join(work, 'large', f)));
   // A directory etl may not write in (bad input).
   await admin.dc2.mkdirs(`${root}-locked`, { permission: '755' });
+  // The alert webhook: records what it is sent.
+  webhook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      alerts.push(body);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => webhook.listen(0, '127.0.0.1', r));
+  writeFileSync(path.join(work, 'webhook-url'), `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hooks/cutover\n`, { mode: 0o600 });
 }, 120_000);
 
 afterAll(async () => {
@@ -115,6 +135,8 @@ afterAll(async () => {
   }
   for (const n of dnsNames) setSandboxRecord(sb, n, null);
   rmSync(work, { recursive: true, force: true });
+  for (const d of readdirSync('/tmp').filter((n) => n.startsWith(path.basename(jobTmp)))) rmSync(path.join('/tmp', d), { recursive: true, force: true });
+  webhook?.close();
   await services?.close();
   await env?.close();
 });
@@ -169,6 +191,61 @@ describe('hdfs-dual-write move on the sandbox clusters', () => {
       expect(sorted(await hdfsDigest(admin[dc], `${root}/large`))).toEqual(large);
     }
   }, 300_000);
+
+  it('shadow jobs: WordCount equal on both; a job that differs on the new cluster alerts with file and lines and resets the counter', async () => {
+    const s = { ...services, taskQueue: uniqueQueue('e2e-hdfs-jobs') };
+    const words = path.join(work, 'words');
+    for (let f = 0; f < 4; f++) {
+      mkdirSync(words, { recursive: true });
+      writeFileSync(path.join(words, `part-${f}.txt`), Array.from({ length: 30 }, (_, i) => `alpha w${(i * f) % 7} beta${i % 3}`).join('\n') + '\n');
+    }
+    // As the plan's user, so that cutover (etl) may remove the outputs; a conf dir and the classpath, as the sandbox's.
+    const cp = `${hdfs.clusters.dc1.confDir}:${readFileSync(hdfs.classpathFile, 'utf8').trim()}`;
+    const client = ['-D', 'dfs.client.use.datanode.hostname=true', '-D', `hadoop.tmp.dir=${jobTmp}-{run}`];
+    const wordCount = {
+      name: 'wordcount', host: 'dc1', compare: 'sorted-lines', timeout: '5m',
+      command: ['env', `HADOOP_USER_NAME=${USER}`, 'java', '-Xmx384m', '-cp', cp, 'org.apache.hadoop.examples.WordCount', '-D', 'mapreduce.framework.name=local', ...client, '-fs', '{fs}', '{dataset:words}', '{output}'],
+    };
+    // A row count that is one off on the new cluster in the first cycle only (its run id ends in -1-new).
+    const rows = {
+      name: 'rows', host: 'dc1', compare: 'sorted-lines', timeout: '2m',
+      command: [
+        'env', `HADOOP_USER_NAME=${USER}`, 'sh', '-c',
+        'd=$(mktemp -d) && case "$2" in *-1-new) echo "rows 43";; *) echo "rows 42";; esac > "$d/part-00000" && ' +
+          'java -Xmx256m -cp "$1" org.apache.hadoop.fs.FsShell -D dfs.client.use.datanode.hostname=true -fs "$3" -put "$d" "$4"; rc=$?; rm -rf "$d"; exit $rc',
+        'sh', cp, '{run}', '{fs}', '{output}',
+      ],
+    };
+    const file = plan('jobs', {
+      // Cycles 30 s apart: the first takes about that long, and the gate is decided before the next one is due.
+      every: '30s',
+      cleanCycles: 1,
+      datasets: [{ name: 'words', local: words, path: `${root}/words` }],
+      jobs: [wordCount, rows],
+      outputRoot: `${root}/shadow`,
+      alertWebhookFile: path.join(work, 'webhook-url'),
+    });
+    await withWorker(env, s.taskQueue, createActivities(), async () => {
+      const { id: wf } = await svc.startMigration(s, file, 'alice');
+      const gate = await atGate(s, wf, 'cutover');
+      // Cycle 1: WordCount equal, rows different (an alert, the counter back to 0); cycle 2 clean: the gate.
+      expect(gate.steps.find((st) => st.name === 'dual-write')!.summary).toBe('clean period reached after 2 cycles: 1 clean cycle in a row');
+      expect(String(gate.gate!.evidence.history)).toBe('#2 shadow clean: wordcount equal, rows equal · #1 shadow NOT clean: wordcount equal, rows different');
+      expect(gate.gate!.evidence).toMatchObject({ cleanCycles: 1, alerts: 1 });
+      expect(String(gate.gate!.evidence.lastAlert)).toMatch(/#1 .*rows: outputs differ between dc1 and dc2.*part-00000: 1 line\(s\) only on old, 1 only on new: -rows 42 \+rows 43 \(sent/);
+      expect(gate.figures.noise).toBe('wordcount: none; rows: none');
+      expect(alerts).toHaveLength(1);
+      const sent = JSON.parse(alerts[0]) as { text: string; blocks: unknown[] };
+      expect(sent.text).toMatch(/rows: outputs differ between dc1 and dc2 \(cycle 1\)/);
+      expect(JSON.stringify(sent.blocks)).toMatch(/part-00000.*-rows 42 \+rows 43/);
+      // The new cluster's outputs were thrown away; the old cluster keeps its latest record only.
+      expect(await admin.dc2.stat(`${root}/shadow/wordcount/cycle-2-new`)).toBeUndefined();
+      expect(await admin.dc1.stat(`${root}/shadow/wordcount/cycle-2`)).toBeDefined();
+      expect(await admin.dc1.stat(`${root}/shadow/wordcount/cycle-1`)).toBeUndefined();
+      await svc.decide(s, wf, 'cutover', 'no-go', 'bob', 'seen enough');
+      expect((await svc.waitForEnd(s, wf)).outcome).toBe('rolled-back');
+    });
+  }, 240_000);
 
   it('a no-go at complete switches the name back and puts the permissions back, with nothing lost', async () => {
     const s = { ...services, taskQueue: uniqueQueue('e2e-hdfs-back') };
