@@ -346,7 +346,7 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     m.setFigures({
       cycles: parity.cycles,
       cleanCycles: parity.clean,
-      cleanNeeded: `${input.clean.cycles} cycles${input.clean.minimumMs ? ` over ${Math.round(input.clean.minimumMs / 1000)} s` : ''}`,
+      cleanNeeded: `${plural(input.clean.cycles, 'cycle')}${input.clean.minimumMs ? ` over ${Math.round(input.clean.minimumMs / 1000)} s` : ''}`,
       cleanSince: parity.cleanSince ?? 'not clean',
       lastCycle: parity.history.length ? `${cycleLine(parity.history[parity.history.length - 1])}; ${parity.history[parity.history.length - 1].refreshed}` : 'none',
       parityHistory: parity.history.slice(-5).reverse().map(cycleLine).join(' · '),

@@ -44,6 +44,8 @@ export async function hdfsDualWriteDemo(d: Demo): Promise<MoveResult> {
       wordCount: ['events'],
       outputRoot: `/demo/hdfs-${d.stamp}/shadow`,
       cleanCycles: 1,
+      // A cycle that is not clean runs again soon (the sample plan's 24 h is for real data).
+      every: '15s',
       soak: '0s',
     }),
   );

@@ -265,9 +265,11 @@ export interface SandboxHdfsPlanOptions {
  */
 export function sandboxWordCountJob(sb: SandboxEndpoints, dataset: string, host = 'dc1'): Record<string, unknown> {
   const hdfs = sb.hdfs ?? hdfsEndpoints(layout(sb.stateDir));
+  // Input directories read recursively (a dataset has subdirectories); the local runner's scratch space removed after.
   const script =
-    `exec java -Xmx512m -cp "${hdfs.clusters.dc1.confDir}:$(cat ${hdfs.classpathFile})" org.apache.hadoop.examples.WordCount -D mapreduce.framework.name=local ` +
-    `-D dfs.client.use.datanode.hostname=true -D hadoop.tmp.dir=/tmp/cutover-jobs-$2 -fs "$1" "$3" "$4"`;
+    `java -Xmx512m -cp "${hdfs.clusters.dc1.confDir}:$(cat ${hdfs.classpathFile})" org.apache.hadoop.examples.WordCount -D mapreduce.framework.name=local ` +
+    `-D mapreduce.input.fileinputformat.input.dir.recursive=true -D dfs.client.use.datanode.hostname=true -D hadoop.tmp.dir=/tmp/cutover-jobs-$2 ` +
+    `-fs "$1" "$3" "$4"; rc=$?; rm -rf /tmp/cutover-jobs-$2; exit $rc`;
   return { name: `wordcount-${dataset}`, host, command: ['sh', '-c', script, 'sh', '{fs}', '{run}', `{dataset:${dataset}}`, '{output}'], compare: 'sorted-lines', timeout: '10m' };
 }
 
