@@ -30,7 +30,7 @@ import { lookupA } from '../../activities/dns';
 import type { MigrationStatus } from '../../workflows/shared';
 import { sandboxHdfs } from '../helpers/hdfs';
 import { atGate } from '../helpers/migrations';
-import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { eventually, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 const sb = loadSandbox();
 const hdfs = sandboxHdfs();
@@ -274,6 +274,23 @@ describe('hdfs-dual-write move on the sandbox clusters', () => {
     // Nothing lost: the old cluster has every file of the source, the one written after the switch included.
     expect(sorted(await hdfsDigest(admin.dc1, `${root}/back`))).toEqual(sorted(localDigest(src)));
   }, 180_000);
+
+  it('cutover plan: the dry run reads both clusters for real, records every change without doing it', async () => {
+    const s = { ...services, taskQueue: uniqueQueue('e2e-hdfs-plan') };
+    const dnsName = dnsFor('plan');
+    const file = plan('plan', { cleanCycles: 3, dnsName, datasets: [{ name: 'dry', local: path.join(work, 'small'), path: `${root}/dry` }] });
+    const review = await withPlanWorkers(env, s.taskQueue, () => svc.reviewPlan(s, file, 'alice'));
+    expect(review.status.outcome).toBe('completed');
+    const dry = review.status.dryRun!;
+    expect(dry.steps.map((st) => st.step)).toEqual([
+      'preflight', 'check-dns', 'dual-write', 'gate cutover', 'read-permissions', 'freeze', 'final-refresh', 'final-parity', 'switch-traffic', 'soak', 'gate complete', 'stop-dual-write',
+    ]);
+    expect(dry.compensations.map((c) => c.step)).toEqual(['freeze', 'switch-traffic']);
+    expect(review.status.steps.find((st) => st.name === 'preflight')!.summary).toMatch(/verify by checksum .*dry from local .*small: old created on the first refresh/);
+    // Nothing changed: no path on either cluster, the name where it was.
+    for (const dc of ['dc1', 'dc2'] as const) expect(await admin[dc].stat(`${root}/dry`)).toBeUndefined();
+    expect(await lookupA({ ...sb.dns, name: dnsName })).toEqual([sb.hosts.dc1.address]);
+  }, 120_000);
 
   it('bad input: an unreachable NameNode, a missing source, a path the user may not write: every problem named, nothing changed', async () => {
     const s = { ...services, taskQueue: uniqueQueue('e2e-hdfs-bad') };
