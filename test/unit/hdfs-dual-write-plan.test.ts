@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePlan } from '../../scripts/plans/load';
 import { hdfsDualWriteInput, hdfsReferenceProblems, type HdfsDualWritePlan } from '../../scripts/plans/hdfs-dual-write';
+import { verifyMethod, withoutOthersWrite, writableByOthers } from '../../activities/hdfs';
 import { APPROVERS, planProblems } from '../helpers/plans';
 
 const valid = `
@@ -102,5 +103,22 @@ describe('hdfs-dual-write plan', () => {
   it('reference checks survive a document that is not a plan at all', () => {
     expect(hdfsReferenceProblems(null)).toEqual([]);
     expect(hdfsReferenceProblems({ clusters: 'x', datasets: 'y', jobs: [null, 3] })).toEqual([]);
+  });
+});
+
+describe('hdfs-dual-write verify and freeze rules', () => {
+  const d = (blockSize: number, bytesPerChecksum: number, checksumType = 2) => ({ blockSize, bytesPerChecksum, checksumType, replication: 1 });
+  it('verifies by file checksum only when both clusters compute the same ones', () => {
+    expect(verifyMethod('auto', d(134217728, 512), d(134217728, 512)).verify).toBe('checksum');
+    expect(verifyMethod('auto', d(134217728, 512), d(268435456, 512))).toMatchObject({ verify: 'sha256', why: expect.stringMatching(/settings differ/) });
+    expect(verifyMethod('auto', d(134217728, 512, 1), d(134217728, 512, 2)).verify).toBe('sha256');
+    expect(verifyMethod('streamed', d(134217728, 512), d(134217728, 512)).verify).toBe('sha256');
+    expect(verifyMethod('checksum', d(134217728, 512), d(268435456, 1024)).verify).toBe('checksum');
+  });
+
+  it('the freeze takes off the write bits of group and others only', () => {
+    expect(['755', '644', '700', '1755'].map(writableByOthers)).toEqual([false, false, false, false]);
+    expect(['775', '777', '664', '1777'].map(writableByOthers)).toEqual([true, true, true, true]);
+    expect(['775', '777', '664', '1777'].map(withoutOthersWrite)).toEqual(['755', '755', '644', '1755']);
   });
 });

@@ -5,6 +5,7 @@
 // cluster's failure, not a difference; a no-go at complete switches back and puts the permissions back; the
 // parity state survives continue-as-new.
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { CompareResult, HdfsMovePreflightResult, PermissionEntry, RefreshResult } from '../../activities/hdfs';
@@ -65,6 +66,8 @@ interface FakeOptions {
   differOn?: number[];
   /** Cycles in which the job fails on this cluster. */
   failOn?: { cluster: 'dc1' | 'dc2'; cycles: number[] };
+  /** Refreshes (1-based, in call order) that fail after their retries. */
+  refreshFails?: number[];
 }
 
 /** Fake activities that record what ran, as "what:detail"; the DNS name and permissions as state. */
@@ -73,6 +76,7 @@ function fakes(o: FakeOptions = {}) {
   const alerts: AlertInput[] = [];
   const compares: CompareJobOutputsInput[] = [];
   let dns = '127.0.1.1';
+  let refreshes = 0;
   const permissions = new Map<string, string>([['/data/events', '775'], ['/data/events/day=1', '777']]);
   const activities: Partial<Activities> & Record<string, unknown> = {
     async hdfsPreflight(): Promise<HdfsMovePreflightResult> {
@@ -91,6 +95,9 @@ function fakes(o: FakeOptions = {}) {
     },
     async hdfsRefresh(i): Promise<RefreshResult> {
       calls.push(`refresh:${i.targets.map((t) => t.cluster.name).join('+')}:${i.verify}`);
+      if (o.refreshFails?.includes(++refreshes)) {
+        throw ApplicationFailure.nonRetryable('hdfs refresh: hdfs dc2: CREATE /data/events/.f1._COPYING_: unreachable: 127.0.2.1:9866: ECONNREFUSED', ErrorType.HostUnreachable);
+      }
       return {
         source: '/srv/events', files: 300, bytes: 3_000_000, copyMs: 40,
         targets: i.targets.map((t) => ({ cluster: t.cluster.name, path: t.path, filesWritten: 3, bytesWritten: 3000, filesSkipped: 297, staleTempsRemoved: 0 })),
@@ -261,6 +268,22 @@ describe('hdfs-dual-write workflow', () => {
       expect(f.alerts).toHaveLength(1);
       expect(f.alerts[0].title).toBe('warehouse: wc: failed on new (cycle 1)');
       expect(f.alerts[0].details).toEqual(['new dc2: failed on dc2 (exit 1): java.io.IOException: no space left']);
+      await decide(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'enough' });
+      expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
+    });
+  });
+
+  it('a refresh that still fails after its retries is alerted, runs no jobs, and resets the clean counter', async () => {
+    const q = uniqueQueue('hdfs-refresh');
+    const f = fakes({ refreshFails: [1] });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input({ clean: { cycles: 1, minimumMs: 0 } }));
+      const gate = await atGate(h, 'cutover');
+      expect(String(gate.gate!.evidence.history)).toBe('#2 shadow clean: wc equal · #1 shadow NOT clean');
+      expect(f.calls.filter((c) => c.startsWith('job:dc2'))).toEqual(['job:dc2:/shadow/wc/cycle-2-new']);
+      expect(f.alerts).toHaveLength(1);
+      expect(f.alerts[0]).toMatchObject({ job: 'refresh', title: 'warehouse: cycle 1: a refresh failed' });
+      expect(f.alerts[0].details[0]).toMatch(/^events refresh FAILED: .*127\.0\.2\.1:9866: ECONNREFUSED/);
       await decide(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'enough' });
       expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
     });
