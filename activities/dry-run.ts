@@ -3,6 +3,7 @@
 // that has no dry-run counterpart does not compile.
 import type { Activities } from '.';
 import { createFileDryRun } from './files/dry-run';
+import { createHdfsDryRun } from './hdfs/dry-run';
 import { createPostgresDryRun } from './postgres/dry-run';
 import { createRedisDryRun } from './redis/dry-run';
 
@@ -11,6 +12,7 @@ export function createDryRunActivities(real: Activities): Activities {
     ...createFileDryRun(real),
     ...createPostgresDryRun(real),
     ...createRedisDryRun(real),
+    ...createHdfsDryRun(real),
     lookupDns: real.lookupDns,
     async switchDns(input) {
       return { previous: [input.from], changed: false, confirmedMs: 0 };

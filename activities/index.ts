@@ -7,6 +7,7 @@ import { withSsh } from './clients/ssh';
 import type { ActivityDeps } from './deps';
 import { createDnsActivities } from './dns';
 import { createFileActivities } from './files';
+import { createHdfsActivities } from './hdfs';
 import { createPostgresActivities } from './postgres';
 import { createRedisActivities } from './redis';
 
@@ -28,6 +29,7 @@ export function createActivities(deps: ActivityDeps = defaultDeps()) {
     ...createDnsActivities(deps),
     ...createPostgresActivities(deps),
     ...createRedisActivities(deps),
+    ...createHdfsActivities(deps),
     ...createArtifactActivities(deps),
   };
 }

@@ -1,6 +1,6 @@
 // HDFS activities for the dual-write move: refresh a dataset on both clusters, run the same job against both, compare
-// their outputs, alert on a difference, remove the shadow's output. Not wired into activities/index.ts here (the
-// move's workflow does that); the building blocks are exported for it and the tests.
+// their outputs, alert on a difference, remove the shadow's output (jobs.ts, alert.ts); the move's preflight, freeze
+// and parity check (preflight.ts, freeze.ts). The building blocks are exported for the tests.
 import { cancellationSignal } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
@@ -8,6 +8,8 @@ import { withSsh } from '../clients/ssh';
 import type { ActivityDeps } from '../deps';
 import { keepBeating } from '../remote/heartbeat';
 import { createAlertActivities, type AlertOptions } from './alert';
+import { createHdfsFreezeActivities } from './freeze';
+import { createHdfsPreflightActivities } from './preflight';
 import { compareOutputs, type CompareOptions, type CompareResult, type OutputLocation } from './compare';
 import { type Dataset, hdfsDataset, localDataset } from './dataset';
 import { describeMismatches, refreshDataset, type RefreshOptions, type RefreshProgress, type RefreshResult, type RefreshTarget } from './refresh';
@@ -24,6 +26,8 @@ export { hdfsFailure } from './failures';
 export { slackPayload, sendAlert } from './alert';
 export { describeDifferences, judgeJobComparison, noiseFiles, substitutePlaceholders } from './jobs';
 export type * from './jobs';
+export { verifyMethod, type HdfsMovePreflightInput, type HdfsMovePreflightResult } from './preflight';
+export { withoutOthersWrite, writableByOthers, type DatasetParity, type PermissionEntry } from './freeze';
 
 export type RefreshSource = { local: string } | { cluster: WebHdfsCluster; path: string };
 
@@ -41,13 +45,15 @@ function datasetOf(source: RefreshSource): Dataset {
 }
 
 /**
- * `deps.withSsh` runs the shadow jobs on their hosts (the real ssh2 client unless a test or the dry run injects
- * another); `alert` tunes the webhook's tries (tests).
+ * `deps.withSsh` runs the shadow jobs on their hosts and checks the job hosts in preflight (the real ssh2 client
+ * unless a test or the dry run injects another); `alert` tunes the webhook's tries (tests).
  */
 export function createHdfsActivities(deps: Pick<ActivityDeps, 'withSsh'> = { withSsh }, alert: AlertOptions = {}) {
   return {
     ...createJobActivities(deps),
     ...createAlertActivities(alert),
+    ...createHdfsPreflightActivities(deps),
+    ...createHdfsFreezeActivities(),
     /** Writes a dataset to every target cluster, resumably, then verifies every file on every side. */
     async hdfsRefresh(input: HdfsRefreshInput): Promise<RefreshResult> {
       let last: RefreshProgress | undefined;

@@ -155,6 +155,8 @@ interface Side {
   temps: Set<string>;
   defaults: ChecksumParams;
   figures: TargetFigures;
+  /** Files left alone because their checksum matched the source's, in this run: verified already. */
+  matched: Set<string>;
 }
 
 async function prepareSide(target: RefreshTarget, signal?: AbortSignal): Promise<Side> {
@@ -177,6 +179,7 @@ async function prepareSide(target: RefreshTarget, signal?: AbortSignal): Promise
     temps,
     defaults: { blockSize: d.blockSize, bytesPerChecksum: d.bytesPerChecksum, crcType: CRC_TYPES[d.checksumType] ?? 'CRC32C' },
     figures: { cluster: target.cluster.name, path: target.path, filesWritten: 0, bytesWritten: 0, filesSkipped: 0, staleTempsRemoved: 0 },
+    matched: new Set(),
   };
 }
 
@@ -196,7 +199,9 @@ async function alreadyThere(side: Side, file: DatasetFile, dataset: Dataset, sig
   if (!status || status.type !== 'FILE' || status.length !== file.length) return false;
   const theirs = await side.client.getFileChecksum(joinHdfsPath(side.target.path, file.path), { signal });
   const ours = await dataset.checksum(file, paramsOf(status, theirs, side.defaults), signal);
-  return sameChecksum(theirs, ours);
+  const same = sameChecksum(theirs, ours);
+  if (same) side.matched.add(file.path);
+  return same;
 }
 
 export async function refreshDataset(dataset: Dataset & { remember?: (f: DatasetFile, p: ChecksumParams, c: FileChecksum) => void }, targets: RefreshTarget[], opts: RefreshOptions = {}): Promise<RefreshResult> {
@@ -265,7 +270,10 @@ export async function refreshDataset(dataset: Dataset & { remember?: (f: Dataset
 
   progress.phase = 'verify';
   report();
-  const verify = await verifyDataset(dataset, targets, { ...opts, signal, files });
+  // A file left alone was compared with the source by checksum moments ago: the checksum verify takes that as
+  // its check rather than asking the DataNode again (a refresh that wrote nothing took twice as long without it:
+  // 60 small files 21.1 s, the skip check 10.7 s and the verify 10.4 s, on this loaded 2-core sandbox).
+  const verify = await verifyDataset(dataset, targets, { ...opts, signal, files, verified: sides.map((s) => s.matched) });
   progress.phase = 'done';
   report();
   return { source: dataset.describe, files: files.length, bytes: progress.bytes, targets: sides.map((s) => s.figures), copyMs, verify };
@@ -308,19 +316,19 @@ async function writeToSides(dataset: Dataset & { remember?: (f: DatasetFile, p: 
  * Every file of the dataset on every side: present, same length, same content (by checksum or SHA-256). Returns
  * the mismatches rather than throwing, so a caller can show all of them.
  */
-export async function verifyDataset(dataset: Dataset, targets: RefreshTarget[], opts: RefreshOptions & { files?: DatasetFile[] } = {}): Promise<VerifyFigures> {
+export async function verifyDataset(dataset: Dataset, targets: RefreshTarget[], opts: RefreshOptions & { files?: DatasetFile[]; verified?: Array<Set<string>> } = {}): Promise<VerifyFigures> {
   const started = Date.now();
   const method = opts.verify ?? 'checksum';
   const files = opts.files ?? (await dataset.list(opts.signal));
   const figures: VerifyFigures = { method: method === 'sha256' ? 'sha256' : method === 'none' ? 'none' : 'file-checksum', files: 0, bytes: 0, mismatches: [], ms: 0 };
   if (method === 'none') return figures;
   const signal = opts.signal;
-  const sides = await Promise.all(targets.map(async (t) => {
+  const sides = await Promise.all(targets.map(async (t, i) => {
     const client = new WebHdfsClient(t.cluster);
     const d = await client.getServerDefaults({ signal });
     const listing = new Map((await client.walkFiles(t.path, { signal })).map((f) => [f.path, f.status]));
     const defaults: ChecksumParams = { blockSize: d.blockSize, bytesPerChecksum: d.bytesPerChecksum, crcType: CRC_TYPES[d.checksumType] ?? 'CRC32C' };
-    return { target: t, client, listing, defaults };
+    return { target: t, client, listing, defaults, verified: opts.verified?.[i] ?? new Set<string>() };
   }));
   const sourceSha = new Map<string, Promise<string>>();
   await forEachLimited(files, opts.concurrency ?? DEFAULT_CONCURRENCY, async (file) => {
@@ -336,6 +344,7 @@ export async function verifyDataset(dataset: Dataset, targets: RefreshTarget[], 
         return;
       }
       const p = joinHdfsPath(side.target.path, file.path);
+      if (method === 'checksum' && side.verified.has(file.path)) return;
       if (method === 'sha256') {
         if (!sourceSha.has(file.path)) sourceSha.set(file.path, dataset.open(file, signal).then(sha256OfStream));
         const [theirs, ours] = await Promise.all([side.client.open(p, { signal }).then(sha256OfStream), sourceSha.get(file.path)!]);

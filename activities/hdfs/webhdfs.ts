@@ -399,6 +399,11 @@ export class WebHdfsClient {
     await this.json<unknown>('PUT', path, 'SETPERMISSION', { permission }, opts);
   }
 
+  /** Whether this client's user may do `fsaction` (`-w-`, `r-x`, ...) on `path`: the NameNode's own permission check. */
+  async checkAccess(path: string, fsaction: string, opts?: CallOptions): Promise<void> {
+    await this.json<unknown>('GET', path, 'CHECKACCESS', { fsaction }, opts);
+  }
+
   /** True if something was deleted; false if nothing was there. */
   async delete(path: string, opts: CallOptions & { recursive?: boolean } = {}): Promise<boolean> {
     return (await this.json<{ boolean: boolean }>('DELETE', path, 'DELETE', { recursive: opts.recursive ?? false }, opts)).boolean;

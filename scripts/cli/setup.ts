@@ -1,15 +1,19 @@
 // `cutover setup`: what a namespace needs before the first migration: the Keyword search attributes CutoverPhase,
-// CutoverKind and CutoverName. Every run upserts them at each phase boundary (`cutover list` and the Web UI show
+// CutoverKind and CutoverName, and the Int CutoverCleanCycles (hdfs-dual-write). Every run upserts them at each phase boundary (`cutover list` and the Web UI show
 // and filter on them), and a workflow task that upserts an unknown one fails. The sandbox's dev server creates
 // them at start; a real namespace needs this once.
 import { Connection, isGrpcServiceError, type OperatorService } from '@temporalio/client';
 import { temporalSettings } from '../../workers/connection';
-import { searchAttributeNames } from '../../workflows/shared';
+import { searchAttributeNames, searchAttributeTypes } from '../../workflows/shared';
 import { UserError } from './errors';
 
 type IndexedValueType = NonNullable<Parameters<OperatorService['addSearchAttributes']>[0]['searchAttributes']>[string];
 /** temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD (the proto package is not ours to import). */
 const KEYWORD = 2 as IndexedValueType;
+/** INDEXED_VALUE_TYPE_INT. */
+const INT = 3 as IndexedValueType;
+const typeOf = (name: string) => searchAttributeTypes[name as keyof typeof searchAttributeTypes] ?? 'Keyword';
+const indexedType = (name: string) => (typeOf(name) === 'Int' ? INT : KEYWORD);
 
 /** gRPC status codes that mean "not with these rights / not through this API" (Temporal Cloud without admin). */
 const NOT_ALLOWED = new Map([
@@ -40,7 +44,7 @@ export interface SetupResult {
 
 /** The commands someone with the rights runs instead (`temporal` CLI, same for self-hosted and Temporal Cloud). */
 export function searchAttributeCommands(namespace: string, names: readonly string[] = SEARCH_ATTRIBUTES): string[] {
-  return names.map((name) => `temporal operator search-attribute create --namespace ${namespace} --name ${name} --type Keyword`);
+  return names.map((name) => `temporal operator search-attribute create --namespace ${namespace} --name ${name} --type ${typeOf(name)}`);
 }
 
 /** The operator calls setup needs: the real `connection.operatorService`, or a fake in unit tests. */
@@ -85,17 +89,17 @@ export async function setupSearchAttributes(operator: SearchAttributeOperator, n
     throw userError(SEARCH_ATTRIBUTES, err) ?? err;
   }
   const existing = SEARCH_ATTRIBUTES.filter((name) => name in known);
-  const wrongType = existing.filter((name) => known[name] !== KEYWORD);
+  const wrongType = existing.filter((name) => known[name] !== indexedType(name));
   if (wrongType.length) {
     throw new UserError(
-      `namespace ${namespace} already has ${wrongType.join(', ')} with a type other than Keyword; cutover needs Keyword ` +
+      `namespace ${namespace} already has ${wrongType.map((n) => `${n} with a type other than ${typeOf(n)}`).join(', ')}; cutover needs those types ` +
         '(a search attribute cannot change type: remove it with `temporal operator search-attribute remove` first)',
     );
   }
   const missing = SEARCH_ATTRIBUTES.filter((name) => !(name in known));
   if (missing.length) {
     try {
-      await operator.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries(missing.map((name) => [name, KEYWORD])) });
+      await operator.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries(missing.map((name) => [name, indexedType(name)])) });
     } catch (err) {
       // Another `setup` got there first: what we wanted exists.
       if (!(isGrpcServiceError(err) && err.code === ALREADY_EXISTS)) throw userError(missing, err) ?? err;

@@ -1,11 +1,12 @@
 // The move registry: every data move cutover knows, one line each. Everything that switches on a plan's kind
 // (plan loader, CLI, sample plans, benchmarks, demo) looks the move up here.
 import { fileSyncMove } from './file-sync';
+import { hdfsDualWriteMove } from './hdfs-dual-write';
 import type { MoveDefinition } from './move';
 import { postgresFailoverMove } from './postgres-failover';
 import { redisMoveMove } from './redis-move';
 
-export const moves = [fileSyncMove, postgresFailoverMove, redisMoveMove] as const;
+export const moves = [fileSyncMove, postgresFailoverMove, redisMoveMove, hdfsDualWriteMove] as const;
 
 export type Move = (typeof moves)[number];
 export type MoveKind = Move['kind'];

@@ -273,3 +273,7 @@ export const artifactsSchema = z.strictObject({
 export function gatePolicy(g: { timeout?: number; onTimeout: 'rollback' | 'wait' }): GatePolicy {
   return { timeoutMs: g.timeout, onTimeout: g.onTimeout };
 }
+
+/** An environment variable name (a secret's reference, never the secret). */
+export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+

@@ -13,7 +13,7 @@ export const DNS_ADDRESS = '127.0.3.1';
 export const SSH_PORT = 2222;
 
 export const TEMPORAL = { ip: '127.0.0.1', port: 7233, uiPort: 8233, namespace: 'default' } as const;
-export const SEARCH_ATTRIBUTES = ['CutoverPhase=Keyword', 'CutoverKind=Keyword', 'CutoverName=Keyword'];
+export const SEARCH_ATTRIBUTES = ['CutoverPhase=Keyword', 'CutoverKind=Keyword', 'CutoverName=Keyword', 'CutoverCleanCycles=Int'];
 export const GCS = { host: '127.0.0.1', port: 4443, projectId: 'cutover-sandbox', bucket: 'cutover-artifacts' } as const;
 export const DNS = { port: 5053, zone: 'sandbox.internal', keyName: 'cutover' } as const;
 export const PG_PORT = 5432;

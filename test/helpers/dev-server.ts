@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { findTools } from '../../scripts/sandbox/install';
-import { searchAttributeNames } from '../../workflows/shared';
+import { searchAttributeNames, searchAttributeTypes } from '../../workflows/shared';
 
 export interface DevServer {
   address: string;
@@ -30,7 +30,7 @@ export async function startDevServer(dynamicConfig: Record<string, string | numb
   const args = [
     'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(httpPort),
     '--metrics-port', String(metricsPort), '--db-filename', '', '--log-level', 'error',
-    ...Object.values(searchAttributeNames).flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+    ...Object.values(searchAttributeNames).flatMap((name) => ['--search-attribute', `${name}=${searchAttributeTypes[name]}`]),
     ...Object.entries(dynamicConfig).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${v}`]),
   ];
   const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -6,6 +6,7 @@ import { searchAttributeCommands, setupSearchAttributes, type SearchAttributeOpe
 
 const KEYWORD = 2;
 const TEXT = 1;
+const INT = 3;
 
 function grpcError(code: number, name: string, details: string): Error {
   return Object.assign(new Error(`${code} ${name}: ${details}`), { code, details, metadata: {} });
@@ -28,22 +29,22 @@ function fakeOperator(custom: Record<string, number>, failures: { list?: Error; 
 }
 
 describe('cutover setup', () => {
-  it('creates only the missing search attributes, as Keyword', async () => {
+  it('creates only the missing search attributes, each with its type', async () => {
     const { operator, added } = fakeOperator({ CutoverPhase: KEYWORD, Other: TEXT });
     const r = await setupSearchAttributes(operator, 'prod');
-    expect(r).toEqual({ namespace: 'prod', created: ['CutoverKind', 'CutoverName'], existing: ['CutoverPhase'] });
-    expect(added).toEqual([{ CutoverKind: KEYWORD, CutoverName: KEYWORD }]);
+    expect(r).toEqual({ namespace: 'prod', created: ['CutoverKind', 'CutoverName', 'CutoverCleanCycles'], existing: ['CutoverPhase'] });
+    expect(added).toEqual([{ CutoverKind: KEYWORD, CutoverName: KEYWORD, CutoverCleanCycles: INT }]);
   });
 
-  it('changes nothing when all three exist', async () => {
-    const { operator, added } = fakeOperator({ CutoverPhase: KEYWORD, CutoverKind: KEYWORD, CutoverName: KEYWORD });
+  it('changes nothing when all exist', async () => {
+    const { operator, added } = fakeOperator({ CutoverPhase: KEYWORD, CutoverKind: KEYWORD, CutoverName: KEYWORD, CutoverCleanCycles: INT });
     expect((await setupSearchAttributes(operator, 'prod')).created).toEqual([]);
     expect(added).toEqual([]);
   });
 
   it('takes ALREADY_EXISTS (another setup first) as done', async () => {
     const { operator } = fakeOperator({}, { add: grpcError(6, 'ALREADY_EXISTS', 'exists') });
-    expect((await setupSearchAttributes(operator, 'prod')).created).toEqual(['CutoverPhase', 'CutoverKind', 'CutoverName']);
+    expect((await setupSearchAttributes(operator, 'prod')).created).toEqual(['CutoverPhase', 'CutoverKind', 'CutoverName', 'CutoverCleanCycles']);
   });
 
   it('without the rights, a user error carrying the exact temporal CLI commands for the missing ones', async () => {
@@ -54,10 +55,11 @@ describe('cutover setup', () => {
     expect(message).toContain('PERMISSION_DENIED');
     expect(message).toContain('temporal operator search-attribute create --namespace team.a1b2c --name CutoverKind --type Keyword');
     expect(message).toContain('temporal operator search-attribute create --namespace team.a1b2c --name CutoverName --type Keyword');
+    expect(message).toContain('temporal operator search-attribute create --namespace team.a1b2c --name CutoverCleanCycles --type Int');
     expect(message).not.toContain('--name CutoverPhase');
   });
 
-  it('an operator API that is not offered (UNIMPLEMENTED) gives all three commands', async () => {
+  it('an operator API that is not offered (UNIMPLEMENTED) gives every command', async () => {
     const { operator } = fakeOperator({}, { list: grpcError(12, 'UNIMPLEMENTED', 'not here') });
     const err = (await setupSearchAttributes(operator, 'prod').catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(UserError);

@@ -61,6 +61,9 @@ describe('stored histories replay on today’s code', () => {
       'postgres-failover-switch-failed-way-back.json',
       'postgres-failover-continued-as-new-way-back-ready.json',
       'postgres-failover-way-back-continued-as-new-way-back-ready.json',
+      // The HDFS dual write: clean cycles, freeze, switch, soak, complete; and a no-go at complete switched back.
+      'hdfs-dual-write-completed.json',
+      'hdfs-dual-write-switched-back.json',
     ]));
   });
 

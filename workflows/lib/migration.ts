@@ -676,6 +676,17 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     return value;
   }
 
+  /**
+   * Plain-data state of the move that changes as the run goes (counters, a bounded history of cycles): the same
+   * object in every run of the story, carried across continue-as-new with the step results. Mutate it only in
+   * steps, waits and evidence reads (never between steps: a resumed run fast-forwards past those), keep it small.
+   */
+  keep<T extends object>(key: string, initial: () => T): T {
+    const k = `keep:${key}`;
+    if (!(k in this.results)) this.results[k] = { value: initial() };
+    return this.results[k].value as T;
+  }
+
   /** A pause between steps (not a wait for a condition): skipped by a resumed run that went past it already; a dry run only notes it. */
   async sleep(ms: number): Promise<void> {
     if (isDryRun()) return recordAction(`wait ${ms / 1000} s`);

@@ -8,4 +8,12 @@ export const TASK_QUEUE = 'cutover';
 /** The memo key that makes a run a dry run (`cutover plan`): workflows/lib/dry-run.ts. */
 export const DRY_RUN_MEMO = 'cutoverDryRun';
 export const dryRunTaskQueue = (taskQueue: string): string => `${taskQueue}-dry-run`;
-export const searchAttributeNames = { phase: 'CutoverPhase', kind: 'CutoverKind', name: 'CutoverName' } as const;
+export const searchAttributeNames = { phase: 'CutoverPhase', kind: 'CutoverKind', name: 'CutoverName', cleanCycles: 'CutoverCleanCycles' } as const;
+/** Each search attribute's type, as `temporal operator search-attribute create --type` spells it. */
+export const searchAttributeTypes: Record<(typeof searchAttributeNames)[keyof typeof searchAttributeNames], 'Keyword' | 'Int'> = {
+  CutoverPhase: 'Keyword',
+  CutoverKind: 'Keyword',
+  CutoverName: 'Keyword',
+  // hdfs-dual-write: consecutive clean cycles of the dual-write period (`CutoverCleanCycles >= 7`).
+  CutoverCleanCycles: 'Int',
+};

@@ -1,0 +1,336 @@
+// The hdfs-dual-write workflow against a real Temporal dev server of this file's own (it registers the Int search
+// attribute CutoverCleanCycles and suggests continue-as-new early, so long dual-write periods run over several
+// runs here), with typed fake activities: clean cycles → gate → freeze → final refresh and parity → switch → soak
+// → complete; a differing job alerts and resets the clean counter; a job failing on one cluster is that
+// cluster's failure, not a difference; a no-go at complete switches back and puts the permissions back; the
+// parity state survives continue-as-new.
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Activities } from '../../activities';
+import type { CompareResult, HdfsMovePreflightResult, PermissionEntry, RefreshResult } from '../../activities/hdfs';
+import type { AlertInput, CompareJobOutputsInput, CompareJobOutputsResult, RunJobInput, RunJobResult } from '../../activities/hdfs/jobs';
+import { hdfsDualWrite } from '../../workflows';
+import type { HdfsDualWriteInput } from '../../workflows/hdfs-dual-write';
+import { decideUpdate, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
+import { startDevServer, type DevServer } from '../helpers/dev-server';
+import { recordHistory } from '../helpers/history';
+import { keyOf, people, signed, signedApproval } from '../helpers/signing';
+import { failureOf, fakeHost } from '../helpers/workflows';
+import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+
+/** Low, so that a dual-write period of a few cycles spans several runs. */
+const SUGGEST_AFTER = 400;
+let server: DevServer;
+let env: TemporalTestEnv;
+beforeAll(async () => {
+  server = await startDevServer({ 'limit.historyCount.suggestContinueAsNew': SUGGEST_AFTER });
+  env = await temporalTestEnv(server.address);
+});
+afterAll(async () => {
+  await env?.close();
+  await server?.stop();
+});
+
+const dc1 = { name: 'dc1', url: 'http://127.0.1.1:9870', fs: 'hdfs://127.0.1.1:8020', address: '127.0.1.1', user: 'etl' };
+const dc2 = { name: 'dc2', url: 'http://127.0.2.1:9870', fs: 'hdfs://127.0.2.1:8020', address: '127.0.2.1', user: 'etl' };
+
+function input(overrides: Partial<HdfsDualWriteInput> = {}): HdfsDualWriteInput {
+  return {
+    name: 'warehouse',
+    startedBy: 'alice',
+    clusters: { old: dc1, new: dc2 },
+    datasets: [{ name: 'events', source: { local: '/srv/events' }, paths: { old: '/data/events', new: '/data/events' } }],
+    refresh: { everyMs: 1000, verify: 'auto', concurrency: 1 },
+    jobs: [{ name: 'wc', command: ['wc', '{fs}', '{dataset:events}', '{output}'], host: fakeHost('dc1', '127.0.1.1'), compare: 'sorted-lines', timeoutSeconds: 60 }],
+    shadow: { outputRoot: '/shadow', noiseBaseline: true, sampleLines: 3 },
+    alert: { webhook: { secret: 'slack-url' } },
+    clean: { cycles: 2, minimumMs: 0 },
+    freeze: true,
+    soakMs: 1500,
+    approval: signedApproval([people().alice, people().bob]),
+    gates: { cutover: { onTimeout: 'wait' }, complete: { onTimeout: 'wait' } },
+    traffic: { dns: { server: '127.0.3.1', port: 5053, zone: 'z', tsigKey: { secret: 'k' }, name: 'hdfs.z', ttl: 1 } },
+    ...overrides,
+  };
+}
+
+const cycleOf = (path: string) => Number(/cycle-(\d+)/.exec(path)?.[1] ?? 0);
+
+const compareResult = (equal: boolean, extra: Partial<CompareResult> = {}): CompareResult => ({
+  a: 'a', b: 'b', equal, files: 2, bytes: 120, onlyInA: [], onlyInB: [], sizeDiffers: [], differing: [], sameLinesOtherOrder: [], byChecksum: 0, bySha256: 2, ms: 3, ...extra,
+});
+
+interface FakeOptions {
+  /** Cycles in which the new cluster's output differs from the record. */
+  differOn?: number[];
+  /** Cycles in which the job fails on this cluster. */
+  failOn?: { cluster: 'dc1' | 'dc2'; cycles: number[] };
+  /** Refreshes (1-based, in call order) that fail after their retries. */
+  refreshFails?: number[];
+}
+
+/** Fake activities that record what ran, as "what:detail"; the DNS name and permissions as state. */
+function fakes(o: FakeOptions = {}) {
+  const calls: string[] = [];
+  const alerts: AlertInput[] = [];
+  const compares: CompareJobOutputsInput[] = [];
+  let dns = '127.0.1.1';
+  let refreshes = 0;
+  const permissions = new Map<string, string>([['/data/events', '775'], ['/data/events/day=1', '777']]);
+  const activities: Partial<Activities> & Record<string, unknown> = {
+    async hdfsPreflight(): Promise<HdfsMovePreflightResult> {
+      calls.push('preflight');
+      return {
+        clusters: [
+          { side: 'old', name: 'dc1', blockSize: 134217728, bytesPerChecksum: 512, checksumType: 2, replication: 1 },
+          { side: 'new', name: 'dc2', blockSize: 134217728, bytesPerChecksum: 512, checksumType: 2, replication: 1 },
+        ],
+        verify: 'checksum', verifyWhy: 'both clusters: block 134217728, 512 bytes per checksum', datasets: [{ name: 'events', source: 'local /srv/events', old: 'exists', new: 'exists' }], notes: [],
+      };
+    },
+    async lookupDns() {
+      calls.push('lookupDns');
+      return { addresses: [dns] };
+    },
+    async hdfsRefresh(i): Promise<RefreshResult> {
+      calls.push(`refresh:${i.targets.map((t) => t.cluster.name).join('+')}:${i.verify}`);
+      if (o.refreshFails?.includes(++refreshes)) {
+        throw ApplicationFailure.nonRetryable('hdfs refresh: hdfs dc2: CREATE /data/events/.f1._COPYING_: unreachable: 127.0.2.1:9866: ECONNREFUSED', ErrorType.HostUnreachable);
+      }
+      return {
+        source: '/srv/events', files: 300, bytes: 3_000_000, copyMs: 40,
+        targets: i.targets.map((t) => ({ cluster: t.cluster.name, path: t.path, filesWritten: 3, bytesWritten: 3000, filesSkipped: 297, staleTempsRemoved: 0 })),
+        verify: { method: 'file-checksum', files: 300, bytes: 3_000_000, mismatches: [], ms: 20 },
+      };
+    },
+    async hdfsRunJob(i: RunJobInput): Promise<RunJobResult> {
+      calls.push(`job:${i.cluster.name}:${i.outputPath}`);
+      const fails = o.failOn?.cluster === i.cluster.name && o.failOn.cycles.includes(cycleOf(i.outputPath));
+      return { job: i.job.name, cluster: i.cluster.name, ok: !fails, exitCode: fails ? 1 : 0, ms: 10, outputPath: i.outputPath, ...(fails ? { stderrTail: 'java.io.IOException: no space left' } : {}) };
+    },
+    async hdfsCompareJobOutputs(i: CompareJobOutputsInput): Promise<CompareJobOutputsResult> {
+      compares.push(i);
+      calls.push(`compare:${i.shadow.cluster.name}:${i.shadow.path}`);
+      // Two runs on the old cluster: their _timings file differs (noise).
+      if (i.shadow.cluster.name === 'dc1') return { job: i.job.name, equal: false, differences: compareResult(false, { differing: [{ path: '_timings', why: 'content' }] }), noiseSeen: [] };
+      const differs = o.differOn?.includes(cycleOf(i.shadow.path));
+      return {
+        job: i.job.name,
+        equal: !differs,
+        differences: differs
+          ? compareResult(false, { differing: [{ path: 'part-r-00000', why: 'lines', lines: { countOnlyInA: 1, countOnlyInB: 1, sampleOnlyInA: ['delta\t7'], sampleOnlyInB: ['delta\t8'] } }] })
+          : compareResult(true),
+        noiseSeen: i.noise,
+      };
+    },
+    async hdfsAlert(i: AlertInput) {
+      alerts.push(i);
+      calls.push(`alert:${i.job}`);
+      return { sent: true, status: 200 };
+    },
+    async hdfsRemovePath(i) {
+      calls.push(`rm:${i.cluster.name}:${i.path}`);
+      return { cluster: i.cluster.name, path: i.path, removed: true };
+    },
+    async hdfsWritableByOthers(): Promise<PermissionEntry[]> {
+      calls.push('read-permissions');
+      return [...permissions].filter(([, p]) => (parseInt(p, 8) & 0o022) !== 0).map(([path, permission]) => ({ path, permission }));
+    },
+    async hdfsSetPermissions(i) {
+      calls.push(`chmod:${i.entries.map((e) => `${e.path}=${e.permission}`).join(',')}`);
+      for (const e of i.entries) permissions.set(e.path, e.permission);
+      return { set: i.entries.length, gone: 0 };
+    },
+    async hdfsParity(i) {
+      calls.push('parity');
+      return i.datasets.map((d) => ({ name: d.name, equal: true, files: 300, bytes: 3_000_000, detail: 'identical' }));
+    },
+    async switchDns({ to }) {
+      calls.push(`dns:${to}`);
+      dns = to;
+      return { previous: [], changed: true, confirmedMs: 3 };
+    },
+  };
+  return { calls, alerts, compares, permissions, activities, dns: () => dns };
+}
+
+async function start(queue: string, args: HdfsDualWriteInput): Promise<{ id: string; h: WorkflowHandle }> {
+  const id = uniqueQueue('hdfswf');
+  await env.client.workflow.start(hdfsDualWrite, { taskQueue: queue, workflowId: id, args: [args] });
+  // Without a run id: queries, updates and the result follow the story across continue-as-new.
+  return { id, h: env.client.workflow.getHandle(id) };
+}
+
+const status = (h: WorkflowHandle) => h.query(statusQuery);
+const waitFor = (h: WorkflowHandle, what: string, until: (s: MigrationStatus) => boolean, timeoutMs = 90_000) =>
+  eventually(async () => {
+    const s = await status(h).catch(() => null);
+    if (s?.outcome && !until(s)) throw new Error(`ended (${s.outcome}: ${s.failure}) before ${what}`);
+    return s && until(s) ? s : null;
+  }, what, timeoutMs);
+const atGate = (h: WorkflowHandle, gate: string) => waitFor(h, `gate ${gate}`, (s) => s.gate?.name === gate);
+
+/** A signed decision; sent again when it meets a run handing over to the next or evidence that just changed. */
+async function decide(h: WorkflowHandle, d: Omit<DecisionInput, 'signature'>) {
+  return eventually(async () => {
+    try {
+      return await h.executeUpdate(decideUpdate, { args: [await signed(h, d, keyOf(d.by))] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError && !/evidence signed is not what/.test((err.cause as Error | undefined)?.message ?? '')) throw err;
+      return null;
+    }
+  }, `decision ${d.decision} at ${d.gate}`);
+}
+
+describe('hdfs-dual-write workflow', () => {
+  it('clean cycles (noise baseline first) → cutover gate → freeze, final refresh and parity, switch → soak with refreshes to both → complete', async () => {
+    const q = uniqueQueue('hdfs-ok');
+    const f = fakes();
+    await withWorker(env, q, f.activities, async () => {
+      const { id, h } = await start(q, input());
+      const gate = await atGate(h, 'cutover');
+      expect(gate.gate!.evidence).toMatchObject({ cleanCycles: 2, cleanNeeded: 2, verdict: 'clean period reached', verify: 'checksum', alerts: 0 });
+      expect(String(gate.gate!.evidence.history)).toMatch(/#2 shadow clean: wc equal · #1 shadow clean: wc equal/);
+      // The first cycle ran the job twice on the old cluster: what differed between those runs is noise from then on.
+      expect(f.calls.slice(0, 8)).toEqual([
+        'preflight', 'lookupDns', 'refresh:dc1+dc2:checksum', 'job:dc1:/shadow/wc/cycle-1', 'job:dc1:/shadow/wc/cycle-1-baseline',
+        'compare:dc1:/shadow/wc/cycle-1-baseline', 'rm:dc1:/shadow/wc/cycle-1-baseline', 'job:dc2:/shadow/wc/cycle-1-new',
+      ]);
+      const shadowCompares = f.compares.filter((c) => c.shadow.cluster.name === 'dc2');
+      expect(shadowCompares.every((c) => c.noise.join() === '_timings')).toBe(true);
+      // The new cluster's output is thrown away each cycle; the old cluster keeps only its latest record.
+      expect(f.calls).toContain('rm:dc2:/shadow/wc/cycle-2-new');
+      expect(f.calls).toContain('rm:dc1:/shadow/wc/cycle-1');
+      const description = await h.describe();
+      expect(description.searchAttributes.CutoverCleanCycles).toEqual([2]);
+      expect(f.calls.some((c) => c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
+
+      await decide(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'two clean cycles' });
+      const complete = await atGate(h, 'complete');
+      expect(f.dns()).toBe('127.0.2.1');
+      // Frozen: the write bits of group and others off, cutover (the owner) still writes.
+      expect(f.permissions.get('/data/events')).toBe('755');
+      expect(f.permissions.get('/data/events/day=1')).toBe('755');
+      const afterGo = f.calls.slice(f.calls.indexOf('read-permissions'));
+      expect(afterGo.slice(0, 5)).toEqual(['read-permissions', 'chmod:/data/events=755,/data/events/day=1=755', 'refresh:dc1+dc2:checksum', 'parity', 'dns:127.0.2.1']);
+      // The soak refreshes both clusters and runs no jobs.
+      expect(afterGo.slice(5).filter((c) => c.startsWith('job:'))).toEqual([]);
+      expect(afterGo.slice(5)).toContain('refresh:dc1+dc2:checksum');
+      expect(complete.gate!.evidence).toMatchObject({ dns: 'hdfs.z → 127.0.2.1 (dc2)' });
+      expect(complete.steps.find((s) => s.name === 'final-parity')!.summary).toBe('events identical on both: 300 files, 3000000 B');
+
+      await decide(h, { gate: 'complete', decision: 'go', by: 'bob', reason: 'dc2 serves' });
+      const final = (await h.result()) as MigrationStatus;
+      expect(final.outcome).toBe('completed');
+      expect(final.pointOfNoReturn.passedAt).not.toBeNull();
+      expect(final.steps.map((s) => s.name)).toEqual(['preflight', 'check-dns', 'dual-write', 'read-permissions', 'freeze', 'final-refresh', 'final-parity', 'switch-traffic', 'soak', 'stop-dual-write']);
+      expect(f.alerts).toEqual([]);
+      recordHistory('hdfs-dual-write-completed', id, server.address);
+    });
+  });
+
+  it('a job whose output differs on the new cluster alerts with the file and lines and resets the clean counter; the gate waits for a clean period again', async () => {
+    const q = uniqueQueue('hdfs-diff');
+    const f = fakes({ differOn: [2] });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input());
+      const reset = await waitFor(h, 'the difference of cycle 2', (s) => Number(s.figures.cycles) >= 2);
+      expect(reset.figures.cleanCycles).toBe(0);
+      expect(reset.figures.alerts).toBe(1);
+      expect(String(reset.figures.lastAlert)).toMatch(/#2 warehouse: wc: outputs differ between dc1 and dc2.*part-r-00000: 1 line\(s\) only on old, 1 only on new: -delta\t7 \+delta\t8/);
+      expect(f.alerts).toHaveLength(1);
+      expect(f.alerts[0]).toMatchObject({ webhook: { env: 'SLACK_URL' }, job: 'wc' });
+      expect(f.alerts[0].details.join('\n')).toContain('part-r-00000');
+      expect(reset.gate).toBeNull();
+      // Clean again for two cycles (3 and 4): only then the gate.
+      const gate = await atGate(h, 'cutover');
+      expect(gate.figures.cycles).toBe(4);
+      expect(gate.gate!.evidence).toMatchObject({ cleanCycles: 2, alerts: 1 });
+      expect(String(gate.gate!.evidence.history)).toMatch(/#4 shadow clean.*#3 shadow clean.*#2 shadow NOT clean: wc different/);
+      await decide(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'look at the difference first' });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      // Nothing was changed on the old cluster and the name never moved.
+      expect(f.calls.some((c) => c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
+    });
+  });
+
+  it('a job that fails on one cluster is reported as that cluster\'s failure, not as a difference', async () => {
+    const q = uniqueQueue('hdfs-fail');
+    const f = fakes({ failOn: { cluster: 'dc2', cycles: [1] } });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input({ clean: { cycles: 1, minimumMs: 0 } }));
+      const gate = await atGate(h, 'cutover');
+      // Cycle 1 failed on dc2 (no comparison of that cycle), cycle 2 was clean.
+      expect(String(gate.gate!.evidence.history)).toMatch(/#2 shadow clean: wc equal · #1 shadow NOT clean: wc failed-on-new/);
+      expect(f.calls).not.toContain('compare:dc2:/shadow/wc/cycle-1-new');
+      expect(f.alerts).toHaveLength(1);
+      expect(f.alerts[0].title).toBe('warehouse: wc: failed on new (cycle 1)');
+      expect(f.alerts[0].details).toEqual(['new dc2: failed on dc2 (exit 1): java.io.IOException: no space left']);
+      await decide(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'enough' });
+      expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
+    });
+  });
+
+  it('a refresh that still fails after its retries is alerted, runs no jobs, and resets the clean counter', async () => {
+    const q = uniqueQueue('hdfs-refresh');
+    const f = fakes({ refreshFails: [1] });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input({ clean: { cycles: 1, minimumMs: 0 } }));
+      const gate = await atGate(h, 'cutover');
+      expect(String(gate.gate!.evidence.history)).toBe('#2 shadow clean: wc equal · #1 shadow NOT clean');
+      expect(f.calls.filter((c) => c.startsWith('job:dc2'))).toEqual(['job:dc2:/shadow/wc/cycle-2-new']);
+      expect(f.alerts).toHaveLength(1);
+      expect(f.alerts[0]).toMatchObject({ job: 'refresh', title: 'warehouse: cycle 1: a refresh failed' });
+      expect(f.alerts[0].details[0]).toMatch(/^events refresh FAILED: .*127\.0\.2\.1:9866: ECONNREFUSED/);
+      await decide(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'enough' });
+      expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
+    });
+  });
+
+  it('a no-go at complete switches the name back and puts the old cluster\'s permissions back', async () => {
+    const q = uniqueQueue('hdfs-back');
+    const f = fakes();
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input({ clean: { cycles: 1, minimumMs: 0 }, soakMs: 0 }));
+      await atGate(h, 'cutover');
+      await decide(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' });
+      await atGate(h, 'complete');
+      expect(f.dns()).toBe('127.0.2.1');
+      expect(f.permissions.get('/data/events')).toBe('755');
+      await decide(h, { gate: 'complete', decision: 'no-go', by: 'bob', reason: 'dc2 too slow' });
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const final = (failure.details as MigrationStatus[])[0];
+      expect(final.outcome).toBe('rolled-back');
+      expect(f.dns()).toBe('127.0.1.1');
+      expect(f.permissions.get('/data/events')).toBe('775');
+      expect(f.permissions.get('/data/events/day=1')).toBe('777');
+      // The name first, then the permissions (`after` the switch's undo).
+      expect(final.compensations.map((c) => `${c.step}:${c.state}`)).toEqual(['switch-traffic:done', 'freeze:done']);
+      recordHistory('hdfs-dual-write-switched-back', (await h.describe()).workflowId, server.address);
+    });
+  });
+
+  it('a long dual-write period continues as new: counters, history and the noise list are carried over', async () => {
+    const q = uniqueQueue('hdfs-can');
+    const f = fakes({ differOn: [3] });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input({ clean: { cycles: 8, minimumMs: 0 }, refresh: { everyMs: 300, verify: 'auto', concurrency: 1 } }));
+      const gate = await atGate(h, 'cutover');
+      expect(gate.runs).toBeGreaterThan(1);
+      // Cycle 3 differed: 8 clean ones after it, counted across runs without a gap (and cycles go on at the gate).
+      const cycles = Number(gate.gate!.evidence.cycles);
+      expect(cycles).toBeGreaterThanOrEqual(11);
+      expect(gate.gate!.evidence).toMatchObject({ cleanCycles: cycles - 3, alerts: 1 });
+      expect(String(gate.figures.parityHistory)).toMatch(new RegExp(`^#${cycles} shadow clean`));
+      // The noise baseline ran once in the whole story.
+      expect(f.calls.filter((c) => c.endsWith('-baseline') && c.startsWith('job:'))).toHaveLength(1);
+      expect(f.calls.filter((c) => c.startsWith('preflight'))).toHaveLength(1);
+      expect(f.compares.filter((c) => c.shadow.cluster.name === 'dc2').every((c) => c.noise.join() === '_timings')).toBe(true);
+      await decide(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'test over' });
+      expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
+    });
+  });
+});
