@@ -20,7 +20,7 @@ import { failureOf, fakeHost } from '../helpers/workflows';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 /** Low, so that a dual-write period of a few cycles spans several runs. */
-const SUGGEST_AFTER = 400;
+const SUGGEST_AFTER = 250;
 let server: DevServer;
 let env: TemporalTestEnv;
 beforeAll(async () => {
