@@ -464,20 +464,19 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
   const soak = (verify: 'checksum' | 'sha256') =>
     m.step(
       'soak',
-      () => {
-        const until = Date.now() + input.soakMs;
-        return m.waitUntil(
-          async () => {
-            const next = Math.min(parity.nextAt, until);
+      () =>
+        // The end of the soak is the wait's own state: a run that continues as new mid-soak keeps it.
+        m.waitUntil(
+          async (state: { until: number }) => {
+            const next = Math.min(parity.nextAt, state.until);
             if (next > Date.now()) await m.sleep(next - Date.now());
-            if (Date.now() >= until || isDryRun()) return { done: true as const, value: { until: new Date(until).toISOString(), cycles: parity.cycles } };
+            if (Date.now() >= state.until || isDryRun()) return { done: true as const, value: { until: new Date(state.until).toISOString(), cycles: parity.cycles } };
             await runCycle('soak', verify);
-            return { done: false as const, state: null };
+            return { done: false as const, state };
           },
-          null,
+          { until: Date.now() + input.soakMs },
           { timeoutMs: Number.MAX_SAFE_INTEGER, onTimeout: 'wait', late: () => 'soaking' },
-        );
-      },
+        ),
       (r) => `soaked until ${r.until}: both clusters refreshed throughout (${plural(r.cycles, 'cycle')} in all)`,
     );
 

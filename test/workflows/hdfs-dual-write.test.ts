@@ -20,7 +20,7 @@ import { failureOf, fakeHost } from '../helpers/workflows';
 import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 /** Low, so that a dual-write period of a few cycles spans several runs. */
-const SUGGEST_AFTER = 400;
+const SUGGEST_AFTER = 250;
 let server: DevServer;
 let env: TemporalTestEnv;
 beforeAll(async () => {
@@ -310,6 +310,26 @@ describe('hdfs-dual-write workflow', () => {
       // The name first, then the permissions (`after` the switch's undo).
       expect(final.compensations.map((c) => `${c.step}:${c.state}`)).toEqual(['switch-traffic:done', 'freeze:done']);
       recordHistory('hdfs-dual-write-switched-back', (await h.describe()).workflowId, server.address);
+    });
+  });
+
+  it('a soak that continues as new ends when it was due, not a whole soak later', async () => {
+    const q = uniqueQueue('hdfs-soak');
+    const f = fakes();
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input({ jobs: [], clean: { cycles: 1, minimumMs: 0 }, soakMs: 15_000, refresh: { everyMs: 100, verify: 'auto', concurrency: 1 } }));
+      const gate = await atGate(h, 'cutover');
+      await decide(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' });
+      const complete = await waitFor(h, 'gate complete', (s) => s.gate?.name === 'complete', 60_000);
+      // Refreshes every 100 ms: the soak spanned more than one run, and still ended 15 s after it began.
+      expect(complete.runs).toBeGreaterThan(gate.runs);
+      const soak = complete.steps.find((st) => st.name === 'soak')!;
+      const began = Date.parse(complete.steps.find((st) => st.name === 'switch-traffic')!.endedAt!);
+      const until = Date.parse(/soaked until (\S+):/.exec(soak.summary!)![1]);
+      expect(until - began).toBeGreaterThanOrEqual(14_000);
+      expect(until - began).toBeLessThan(16_000);
+      await decide(h, { gate: 'complete', decision: 'go', by: 'bob', reason: 'fine' });
+      expect(((await h.result()) as MigrationStatus).outcome).toBe('completed');
     });
   });
 
