@@ -4,12 +4,13 @@
 // succeeded and reports one that failed; preflight reports every problem at once; steps are idempotent.
 // Then the whole move through the CLI services, both modes, ~100k keys, producers and workers running: afterwards
 // a full comparison finds no difference, no job is lost or run twice, jobs go on on dc2 through the name. And its
-// faults: a corrupt dump on the target (rolled back: the source serves, jobs resumed), the target killed while it
+// faults: the worker killed (SIGKILL, its own process) during the copy (another worker retries, rsync resumes, the
+// checksums and every key agree), a corrupt dump on the target (rolled back: the source serves, jobs resumed), the target killed while it
 // loads (rolled back, the name never switched), a dc1↔dc2 partition of the replication link (iptables, removed in
 // cleanup: the gate shows the lag, healed it catches up), a pause hook that never confirms (nothing left paused),
 // bad input refused by preflight (unreachable host, non-empty target, wrong AUTH); and the way back after the
 // switch (the writes made on dc2 carried home, the name back on dc1, no job lost or run twice).
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
@@ -35,7 +36,7 @@ import { sandboxRedisMovePlan, type SandboxRedisMoveOptions } from '../../script
 import { writePlan } from '../../scripts/plans/sandbox';
 import { seedRedis } from '../../scripts/workload/redis-data';
 import { type ControlledRedis, startControlledRedis } from '../../scripts/workload/redis-servers';
-import { atGate } from '../helpers/migrations';
+import { atGate, statusWhen } from '../helpers/migrations';
 import { eventually, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 import { loadSandbox, setSandboxRecord } from '../../scripts/sandbox/endpoints';
 import { sandboxSigningKeys } from '../../scripts/sandbox/people';
@@ -244,7 +245,7 @@ interface MoveFixture {
  * in dc1 and dc2 on one port, `keys` keys on the source, a DNS name of its own on dc1, the job system running
  * through it (unless `jobs: false`), and the plan.
  */
-async function moveFixture(o: { keys: number; jobs?: boolean; targetConf?: string[] } & Partial<SandboxRedisMoveOptions>): Promise<MoveFixture> {
+async function moveFixture(o: { keys: number; pad?: number; jobs?: boolean; targetConf?: string[] } & Partial<SandboxRedisMoveOptions>): Promise<MoveFixture> {
   const id = randomUUID().slice(0, 8);
   const port = await freePortOnAll([sb.hosts.dc1.address, sb.hosts.dc2.address]);
   const make = (dc: 'dc1' | 'dc2', label: string) =>
@@ -256,7 +257,7 @@ async function moveFixture(o: { keys: number; jobs?: boolean; targetConf?: strin
   const target = make('dc2', 'target');
   const dnsName = `e2e-rm-${id}.${sb.dns.zone}`;
   setSandboxRecord(sb, dnsName, sb.hosts.dc1.address);
-  const seeded = o.keys ? (await seedRedis(source.endpoint, { keys: o.keys })).keys : 0;
+  const seeded = o.keys ? (await seedRedis(source.endpoint, { keys: o.keys, pad: o.pad })).keys : 0;
   const completionLog = path.join(work, `completions-${id}.log`);
   const jobs = o.jobs === false ? null : await startJobSystem({ dns: { server: sb.dns.server, port: sb.dns.port, name: dnsName }, port, password: PASSWORD, ratePerSec: 40, completionLog });
   const planFile = writePlan(
@@ -476,6 +477,50 @@ describe('redis-move end to end', () => {
       tr.disconnect();
     }
   });
+
+  it('the worker killed (SIGKILL) during the copy: another worker retries it, the copy resumes, checksums and every key agree', async () => {
+    // A dump of ~150 MB, so the copy is still running when the worker dies.
+    const f = await moveFixture({ keys: 400_000, pad: 450, mode: 'dump' });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-rm-kill-worker') };
+    const incoming = `${f.target.dumpPath}.cutover-incoming-e2e-${f.id}`;
+    // The first worker: its own process (the sandbox's worker command), killed with its process group.
+    const first = spawn('npx', ['tsx', 'scripts/sandbox/worker.ts'], {
+      cwd: path.resolve(__dirname, '..', '..'),
+      env: { ...process.env, CUTOVER_TASK_QUEUE: s.taskQueue },
+      detached: true,
+      stdio: 'ignore',
+    });
+    const exited = new Promise((r) => first.once('exit', r));
+    let partialBytes = 0;
+    try {
+      await sleep(1000);
+      const id = await startRun(s, f);
+      partialBytes = await eventually(async () => (existsSync(incoming) && statSync(incoming).size > 0 ? statSync(incoming).size : null), 'the copy under way', 90_000);
+      process.kill(-first.pid!, 'SIGKILL');
+      await exited;
+      // The second worker takes over: the workflow at once, the copy once its heartbeat times out (30 s).
+      const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
+        const gate = await statusWhen(s, id, (st) => st.gate?.name === 'cutover', 'gate cutover', 150_000);
+        expect(gate.gate!.evidence).toMatchObject({ mode: 'dump', keysDifferent: 0, verdict: 'identical' });
+        await svc.decide(s, id, 'cutover', 'go', 'bob', 'identical');
+        return svc.waitForEnd(s, id);
+      });
+      expect(final.outcome).toBe('completed');
+      expect(partialBytes).toBeLessThan(Number(final.figures.dumpBytes));
+      // The copy ran more than once: the killed attempt and the one that finished.
+      const history = await services.client.workflow.getHandle(id).fetchHistory();
+      const copyScheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'copyRedisDump')!;
+      const copyStarted = history.events!.find((e) => Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === Number(copyScheduled.eventId))!;
+      expect(copyStarted.activityTaskStartedEventAttributes!.attempt).toBeGreaterThanOrEqual(2);
+      expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([sb.hosts.dc2.address]);
+      await checkJobs(f, sb.hosts.dc2.address);
+      const after = await compareAfter(f);
+      expect(after.differences).toEqual([]);
+      expect(after.keysCompared).toBeGreaterThan(f.seeded);
+    } finally {
+      if (first.exitCode === null && first.signalCode === null) process.kill(-first.pid!, 'SIGKILL');
+    }
+  }, 240_000);
 
   it('the target killed while it loads the dump: the move notices and rolls back, the name never leaves dc1', async () => {
     // 20k keys loaded at 200 µs each: four seconds of LOADING to be killed in, answering (LOADING) meanwhile.
