@@ -108,8 +108,14 @@ describe('continue-as-new during long waits', () => {
     const runs = await runsOf(env.client, h.workflowId, h.firstExecutionRunId);
     expect(runs.length).toBe(result.runs);
     expect(runs.length).toBeGreaterThan(runsAtCutover);
-    // Bounded: each run stops soon after the server's suggestion (what one wait iteration adds, no more).
-    for (const r of runs) expect(r.events).toBeLessThan(SUGGEST_AFTER + 60);
+    // Bounded: a run continues as new at its next wait after the server's suggestion, so it ends at most one wait
+    // iteration past it (~60 events), or, for the run that took the cutover go, past the forward steps it runs
+    // before its next wait (synchronous-commit … soak: about ten events each). At full scale (2,000 refreshes,
+    // ~110 runs) that run was seen at 280 events.
+    const afterGo = 10 * (FORWARD_STEPS.indexOf('soak') - FORWARD_STEPS.indexOf('synchronous-commit') + 1);
+    console.log(`${runs.length} runs; events per run: ${runs.map((r) => r.events).join(' ')}`);
+    for (const r of runs) expect(r.events).toBeLessThan(SUGGEST_AFTER + 60 + afterGo);
+    expect(runs.filter((r) => r.events >= SUGGEST_AFTER + 60).length).toBeLessThanOrEqual(1);
     // The last run (it started from carried state) replays like any other.
     recordHistory('postgres-failover-continued-as-new-way-back-ready', h.workflowId, server.address);
   }, 120_000 + REFRESHES * 2000);
