@@ -58,16 +58,21 @@ export class PgError extends Error {
 
 const unreachableCodes = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN']);
 
-function classify(err: unknown, ep: PgEndpoint): PgError {
+/** How a TLS refusal reads: no TLS offered, or a certificate the plan's CA does not vouch for, for this address. */
+const TLS_REFUSED_MESSAGE = /does not support SSL|error establishing an SSL connection|self[- ]signed|unable to verify|unable to get (local )?issuer|certificate|Hostname\/IP does not match|wrong version number/i;
+const TLS_REFUSED_CODE = /^(ERR_TLS_CERT|ERR_SSL_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_(VERIFY|GET)|CERT_)/;
+
+function classify(err: unknown, ep: PgEndpoint, connecting = false): PgError {
   if (err instanceof PgError) return err;
   const e = err as Error & { code?: string };
   const where = `${ep.label} (${ep.user}@${ep.address}:${ep.port}/${ep.database})`;
   if (e.code === '28P01' || e.code === '28000') {
     return new PgError(`${where}: ${e.message} (password from ${describeSecret(ep.password)})`, 'auth', e.code);
   }
-  // TLS: the server does not offer it, or its certificate is not the one the plan trusts. Not retried: a
-  // server that presents the wrong certificate is not one to send a password to.
-  if (/does not support SSL|self[- ]signed|unable to verify|unable to get (local )?issuer|certificate|altnames|Hostname\/IP does not match|SSL|TLS|wrong version number/i.test(e.message) || /^(ERR_TLS|ERR_SSL|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|CERT_)/.test(e.code ?? '')) {
+  // TLS refused while connecting: the server does not offer it, or its certificate is not one the plan trusts.
+  // Not retried: a server that presents the wrong certificate is not one to send a password to. (A connection
+  // reset during the handshake, a server going away, is unreachable, below.)
+  if (connecting && !(e.code && unreachableCodes.has(e.code)) && (TLS_REFUSED_MESSAGE.test(e.message) || TLS_REFUSED_CODE.test(e.code ?? ''))) {
     const security = ep.security ?? DEFAULT_PG_SECURITY;
     const ca = security.ca ? describeSecret(security.ca) : "the worker's system CAs";
     return new PgError(
@@ -186,7 +191,7 @@ export async function withPg<T>(ep: PgEndpoint, fn: (s: PgSession) => Promise<T>
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw classify(err, ep);
+    throw classify(err, ep, true);
   }
   const backend = client as unknown as { processID: number | null; secretKey: number | null };
   const onAbort = () => {
