@@ -9,9 +9,9 @@ kind: hdfs-dual-write
 name: warehouse
 clusters:
   old: { name: dc1, webhdfs: http://127.0.1.1:9870, fs: hdfs://127.0.1.1:8020, address: 127.0.1.1, user: etl }
-  new: { name: dc2, webhdfs: 'http://127.0.2.1:9870/', fs: hdfs://127.0.2.1:8020, address: 127.0.2.1, delegationToken: { file: /etc/cutover/dc2.token } }
+  new: { name: dc2, webhdfs: 'http://127.0.2.1:9870/', fs: hdfs://127.0.2.1:8020, address: 127.0.2.1, delegationToken: { secret: dc2-token } }
 hosts:
-  edge: { address: 127.0.1.1, port: 2222, user: cutover, identityFile: /s/id, knownHostsFile: /s/kh }
+  edge: { address: 127.0.1.1, port: 2222, user: cutover, identity: { secret: ssh-key }, knownHostsFile: /s/kh }
 datasets:
   - { name: events, source: { local: /srv/exports/events }, paths: { old: /data/events, new: /data/events } }
   - { name: raw, source: { hdfs: /ingest/raw }, paths: { old: /data/raw, new: /warehouse/raw } }
@@ -23,12 +23,12 @@ jobs:
     compare: sorted-lines
     timeout: 20m
 shadow: { outputRoot: /cutover/shadow }
-alert: { webhook: { env: SLACK_WEBHOOK_URL } }
+alert: { webhook: { secret: slack-webhook } }
 cleanPeriod: { cycles: 7, minimum: 7d }
 soak: 2d
 approval: { ${APPROVERS} }
 traffic:
-  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKeyFile: /s/tsig.key, name: hdfs.sandbox.internal, ttl: 1 }
+  dns: { server: 127.0.3.1, port: 5053, zone: sandbox.internal, tsigKey: { secret: tsig }, name: hdfs.sandbox.internal, ttl: 1 }
 `;
 
 const problems = (text: string): string[] => planProblems(text, 'hdfs.yaml');
@@ -37,20 +37,20 @@ describe('hdfs-dual-write plan', () => {
   it('becomes plain workflow input: durations resolved, defaults filled, the token and the webhook only as references', () => {
     const input = hdfsDualWriteInput(parsePlan(valid, 'hdfs.yaml') as HdfsDualWritePlan, 'carol');
     expect(input.clusters.old).toEqual({ name: 'dc1', url: 'http://127.0.1.1:9870', fs: 'hdfs://127.0.1.1:8020', address: '127.0.1.1', user: 'etl' });
-    expect(input.clusters.new).toEqual({ name: 'dc2', url: 'http://127.0.2.1:9870', fs: 'hdfs://127.0.2.1:8020', address: '127.0.2.1', delegationToken: { file: '/etc/cutover/dc2.token' } });
+    expect(input.clusters.new).toEqual({ name: 'dc2', url: 'http://127.0.2.1:9870', fs: 'hdfs://127.0.2.1:8020', address: '127.0.2.1', delegationToken: { secret: 'dc2-token' } });
     expect(input.datasets[1]).toEqual({ name: 'raw', source: { hdfs: '/ingest/raw' }, paths: { old: '/data/raw', new: '/warehouse/raw' } });
     expect(input.refresh).toEqual({ everyMs: 86_400_000, verify: 'auto', concurrency: 1 });
     expect(input.jobs).toEqual([
       {
         name: 'wordcount',
         command: ['hadoop', 'jar', '/opt/examples.jar', 'wordcount', '-fs', '{fs}', '{dataset:events}', '{output}'],
-        host: { name: 'edge', address: '127.0.1.1', port: 2222, user: 'cutover', identityFile: '/s/id', knownHostsFile: '/s/kh' },
+        host: { name: 'edge', address: '127.0.1.1', port: 2222, user: 'cutover', identity: { secret: 'ssh-key' }, knownHostsFile: '/s/kh' },
         compare: 'sorted-lines',
         timeoutSeconds: 1200,
       },
     ]);
     expect(input.shadow).toEqual({ outputRoot: '/cutover/shadow', noiseBaseline: true, sampleLines: 5 });
-    expect(input.alert).toEqual({ webhook: { env: 'SLACK_WEBHOOK_URL' } });
+    expect(input.alert).toEqual({ webhook: { secret: 'slack-webhook' } });
     expect(input.clean).toEqual({ cycles: 7, minimumMs: 7 * 86_400_000 });
     expect(input.freeze).toBe(true);
     expect(input.soakMs).toBe(2 * 86_400_000);
@@ -60,7 +60,7 @@ describe('hdfs-dual-write plan', () => {
 
   it('names the field of each problem: credentials, clusters, datasets, jobs, clean period, DNS', () => {
     const bad = valid
-      .replace('user: etl }', 'user: etl, delegationToken: { env: TOKEN } }')
+      .replace('user: etl }', 'user: etl, delegationToken: { secret: token } }')
       .replace('fs: hdfs://127.0.2.1:8020', 'fs: 127.0.2.1:8020')
       .replace("'http://127.0.2.1:9870/'", "'http://127.0.2.1:9870/webhdfs?x=1'")
       .replace('address: 127.0.2.1, delegationToken', 'address: 127.0.1.1, delegationToken')
@@ -87,7 +87,7 @@ describe('hdfs-dual-write plan', () => {
   it('refuses a secret in the plan, a job without {fs}, jobs without an output root, an unsafe path, and a source inside the target', () => {
     const p = problems(
       valid
-        .replace('delegationToken: { file: /etc/cutover/dc2.token }', 'delegationToken: { value: s3cret }')
+        .replace('delegationToken: { secret: dc2-token }', 'delegationToken: { value: s3cret }')
         .replace("-fs, '{fs}', ", '')
         .replace('shadow: { outputRoot: /cutover/shadow }\n', '')
         .replace('paths: { old: /data/events, new: /data/events }', 'paths: { old: /data/events, new: /tmp }')

@@ -240,7 +240,7 @@ describe('hdfs-dual-write workflow', () => {
       expect(reset.figures.alerts).toBe(1);
       expect(String(reset.figures.lastAlert)).toMatch(/#2 warehouse: wc: outputs differ between dc1 and dc2.*part-r-00000: 1 line\(s\) only on old, 1 only on new: -delta\t7 \+delta\t8/);
       expect(f.alerts).toHaveLength(1);
-      expect(f.alerts[0]).toMatchObject({ webhook: { env: 'SLACK_URL' }, job: 'wc' });
+      expect(f.alerts[0]).toMatchObject({ webhook: { secret: 'slack-url' }, job: 'wc' });
       expect(f.alerts[0].details.join('\n')).toContain('part-r-00000');
       expect(reset.gate).toBeNull();
       // Clean again for two cycles (3 and 4): only then the gate.
