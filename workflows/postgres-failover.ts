@@ -28,28 +28,14 @@
 // Runs started before patch `way-back-ready` keep the old path: the old primary stays stopped until a no-go.
 import { isCancellation, log, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import type { CatchUpWindowResult, FenceResult, GuardWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
-import { secretRefs, type ApprovalPolicy, type CarriedState, type DnsSwitch, type Evidence, type GatePolicy, type MigrationStatus, type SecretRef, type SshHost } from './shared/types';
+import { secretRefs, type ApprovalPolicy, type CarriedState, type DnsSwitch, type Evidence, type GatePolicy, type MigrationStatus, type SshHost } from './shared/types';
 import { compensations, cutoverSteps, guards, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
 import { continuingAsNew, Migration } from './lib/migration';
 import { messageOf, type Saga } from './lib/saga';
+import type { PgAccess, PgServer } from '../activities/postgres/types';
 
-/** One PostgreSQL server of a failover: where it runs, where it listens, where its files are. */
-export interface PgServer {
-  /** Host alias in `hosts` (the SSH login pg_ctl, pg_basebackup and the trigger file go through). */
-  host: string;
-  /** Address clients and replication connect to. */
-  address: string;
-  port: number;
-  dataDir: string;
-  /** pg_ctl's log file on that host. */
-  logFile: string;
-  /** Passfile cutover writes on that host when the server becomes a standby (mode 0600, removed when done). */
-  passfile: string;
-  /** promote_trigger_file of the server when it is a standby. */
-  triggerFile: string;
-  /** Extra settings written to postgresql.auto.conf when the server becomes a standby (socket dir, ...). */
-  settings: Record<string, string>;
-}
+// The servers and logins are the activities' vocabulary too: defined beside them, named here for the input.
+export type { PgAccess, PgSecurity, PgServer } from '../activities/postgres/types';
 
 /** How the old primary streams from the new one during the soak. */
 export interface ReverseReplication {
@@ -65,30 +51,6 @@ export interface ReverseReplication {
 }
 
 const DEFAULT_REVERSE_REPLICATION: ReverseReplication = { synchronous: false, onStandbyLost: 'keep-writing', lostAfterMs: 3000 };
-
-/**
- * How cutover (and the standby's replication) reach the servers. The default is strict: TLS with the server's
- * certificate verified (sslmode=verify-full), and the password only through SCRAM. A plan relaxes either only
- * explicitly, and the run's figures and report say so.
- */
-export interface PgSecurity {
-  /** verify-full: TLS, certificate signed by `ca` and naming the address; require: TLS, not verified; disable: none. */
-  tlsMode: 'verify-full' | 'require' | 'disable';
-  /** The CA certificate (PEM), from the worker's secret store; absent: the worker's system CAs. */
-  ca?: SecretRef;
-  /** Also answer a server that asks for the password in clear text or as MD5 (default: refuse, send nothing). */
-  allowPasswordAuth: boolean;
-}
-
-/** PostgreSQL logins and tools shared by both servers. Passwords are references. */
-export interface PgAccess {
-  binDir: string;
-  database: string;
-  superuser: { user: string; password: SecretRef };
-  replication: { user: string; password: SecretRef };
-  /** Absent in runs started before connections were secured: the strict default (verify-full, SCRAM only). */
-  tls?: PgSecurity;
-}
 
 /** Workflow input for the PostgreSQL move. Plain data, already validated by the plan schema. */
 export interface PostgresFailoverInput {

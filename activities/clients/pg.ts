@@ -8,7 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Client, type ClientConfig } from 'pg';
 import type { SecretRef } from '../../workflows/shared/types';
-import type { PgSecurity } from '../../workflows/postgres-failover';
+import type { PgSecurity } from '../postgres/types';
 import { describeSecret, readSecret, readSecretBytes } from '../secrets';
 
 export interface PgEndpoint {

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { cancellationSignal } from '@temporalio/activity';
 import type { SshHost } from '../../workflows/shared/types';
-import type { PgAccess, PgServer } from '../../workflows/postgres-failover';
+import type { PgAccess, PgServer } from './types';
 import type { PgEndpoint, PgSession } from '../clients/pg';
 import { shq, type SshConnection } from '../clients/ssh';
 import type { ActivityDeps } from '../deps';

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import type { DnsSwitch, SecretRef } from '../../workflows/shared/types';
-import type { PgAccess } from '../../workflows/postgres-failover';
+import type { PgAccess } from './types';
 import { DEFAULT_PG_SECURITY, describePgSecurity, PgError, type PgEndpoint, type PgSession } from '../clients/pg';
 import { shq, type SshConnection } from '../clients/ssh';
 import { lookupA } from '../dns';

@@ -2,7 +2,7 @@
 import { heartbeat, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
-import type { PgAccess } from '../../workflows/postgres-failover';
+import type { PgAccess } from './types';
 import type { PgSession } from '../clients/pg';
 import { where, type PgContext, type PgNode } from './context';
 import { sqlLiteral } from './pg-tools';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { heartbeat, log, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
-import type { PgAccess, PgServer } from '../../workflows/postgres-failover';
+import type { PgAccess, PgServer } from './types';
 import type { PgSession } from '../clients/pg';
 import { shq } from '../clients/ssh';
 import { bin, CLEAN_ENV, where, type PgContext, type PgNode } from './context';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { cancellationSignal, sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
-import type { PgAccess, PgServer } from '../../workflows/postgres-failover';
+import type { PgAccess, PgServer } from './types';
 import { PgError } from '../clients/pg';
 import { shq, type SshConnection } from '../clients/ssh';
 import { toFailure } from '../failures';

@@ -6,7 +6,7 @@ import { activityInfo, cancellationSignal, cancelled, heartbeat, log } from '@te
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
 import type { SecretRef } from '../../workflows/shared/types';
-import type { PgAccess, PgServer } from '../../workflows/postgres-failover';
+import type { PgAccess, PgServer } from './types';
 import { shq, type SshConnection } from '../clients/ssh';
 import { toFailure } from '../failures';
 import { assertRemovable, emptyDirectory, keepBeating, restoreTarget, runInOwnSession, stopSession, writeRemoteFile, type TargetState } from '../remote';

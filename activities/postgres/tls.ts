@@ -5,7 +5,7 @@
 // PostgreSQL 15's libpq cannot refuse a clear-text password request (require_auth is 16+): verify-full is what
 // keeps the replication password from a server that is not the primary.
 import tls from 'node:tls';
-import type { PgAccess, PgServer } from '../../workflows/postgres-failover';
+import type { PgAccess, PgServer } from './types';
 import { DEFAULT_PG_SECURITY } from '../clients/pg';
 import { shq, type SshConnection } from '../clients/ssh';
 import { writeRemoteFile } from '../remote';

@@ -4,7 +4,6 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { SshHost } from '../../workflows/shared/types';
-import { SANDBOX_SECRETS } from './layout';
 
 export interface SandboxHost {
   name: 'dc1' | 'dc2';
@@ -76,12 +75,24 @@ export function loadSandbox(stateDir = defaultStateDir()): SandboxEndpoints {
   }
 }
 
+/**
+ * Names in the sandbox worker's secret store (<stateDir>/secrets: CUTOVER_SECRETS_DIR of every worker started
+ * for the sandbox). Sample plans, tests, benches and the demo name secrets so; `up` puts them there.
+ */
+export const SANDBOX_SECRETS = {
+  sshIdentity: 'sandbox-ssh',
+  tsigKey: 'sandbox-tsig',
+  pgSuperuser: 'pg-superuser',
+  pgReplicator: 'pg-replicator',
+  /** The sandbox CA's certificate: PostgreSQL clients verify the servers' certificates against it. */
+  ca: 'sandbox-ca',
+} as const;
+
 /** The sandbox worker's secret store (CUTOVER_SECRETS_DIR): names in SANDBOX_SECRETS, tests add their own. */
 export function sandboxSecretsDir(sb: Pick<SandboxEndpoints, 'stateDir'>): string {
   return path.join(sb.stateDir, 'secrets');
 }
 
-export { SANDBOX_SECRETS };
 
 /** A sandbox host as cutover's activities take it: its SSH key by name in the sandbox worker's secret store. */
 export function sandboxSshHost(sb: Pick<SandboxEndpoints, 'hosts'>, dc: 'dc1' | 'dc2'): SshHost {

@@ -1,7 +1,7 @@
 // Where everything lives. One function turns a state dir into every path, address and port the sandbox
 // uses, so `up`, `down`, `status` and sandbox.json can never disagree.
 import path from 'node:path';
-import type { SandboxEndpoints } from './endpoints';
+import { SANDBOX_SECRETS, type SandboxEndpoints } from './endpoints';
 
 export const USER = 'cutover';
 export const USER_HOME = `/home/${USER}`;
@@ -34,19 +34,6 @@ export const DNS_RECORDS: Record<string, string> = {
   [`redis.${DNS.zone}`]: DC1,
   [`hdfs.${DNS.zone}`]: DC1,
 };
-
-/**
- * Names in the sandbox worker's secret store (<stateDir>/secrets: CUTOVER_SECRETS_DIR of every worker started
- * for the sandbox). Sample plans, tests, benches and the demo name secrets so; `up` puts them there.
- */
-export const SANDBOX_SECRETS = {
-  sshIdentity: 'sandbox-ssh',
-  tsigKey: 'sandbox-tsig',
-  pgSuperuser: 'pg-superuser',
-  pgReplicator: 'pg-replicator',
-  /** The sandbox CA's certificate: PostgreSQL clients verify the servers' certificates against it. */
-  ca: 'sandbox-ca',
-} as const;
 
 export type Layout = ReturnType<typeof layout>;
 

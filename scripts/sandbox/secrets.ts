@@ -5,7 +5,8 @@
 // key reaches the store; the PostgreSQL passwords are made here in the first place (postgres.ts).
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { SANDBOX_SECRETS, type Layout } from './layout';
+import { SANDBOX_SECRETS } from './endpoints';
+import type { Layout } from './layout';
 import { userIds } from './process';
 
 /** Writes (or replaces) one secret: 0600, owned by the sandbox user like the directory, written atomically. */
