@@ -14,7 +14,7 @@ import { setMaxListeners } from 'node:events';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { type ChecksumParams, checksumParams, type CrcType, type FileChecksum, HdfsChecksum, sameChecksum } from './checksum';
 import { type Dataset, type DatasetFile, isTempName, sha256OfStream } from './dataset';
-import { type FileStatus, joinHdfsPath, WebHdfsClient, type WebHdfsCluster } from './webhdfs';
+import { type FileStatus, joinHdfsPath, WebHdfsClient, type WebHdfsCluster, WebHdfsError } from './webhdfs';
 
 export interface RefreshTarget {
   cluster: WebHdfsCluster;
@@ -303,7 +303,15 @@ async function writeToSides(dataset: Dataset & { remember?: (f: DatasetFile, p: 
       }
       // RENAME never replaces: a different file at the final path (changed at the source) goes first.
       if (side.existing.has(file.path)) await side.client.delete(final, { signal });
-      await side.client.rename(temp, final, { signal });
+      try {
+        await side.client.rename(temp, final, { signal });
+      } catch (err) {
+        if (!(err instanceof WebHdfsError && err.kind === 'already-exists')) throw err;
+        // Put there since this run listed the side (an earlier attempt still running): ours is a complete copy of
+        // the source as it is now, so it replaces that one.
+        await side.client.delete(final, { signal });
+        await side.client.rename(temp, final, { signal });
+      }
       side.temps.delete(tempPathFor(file.path));
       side.figures.filesWritten++;
       side.figures.bytesWritten += file.length;
