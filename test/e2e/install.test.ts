@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxFileSyncPlan } from '../../scripts/plans/file-sync';
 import { writePlan } from '../../scripts/plans/sandbox';
-import { loadSandbox, sandboxSecretsDir, type SandboxEndpoints } from '../../scripts/sandbox/endpoints';
+import { loadSandbox, sandboxSecretsDir, setSandboxRecord, type SandboxEndpoints } from '../../scripts/sandbox/endpoints';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -54,8 +54,12 @@ beforeAll(() => {
   );
 }, 300_000);
 
+/** DNS records this file added (each test's own name), removed at the end. */
+const dnsNames: string[] = [];
+
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
+  for (const name of dnsNames) setSandboxRecord(loadSandbox(), name, null);
 });
 
 describe('installed package', () => {
@@ -108,10 +112,12 @@ describe('installed package', () => {
         });
       });
 
-      // The sample plan (scripts/plans/write-sandbox-plan.ts) with a target that does not exist and a DNS name no
-      // move switches: the demo's assets name may point at dc2 after a demo, which preflight would rightly refuse.
+      // The sample plan (scripts/plans/write-sandbox-plan.ts) with a target that does not exist and a DNS name of
+      // its own: the demo's names (assets, pg, redis, hdfs) point at dc2 after a demo, which preflight rightly refuses.
       const id = randomUUID().slice(0, 8);
-      const dnsName = `hdfs.${sb.dns.zone}`;
+      const dnsName = `install-${id}.${sb.dns.zone}`;
+      setSandboxRecord(sb, dnsName, sb.hosts.dc1.address);
+      dnsNames.push(dnsName);
       const targetDir = path.join(sb.stateDir, 'dc2', `install-${id}`);
       const planFile = writePlan(
         path.join(tmp, `install-${id}.yaml`),
