@@ -82,6 +82,8 @@ export async function preflightRedisMove(deps: Pick<ActivityDeps, 'withSsh'>, in
     problems.check(`ssh ${src.name}`, () =>
       deps.withSsh(src, async (c) => {
         if (!source) return;
+        // No dir (deleted under the running server: CONFIG GET dir answers nothing): reported with the facts.
+        if (source.dir === '') return;
         // The dump is BGSAVE's file: it must be there to copy after the save, and the copy is pushed from here.
         const r = await c.exec(`d=${shq(source.dir)}; [ -d "$d" ] || echo nodir; f=${shq(sourceDumpPath)}; [ -e "$f" ] && stat -c 'size %s' "$f"; true`);
         if (r.stdout.includes('nodir')) problems.add(`${src.name}: the source's dump directory ${source.dir} is not on this host (is source.host the machine Redis runs on?)`);

@@ -82,7 +82,7 @@ export function redisProblems(s: RedisServerFacts, t: RedisServerFacts, overwrit
   if (t.role !== 'master') p.push(`target is a ${t.role === 'slave' ? 'replica of another server' : t.role}: it must be a primary of its own`);
   if (s.role !== 'master') p.push(`source is a ${s.role === 'slave' ? 'replica' : s.role}: move from the primary`);
   if (!s.lastBgsaveOk) p.push("source's last BGSAVE failed (rdb_last_bgsave_status:err): a dump would likely fail too; see its log");
-  if (!s.dir || !s.dbfilename) p.push('source does not tell its dump location (CONFIG GET dir/dbfilename)');
+  if (!s.dir || !s.dbfilename) p.push('source does not tell its dump location (CONFIG GET dir/dbfilename is empty; an empty dir: its persistence directory was deleted while Redis runs): BGSAVE cannot write the dump');
   if (t.maxmemoryBytes > 0 && t.maxmemoryBytes < s.usedMemoryBytes) {
     p.push(`target maxmemory ${t.maxmemoryBytes} bytes is below the source's ${s.usedMemoryBytes} bytes in use (policy ${t.maxmemoryPolicy}): keys would be evicted or writes refused`);
   }

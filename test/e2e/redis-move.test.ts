@@ -651,7 +651,7 @@ describe('redis-move end to end', () => {
     await checkJobs(f, sb.hosts.dc1.address);
   });
 
-  it('bad input is refused by preflight, every problem at once: unreachable server and host, wrong AUTH secret, non-empty target', async () => {
+  it('bad input is refused by preflight, every problem at once: unreachable server and host, wrong AUTH secret, non-empty target, missing persistence dir', async () => {
     const f = await moveFixture({ keys: 10, mode: 'dump', jobs: false });
     const s = { ...services, taskQueue: uniqueQueue('e2e-rm-pre') };
     const wrong = secret('e2e-wrong', 'not-the-password');
@@ -692,7 +692,17 @@ describe('redis-move end to end', () => {
       expect(review.status.dryRun!.steps.map((st) => st.step)).toEqual(expect.arrayContaining(['preflight', 'pause-writes', 'copy-dump', 'start-target', 'integrity', 'gate cutover', 'switch-traffic']));
       expect(review.status.dryRun!.compensations.map((c) => c.step)).toEqual(['pause-writes', 'copy-dump', 'stop-target', 'switch-traffic']);
       expect(f.target.control('status').out).toBe('running');
+      expect(await takesWrites(f.source)).toBe(true);
+
+      // The source's persistence directory deleted under the running server: refused, nothing else tried there.
+      rmSync(f.source.dir, { recursive: true, force: true });
+      const err3 = await svc.reviewPlan(s, f.planFile, 'alice').catch((e: Error) => e);
+      expect((err3 as Error).message).toMatch(/source does not tell its dump location .*persistence directory was deleted/);
+      expect((err3 as Error).message).not.toMatch(/is not on this host/);
+      // Its control script went with it: stopped here.
+      const sc = client(f.source);
+      await sc.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
+      sc.disconnect();
     });
-    expect(await takesWrites(f.source)).toBe(true);
   });
 });
