@@ -16,6 +16,8 @@ export const APT_PACKAGES = [
   'rsync',
   'postgresql-15',
   'iproute2',
+  // The partition tests cut one dc1↔dc2 link on lo with it (rules removed by the test).
+  'iptables',
   // HDFS: the daemons and Hadoop's own client tools run on Java 17; Maven resolves Hadoop's jars.
   'openjdk-17-jre-headless',
   'maven',
