@@ -18,6 +18,8 @@ export const APT_PACKAGES = [
   'iproute2',
   // The partition tests cut one dc1↔dc2 link on lo with it (rules removed by the test).
   'iptables',
+  // The sandbox CA and the PostgreSQL servers' certificates (scripts/sandbox/tls.ts).
+  'openssl',
   // HDFS: the daemons and Hadoop's own client tools run on Java 17; Maven resolves Hadoop's jars.
   'openjdk-17-jre-headless',
   'maven',
