@@ -22,7 +22,7 @@ import type { Activities } from '../activities';
 import type { RsyncPassInput, RsyncPassResult } from '../activities/files';
 import { fencedPath } from './shared/fence';
 import { secretRefs, tsigKeyLabel, type ApprovalPolicy, type CarriedState, type DnsSwitch, type GatePolicy, type HookCommand, type MigrationStatus, type SshHost } from './shared/types';
-import { compensations, cutoverSteps, longCopies, quickChecks, withSummary } from './lib/activity-options';
+import { checks, copies, steps, undo } from './lib/activity-options';
 import { Migration } from './lib/migration';
 
 /** Workflow input for the file-sync move. Plain data, already validated by the plan schema. */
@@ -50,11 +50,6 @@ export interface FileSyncInput {
   /** Where the run's report goes (GCS bucket and object prefix); absent: not stored. */
   artifacts?: { bucket: string; prefix: string };
 }
-
-const checks = withSummary(quickChecks);
-const copies = withSummary(longCopies);
-const steps = withSummary(cutoverSteps);
-const undo = withSummary(compensations);
 
 /** Undo procedures: compensations name one and give its argument (plain data, carried across continue-as-new). */
 const undos = {

@@ -22,7 +22,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { upsertSearchAttributes } from '@temporalio/workflow';
 import type { DatasetParity, HdfsMovePreflightResult, PermissionEntry, RefreshResult, WebHdfsCluster } from '../activities/hdfs';
 import type { CompareJobOutputsResult, RunJobResult, ShadowJobSpec } from '../activities/hdfs/jobs';
-import { compensations, cutoverSteps, longCopies, quickChecks, withSummary } from './lib/activity-options';
+import { checks, copies, longCopies, steps, undo, withSummary } from './lib/activity-options';
 import { isDryRun } from './lib/dry-run';
 import { Migration } from './lib/migration';
 import { messageOf } from './lib/saga';
@@ -106,11 +106,6 @@ export const HISTORY_KEPT = 20;
 export const ALERTS_KEPT = 10;
 
 const cleanCyclesKey = defineSearchAttributeKey(searchAttributeNames.cleanCycles, SearchAttributeType.INT);
-
-const checks = withSummary(quickChecks);
-const copies = withSummary(longCopies);
-const steps = withSummary(cutoverSteps);
-const undo = withSummary(compensations);
 
 /** Permission without the write bits of group and others (octal strings, as HDFS has them). */
 const readOnlyForOthers = (permission: string) => (parseInt(permission, 8) & ~0o022).toString(8);
@@ -231,7 +226,6 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
   /** One shadow job in one cycle: the old cluster's run is the result of record, the new cluster's is compared and thrown away. */
   const shadowJob = async (job: ShadowJobSpec, cycle: number): Promise<{ outcome: JobOutcome; detail: string; alert?: string[] }> => {
     const jobs = withSummary({ ...longCopies, startToCloseTimeout: (job.timeoutSeconds + 300) * 1000, retry: { ...longCopies.retry, maximumAttempts: 2 } });
-    const quick = withSummary(cutoverSteps);
     const base = `${input.shadow.outputRoot}/${job.name}`;
     const outputOf = (side: 'old' | 'new' | 'baseline') => `${base}/cycle-${cycle}${side === 'old' ? '' : `-${side}`}`;
     const run = (side: 'old' | 'new', output: string, tag: string) =>
@@ -242,7 +236,7 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
         datasets: datasetPaths(side),
         run: `${input.name}-${cycle}-${side}${tag ? '-baseline' : ''}`,
       });
-    const remove = (side: 'old' | 'new', path: string) => quick(`remove ${cluster(side).name}:${path}`).hdfsRemovePath({ cluster: cluster(side), path });
+    const remove = (side: 'old' | 'new', path: string) => steps(`remove ${cluster(side).name}:${path}`).hdfsRemovePath({ cluster: cluster(side), path });
     const compare = (a: string, b: { side: 'old' | 'new'; path: string }, noise: string[], what: string) =>
       jobs(what).hdfsCompareJobOutputs({ job, record: { cluster: old, path: a }, shadow: { cluster: cluster(b.side), path: b.path }, noise, sampleLines: input.shadow.sampleLines });
 

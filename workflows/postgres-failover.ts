@@ -29,7 +29,7 @@
 import { isCancellation, log, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import type { CatchUpWindowResult, FenceResult, GuardWindowResult, PgNode, PostgresPreflightResult, ReplicationSample } from '../activities/postgres';
 import { secretRefs, type ApprovalPolicy, type CarriedState, type DnsSwitch, type Evidence, type GatePolicy, type MigrationStatus, type SshHost } from './shared/types';
-import { compensations, cutoverSteps, guards, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
+import { checks, copies, guard, outage, steps, undo, watch } from './lib/activity-options';
 import { continuingAsNew, Migration } from './lib/migration';
 import { messageOf, type Saga } from './lib/saga';
 import type { PgAccess, PgServer } from '../activities/postgres/types';
@@ -87,14 +87,6 @@ export interface PostgresFailoverInput {
   /** Where the run's report goes (GCS bucket and object prefix); absent: not stored. */
   artifacts?: { bucket: string; prefix: string };
 }
-
-const checks = withSummary(quickChecks);
-const copies = withSummary(longCopies);
-const steps = withSummary(cutoverSteps);
-const watch = withSummary(watches);
-const outage = withSummary(outageSteps);
-const undo = withSummary(compensations);
-const guard = withSummary(guards);
 
 /** Patch id (workflow versioning): the reverse move undoes its own steps if it fails before its promotion. */
 const REVERSE_MOVE_UNDO = 'reverse-move-undo';
@@ -480,6 +472,13 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
       checks(`state of ${label(forward.to)}`).serverState({ access, server: forward.to }),
       checks(`${dns.name} resolves`).lookupDns({ dns }),
     ]);
+    const primary = {
+      primary: label(forward.to),
+      acceptsWrites: now.acceptsWrites,
+      lsn: now.lsn,
+      lastCheckAt: now.checkedAt,
+      dns: `${dns.name} → ${addresses.addresses.join(', ')}`,
+    };
     if (m.finished(REVERSE_REPLICATION)) {
       const s = await checks(`${back.applicationName} streams from ${forward.to.host}`).replicationStatus({
         access,
@@ -490,11 +489,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
       recordSample(back, s);
       const streams = s.state === 'streaming' && s.lagBytes <= input.catchUp.maxLagBytes;
       return {
-        primary: label(forward.to),
-        acceptsWrites: now.acceptsWrites,
-        lsn: now.lsn,
-        lastCheckAt: now.checkedAt,
-        dns: `${dns.name} → ${addresses.addresses.join(', ')}`,
+        ...primary,
         wayBack: `${label(forward.from)} ${s.state === 'streaming' ? 'streams' : `does not stream (${s.state})`} from ${forward.to.host} (sync_state ${s.syncState ?? 'none'}), ${s.lagBytes} bytes behind`,
         reverseSlot: slotText(back.slot, s),
         onGo: `retire ${label(forward.from)}: stop it, drop slot ${back.slot} on ${forward.to.host}, remove the passfiles; finish`,
@@ -504,11 +499,7 @@ export async function postgresFailover(input: PostgresFailoverInput, carried?: C
       };
     }
     return {
-      primary: label(forward.to),
-      acceptsWrites: now.acceptsWrites,
-      lsn: now.lsn,
-      lastCheckAt: now.checkedAt,
-      dns: `${dns.name} → ${addresses.addresses.join(', ')}`,
+      ...primary,
       oldPrimary: `${label(forward.from)} stopped and read-only, ended at ${m.status.figures.finalLsn}`,
       onGo: `drop slot ${input.slotName} left in ${label(forward.from)}; finish`,
       onNoGo: `reverse move: ${forward.from.host} rejoins as a standby of ${forward.to.host}, catches up, then fence/promote/switch back`,

@@ -34,7 +34,7 @@ import type {
   RedisServerRef,
 } from '../activities/redis';
 import { secretRefs, tsigKeyLabel, type ApprovalPolicy, type CarriedState, type DnsSwitch, type Evidence, type GatePolicy, type HookCommand, type MigrationStatus, type SecretRef, type SshHost } from './shared/types';
-import { compensations, cutoverSteps, longCopies, outageSteps, quickChecks, watches, withSummary } from './lib/activity-options';
+import { checks, copies, outage, steps, undo, watch } from './lib/activity-options';
 import { continuingAsNew, Migration } from './lib/migration';
 import { messageOf, type Saga } from './lib/saga';
 
@@ -76,13 +76,6 @@ export interface RedisMoveInput {
   traffic: { dns: DnsSwitch };
   artifacts?: { bucket: string; prefix: string };
 }
-
-const checks = withSummary(quickChecks);
-const copies = withSummary(longCopies);
-const steps = withSummary(cutoverSteps);
-const watch = withSummary(watches);
-const outage = withSummary(outageSteps);
-const undo = withSummary(compensations);
 
 /** One direction of the move: forward (source → target), or the way back. */
 interface Direction {

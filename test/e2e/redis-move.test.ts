@@ -325,6 +325,21 @@ async function checkJobs(f: MoveFixture, where: string): Promise<void> {
   expect(count.enqueued).toBeGreaterThan(20);
 }
 
+/**
+ * A move rolled back before its switch left everything as it found it: the name on dc1, the target running and
+ * empty again, the source taking writes, the job system resumed and every job run once on dc1.
+ */
+async function expectBackAsBefore(f: MoveFixture): Promise<void> {
+  expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([sb.hosts.dc1.address]);
+  expect(f.target.control('status').out).toBe('running');
+  const t = client(f.target);
+  expect(await t.dbsize()).toBe(0);
+  t.disconnect();
+  expect(await takesWrites(f.source)).toBe(true);
+  expect((await control(f.jobs!.url, 'status')).paused).toBe(false);
+  await checkJobs(f, sb.hosts.dc1.address);
+}
+
 /** A full comparison of both servers once the old side has caught up with the new one. */
 async function compareAfter(f: MoveFixture): Promise<CompareResult> {
   const [s, t] = [client(f.source), client(f.target)];
@@ -422,15 +437,7 @@ describe('redis-move end to end', () => {
     // Redis's own words: the RDB it could not load.
     expect(final.failure).toMatch(/^starting target: .*redis-ctl\.sh start.* exited 1: .*RDB/);
     expect(final.compensations.map((c) => [c.step, c.state])).toEqual([['stop-target', 'done'], ['copy-dump', 'done'], ['pause-writes', 'done'], ['pause-jobs', 'done']]);
-    expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([sb.hosts.dc1.address]);
-    // The target runs again, empty as it was; the source takes writes; the jobs run on dc1.
-    expect(f.target.control('status').out).toBe('running');
-    const t = client(f.target);
-    expect(await t.dbsize()).toBe(0);
-    t.disconnect();
-    expect(await takesWrites(f.source)).toBe(true);
-    expect((await control(f.jobs!.url, 'status')).paused).toBe(false);
-    await checkJobs(f, sb.hosts.dc1.address);
+    await expectBackAsBefore(f);
   });
 
   it('the way back after the switch: the source catches up with the writes made on dc2, is promoted, the name goes back; nothing lost, nothing twice', async () => {
@@ -569,15 +576,7 @@ describe('redis-move end to end', () => {
     // after (cutover sees it refuse connections): either way the start fails, naming the target.
     expect(final.failure).toMatch(/starting target: .*(died loading its dump|redis-ctl\.sh start'` exited 1: .*Loading RDB)/);
     expect(final.steps.map((st) => st.name)).not.toContain('switch-traffic');
-    expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([sb.hosts.dc1.address]);
-    // The target runs again, empty as it was; the source takes writes; the jobs run on dc1.
-    expect(f.target.control('status').out).toBe('running');
-    const t = client(f.target);
-    expect(await t.dbsize()).toBe(0);
-    t.disconnect();
-    expect(await takesWrites(f.source)).toBe(true);
-    expect((await control(f.jobs!.url, 'status')).paused).toBe(false);
-    await checkJobs(f, sb.hosts.dc1.address);
+    await expectBackAsBefore(f);
   });
 
   it('a dc1↔dc2 partition during replication: the lag grows and the gate shows it; healed, replication catches up and the move completes', async () => {

@@ -71,3 +71,15 @@ export const withSummary =
     recordAction(summary);
     return proxyActivities<Activities>({ ...options, summary: `dry run: ${summary}`, taskQueue: dryRunQueue() });
   };
+
+/**
+ * The groups as every move calls them: `checks('look up the name').lookupDns(...)`. One place, so a move's file
+ * reads as its phases and the groups cannot drift between moves.
+ */
+export const checks = withSummary(quickChecks);
+export const copies = withSummary(longCopies);
+export const steps = withSummary(cutoverSteps);
+export const watch = withSummary(watches);
+export const outage = withSummary(outageSteps);
+export const undo = withSummary(compensations);
+export const guard = withSummary(guards);
