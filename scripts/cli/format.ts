@@ -43,6 +43,7 @@ export function formatStatus(id: string, s: MigrationStatus): string {
     for (const [k, v] of Object.entries(s.gate.evidence)) out.push(`  ${k}: ${v}`);
     const key = s.signing ? ' [--key KEY]' : '';
     if (s.gate.evidenceDigest) out.push(`  (evidence ${s.gate.evidenceDigest}: a decision signs this digest)`);
+    if (s.gate.goRefused) out.push(`  A GO IS NOT TAKEN NOW (a no-go is): ${s.gate.goRefused}`);
     out.push(
       s.gate.name === 'recover'
         ? `  decide: cutover recover ${id} retry|way-back|done-by-hand --as NAME${key} [--note WHAT WAS DONE]`

@@ -12,12 +12,12 @@ import type { CompareResult, HdfsMovePreflightResult, PermissionEntry, RefreshRe
 import type { AlertInput, CompareJobOutputsInput, CompareJobOutputsResult, RunJobInput, RunJobResult } from '../../activities/hdfs/jobs';
 import { hdfsDualWrite } from '../../workflows';
 import type { HdfsDualWriteInput } from '../../workflows/hdfs-dual-write';
-import { decideUpdate, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
+import { decideUpdate, decisionSignal, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
 import { startDevServer, type DevServer } from '../helpers/dev-server';
 import { recordHistory } from '../helpers/history';
 import { keyOf, people, signed, signedApproval } from '../helpers/signing';
 import { failureOf, fakeHost } from '../helpers/workflows';
-import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { eventually, GaveUp, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 /** Low, so that a dual-write period of a few cycles spans several runs. */
 const SUGGEST_AFTER = 250;
@@ -68,6 +68,8 @@ interface FakeOptions {
   failOn?: { cluster: 'dc1' | 'dc2'; cycles: number[] };
   /** Refreshes (1-based, in call order) that fail after their retries. */
   refreshFails?: number[];
+  /** Refreshes (1-based) that wait for the test to release them: the gate is then reading its evidence. */
+  hold?: Map<number, Promise<void>>;
 }
 
 /** Fake activities that record what ran, as "what:detail"; the DNS name and permissions as state. */
@@ -95,7 +97,9 @@ function fakes(o: FakeOptions = {}) {
     },
     async hdfsRefresh(i): Promise<RefreshResult> {
       calls.push(`refresh:${i.targets.map((t) => t.cluster.name).join('+')}:${i.verify}`);
-      if (o.refreshFails?.includes(++refreshes)) {
+      const n = ++refreshes;
+      await o.hold?.get(n);
+      if (o.refreshFails?.includes(n)) {
         throw ApplicationFailure.nonRetryable('hdfs refresh: hdfs dc2: CREATE /data/events/.f1._COPYING_: unreachable: 127.0.2.1:9866: ECONNREFUSED', ErrorType.HostUnreachable);
       }
       return {
@@ -152,7 +156,7 @@ function fakes(o: FakeOptions = {}) {
       return { previous: [], changed: true, confirmedMs: 3 };
     },
   };
-  return { calls, alerts, compares, permissions, activities, dns: () => dns };
+  return { calls, alerts, compares, permissions, activities, dns: () => dns, refreshes: () => refreshes };
 }
 
 async function start(queue: string, args: HdfsDualWriteInput): Promise<{ id: string; h: WorkflowHandle }> {
@@ -181,6 +185,28 @@ async function decide(h: WorkflowHandle, d: Omit<DecisionInput, 'signature'>) {
       return null;
     }
   }, `decision ${d.decision} at ${d.gate}`);
+}
+
+/** A go that the workflow must not take: its refusal (the update's failure), after signing afresh what the gate shows. */
+async function refusedGo(h: WorkflowHandle, d: Omit<DecisionInput, 'signature' | 'decision'>): Promise<ApplicationFailure> {
+  return eventually(async () => {
+    try {
+      await h.executeUpdate(decideUpdate, { args: [await signed(h, { ...d, decision: 'go' }, keyOf(d.by))] });
+    } catch (err) {
+      const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+      if (cause instanceof ApplicationFailure && !/evidence signed is not what/.test(cause.message)) return cause;
+      if (cause) return null; // the evidence changed between reading and sending: read, sign and send again
+      throw err;
+    }
+    throw new GaveUp('the go was taken');
+  }, `a refused go at ${d.gate}`);
+}
+
+/** A promise the test resolves: holds a fake activity until then. */
+function latch(): { promise: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const promise = new Promise<void>((r) => (release = r));
+  return { promise, release };
 }
 
 describe('hdfs-dual-write workflow', () => {
@@ -253,6 +279,90 @@ describe('hdfs-dual-write workflow', () => {
       expect(failure.type).toBe(ErrorType.RolledBack);
       // Nothing was changed on the old cluster and the name never moved.
       expect(f.calls.some((c) => c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
+    });
+  });
+
+  it('a cycle that finds a difference while the cutover gate waits: a go is refused and recorded, one signed before never counts, nothing switches; clean again → a go is taken', async () => {
+    const q = uniqueQueue('hdfs-gate-diff');
+    // Cycle 3 differs. Refreshes 3, 5 and 6 wait for the test: the gate is then reading its evidence (a cycle runs).
+    const holds = { 3: latch(), 5: latch(), 6: latch() };
+    const f = fakes({ differOn: [3], hold: new Map(Object.entries(holds).map(([n, l]) => [Number(n), l.promise])) });
+    const notClean = /the parity is NOT clean: cycle #3 found a difference or a failure \(wc different\), [01] of 2 clean cycles in a row since; a go is taken once the clean period is reached again, signed over the evidence shown then$/;
+    const switched = () => f.calls.filter((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'));
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input());
+      const open = await atGate(h, 'cutover');
+      expect(open.gate!.evidence).toMatchObject({ cycles: 2, cleanCycles: 2, verdict: 'clean period reached' });
+      expect(open.gate!.goRefused).toBeUndefined();
+
+      // Cycle 3 runs (held): two gos signed over the clean evidence shown now; one is sent during the cycle.
+      await eventually(async () => f.refreshes() >= 3, 'cycle 3 running');
+      const stale = await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'signed while clean' }, keyOf('bob'));
+      const duringCycle = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] });
+      const held = await waitFor(h, 'the go held during cycle 3', (s) => s.decisions.length === 1);
+      expect(held.phase).toBe('waiting-at-cutover');
+      holds[3].release();
+      // Cycle 3 found a difference: the go that arrived during it is not acted on, and its update says why.
+      const heldErr = await duringCycle.then(() => null, (err: unknown) => err);
+      expect(heldErr).toBeInstanceOf(WorkflowUpdateFailedError);
+      const heldCause = (heldErr as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(heldCause.type).toBe(ErrorType.GoNotTaken);
+      expect(heldCause.message).toMatch(/^gate "cutover" takes no go now: it arrived while the evidence was read again, and that read says: /);
+      expect(heldCause.message).toMatch(notClean);
+
+      // The gate stays open, shows why a go is not taken, and refuses a go signed over what it shows now.
+      const diff = await waitFor(h, 'cycle 3 shown', (s) => s.gate?.goRefused !== undefined);
+      expect(diff.gate!.name).toBe('cutover');
+      expect(diff.gate!.evidence.verdict).toBe('NOT clean: cycle #3 found a difference or a failure (wc different), 0 of 2 clean cycles in a row since');
+      expect(diff.gate!.goRefused).toMatch(notClean);
+      expect(diff.figures.cleanCycles).toBe(0);
+      const refused = await refusedGo(h, { gate: 'cutover', by: 'bob', reason: 'looks fine to me' });
+      expect(refused.type).toBe(ErrorType.GoNotTaken);
+      expect(refused.message).toMatch(/^gate "cutover" takes no go now: the parity is NOT clean: /);
+      expect(refused.message).toMatch(notClean);
+      // A signal is refused the same way, and recorded.
+      await h.signal(decisionSignal, await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'by signal' }, keyOf('bob')));
+      const afterSignal = await waitFor(h, 'the signalled go refused', (s) => s.refusedDecisions.some((r) => r.reason === 'by signal'));
+      expect(afterSignal.decisions).toEqual([]);
+      expect(afterSignal.refusedDecisions.map((r) => [r.gate, r.decision, r.by, r.reason])).toEqual([
+        ['cutover', 'go', 'bob', 'clean'],
+        ['cutover', 'go', 'bob', 'looks fine to me'],
+        ['cutover', 'go', 'bob', 'by signal'],
+      ]);
+      expect(afterSignal.refusedDecisions.map((r) => r.why)).toEqual([heldCause.message, refused.message, expect.stringMatching(notClean)]);
+      expect(switched()).toEqual([]);
+      expect(f.alerts.map((a) => a.title)).toEqual(['warehouse: wc: outputs differ between dc1 and dc2 (cycle 3)']);
+
+      // Cycles 4 and 5 clean: the clean period again, the gate takes a go again (cycle 6 is held meanwhile).
+      holds[5].release();
+      const clean = await waitFor(h, 'clean again', (s) => s.gate?.name === 'cutover' && Number(s.gate.evidence.cycles) >= 5);
+      expect(clean.gate!.evidence).toMatchObject({ cycles: 5, cleanCycles: 2, verdict: 'clean period reached', alerts: 1 });
+      expect(clean.gate!.goRefused).toBeUndefined();
+      // The go signed over the clean evidence from before the difference does not count, now or ever.
+      const staleErr = await h.executeUpdate(decideUpdate, { args: [stale] }).then(() => null, (err: unknown) => err);
+      const staleCause = (staleErr as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(staleCause.type).toBe(ErrorType.GoNotTaken);
+      expect(staleCause.message).toMatch(
+        /^the evidence signed was shown before evidence that took no go \(the parity is NOT clean: cycle #3 .*\): a go signed before then no longer counts; sign what gate "cutover" shows now$/,
+      );
+      expect(switched()).toEqual([]);
+
+      // A go signed over what the gate shows now, sent while cycle 6 runs: held, and taken once cycle 6 is clean too.
+      await eventually(async () => f.refreshes() >= 6, 'cycle 6 running');
+      const go = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean again' }, keyOf('bob'))] });
+      await waitFor(h, 'the go held during cycle 6', (s) => s.decisions.length === 1);
+      holds[6].release();
+      const taken = await go;
+      expect(taken).toMatchObject({ gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean again' });
+      expect(taken.evidence).toMatchObject({ cycles: 5, verdict: 'clean period reached' });
+      await atGate(h, 'complete');
+      expect(f.dns()).toBe('127.0.2.1');
+      expect(f.permissions.get('/data/events')).toBe('755');
+      await decide(h, { gate: 'complete', decision: 'go', by: 'bob', reason: 'dc2 serves' });
+      const final = (await h.result()) as MigrationStatus;
+      expect(final.outcome).toBe('completed');
+      expect(final.decisions.map((d) => `${d.gate}:${d.decision}:${d.reason}`)).toEqual(['cutover:go:clean again', 'complete:go:dc2 serves']);
+      expect(final.refusedDecisions.map((r) => r.reason)).toEqual(['clean', 'looks fine to me', 'by signal', 'signed while clean']);
     });
   });
 

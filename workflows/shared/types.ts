@@ -152,6 +152,8 @@ export interface GateState {
   evidenceDigest?: string;
   /** The versions shown before the current one (newest first, a few): a decision signed just before a refresh still counts. */
   earlier?: { digest: string; evidence: Evidence }[];
+  /** At a gate whose go depends on its evidence (a clean period): why a go is not taken on the evidence shown now. */
+  goRefused?: string;
 }
 
 /** A registered undo, as plain data: the move's undo procedure by name and its arguments. */
