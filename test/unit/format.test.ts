@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatReport, formatStatus, printable } from '../../scripts/cli/format';
+import { renderDetails } from '../../workflows/lib/migration';
 import { initialStatus, type MigrationStatus, type StepRecord } from '../../workflows/shared/types';
 
 const step = (name: string, summary?: string): StepRecord => ({
@@ -88,5 +89,29 @@ describe('formatReport with signed decisions', () => {
     expect(text).toContain('held pause by alice applied: the outage window closed');
     expect(text).toContain('refused go at gate cutover by mallory: unsigned');
     expect(text).toContain('(7 earlier refusals not kept)');
+  });
+});
+
+describe('a gate that takes no go now', () => {
+  it('says so under its evidence, in the CLI status and in the Web UI\'s current details, with the last refusal', () => {
+    const why = 'the parity is NOT clean: cycle #3 found a difference or a failure (wc different), 0 of 2 clean cycles in a row since; a go is taken once the clean period is reached again, signed over the evidence shown then';
+    const s: MigrationStatus = {
+      ...status([step('dual-write')]),
+      outcome: null,
+      endedAt: null,
+      phase: 'waiting-at-cutover',
+      gate: { name: 'cutover', openedAt: '2026-01-01T00:00:02.000Z', evidence: { verdict: 'NOT clean: cycle #3 found a difference or a failure (wc different), 0 of 2 clean cycles in a row since' }, notifications: 1, goRefused: why },
+      refusedDecisions: [{ gate: 'cutover', decision: 'go', by: 'bob', reason: 'fine', at: '2026-01-01T00:00:05.000Z', why: `gate "cutover" takes no go now: ${why}` }],
+    };
+    const text = formatStatus('hdfs-dual-write-w', s);
+    expect(text).toContain(`  A GO IS NOT TAKEN NOW (a no-go is): ${why}`);
+    expect(text).toContain(`refused: 1 (last: go by bob: gate "cutover" takes no go now: ${why})`);
+    const details = renderDetails(s, 'hdfs-dual-write-w');
+    expect(details).toContain(`**A go is not taken now** (a no-go is): ${why}`);
+    expect(details).toContain(`Refused: 1 (last: go at gate \`cutover\` by bob at 2026-01-01T00:00:05.000Z: gate "cutover" takes no go now: ${why})`);
+    // Without a go check nothing of this shows.
+    const plain = { ...s, gate: { ...s.gate!, goRefused: undefined }, refusedDecisions: [] };
+    expect(formatStatus('x', plain)).not.toMatch(/NOT TAKEN/);
+    expect(renderDetails(plain, 'x')).not.toMatch(/not taken|Refused/);
   });
 });
