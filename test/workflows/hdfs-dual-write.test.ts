@@ -366,6 +366,32 @@ describe('hdfs-dual-write workflow', () => {
     });
   });
 
+  it('a no-go sent while a go waits for the cycle being run is taken: the go is not, and the run rolls back', async () => {
+    const q = uniqueQueue('hdfs-gate-nogo');
+    const hold = latch();
+    const f = fakes({ hold: new Map([[3, hold.promise]]) });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input());
+      await atGate(h, 'cutover');
+      await eventually(async () => f.refreshes() >= 3, 'cycle 3 running');
+      const go = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] });
+      await waitFor(h, 'the go held during cycle 3', (s) => s.decisions.length === 1);
+      const noGo = await h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'no-go', by: 'alice', reason: 'wait for Monday' }, keyOf('alice'))] });
+      expect(noGo).toMatchObject({ decision: 'no-go', by: 'alice' });
+      const goErr = await go.then(() => null, (err: unknown) => err);
+      const cause = (goErr as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(cause.type).toBe(ErrorType.GoNotTaken);
+      expect(cause.message).toBe('gate "cutover" takes no go now: a no-go by alice came while it waited for the evidence being read');
+      hold.release();
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const final = (failure.details as MigrationStatus[])[0];
+      expect(final.decisions.map((d) => `${d.decision}:${d.by}`)).toEqual(['no-go:alice']);
+      expect(final.refusedDecisions.map((r) => `${r.decision}:${r.by}:${r.why}`)).toEqual([`go:bob:${cause.message}`]);
+      expect(f.calls.some((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
+    });
+  });
+
   it('a job that fails on one cluster is reported as that cluster\'s failure, not as a difference', async () => {
     const q = uniqueQueue('hdfs-fail');
     const f = fakes({ failOn: { cluster: 'dc2', cycles: [1] } });

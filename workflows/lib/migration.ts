@@ -277,8 +277,10 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   }
 
   private refusal(input: DecisionInput): string | null {
+    // A no-go is taken even while a go waits for the evidence being read (it replaces that go).
+    const replacesHeldGo = this.heldGo !== null && input?.decision === 'no-go';
     const why = refusalReason(input, {
-      openGate: this.pendingDecision ? null : this.status.gate,
+      openGate: this.pendingDecision && !replacesHeldGo ? null : this.status.gate,
       approval: this.options.approval,
       startedBy: this.options.startedBy,
       finished: this.status.outcome !== null,
@@ -425,6 +427,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       this.refuse(input, input.decision, refused);
       throw goNotTaken(refused);
     }
+    if (this.heldGo && input.decision === 'no-go') this.withdrawHeldGo(`a no-go by ${input.by} came while it waited for the evidence being read`);
     const record = this.applyDecision(input, via);
     if (!(this.goCheck && this.readingEvidence && input.decision === 'go')) return record;
     log.info('go held until the evidence being read is shown', { gate: input.gate, by: input.by });
@@ -467,18 +470,26 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private settleHeldGo(fresh: Evidence | null): boolean {
     const held = this.heldGo;
     if (!held) return true;
-    this.heldGo = null;
     const why = fresh ? (this.goCheck?.(fresh) ?? null) : 'the gate closed before the evidence read again was shown';
     if (!why) {
+      this.heldGo = null;
       held.settle(null);
       return true;
     }
-    const refused = `gate "${held.record.gate}" takes no go now: it arrived while the evidence was read again, and that read says: ${why}`;
-    this.status.decisions.splice(this.status.decisions.indexOf(held.record), 1);
-    this.pendingDecision = null;
+    this.withdrawHeldGo(`it arrived while the evidence was read again, and that read says: ${why}`);
+    return false;
+  }
+
+  /** The held go is not acted on: out of the decisions, recorded as refused, and its update answered. */
+  private withdrawHeldGo(why: string): void {
+    const held = this.heldGo!;
+    this.heldGo = null;
+    const refused = `gate "${held.record.gate}" takes no go now: ${why}`;
+    const at = this.status.decisions.indexOf(held.record);
+    if (at >= 0) this.status.decisions.splice(at, 1);
+    if (this.pendingDecision === held.record) this.pendingDecision = null;
     this.refuse(held.record, 'go', refused);
     held.settle(refused);
-    return false;
   }
 
   private applyDecision(input: DecisionInput, via: 'update' | 'signal'): DecisionRecord {
