@@ -363,6 +363,7 @@ describe('hdfs-dual-write workflow', () => {
       expect(final.outcome).toBe('completed');
       expect(final.decisions.map((d) => `${d.gate}:${d.decision}:${d.reason}`)).toEqual(['cutover:go:clean again', 'complete:go:dc2 serves']);
       expect(final.refusedDecisions.map((r) => r.reason)).toEqual(['clean', 'looks fine to me', 'by signal', 'signed while clean']);
+      recordHistory('hdfs-dual-write-go-refused', (await h.describe()).workflowId, server.address);
     });
   });
 
@@ -389,6 +390,38 @@ describe('hdfs-dual-write workflow', () => {
       expect(final.decisions.map((d) => `${d.decision}:${d.by}`)).toEqual(['no-go:alice']);
       expect(final.refusedDecisions.map((r) => `${r.decision}:${r.by}:${r.why}`)).toEqual([`go:bob:${cause.message}`]);
       expect(f.calls.some((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
+      recordHistory('hdfs-dual-write-held-go-no-go', (await h.describe()).workflowId, server.address);
+    });
+  });
+
+  it('a refresh that fails while the cutover gate waits: a go sent during that cycle is refused with the reason, the gate takes one again once clean', async () => {
+    const q = uniqueQueue('hdfs-gate-refresh');
+    const hold = latch();
+    const f = fakes({ refreshFails: [2], hold: new Map([[2, hold.promise]]) });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input({ jobs: [], clean: { cycles: 1, minimumMs: 0 } }));
+      await atGate(h, 'cutover');
+      await eventually(async () => f.refreshes() >= 2, 'cycle 2 running');
+      const go = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] });
+      await waitFor(h, 'the go held during cycle 2', (s) => s.decisions.length === 1);
+      hold.release();
+      const cause = ((await go.then(() => null, (err: unknown) => err)) as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(cause.type).toBe(ErrorType.GoNotTaken);
+      expect(cause.message).toBe(
+        'gate "cutover" takes no go now: it arrived while the evidence was read again, and that read says: the parity is NOT clean: cycle #2 found a difference or a failure (a refresh failed), ' +
+          '0 of 1 clean cycle in a row since; a go is taken once the clean period is reached again, signed over the evidence shown then',
+      );
+      const refused = await waitFor(h, 'the refusal in status', (s) => s.refusedDecisions.length === 1);
+      expect(refused.refusedDecisions[0]).toMatchObject({ gate: 'cutover', decision: 'go', by: 'bob', why: cause.message });
+      expect(refused.decisions).toEqual([]);
+      expect(f.alerts.map((a) => a.title)).toEqual(['warehouse: cycle 2: a refresh failed']);
+      // Cycle 3 clean: the gate takes a go again.
+      const clean = await waitFor(h, 'clean again', (s) => s.gate?.name === 'cutover' && Number(s.gate.evidence.cycles) >= 3 && !s.gate.goRefused);
+      expect(clean.gate!.evidence).toMatchObject({ cleanCycles: 1, verdict: 'clean period reached' });
+      await decide(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'look at the refresh first' });
+      expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
+      expect(f.calls.some((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
+      recordHistory('hdfs-dual-write-held-go-refused', (await h.describe()).workflowId, server.address);
     });
   });
 

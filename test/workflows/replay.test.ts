@@ -64,6 +64,11 @@ describe('stored histories replay on today’s code', () => {
       // The HDFS dual write: clean cycles, freeze, switch, soak, complete; and a no-go at complete switched back.
       'hdfs-dual-write-completed.json',
       'hdfs-dual-write-switched-back.json',
+      // The cutover gate's go check: a go held during a cycle and refused on what it found (a refresh failed), or
+      // replaced by a no-go; a go signed before a difference refused once clean again, then one taken (a last run).
+      'hdfs-dual-write-held-go-refused.json',
+      'hdfs-dual-write-held-go-no-go.json',
+      'hdfs-dual-write-go-refused.json',
     ]));
   });
 
