@@ -12,6 +12,8 @@
 //   → final-refresh → final-parity (every dataset identical on both) → switch-traffic (DNS) → soak (refreshes keep
 //   writing to the old cluster too: the way back is a DNS switch with nothing lost) → gate `complete` (refreshes
 //   go on while it waits) → [point of no return] stop-dual-write.
+// An abort while a cycle runs cancels its refresh or job and ends the cycle there (patch `hdfs-abort-ends-cycle`):
+//   nothing of that cycle is recorded or alerted, the rollback runs as for any abort.
 // Messages: decideUpdate / decisionSignal (gates `cutover`, `complete`, `recover`), abortSignal, pauseSignal,
 //   resumeSignal, statusQuery; search attribute CutoverCleanCycles (consecutive clean cycles).
 // Compensations (undo procedures, data): the freeze puts back the permissions read before it (only once the name
@@ -20,7 +22,7 @@
 // Long waits: the cycles (a wait inside the dual-write and soak steps) and both gates continue as new when the
 //   server suggests it; the parity state (counters, the last cycles, alerts, the noise per job) is carried with it.
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { upsertSearchAttributes } from '@temporalio/workflow';
+import { isCancellation, patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { DatasetParity, HdfsMovePreflightResult, PermissionEntry, RefreshResult, WebHdfsCluster } from '../activities/hdfs';
 import type { CompareJobOutputsResult, RunJobResult, ShadowJobSpec } from '../activities/hdfs/jobs';
 import { checks, copies, longCopies, steps, undo, withSummary } from './lib/activity-options';
@@ -114,6 +116,19 @@ const readOnlyForOthers = (permission: string) => (parseInt(permission, 8) & ~0o
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 const CLEAN_PERIOD_REACHED = 'clean period reached';
+
+/**
+ * Patch id: an abort (the forward path cancelled) ends a running cycle where it is. Before it, the cancelled
+ * refresh or job counted as a failure: the cycle was recorded NOT clean and alerted before the rollback began.
+ */
+const ABORT_ENDS_CYCLE = 'hdfs-abort-ends-cycle';
+
+/**
+ * Whether `err` is the run being aborted (its forward path cancelled): then the cycle stops and the abort goes on
+ * to the rollback, with no alert and nothing recorded of the cycle. Histories recorded before the patch replay on
+ * the old path (the cancellation counted as the cycle's failure). Asked only when a cancellation is caught.
+ */
+const abortEndsCycle = (err: unknown): boolean => isCancellation(err) && patched(ABORT_ENDS_CYCLE);
 
 /**
  * The cutover gate's go check: a go is taken only on evidence whose verdict is the clean period. A cycle that finds
@@ -228,6 +243,7 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
         });
         lines.push(refreshText(d.name, r));
       } catch (err) {
+        if (abortEndsCycle(err)) throw err;
         ok = false;
         lines.push(`${d.name} refresh FAILED: ${messageOf(err)}`);
       }
@@ -295,6 +311,7 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
         const r = await steps(`alert: ${title}`).hdfsAlert({ webhook: input.alert.webhook, title, job, details });
         sent = r.sent ? `sent (HTTP ${r.status ?? '?'})` : `not sent: ${r.error ?? `HTTP ${r.status ?? '?'}`}`;
       } catch (err) {
+        if (abortEndsCycle(err)) throw err;
         sent = `not sent: ${messageOf(err)}`;
       }
     }
@@ -318,6 +335,7 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
         try {
           r = await shadowJob(job, cycle);
         } catch (err) {
+          if (abortEndsCycle(err)) throw err;
           r = { outcome: 'failed-on-both', detail: `could not be run: ${messageOf(err)}`, alert: [messageOf(err)] };
         }
         jobs.push({ job: job.name, outcome: r.outcome, detail: r.detail });

@@ -4,6 +4,7 @@
 // → complete; a differing job alerts and resets the clean counter; a job failing on one cluster is that
 // cluster's failure, not a difference; a no-go at complete switches back and puts the permissions back; the
 // parity state survives continue-as-new.
+import { Context } from '@temporalio/activity';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ import type { HdfsDualWriteInput } from '../../workflows/hdfs-dual-write';
 import { decideUpdate, decisionSignal, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
 import { startDevServer, type DevServer } from '../helpers/dev-server';
 import { recordHistory } from '../helpers/history';
-import { keyOf, people, signed, signedApproval } from '../helpers/signing';
+import { keyOf, people, sendSigned, signed, signedApproval } from '../helpers/signing';
 import { failureOf, fakeHost } from '../helpers/workflows';
 import { eventually, GaveUp, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
@@ -70,6 +71,8 @@ interface FakeOptions {
   refreshFails?: number[];
   /** Refreshes (1-based) that wait for the test to release them: the gate is then reading its evidence. */
   hold?: Map<number, Promise<void>>;
+  /** Refreshes that run (heartbeating) until cancelled, like a long copy: `n` 1-based, `dns` where the name points. */
+  block?: (n: number, dns: string) => boolean;
 }
 
 /** Fake activities that record what ran, as "what:detail"; the DNS name and permissions as state. */
@@ -99,6 +102,17 @@ function fakes(o: FakeOptions = {}) {
       calls.push(`refresh:${i.targets.map((t) => t.cluster.name).join('+')}:${i.verify}`);
       const n = ++refreshes;
       await o.hold?.get(n);
+      if (o.block?.(n, dns)) {
+        try {
+          for (;;) {
+            Context.current().heartbeat({ files: n });
+            await Context.current().sleep(100);
+          }
+        } catch (err) {
+          calls.push(`refresh-cancelled:${n}`);
+          throw err;
+        }
+      }
       if (o.refreshFails?.includes(n)) {
         throw ApplicationFailure.nonRetryable('hdfs refresh: hdfs dc2: CREATE /data/events/.f1._COPYING_: unreachable: 127.0.2.1:9866: ECONNREFUSED', ErrorType.HostUnreachable);
       }
@@ -422,6 +436,73 @@ describe('hdfs-dual-write workflow', () => {
       expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
       expect(f.calls.some((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
       recordHistory('hdfs-dual-write-held-go-refused', (await h.describe()).workflowId, server.address);
+    });
+  });
+
+  it('an abort while a soak refresh runs: the refresh is cancelled, no alert, no cycle recorded; the name and the permissions are put back', async () => {
+    const q = uniqueQueue('hdfs-abort-soak');
+    // Every refresh after the switch (the soak's) runs until cancelled.
+    const f = fakes({ block: (_n, dns) => dns === '127.0.2.1' });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input({ jobs: [], clean: { cycles: 1, minimumMs: 0 }, soakMs: 600_000 }));
+      await atGate(h, 'cutover');
+      await decide(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' });
+      const soaking = await waitFor(h, 'a soak refresh running', (s) => s.phase === 'soak');
+      await eventually(async () => f.calls.at(-1)?.startsWith('refresh:') && f.dns() === '127.0.2.1', 'the soak refresh running');
+      const before = { cycles: soaking.figures.cycles, history: soaking.figures.parityHistory, alerts: soaking.figures.alerts };
+      await sendSigned(h, 'abort', 'alice', 'dc2 network maintenance moved up');
+      const failure = await failureOf(h);
+      recordHistory('hdfs-dual-write-aborted-in-soak-cycle', (await h.describe()).workflowId, server.address);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const final = (failure.details as MigrationStatus[])[0];
+      expect(final.outcome).toBe('rolled-back');
+      expect(final.failure).toBe('aborted by alice: dc2 network maintenance moved up');
+      // The refresh was cancelled and the cycle it was in is not recorded: neither clean nor NOT clean, no alert.
+      expect(f.calls.filter((c) => c.startsWith('refresh-cancelled'))).toHaveLength(1);
+      expect(f.alerts).toEqual([]);
+      expect(f.calls.filter((c) => c.startsWith('alert:'))).toEqual([]);
+      expect({ cycles: final.figures.cycles, history: final.figures.parityHistory, alerts: final.figures.alerts }).toEqual(before);
+      expect(String(final.figures.parityHistory)).not.toMatch(/NOT clean/);
+      expect(final.figures.alerts).toBe(0);
+      // The rollback ran as for any abort: the name back first, then the permissions.
+      expect(final.compensations.map((c) => `${c.step}:${c.state}`)).toEqual(['switch-traffic:done', 'freeze:done']);
+      expect(f.dns()).toBe('127.0.1.1');
+      expect(f.permissions.get('/data/events')).toBe('775');
+      expect(f.permissions.get('/data/events/day=1')).toBe('777');
+      expect(f.calls.slice(f.calls.indexOf(f.calls.find((c) => c.startsWith('refresh-cancelled'))!))).toEqual([
+        expect.stringMatching(/^refresh-cancelled:/),
+        'dns:127.0.1.1',
+        'chmod:/data/events=775,/data/events/day=1=777',
+      ]);
+    });
+  });
+
+  it('an abort while the cutover gate runs a cycle: a go held for it is refused, no alert, no cycle recorded, the run rolls back', async () => {
+    const q = uniqueQueue('hdfs-abort-gate');
+    // Refresh 3 (the first cycle the gate runs) runs until cancelled.
+    const f = fakes({ block: (n) => n === 3 });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input());
+      const open = await atGate(h, 'cutover');
+      await eventually(async () => f.calls.at(-1)?.startsWith('refresh:') && f.refreshes() === 3, 'cycle 3 running');
+      const go = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] });
+      await waitFor(h, 'the go held during cycle 3', (s) => s.decisions.length === 1);
+      await sendSigned(h, 'abort', 'alice', 'not this week');
+      const cause = ((await go.then(() => null, (err: unknown) => err)) as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(cause.type).toBe(ErrorType.GoNotTaken);
+      expect(cause.message).toBe('gate "cutover" takes no go now: it arrived while the evidence was read again, and that read says: the gate closed before the evidence read again was shown');
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const final = (failure.details as MigrationStatus[])[0];
+      expect(final.failure).toBe('aborted by alice: not this week');
+      expect(final.decisions).toEqual([]);
+      expect(final.refusedDecisions.map((r) => `${r.decision}:${r.by}`)).toEqual(['go:bob']);
+      expect(f.calls).toContain('refresh-cancelled:3');
+      expect(f.alerts).toEqual([]);
+      expect(final.figures).toMatchObject({ cycles: 2, cleanCycles: 2, alerts: 0, parityHistory: open.figures.parityHistory });
+      // Nothing was changed: no freeze, no switch, nothing to undo.
+      expect(final.compensations).toEqual([]);
+      expect(f.calls.some((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
     });
   });
 

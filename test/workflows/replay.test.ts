@@ -69,6 +69,11 @@ describe('stored histories replay on today’s code', () => {
       'hdfs-dual-write-held-go-refused.json',
       'hdfs-dual-write-held-go-no-go.json',
       'hdfs-dual-write-go-refused.json',
+      // An abort while a soak refresh ran (patch "hdfs-abort-ends-cycle"): the cycle ends there, nothing recorded
+      // of it, the rollback runs; and the same recorded before the patch, where the cancelled refresh made two
+      // NOT clean cycles before the rollback (it replays on that old path).
+      'hdfs-dual-write-aborted-in-soak-cycle.json',
+      'hdfs-dual-write-aborted-in-soak-cycle-unpatched.json',
     ]));
   });
 
