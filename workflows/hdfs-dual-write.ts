@@ -226,10 +226,11 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     });
 
   /** Every dataset to both clusters; a refresh that still fails after its retries is reported, not thrown. */
-  const refreshAll = async (verify: 'checksum' | 'sha256'): Promise<{ ok: boolean; lines: string[] }> => {
+  const refreshAll = async (verify: 'checksum' | 'sha256', progress?: (done: number) => void): Promise<{ ok: boolean; lines: string[] }> => {
     const lines: string[] = [];
     let ok = true;
     for (const d of input.datasets) {
+      progress?.(lines.length);
       try {
         const r = await copies(`refresh ${d.name} on ${old.name} and ${neu.name}`).hdfsRefresh({
           source: 'local' in d.source ? { local: d.source.local } : { cluster: old, path: d.source.hdfs },
@@ -326,11 +327,13 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     const startedAt = Date.now();
     const at = new Date(startedAt).toISOString();
     parity.nextAt = startedAt + input.refresh.everyMs;
-    const refreshed = await refreshAll(verify);
+    // Shown while a gate waits for this cycle (a go sent meanwhile is held until it ends): where it is.
+    const refreshed = await refreshAll(verify, (done) => m.reading(`cycle #${cycle} (refresh, ${done}/${plural(input.datasets.length, 'dataset')} done)`));
     const jobs: CycleRecord['jobs'] = [];
     if (!refreshed.ok) await sendAlert(cycle, 'refresh', `${input.name}: cycle ${cycle}: a refresh failed`, refreshed.lines.filter((l) => l.includes('FAILED')));
     if (mode === 'shadow' && refreshed.ok) {
       for (const job of input.jobs) {
+        m.reading(`cycle #${cycle} (shadow job ${job.name}, ${jobs.length}/${plural(input.jobs.length, 'job')} done)`);
         let r: { outcome: JobOutcome; detail: string; alert?: string[] };
         try {
           r = await shadowJob(job, cycle);

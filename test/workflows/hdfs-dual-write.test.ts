@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { CompareResult, HdfsMovePreflightResult, PermissionEntry, RefreshResult } from '../../activities/hdfs';
 import type { AlertInput, CompareJobOutputsInput, CompareJobOutputsResult, RunJobInput, RunJobResult } from '../../activities/hdfs/jobs';
+import * as svc from '../../scripts/cli/services';
 import { hdfsDualWrite } from '../../workflows';
 import type { HdfsDualWriteInput } from '../../workflows/hdfs-dual-write';
 import { decideUpdate, decisionSignal, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
@@ -439,6 +440,39 @@ describe('hdfs-dual-write workflow', () => {
     });
   });
 
+  it('`cutover approve` during a cycle: the go is held, the status says what for, and the CLI says it once after a moment', async () => {
+    const q = uniqueQueue('hdfs-gate-held');
+    const hold = latch();
+    const f = fakes({ hold: new Map([[3, hold.promise]]) });
+    const s: svc.Services = { client: env.client, uiUrl: 'http://127.0.0.1:8233', namespace: 'default', taskQueue: q, signingKeys: { bob: keyOf('bob').file }, close: async () => undefined };
+    await withWorker(env, q, f.activities, async () => {
+      const { id, h } = await start(q, input());
+      await atGate(h, 'cutover');
+      await eventually(async () => f.refreshes() >= 3, 'cycle 3 running');
+      const reading = await waitFor(h, 'cycle 3 shown as the read', (st) => st.gate?.reading !== undefined);
+      expect(reading.gate!.reading).toBe('cycle #3 (refresh, 0/1 dataset done)');
+      expect(reading.gate!.heldGo).toBeUndefined();
+      const lines: string[] = [];
+      const go = svc.decide(s, id, 'cutover', 'go', 'bob', 'clean', undefined, undefined, { print: (l) => lines.push(l), afterMs: 500 });
+      const held = await waitFor(h, 'the go held during cycle 3', (st) => st.gate?.heldGo !== undefined);
+      expect(held.gate!.heldGo).toEqual({ by: 'bob', at: held.decisions[0].at });
+      await eventually(async () => lines.length > 0, 'the CLI saying what the go waits for');
+      expect(lines).toEqual(['gate cutover: waiting for cycle #3 (refresh, 0/1 dataset done) to end before the go is taken or refused (on what it shows)']);
+      hold.release();
+      // Cycle 3 clean: the go is taken, and the CLI said it only once.
+      expect(await go).toMatchObject({ gate: 'cutover', decision: 'go', by: 'bob' });
+      expect(lines).toHaveLength(1);
+      const after = await atGate(h, 'complete');
+      expect(after.gate!.heldGo).toBeUndefined();
+      expect(f.dns()).toBe('127.0.2.1');
+      // A decision answered at once prints nothing.
+      const quiet: string[] = [];
+      await svc.decide(s, id, 'complete', 'no-go', 'bob', 'test over', undefined, undefined, { print: (l) => quiet.push(l), afterMs: 500 });
+      expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
+      expect(quiet).toEqual([]);
+    });
+  });
+
   it('an abort while a soak refresh runs: the refresh is cancelled, no alert, no cycle recorded; the name and the permissions are put back', async () => {
     const q = uniqueQueue('hdfs-abort-soak');
     // Every refresh after the switch (the soak's) runs until cancelled.
@@ -490,7 +524,7 @@ describe('hdfs-dual-write workflow', () => {
       await sendSigned(h, 'abort', 'alice', 'not this week');
       const cause = ((await go.then(() => null, (err: unknown) => err)) as WorkflowUpdateFailedError).cause as ApplicationFailure;
       expect(cause.type).toBe(ErrorType.GoNotTaken);
-      expect(cause.message).toBe('gate "cutover" takes no go now: it arrived while the evidence was read again, and that read says: the gate closed before the evidence read again was shown');
+      expect(cause.message).toBe('gate "cutover" takes no go now: the gate closed before the evidence it waited for was read (aborted by alice: not this week)');
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.RolledBack);
       const final = (failure.details as MigrationStatus[])[0];

@@ -431,6 +431,9 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     const record = this.applyDecision(input, via);
     if (!(this.goCheck && this.readingEvidence && input.decision === 'go')) return record;
     log.info('go held until the evidence being read is shown', { gate: input.gate, by: input.by });
+    // In status while it waits: `cutover approve` tells the person what their go waits for.
+    if (this.status.gate) this.status.gate.heldGo = { by: record.by, at: record.at };
+    this.publish();
     if (via === 'signal') {
       this.heldGo = { record, settle: () => undefined };
       return record;
@@ -438,6 +441,17 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     return new Promise<DecisionRecord>((resolve, reject) => {
       this.heldGo = { record, settle: (why) => (why ? reject(goNotTaken(why)) : resolve(record)) };
     });
+  }
+
+  /**
+   * What the open gate's evidence read is doing now (a move's cycle: `cycle #4 (refresh, 3/5 datasets done)`),
+   * shown in status while that read runs: a go held for it says what it waits for. Ignored outside such a read.
+   */
+  reading(what: string): void {
+    const gate = this.status.gate;
+    if (!this.readingEvidence || !gate) return;
+    gate.reading = what;
+    this.publish();
   }
 
   /**
@@ -470,9 +484,15 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private settleHeldGo(fresh: Evidence | null): boolean {
     const held = this.heldGo;
     if (!held) return true;
-    const why = fresh ? (this.goCheck?.(fresh) ?? null) : 'the gate closed before the evidence read again was shown';
+    if (!fresh) {
+      // Closed by an abort (or a rolling-back timeout) while it read: say so, not what a read never showed.
+      this.withdrawHeldGo(`the gate closed before the evidence it waited for was read${this.rollbackReason ? ` (${this.rollbackReason})` : ''}`);
+      return false;
+    }
+    const why = this.goCheck?.(fresh) ?? null;
     if (!why) {
       this.heldGo = null;
+      delete this.status.gate?.heldGo;
       held.settle(null);
       return true;
     }
@@ -484,6 +504,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private withdrawHeldGo(why: string): void {
     const held = this.heldGo!;
     this.heldGo = null;
+    delete this.status.gate?.heldGo;
     const refused = `gate "${held.record.gate}" takes no go now: ${why}`;
     const at = this.status.decisions.indexOf(held.record);
     if (at >= 0) this.status.decisions.splice(at, 1);
@@ -1022,11 +1043,13 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       }
       if (source && Date.now() >= refreshAt) {
         this.readingEvidence = true;
+        gate.reading = 'the evidence being read again';
         let fresh: Evidence;
         try {
           fresh = await this.readEvidence(source);
         } finally {
           this.readingEvidence = false;
+          delete gate.reading;
         }
         // A decision taken while the evidence was being read keeps what it was shown; a held go stands only if
         // the fresh evidence passes the gate's go check.
@@ -1151,6 +1174,8 @@ export function renderDetails(s: MigrationStatus, id: string): string {
     for (const [k, v] of Object.entries(s.gate.evidence)) lines.push(`| ${k} | ${v} |`);
     lines.push('');
     if (s.gate.goRefused) lines.push(`**A go is not taken now** (a no-go is): ${s.gate.goRefused}`, '');
+    if (s.gate.reading) lines.push(`Reading the evidence again now: ${s.gate.reading}`, '');
+    if (s.gate.heldGo) lines.push(`**A go by ${s.gate.heldGo.by}** (${s.gate.heldGo.at}) **is held** until that read ends: taken or refused on what it shows`, '');
   }
   const refused = s.refusedDecisions.at(-1);
   if (refused) lines.push(`Refused: ${s.refusedDecisions.length + (s.refusedDropped ?? 0)} (last: ${refused.decision ?? '?'}${refused.gate ? ` at gate \`${refused.gate}\`` : ''} by ${refused.by ?? '?'} at ${refused.at}: ${refused.why})`, '');
