@@ -390,11 +390,14 @@ describe('hdfs-dual-write workflow', () => {
       const { h } = await start(q, input());
       await atGate(h, 'cutover');
       await eventually(async () => f.refreshes() >= 3, 'cycle 3 running');
-      const go = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] });
+      // The go's refusal is caught from the start: it arrives while the no-go is awaited.
+      const goOutcome = h
+        .executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] })
+        .then(() => null, (err: unknown) => err);
       await waitFor(h, 'the go held during cycle 3', (s) => s.decisions.length === 1);
       const noGo = await h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'no-go', by: 'alice', reason: 'wait for Monday' }, keyOf('alice'))] });
       expect(noGo).toMatchObject({ decision: 'no-go', by: 'alice' });
-      const goErr = await go.then(() => null, (err: unknown) => err);
+      const goErr = await goOutcome;
       const cause = (goErr as WorkflowUpdateFailedError).cause as ApplicationFailure;
       expect(cause.type).toBe(ErrorType.GoNotTaken);
       expect(cause.message).toBe('gate "cutover" takes no go now: a no-go by alice came while it waited for the evidence being read');
@@ -417,10 +420,10 @@ describe('hdfs-dual-write workflow', () => {
       const { h } = await start(q, input({ jobs: [], clean: { cycles: 1, minimumMs: 0 } }));
       await atGate(h, 'cutover');
       await eventually(async () => f.refreshes() >= 2, 'cycle 2 running');
-      const go = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] });
+      const goOutcome = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] }).then(() => null, (err: unknown) => err);
       await waitFor(h, 'the go held during cycle 2', (s) => s.decisions.length === 1);
       hold.release();
-      const cause = ((await go.then(() => null, (err: unknown) => err)) as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      const cause = ((await goOutcome) as WorkflowUpdateFailedError).cause as ApplicationFailure;
       expect(cause.type).toBe(ErrorType.GoNotTaken);
       expect(cause.message).toBe(
         'gate "cutover" takes no go now: it arrived while the evidence was read again, and that read says: the parity is NOT clean: cycle #2 found a difference or a failure (a refresh failed), ' +
@@ -519,10 +522,10 @@ describe('hdfs-dual-write workflow', () => {
       const { h } = await start(q, input());
       const open = await atGate(h, 'cutover');
       await eventually(async () => f.calls.at(-1)?.startsWith('refresh:') && f.refreshes() === 3, 'cycle 3 running');
-      const go = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] });
+      const goOutcome = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] }).then(() => null, (err: unknown) => err);
       await waitFor(h, 'the go held during cycle 3', (s) => s.decisions.length === 1);
       await sendSigned(h, 'abort', 'alice', 'not this week');
-      const cause = ((await go.then(() => null, (err: unknown) => err)) as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      const cause = ((await goOutcome) as WorkflowUpdateFailedError).cause as ApplicationFailure;
       expect(cause.type).toBe(ErrorType.GoNotTaken);
       expect(cause.message).toBe('gate "cutover" takes no go now: the gate closed before the evidence it waited for was read (aborted by alice: not this week)');
       const failure = await failureOf(h);
