@@ -43,6 +43,14 @@ export interface CopyDumpResult {
   attempt: number;
 }
 
+/**
+ * The copy's SSH ciphers: OpenSSH's default list with AES-GCM first (the CPU's AES instructions) rather than
+ * chacha20-poly1305, which the copy spends most of its CPU on: rsync of 600 MB between the sandbox's hosts,
+ * 4 alternating runs, 1.54 → 1.22 s on average. Only the order changes: a server that refuses AES-GCM gets
+ * the next one.
+ */
+const CIPHERS = 'aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr';
+
 function checkPaths(...paths: string[]): void {
   for (const p of paths) {
     const why = absolutePathProblem(p);
@@ -94,7 +102,7 @@ export function createDumpActivities(deps: Pick<ActivityDeps, 'withSsh' | 'stora
           const rsync = [
             'rsync', '-s', '--partial', '--inplace', '--info=progress2', '--chmod=F0644',
             ...(input.bandwidthLimitKBps ? [`--bwlimit=${input.bandwidthLimitKBps}`] : []),
-            '-e', shq(rsyncRemoteShell(target.host)), '--', shq(snapshot), shq(`${sshLogin(target.host)}:${target.path}`),
+            '-e', shq(`${rsyncRemoteShell(target.host)} -c ${CIPHERS}`), '--', shq(snapshot), shq(`${sshLogin(target.host)}:${target.path}`),
           ].join(' ');
           // The source's checksum runs beside the copy (same file, page cache): it costs no time of its own.
           const [sum] = await Promise.all([
