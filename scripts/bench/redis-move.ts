@@ -148,8 +148,9 @@ const stepMs = (st: MigrationStatus, name: string) => stepSpan(st, name, name);
  * The pair as before a move, the way the move's way back does it: the jobs paused (no job active), writes paused
  * on the target, the old source (its replica since the fence) caught up and promoted, the name on dc1, the jobs
  * resumed there, the target emptied. Promoting the old source while jobs still ran on the target (as this bench
- * once did) lost the target's writes of the moments between: a job completed on dc2 was still waiting or active
- * in dc1's copy of the queue, and ran again there (duplicateJobs 1).
+ * once did) lost the target's writes of the moments before the job system followed the name: a job completed on
+ * dc2 in that window was still active in dc1's copy of the queue, and either BullMQ's stalled-job check ran it
+ * again (duplicateJobs 1) or it stayed active and the replicate move's pause never confirmed (rolled back).
  */
 async function putBack(sb: SandboxEndpoints, source: ControlledRedis, target: ControlledRedis, dnsName: string, jobs: JobSystem): Promise<{ putBackMs: number }> {
   const started = Date.now();
