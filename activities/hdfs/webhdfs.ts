@@ -157,8 +157,9 @@ function dataNodeGet(location: string, stall: Stall, signal?: AbortSignal): Prom
     // Nothing received for that long (a partition, a hung DataNode): the call and its stream fail naming the host.
     req.on('timeout', () => {
       const err = stall.error(new URL(location).origin);
+      reject(err);
       answer?.destroy(err);
-      req.destroy(err);
+      abandon(req, err);
     });
   });
 }
@@ -167,6 +168,18 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+/**
+ * Gives up on a stalled request with a reset rather than a close: a close leaves what the kernel has not delivered
+ * queued and retransmitted for minutes, so after a partition heals the DataNode could still receive the whole
+ * upload and write the temp again long after cutover moved on (seen: temps reappearing after a healed retry had
+ * finished). A reset discards it.
+ */
+function abandon(req: http.ClientRequest, err: Error): void {
+  const socket = req.socket;
+  if (socket && !socket.destroyed) socket.resetAndDestroy();
+  req.destroy(err);
 }
 
 function putBytes(location: string, body: Body, stall: Stall, signal?: AbortSignal): Promise<{ status: number; text: string }> {
@@ -181,7 +194,11 @@ function putBytes(location: string, body: Body, stall: Stall, signal?: AbortSign
     });
     req.on('error', reject);
     // No byte taken or answered for that long (connect included): a partition or a hung DataNode, not a slow one.
-    req.on('timeout', () => req.destroy(stall.error(new URL(location).origin)));
+    req.on('timeout', () => {
+      const err = stall.error(new URL(location).origin);
+      reject(err);
+      abandon(req, err);
+    });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
