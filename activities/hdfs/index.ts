@@ -40,28 +40,39 @@ export interface HdfsRefreshInput {
   verify?: RefreshOptions['verify'];
 }
 
-function datasetOf(source: RefreshSource): Dataset {
-  return 'local' in source ? localDataset(source.local) : hdfsDataset(new WebHdfsClient(source.cluster), source.path);
+function datasetOf(source: RefreshSource, timeoutMs?: number): Dataset {
+  return 'local' in source ? localDataset(source.local) : hdfsDataset(new WebHdfsClient(source.cluster, fetch, { timeoutMs }), source.path);
+}
+
+/** How long a refresh waits on a silent cluster before the attempt fails (tests shorten it). */
+export interface RefreshTuning {
+  /** See DEFAULT_TIMEOUT_MS: a WebHDFS call without an answer or a byte moving for this long fails as unreachable. */
+  timeoutMs?: number;
 }
 
 /**
  * `deps.withSsh` runs the shadow jobs on their hosts and checks the job hosts in preflight (the real ssh2 client
- * unless a test or the dry run injects another); `alert` tunes the webhook's tries (tests).
+ * unless a test or the dry run injects another); `alert` tunes the webhook's tries, `refresh` how long a refresh
+ * waits on a cluster that does not answer (tests).
  */
-export function createHdfsActivities(deps: Pick<ActivityDeps, 'withSsh'> = { withSsh }, alert: AlertOptions = {}) {
+export function createHdfsActivities(deps: Pick<ActivityDeps, 'withSsh'> = { withSsh }, alert: AlertOptions = {}, refresh: RefreshTuning = {}) {
   return {
     ...createJobActivities(deps),
     ...createAlertActivities(alert),
     ...createHdfsPreflightActivities(deps),
     ...createHdfsFreezeActivities(),
-    /** Writes a dataset to every target cluster, resumably, then verifies every file on every side. */
+    /**
+     * Writes a dataset to every target cluster, resumably, then verifies every file on every side. Heartbeats the
+     * progress, naming any cluster it has been waiting on for seconds (`waiting`); a cluster silent for the
+     * tuning's timeout fails the attempt as unreachable (retried: what was complete is then left alone).
+     */
     async hdfsRefresh(input: HdfsRefreshInput): Promise<RefreshResult> {
       let last: RefreshProgress | undefined;
       const stop = keepBeating(() => last);
       try {
-        const r = await refreshDataset(datasetOf(input.source), input.targets, {
+        const r = await refreshDataset(datasetOf(input.source, refresh.timeoutMs), input.targets, {
           concurrency: input.concurrency, permission: input.permission, blockSize: input.blockSize, verify: input.verify,
-          signal: cancellationSignal(), onProgress: (p) => (last = p),
+          timeoutMs: refresh.timeoutMs, signal: cancellationSignal(), onProgress: (p) => (last = p),
         });
         if (r.verify.mismatches.length) {
           throw ApplicationFailure.nonRetryable(`refresh of ${r.source}: ${r.verify.mismatches.length} file(s) differ after the copy: ${describeMismatches(r.verify.mismatches)}`, ErrorType.VerificationFailed, r);

@@ -14,7 +14,9 @@ import { setMaxListeners } from 'node:events';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { type ChecksumParams, checksumParams, type CrcType, type FileChecksum, HdfsChecksum, sameChecksum } from './checksum';
 import { type Dataset, type DatasetFile, isTempName, sha256OfStream } from './dataset';
-import { type FileStatus, joinHdfsPath, WebHdfsClient, type WebHdfsCluster, WebHdfsError } from './webhdfs';
+import { DEFAULT_TIMEOUT_MS, type FileStatus, joinHdfsPath, WebHdfsClient, type WebHdfsCluster, WebHdfsError } from './webhdfs';
+
+export { DEFAULT_TIMEOUT_MS };
 
 export interface RefreshTarget {
   cluster: WebHdfsCluster;
@@ -31,7 +33,10 @@ export interface RefreshOptions {
   blockSize?: number;
   /** How verify compares: HDFS file checksums (default) or a SHA-256 of every file read back from every side. */
   verify?: 'checksum' | 'sha256' | 'none';
+  /** A WebHDFS call on a target fails as unreachable after this long without an answer or a byte moving (see DEFAULT_TIMEOUT_MS). */
+  timeoutMs?: number;
   signal?: AbortSignal;
+  /** Called at each file and phase, and every second meanwhile (so `waiting` stays current for heartbeats). */
   onProgress?: (p: RefreshProgress) => void;
 }
 
@@ -44,6 +49,56 @@ export interface RefreshProgress {
   /** Files written to at least one side / left alone on every side. */
   written: number;
   skipped: number;
+  /**
+   * Clusters with calls in flight that have answered nothing (no call done, no byte moved) for WAITING_AFTER_MS or
+   * more: `dc2 http://127.0.2.1:9870: no answer for 12 s`. Empty while every side makes progress; a partition or a
+   * hung DataNode shows here, naming the side, until its calls time out (`timeoutMs`) and the refresh fails.
+   */
+  waiting: string[];
+}
+
+/** How long a side may be silent before the progress names it as waited on (a quarter of a shorter timeout). */
+export const WAITING_AFTER_MS = 5_000;
+
+/** Per cluster: calls in flight and when it last answered (a call done or a byte moved), for `waiting`. */
+export class Waits {
+  private readonly sides = new Map<string, { url: string; inFlight: number; lastAt: number }>();
+
+  constructor(private readonly after = WAITING_AFTER_MS) {}
+
+  private side(c: WebHdfsCluster) {
+    let x = this.sides.get(c.name);
+    if (!x) this.sides.set(c.name, (x = { url: c.url, inFlight: 0, lastAt: Date.now() }));
+    return x;
+  }
+
+  /** `fn`'s calls to `c` are in flight until it settles. */
+  async on<T>(c: WebHdfsCluster, fn: () => Promise<T>): Promise<T> {
+    const x = this.side(c);
+    if (x.inFlight++ === 0) x.lastAt = Date.now();
+    try {
+      return await fn();
+    } finally {
+      x.inFlight--;
+      x.lastAt = Date.now();
+    }
+  }
+
+  /** `fn` writes to every one of `cs` (a teed file): in flight on each. */
+  onAll<T>(cs: WebHdfsCluster[], fn: () => Promise<T>): Promise<T> {
+    return cs.reduce<() => Promise<T>>((inner, c) => () => this.on(c, inner), fn)();
+  }
+
+  /** `c` moved some bytes. */
+  moved(c: WebHdfsCluster): void {
+    this.side(c).lastAt = Date.now();
+  }
+
+  waiting(now = Date.now()): string[] {
+    return [...this.sides.entries()]
+      .filter(([, x]) => x.inFlight > 0 && now - x.lastAt >= this.after)
+      .map(([name, x]) => `${name} ${x.url}: no answer for ${Math.round((now - x.lastAt) / 1000)} s`);
+  }
 }
 
 export interface TargetFigures {
@@ -159,8 +214,8 @@ interface Side {
   matched: Set<string>;
 }
 
-async function prepareSide(target: RefreshTarget, signal?: AbortSignal): Promise<Side> {
-  const client = new WebHdfsClient(target.cluster);
+async function prepareSide(target: RefreshTarget, timeoutMs: number | undefined, signal?: AbortSignal): Promise<Side> {
+  const client = new WebHdfsClient(target.cluster, fetch, { timeoutMs });
   const d = await client.getServerDefaults({ signal });
   const existing = new Map<string, FileStatus>();
   const temps = new Set<string>();
@@ -209,10 +264,30 @@ export async function refreshDataset(dataset: Dataset & { remember?: (f: Dataset
   const abort = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
   setMaxListeners(0, signal); // every call in flight listens to it
-  const progress: RefreshProgress = { phase: 'list', files: 0, bytes: 0, filesDone: 0, bytesDone: 0, written: 0, skipped: 0 };
-  const report = () => opts.onProgress?.({ ...progress });
+  const progress: RefreshProgress = { phase: 'list', files: 0, bytes: 0, filesDone: 0, bytesDone: 0, written: 0, skipped: 0, waiting: [] };
+  const waits = new Waits(Math.min(WAITING_AFTER_MS, (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 4));
+  const report = () => opts.onProgress?.({ ...progress, waiting: waits.waiting() });
+  // Between files too: a side that stops answering shows in the heartbeat while the refresh waits on it.
+  const ticking = opts.onProgress ? setInterval(report, 1000) : undefined;
+  try {
+    return await refreshWith(dataset, targets, opts, { progress, waits, report, abort, signal, started });
+  } finally {
+    clearInterval(ticking);
+  }
+}
 
-  const [files, ...sides] = await Promise.all([dataset.list(signal), ...targets.map((t) => prepareSide(t, signal))]);
+interface RefreshRun {
+  progress: RefreshProgress;
+  waits: Waits;
+  report: () => void;
+  abort: AbortController;
+  signal: AbortSignal;
+  started: number;
+}
+
+async function refreshWith(dataset: Dataset & { remember?: (f: DatasetFile, p: ChecksumParams, c: FileChecksum) => void }, targets: RefreshTarget[], opts: RefreshOptions, run: RefreshRun): Promise<RefreshResult> {
+  const { progress, waits, report, abort, signal, started } = run;
+  const [files, ...sides] = await Promise.all([dataset.list(signal), ...targets.map((t) => waits.on(t.cluster, () => prepareSide(t, opts.timeoutMs, signal)))]);
   progress.files = files.length;
   progress.bytes = files.reduce((s, f) => s + f.length, 0);
   progress.phase = 'copy';
@@ -238,9 +313,14 @@ export async function refreshDataset(dataset: Dataset & { remember?: (f: Dataset
     // read), rather than every file waiting for the slower cluster (1,000 small files + 256 MiB to both sandbox
     // clusters: 50.4 s so, 52.7 s in lockstep; within this machine's noise, but never slower).
     await Promise.all(sides.map((side) => forEachLimited(files, limit, async (file) => {
-      const there = await alreadyThere(side, file, dataset, signal);
+      const there = await waits.on(side.target.cluster, () => alreadyThere(side, file, dataset, signal));
       if (there) side.figures.filesSkipped++;
-      else await writeToSides(dataset, file, [side], opts, signal, (n) => (progress.bytesDone += n / sides.length));
+      else {
+        await waits.on(side.target.cluster, () => writeToSides(dataset, file, [side], opts, signal, (n) => {
+          progress.bytesDone += n / sides.length;
+          waits.moved(side.target.cluster);
+        }));
+      }
       if (there) progress.bytesDone += file.length / sides.length;
       sideDone(file, !there);
     }, abort)));
@@ -249,10 +329,15 @@ export async function refreshDataset(dataset: Dataset & { remember?: (f: Dataset
     await forEachLimited(files, limit, async (file) => {
       const need: Side[] = [];
       for (const side of sides) {
-        if (await alreadyThere(side, file, dataset, signal)) side.figures.filesSkipped++;
+        if (await waits.on(side.target.cluster, () => alreadyThere(side, file, dataset, signal))) side.figures.filesSkipped++;
         else need.push(side);
       }
-      if (need.length) await writeToSides(dataset, file, need, opts, signal, (n) => (progress.bytesDone += n));
+      // Teed at the pace of the slowest side: while one stalls, the others wait too (and show as waited on).
+      const onBytes = (n: number) => {
+        progress.bytesDone += n;
+        for (const side of need) waits.moved(side.target.cluster);
+      };
+      if (need.length) await waits.onAll(need.map((side) => side.target.cluster), () => writeToSides(dataset, file, need, opts, signal, onBytes));
       else progress.bytesDone += file.length;
       for (const side of sides) sideDone(file, need.includes(side));
     }, abort);
@@ -263,7 +348,7 @@ export async function refreshDataset(dataset: Dataset & { remember?: (f: Dataset
   // source no longer has). Never data: removed, so nothing half-written stays around.
   await Promise.all(sides.map(async (side) => {
     for (const t of side.temps) {
-      if (await side.client.delete(joinHdfsPath(side.target.path, t), { signal })) side.figures.staleTempsRemoved++;
+      if (await waits.on(side.target.cluster, () => side.client.delete(joinHdfsPath(side.target.path, t), { signal }))) side.figures.staleTempsRemoved++;
     }
   }));
   const copyMs = Date.now() - started;
@@ -273,7 +358,7 @@ export async function refreshDataset(dataset: Dataset & { remember?: (f: Dataset
   // A file left alone was compared with the source by checksum moments ago: the checksum verify takes that as
   // its check rather than asking the DataNode again (a refresh that wrote nothing took twice as long without it:
   // 60 small files 21.1 s, the skip check 10.7 s and the verify 10.4 s, on this loaded 2-core sandbox).
-  const verify = await verifyDataset(dataset, targets, { ...opts, signal, files, verified: sides.map((s) => s.matched) });
+  const verify = await verifyDataset(dataset, targets, { ...opts, signal, files, verified: sides.map((s) => s.matched), waits });
   progress.phase = 'done';
   report();
   return { source: dataset.describe, files: files.length, bytes: progress.bytes, targets: sides.map((s) => s.figures), copyMs, verify };
@@ -324,17 +409,18 @@ async function writeToSides(dataset: Dataset & { remember?: (f: DatasetFile, p: 
  * Every file of the dataset on every side: present, same length, same content (by checksum or SHA-256). Returns
  * the mismatches rather than throwing, so a caller can show all of them.
  */
-export async function verifyDataset(dataset: Dataset, targets: RefreshTarget[], opts: RefreshOptions & { files?: DatasetFile[]; verified?: Array<Set<string>> } = {}): Promise<VerifyFigures> {
+export async function verifyDataset(dataset: Dataset, targets: RefreshTarget[], opts: RefreshOptions & { files?: DatasetFile[]; verified?: Array<Set<string>>; waits?: Waits } = {}): Promise<VerifyFigures> {
   const started = Date.now();
   const method = opts.verify ?? 'checksum';
   const files = opts.files ?? (await dataset.list(opts.signal));
   const figures: VerifyFigures = { method: method === 'sha256' ? 'sha256' : method === 'none' ? 'none' : 'file-checksum', files: 0, bytes: 0, mismatches: [], ms: 0 };
   if (method === 'none') return figures;
   const signal = opts.signal;
+  const waits = opts.waits ?? new Waits();
   const sides = await Promise.all(targets.map(async (t, i) => {
-    const client = new WebHdfsClient(t.cluster);
-    const d = await client.getServerDefaults({ signal });
-    const listing = new Map((await client.walkFiles(t.path, { signal })).map((f) => [f.path, f.status]));
+    const client = new WebHdfsClient(t.cluster, fetch, { timeoutMs: opts.timeoutMs });
+    const d = await waits.on(t.cluster, () => client.getServerDefaults({ signal }));
+    const listing = new Map((await waits.on(t.cluster, () => client.walkFiles(t.path, { signal }))).map((f) => [f.path, f.status]));
     const defaults: ChecksumParams = { blockSize: d.blockSize, bytesPerChecksum: d.bytesPerChecksum, crcType: CRC_TYPES[d.checksumType] ?? 'CRC32C' };
     return { target: t, client, listing, defaults, verified: opts.verified?.[i] ?? new Set<string>() };
   }));
@@ -355,10 +441,10 @@ export async function verifyDataset(dataset: Dataset, targets: RefreshTarget[], 
       if (method === 'checksum' && side.verified.has(file.path)) return;
       if (method === 'sha256') {
         if (!sourceSha.has(file.path)) sourceSha.set(file.path, dataset.open(file, signal).then(sha256OfStream));
-        const [theirs, ours] = await Promise.all([side.client.open(p, { signal }).then(sha256OfStream), sourceSha.get(file.path)!]);
+        const [theirs, ours] = await Promise.all([waits.on(side.target.cluster, () => side.client.open(p, { signal }).then(sha256OfStream)), sourceSha.get(file.path)!]);
         if (theirs !== ours) figures.mismatches.push({ cluster: name, path: file.path, why: `SHA-256 ${theirs.slice(0, 12)}…, source ${ours.slice(0, 12)}…` });
       } else {
-        const theirs = await side.client.getFileChecksum(p, { signal });
+        const theirs = await waits.on(side.target.cluster, () => side.client.getFileChecksum(p, { signal }));
         const ours = await dataset.checksum(file, paramsOf(status, theirs, side.defaults), signal);
         if (!sameChecksum(theirs, ours)) figures.mismatches.push({ cluster: name, path: file.path, why: `checksum ${theirs.bytes.slice(24, 36)}…, source ${ours.bytes.slice(24, 36)}…` });
       }

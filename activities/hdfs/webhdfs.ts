@@ -148,10 +148,19 @@ export type Body = Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
  * answer whether or not it was asked to, and undici (Node's fetch) drops the connection on an unexpected 1xx
  * ("bad response"); node:http skips informational answers as HTTP says.
  */
-function dataNodeGet(location: string, signal?: AbortSignal): Promise<http.IncomingMessage> {
+function dataNodeGet(location: string, stall: Stall, signal?: AbortSignal): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
+    let answer: http.IncomingMessage | undefined;
     // A connection per request: the DataNode closes it after each answer anyway.
-    http.get(location, { agent: false, signal }, resolve).on('error', reject);
+    const req = http.get(location, { agent: false, signal, timeout: stall.ms }, (res) => resolve((answer = res)));
+    req.on('error', reject);
+    // Nothing received for that long (a partition, a hung DataNode): the call and its stream fail naming the host.
+    req.on('timeout', () => {
+      const err = stall.error(new URL(location).origin);
+      reject(err);
+      answer?.destroy(err);
+      abandon(req, err);
+    });
   });
 }
 
@@ -161,16 +170,35 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function putBytes(location: string, body: Body, signal?: AbortSignal): Promise<{ status: number; text: string }> {
+/**
+ * Gives up on a stalled request with a reset rather than a close: a close leaves what the kernel has not delivered
+ * queued and retransmitted for minutes, so after a partition heals the DataNode could still receive the whole
+ * upload and write the temp again long after cutover moved on (seen: temps reappearing after a healed retry had
+ * finished). A reset discards it.
+ */
+function abandon(req: http.ClientRequest, err: Error): void {
+  const socket = req.socket;
+  if (socket && !socket.destroyed) socket.resetAndDestroy();
+  req.destroy(err);
+}
+
+function putBytes(location: string, body: Body, stall: Stall, signal?: AbortSignal): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const whole = body instanceof Uint8Array || typeof body === 'string';
     const req = http.request(location, {
       method: 'PUT',
       agent: false, // the DataNode closes the connection after each answer
       signal,
+      timeout: stall.ms,
       headers: { 'content-type': 'application/octet-stream', ...(whole ? { 'content-length': Buffer.byteLength(body) } : {}) },
     });
     req.on('error', reject);
+    // No byte taken or answered for that long (connect included): a partition or a hung DataNode, not a slow one.
+    req.on('timeout', () => {
+      const err = stall.error(new URL(location).origin);
+      reject(err);
+      abandon(req, err);
+    });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -192,8 +220,24 @@ export function linkedSignal(parent?: AbortSignal): { signal?: AbortSignal; unli
   return { signal: ac.signal, unlink: () => parent.removeEventListener('abort', onAbort) };
 }
 
-/** Metadata calls get this long; data calls (CREATE's upload, OPEN) only the caller's signal. */
-const META_TIMEOUT_MS = 60_000;
+/**
+ * Metadata calls get this long in all; data calls (CREATE's upload, OPEN, GETFILECHECKSUM's answer) may take as
+ * long as they need but fail after this long without a byte moving. Without the second, a partition that drops
+ * packets (no reset, no refusal) hung an upload for as long as TCP retransmits (~15 min) while the activity's clock
+ * kept heartbeating.
+ */
+export const DEFAULT_TIMEOUT_MS = 60_000;
+
+export interface WebHdfsClientOptions {
+  /** See DEFAULT_TIMEOUT_MS. */
+  timeoutMs?: number;
+}
+
+/** A data call's idle limit, and the error it fails with (naming cluster, operation, path and host). */
+interface Stall {
+  ms: number;
+  error: (origin: string) => WebHdfsError;
+}
 
 interface RemoteExceptionBody {
   RemoteException?: { exception?: string; message?: string };
@@ -202,10 +246,20 @@ interface RemoteExceptionBody {
 export class WebHdfsClient {
   private auth?: Promise<Params>;
 
+  readonly timeoutMs: number;
+
   constructor(
     readonly cluster: WebHdfsCluster,
     private readonly fetchImpl: typeof fetch = fetch,
-  ) {}
+    opts: WebHdfsClientOptions = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  private stall(op: string, path: string): Stall {
+    const s = Math.round(this.timeoutMs / 100) / 10;
+    return { ms: this.timeoutMs, error: (origin) => new WebHdfsError('unreachable', this.cluster.name, op, path, `${origin}: nothing received for ${s} s`) };
+  }
 
   private authParams(): Promise<Params> {
     this.auth ??= (async () => {
@@ -226,8 +280,13 @@ export class WebHdfsClient {
     // Cancelled by the caller: their reason, not a network error.
     if (signal?.aborted) throw signal.reason;
     const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
-    if (e.name === 'AbortError' || e.name === 'TimeoutError') throw err;
-    throw new WebHdfsError('unreachable', this.cluster.name, op, path, `${where}: ${e.cause?.code ?? e.code ?? e.cause?.message ?? e.message}`);
+    // The call's own time limit (metaSignal): the cluster did not answer, which a retry may fix.
+    if (e.name === 'TimeoutError') throw new WebHdfsError('unreachable', this.cluster.name, op, path, `${where}: no answer within ${Math.round(this.timeoutMs / 100) / 10} s`);
+    if (e.name === 'AbortError') throw err;
+    const code = e.cause?.code ?? e.code;
+    // undici's own connect limit (10 s): packets dropped on the way (a partition), nothing refused.
+    const detail = code === 'UND_ERR_CONNECT_TIMEOUT' ? `no connection within 10 s (${code})` : (code ?? e.cause?.message ?? e.message);
+    throw new WebHdfsError('unreachable', this.cluster.name, op, path, `${where}: ${detail}`);
   }
 
   /** Turns a non-2xx answer into a WebHdfsError (reading its RemoteException). */
@@ -250,7 +309,7 @@ export class WebHdfsClient {
   }
 
   private metaSignal(signal?: AbortSignal): AbortSignal {
-    const timeout = AbortSignal.timeout(META_TIMEOUT_MS);
+    const timeout = AbortSignal.timeout(this.timeoutMs);
     return signal ? AbortSignal.any([signal, timeout]) : timeout;
   }
 
@@ -346,7 +405,7 @@ export class WebHdfsClient {
     if (!location) throw new WebHdfsError('server', this.cluster.name, op, path, 'the NameNode sent no DataNode location');
     let res: { status: number; text: string };
     try {
-      res = await putBytes(location, body, opts.signal);
+      res = await putBytes(location, body, this.stall(op, path), opts.signal);
     } catch (err) {
       this.fail(op, path, err, new URL(location).origin, opts.signal);
     }
@@ -388,7 +447,7 @@ export class WebHdfsClient {
     if (!location) throw new WebHdfsError('server', this.cluster.name, op, path, 'the NameNode sent no DataNode location');
     let res: http.IncomingMessage;
     try {
-      res = await dataNodeGet(location, signal);
+      res = await dataNodeGet(location, this.stall(op, path), signal);
     } catch (err) {
       this.fail(op, path, err, new URL(location).origin, callerSignal);
     }

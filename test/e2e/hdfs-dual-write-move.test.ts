@@ -1,7 +1,8 @@
 // The hdfs-dual-write move end to end on the sandbox's two real HDFS clusters (dc1 127.0.1.1 → dc2 127.0.2.1),
 // driven through the CLI services as people would (alice starts, bob says go, signed with their sandbox keys), as
 // a plain HDFS user `etl` (not the clusters' superuser, so permissions are enforced):
-// - two datasets (80 small files from a local tree, two 8 MiB files from a path on dc1), two refreshes, the
+// - two datasets (2,500 small files from a local tree; three large files of 24-40 MiB, in 8 MiB blocks so each has
+//   several, from a path on dc1), two refreshes, the
 //   cutover: the old paths frozen (another user may no longer write, etl still does), the name on dc2, every file
 //   on both clusters as in the source, a file added at the complete gate refreshed to both;
 // - a second move with a no-go at complete: the name back on dc1, the permissions as before, nothing lost;
@@ -10,8 +11,10 @@
 //   counter resets, and the gate opens only after a clean cycle; the new cluster's outputs are thrown away;
 // - bad input (an unreachable NameNode, a source that does not exist, a path the plan's user may not write):
 //   one preflight failure naming each field and host, nothing changed.
-// Sizes are kept small for `npm test`: on this loaded 2-core sandbox GETFILECHECKSUM takes ~90 ms a file and side,
-// and every refresh asks it of every file on both sides (to skip what is there, or to verify what it wrote).
+// Sizes for `npm test` on this loaded 2-core sandbox: every refresh asks GETFILECHECKSUM of every file on both sides
+// (to skip what is there, or to verify what it wrote): ~3.5 s per 1,000 files and both sides; the first write of
+// 1,000 small files to both takes 15-22 s (8 or 4 at once per side). The plans here set 8 at once (the schema's
+// default is 1).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
+import { forEachLimited } from '../../activities/hdfs/refresh';
 import { WebHdfsClient, type WebHdfsCluster, WebHdfsError } from '../../activities/hdfs/webhdfs';
 import * as svc from '../../scripts/cli/services';
 import { sandboxHdfsDualWritePlan, type SandboxHdfsPlanOptions } from '../../scripts/plans/hdfs-dual-write';
@@ -30,7 +34,7 @@ import { lookupA } from '../../activities/dns';
 import type { MigrationStatus } from '../../workflows/shared';
 import { sandboxHdfs } from '../helpers/hdfs';
 import { testSecret, type TestSecret } from '../helpers/secrets';
-import { atGate } from '../helpers/migrations';
+import { atGate, statusWhen } from '../helpers/migrations';
 import { eventually, temporalTestEnv, uniqueQueue, withPlanWorkers, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 const sb = loadSandbox();
@@ -56,17 +60,24 @@ async function setOwner(c: WebHdfsClient, p: string, owner: string): Promise<voi
   if (!res.ok) throw new Error(`SETOWNER ${p}: ${res.status} ${await res.text()}`);
 }
 
-/** `files` small files over a few directories, and `large` files of 8 MiB. */
-function makeTree(dir: string, files: number, large = 0): void {
+/** The small dataset: thousands of files of 0.5-3.5 KB over a few directories. */
+const SMALL_FILES = 2500;
+/** The large dataset: several blocks each (written to dc1 with LARGE_BLOCK, which the refresh keeps), the last one partial. */
+const LARGE_SIZES = [24 << 20, 40 << 20, (40 << 20) + 12_345];
+const LARGE_BLOCK = 8 << 20;
+const LARGE_BYTES = LARGE_SIZES.reduce((a, b) => a + b, 0);
+
+/** `files` small files over a few directories, and one large file of each of `large`'s sizes. */
+function makeTree(dir: string, files: number, large: number[] = []): void {
   for (let i = 0; i < files; i++) {
     const sub = path.join(dir, `day=${i % 5}`);
     mkdirSync(sub, { recursive: true });
     writeFileSync(path.join(sub, `part-${String(i).padStart(4, '0')}`), randomBytes(500 + ((i * 389) % 3000)));
   }
-  for (let i = 0; i < large; i++) {
+  large.forEach((size, i) => {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, `big-${i}.bin`), randomBytes(8 << 20));
-  }
+    writeFileSync(path.join(dir, `big-${i}.bin`), randomBytes(size));
+  });
 }
 
 /** relative path → sha256 of every file under a local directory. */
@@ -80,10 +91,12 @@ function localDigest(dir: string): Map<string, string> {
   return out;
 }
 
-/** relative path → sha256 of every file under an HDFS directory (read back over WebHDFS). */
+/** relative path → sha256 of every file under an HDFS directory (read back over WebHDFS, a few at once). */
 async function hdfsDigest(c: WebHdfsClient, dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const f of await c.walkFiles(dir)) out.set(f.path, createHash('sha256').update(await c.readFile(`${dir}/${f.path}`)).digest('hex'));
+  await forEachLimited(await c.walkFiles(dir), 8, async (f) => {
+    out.set(f.path, createHash('sha256').update(await c.readFile(`${dir}/${f.path}`)).digest('hex'));
+  });
   return out;
 }
 
@@ -98,7 +111,8 @@ function dnsFor(name: string): string {
 
 function plan(name: string, o: Omit<SandboxHdfsPlanOptions, 'name' | 'dnsName'> & { dnsName?: string }): string {
   const dnsName = o.dnsName ?? dnsFor(name);
-  return writePlan(path.join(work, 'plans', `${name}.yaml`), sandboxHdfsDualWritePlan(sb, { user: USER, every: '1s', cleanCycles: 2, soak: '0s', ...o, name: `e2e-${name}-${id}`, dnsName }));
+  const raw = sandboxHdfsDualWritePlan(sb, { user: USER, every: '1s', cleanCycles: 2, soak: '0s', ...o, name: `e2e-${name}-${id}`, dnsName }) as { refresh: object };
+  return writePlan(path.join(work, 'plans', `${name}.yaml`), { ...raw, refresh: { ...raw.refresh, concurrency: 8 } });
 }
 
 beforeAll(async () => {
@@ -113,9 +127,9 @@ beforeAll(async () => {
   await admin.dc1.mkdirs(`${root}/small`, { permission: '777' });
   await setOwner(admin.dc1, `${root}/small`, USER);
   await admin.dc1.mkdirs(`${root}-src/large`, { permission: '755' });
-  makeTree(path.join(work, 'small'), 80);
-  makeTree(path.join(work, 'large'), 0, 2);
-  for (const f of readdirSync(path.join(work, 'large'))) await admin.dc1.create(`${root}-src/large/${f}`, readFileSync(path.join(work, 'large', f)));
+  makeTree(path.join(work, 'small'), SMALL_FILES);
+  makeTree(path.join(work, 'large'), 0, LARGE_SIZES);
+  for (const f of readdirSync(path.join(work, 'large'))) await admin.dc1.create(`${root}-src/large/${f}`, readFileSync(path.join(work, 'large', f)), { blockSize: LARGE_BLOCK });
   // A directory etl may not write in (bad input).
   await admin.dc2.mkdirs(`${root}-locked`, { permission: '755' });
   // The alert webhook: records what it is sent.
@@ -130,7 +144,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => webhook.listen(0, '127.0.0.1', r));
   // The webhook URL is a credential: it lives in the worker's secret store, the plan names it.
   webhookSecret = testSecret(loadSandbox(), 'hdfs-e2e-webhook', `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hooks/cutover\n`);
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   webhookSecret?.remove();
@@ -158,19 +172,23 @@ describe('hdfs-dual-write move on the sandbox clusters', () => {
     });
     const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
       const { id: wf } = await svc.startMigration(s, file, 'alice');
-      const gate = await atGate(s, wf, 'cutover');
+      const gate = await statusWhen(s, wf, (st) => st.gate?.name === 'cutover', 'gate cutover', 300_000);
       // Two refreshes, both clean, then the gate (refreshes go on while it waits); the second rewrote nothing.
       const cycles = Number(gate.gate!.evidence.cycles);
       expect(cycles).toBeGreaterThanOrEqual(2);
       expect(gate.gate!.evidence).toMatchObject({ cleanCycles: cycles, verify: 'checksum', alerts: 0 });
       expect(String(gate.gate!.evidence.history)).toMatch(/#2 shadow clean · #1 shadow clean$/);
       expect(gate.steps.find((st) => st.name === 'dual-write')!.summary).toBe('clean period reached after 2 cycles: 2 clean cycles in a row');
-      expect(String(gate.figures.lastCycle)).toMatch(/small 80 files \d+ B \(0 written, verified by file-checksum\); large 2 files 16777216 B \(0 written/);
+      expect(String(gate.figures.lastCycle)).toMatch(new RegExp(`small ${SMALL_FILES} files \\d+ B \\(0 written, verified by file-checksum\\); large 3 files ${LARGE_BYTES} B \\(0 written`));
+      // Several blocks each on both clusters, as in the source.
+      for (const dc of ['dc1', 'dc2'] as const) {
+        for (const f of await admin[dc].walkFiles(`${root}/large`)) expect(f.status.blockSize).toBe(LARGE_BLOCK);
+      }
       expect((await admin.dc1.getFileStatus(`${root}/small`)).permission).toBe('777');
       expect(await lookupA({ ...sb.dns, name: dnsName })).toEqual([sb.hosts.dc1.address]);
       await svc.decide(s, wf, 'cutover', 'go', 'bob', 'two clean refreshes');
 
-      await atGate(s, wf, 'complete');
+      await statusWhen(s, wf, (st) => st.gate?.name === 'complete', 'gate complete', 300_000);
       expect(await lookupA({ ...sb.dns, name: dnsName })).toEqual([sb.hosts.dc2.address]);
       // Frozen for everyone else: another user may no longer write on dc1; etl, the owner, keeps refreshing.
       expect((await admin.dc1.getFileStatus(`${root}/small`)).permission).toBe('755');
@@ -186,15 +204,18 @@ describe('hdfs-dual-write move on the sandbox clusters', () => {
       return svc.waitForEnd(s, wf);
     });
     expect(final.outcome).toBe('completed');
-    expect(final.steps.find((st) => st.name === 'final-parity')!.summary).toMatch(/small identical on both: 80 files.*large identical on both: 2 files, 16777216 B/);
+    expect(final.steps.find((st) => st.name === 'final-parity')!.summary).toMatch(new RegExp(`small identical on both: ${SMALL_FILES} files.*large identical on both: 3 files, ${LARGE_BYTES} B`));
     // What a user checks afterwards: every file on both clusters as in its source.
+    const readBack = Date.now();
     const small = sorted(localDigest(path.join(work, 'small')));
     const large = sorted(localDigest(path.join(work, 'large')));
     for (const dc of ['dc1', 'dc2'] as const) {
       expect(sorted(await hdfsDigest(admin[dc], `${root}/small`))).toEqual(small);
       expect(sorted(await hdfsDigest(admin[dc], `${root}/large`))).toEqual(large);
     }
-  }, 300_000);
+    const took = (st: { startedAt: string; endedAt?: string }) => (st.endedAt ? `${((Date.parse(st.endedAt) - Date.parse(st.startedAt)) / 1000).toFixed(1)} s` : '-');
+    console.log(`move of ${SMALL_FILES} small files + ${LARGE_BYTES} B large: ${final.steps.map((st) => `${st.name} ${took(st)}`).join(', ')}; read back on both ${((Date.now() - readBack) / 1000).toFixed(1)} s`);
+  }, 600_000);
 
   it('shadow jobs: WordCount equal on both; a job that differs on the new cluster alerts with file and lines and resets the counter', async () => {
     const s = { ...services, taskQueue: uniqueQueue('e2e-hdfs-jobs') };

@@ -3,23 +3,39 @@
 // is back (the sandbox's `up`, as an operator would restart it), the retried refresh completes per file: what was
 // complete on a side is not written again, both sides verify. The DataNode is restarted whatever happens. A refresh
 // whose process is killed -9 mid-way: the next one resumes per file, nothing complete rewritten, no temp left.
+// A dc1↔dc2 partition in the middle of the move's first refresh (iptables on lo, removed in the test's finally and
+// in afterAll): the worker sits in dc1, so the cut is its path to dc2's NameNode and DataNode HTTP ports. The
+// refresh's heartbeat (what `cutover status` shows) names dc2 as waited on; the attempt fails retryably naming dc2's
+// address once nothing has moved for the timeout, and Temporal retries it (a retry during the partition fails the
+// same way); healed, the next attempt completes per file and the cycle is clean: what was complete on dc2 is not
+// written again, no temp is left, every file on both clusters is the source's. (A partition that outlasts the
+// retries fails the cycle's refresh, reported and alerted as such: test/workflows/hdfs-dual-write.test.ts.)
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hdfsFailure } from '../../activities/hdfs';
+import { createActivities } from '../../activities';
+import { createHdfsActivities, hdfsFailure } from '../../activities/hdfs';
+import { withSsh } from '../../activities/clients/ssh';
 import { localDataset } from '../../activities/hdfs/dataset';
-import { refreshDataset } from '../../activities/hdfs/refresh';
+import { refreshDataset, type RefreshProgress } from '../../activities/hdfs/refresh';
 import { WebHdfsClient, type WebHdfsCluster } from '../../activities/hdfs/webhdfs';
-import { loadSandbox } from '../../scripts/sandbox/endpoints';
+import * as svc from '../../scripts/cli/services';
+import { sandboxHdfsDualWritePlan } from '../../scripts/plans/hdfs-dual-write';
+import { writePlan } from '../../scripts/plans/sandbox';
+import { loadSandbox, setSandboxRecord } from '../../scripts/sandbox/endpoints';
+import { sandboxSigningKeys } from '../../scripts/sandbox/people';
 import { DATA_NODE_CLASS } from '../../scripts/sandbox/hdfs';
-import { layout } from '../../scripts/sandbox/layout';
+import { HDFS, layout } from '../../scripts/sandbox/layout';
 import { livePid, stopPidFile } from '../../scripts/sandbox/process';
 import { ErrorType } from '../../workflows/shared/errors';
 import { sandboxHdfs } from '../helpers/hdfs';
+import { atGate } from '../helpers/migrations';
+import { cutTcp, healAll, partition } from '../helpers/partition';
+import { eventually, temporalTestEnv, uniqueQueue, withWorker } from '../helpers/temporal';
 
 const id = randomUUID().slice(0, 8);
 const root = `/e2e-faults-${id}`;
@@ -64,7 +80,13 @@ beforeAll(() => {
   }
 });
 
+/** DNS names a test added to the sandbox's zone (removed in afterAll). */
+const dnsNames: string[] = [];
+
 afterAll(async () => {
+  // The partition tests' rules, if one failed before its own finally: never left behind.
+  await healAll();
+  for (const n of dnsNames) setSandboxRecord(sb, n, null);
   if (!livePid(dataNodePid, DATA_NODE_CLASS)) {
     sandboxUp();
     await writable(new WebHdfsClient(dc2)).catch(() => undefined);
@@ -144,4 +166,95 @@ describe('a refresh whose process is killed mid-way', () => {
       for (const [p, mtime] of done) expect(after.find((f) => f.path === p)?.status.modificationTime).toBe(mtime);
     }
   }, 180_000);
+});
+
+describe('a dc1↔dc2 partition during a refresh', () => {
+  it('the cycle\'s refresh shows dc2 as waited on and Temporal retries it; healed, the cycle ends clean, nothing rewritten, both clusters equal', async () => {
+    const dir = path.join(localDir, 'move-partition');
+    const N = 600;
+    for (let i = 0; i < N; i++) {
+      mkdirSync(path.join(dir, `day=${i % 6}`), { recursive: true });
+      writeFileSync(path.join(dir, `day=${i % 6}`, `part-${i}`), randomBytes(3000 + i * 5));
+    }
+    const dest = `${root}/move-partition`;
+    const dnsName = `e2e-hdfs-partition-${id}.${sb.dns.zone}`;
+    setSandboxRecord(sb, dnsName, sb.hosts.dc1.address);
+    dnsNames.push(dnsName);
+    const raw = sandboxHdfsDualWritePlan(sb, { name: `e2e-partition-${id}`, dnsName, every: '1h', cleanCycles: 1, datasets: [{ name: 'events', local: dir, path: dest }] }) as { refresh: object };
+    const file = writePlan(path.join(localDir, 'plans', 'partition.yaml'), { ...raw, refresh: { ...raw.refresh, concurrency: 4 } });
+    const dc2Address = new URL(dc2.url).hostname;
+    const rules = cutTcp(dc2Address, [HDFS.httpPort, HDFS.dataNodeHttpPort]);
+    const env = await temporalTestEnv();
+    const services = await svc.connect({ signingKeys: sandboxSigningKeys(sb.stateDir) });
+    const s = { ...services, taskQueue: uniqueQueue('e2e-hdfs-partition') };
+    // The real activities, with the refresh's wait on a silent cluster shortened from 60 s to 8 s for the test.
+    const activities = { ...createActivities(), ...createHdfsActivities({ withSsh }, {}, { timeoutMs: 8_000 }) };
+    const c2 = new WebHdfsClient(dc2);
+    const t: Record<string, number> = {};
+    try {
+      await withWorker(env, s.taskQueue, activities, async () => {
+        const { id: wf } = await svc.startMigration(s, file, 'alice');
+        // Cut once dc2 holds some of the files: those are complete and must not be written again.
+        const complete = await eventually(async () => {
+          if (!(await c2.stat(dest))) return null;
+          const done = (await c2.walkFiles(dest)).filter((f) => !f.path.endsWith('._COPYING_'));
+          return done.length >= 60 ? new Map(done.map((f) => [f.path, f.status.modificationTime])) : null;
+        }, 'the first files on dc2', 90_000);
+        expect(complete.size).toBeLessThan(N);
+        const cut = await partition(rules);
+        const failures = new Map<number, { message: string; afterMs: number }>();
+        try {
+          // What `cutover status` shows meanwhile: the refresh's heartbeat names dc2 as waited on.
+          const waiting = await eventually(async () => {
+            const live = (await svc.liveProgress(s, wf)).find((a) => a.activity === 'hdfsRefresh');
+            const w = (live?.details as RefreshProgress | null)?.waiting;
+            return w?.length ? w : null;
+          }, 'the heartbeat naming dc2', 20_000);
+          t.waitingShown = Date.now() - cut.since;
+          expect(waiting).toEqual([expect.stringMatching(new RegExp(`^dc2 ${dc2.url}: no answer for \\d+ s$`))]);
+          // Failed retryably, and retried: a third attempt scheduled after two failures, each naming dc2's address.
+          await eventually(async () => {
+            const d = await s.client.workflow.getHandle(wf).describe();
+            const a = d.raw.pendingActivities?.find((x) => x.activityType?.name === 'hdfsRefresh');
+            const attempt = a?.attempt ?? 1;
+            if (a?.lastFailure?.message && !failures.has(attempt - 1)) failures.set(attempt - 1, { message: a.lastFailure.message, afterMs: Date.now() - cut.since });
+            return attempt >= 3 && failures.has(2);
+          }, 'two failed attempts', 60_000);
+        } finally {
+          await cut.heal();
+        }
+        const unreachable = new RegExp(`^hdfs refresh: hdfs dc2: [A-Z]+ .*: cluster unreachable: http://${dc2Address.replace(/\./g, '\\.')}:(${HDFS.httpPort}|${HDFS.dataNodeHttpPort}): (nothing received for 8 s|no answer within 8 s|no connection within 10 s \\(UND_ERR_CONNECT_TIMEOUT\\))$`);
+        for (const f of failures.values()) expect(f.message).toMatch(unreachable);
+        // The first about the timeout after the cut (the copy stalled), the second about the timeout after its start.
+        expect(failures.get(1)!.afterMs).toBeGreaterThanOrEqual(7_000);
+        expect(failures.get(2)!.afterMs).toBeGreaterThan(16_000);
+        const healedAt = Date.now();
+        // Healed: the next attempt completes the cycle's refresh; the cycle is clean (no alert, no difference).
+        const gate = await atGate(s, wf, 'cutover');
+        t.healedToGate = Date.now() - healedAt;
+        expect(gate.gate!.evidence).toMatchObject({ cycles: 1, cleanCycles: 1, alerts: 0 });
+        expect(String(gate.gate!.evidence.history)).toBe('#1 shadow clean');
+        expect(String(gate.figures.lastCycle)).toMatch(new RegExp(`events ${N} files \\d+ B \\(\\d+ written, verified by file-checksum\\)`));
+        await svc.decide(s, wf, 'cutover', 'no-go', 'bob', 'partition test over');
+        expect((await svc.waitForEnd(s, wf)).outcome).toBe('rolled-back');
+
+        const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+        for (const c of [dc1, dc2]) {
+          const client = new WebHdfsClient(c);
+          const after = await client.walkFiles(dest);
+          expect(after.filter((f) => f.path.includes('_COPYING_'))).toEqual([]);
+          expect(after).toHaveLength(N);
+          const differing: string[] = [];
+          for (const f of after) if (digest(await client.readFile(`${dest}/${f.path}`)) !== digest(readFileSync(path.join(dir, f.path)))) differing.push(f.path);
+          expect(differing).toEqual([]);
+          // Complete on dc2 before the cut: the same file afterwards (not written a second time).
+          if (c === dc2) for (const [p, mtime] of complete) expect(after.find((f) => f.path === p)?.status.modificationTime).toBe(mtime);
+        }
+        console.log(`partition: cut with ${complete.size}/${N} files on dc2; heartbeat named dc2 ${t.waitingShown} ms after the cut; ${[...failures].map(([n, f]) => `attempt ${n} failed (seen ${f.afterMs} ms after the cut): ${f.message}`).join('; ')}; healed → gate ${t.healedToGate} ms`);
+      });
+    } finally {
+      await services.close();
+      await env.close();
+    }
+  }, 300_000);
 });

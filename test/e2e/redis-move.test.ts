@@ -42,6 +42,7 @@ import { loadSandbox, setSandboxRecord } from '../../scripts/sandbox/endpoints';
 import { sandboxSigningKeys } from '../../scripts/sandbox/people';
 import { control } from '../../scripts/workload/redis-jobs-ctl';
 import { countJobs, drainJobs, type JobSystem, startJobSystem } from '../../scripts/workload/redis-jobs';
+import { cutTcp, healAll, partition } from '../helpers/partition';
 import { testSecret, type TestSecret } from '../helpers/secrets';
 import { freePortOnAll, startThrowawayRedis, type ThrowawayRedis } from '../../scripts/workload/redis-servers';
 
@@ -75,7 +76,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // A partition test that failed half-way leaves no rule behind.
-  for (const r of partitioned.splice(0)) await iptables('-D', r).catch(() => undefined);
+  await healAll();
   for (const f of fixtures.splice(0)) await f.cleanup();
   await services?.close();
   await env?.close();
@@ -289,10 +290,6 @@ async function moveFixture(o: { keys: number; pad?: number; jobs?: boolean; targ
   fixtures.push(f);
   return f;
 }
-
-/** iptables rules a partition test added and has not removed yet (afterAll removes them whatever happened). */
-const partitioned: string[][] = [];
-const iptables = (op: '-A' | '-D', rule: string[]) => promisify(execFile)('iptables', ['-w', op, ...rule]);
 
 const client = (r: ControlledRedis) => new Redis({ ...r.endpoint, protocol: 2, maxRetriesPerRequest: 1 });
 
@@ -589,10 +586,7 @@ describe('redis-move end to end', () => {
     const port = String(f.source.endpoint.port);
     // Only this pair's replication link is cut (dc2 to the source's port on dc1, and back): other tests on the
     // sandbox's hosts go on, and the worker still reads both servers (it connects from 127.0.0.1).
-    const rules = [
-      ['OUTPUT', '-s', dc2, '-d', dc1, '-p', 'tcp', '--dport', port, '-j', 'DROP'],
-      ['OUTPUT', '-s', dc1, '-d', dc2, '-p', 'tcp', '--sport', port, '-j', 'DROP'],
-    ];
+    const rules = cutTcp(dc1, [port], dc2);
     await sleep(1500);
     const final: MigrationStatus = await withWorker(env, s.taskQueue, createActivities(), async () => {
       const id = await startRun(s, f);
@@ -600,21 +594,17 @@ describe('redis-move end to end', () => {
       const before = gate.gate!.evidence;
       expect(before).toMatchObject({ mode: 'replicate', link: 'up' });
       expect(Number(before.lagBytes)).toBeLessThan(100_000);
+      const cut = await partition(rules);
       try {
-        for (const r of rules) {
-          partitioned.push(r);
-          await iptables('-A', r);
-        }
         // The jobs go on writing on dc1; the target hears nothing: at the gate's next refresh (15 s) the lag shows it.
-        const cut = await eventually(async () => {
+        const lagging = await eventually(async () => {
           const st = (await svc.getStatus(s, id)).status;
           return st.gate?.refreshedAt !== gate.gate!.refreshedAt && Number(st.gate!.evidence.lagBytes) > Number(before.lagBytes) + 1000 ? st : null;
         }, 'the gate showing the lag', 40_000);
-        expect(cut.gate!.name).toBe('cutover');
-        expect(Number(cut.gate!.evidence.lagBytes)).toBeGreaterThan(1000);
+        expect(lagging.gate!.name).toBe('cutover');
+        expect(Number(lagging.gate!.evidence.lagBytes)).toBeGreaterThan(1000);
       } finally {
-        for (const r of rules) await iptables('-D', r).catch(() => undefined);
-        partitioned.splice(0);
+        await cut.heal();
       }
       // Healed: the replica catches up by itself (the link was never given up on, or reconnects).
       const [sr, tr] = [client(f.source), client(f.target)];

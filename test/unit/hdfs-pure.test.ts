@@ -1,9 +1,11 @@
 // HDFS pieces that need no server: the sandbox's Hadoop conf files, WebHDFS URLs and error kinds, the local HDFS
-// checksum (against values a real NameNode reported), the temp name, and the output comparison's diff logic.
+// checksum (against values a real NameNode reported), the temp name, the output comparison's diff logic, the
+// WebHDFS time limits (a silent NameNode, a DataNode that stops taking bytes) and the clusters a refresh waits on.
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { checksumKey, checksumParams, crc32c, HdfsChecksum } from '../../activities/hdfs/checksum';
 import { diffLines, diffListings } from '../../activities/hdfs/compare';
-import { forEachLimited, tempPathFor } from '../../activities/hdfs/refresh';
+import { forEachLimited, tempPathFor, Waits } from '../../activities/hdfs/refresh';
 import { encodeHdfsPath, errorKind, WebHdfsClient, WebHdfsError, webhdfsUrl } from '../../activities/hdfs/webhdfs';
 import { coreSite, daemonJvmArgs, hadoopXml, hdfsSite, jvmHostsFile } from '../../scripts/sandbox/hdfs';
 import { hadoopPom } from '../../scripts/sandbox/install';
@@ -98,6 +100,58 @@ describe('WebHDFS URLs and errors', () => {
     await new WebHdfsClient({ name: 'dc1', url: 'http://nn:9870', user: 'u' }, fake).getFileStatus('/', { signal: ac.signal });
     ac.abort();
     expect(seen[0]?.aborted).toBe(true);
+  });
+
+  it('a NameNode that never answers fails as unreachable after the timeout, naming cluster, operation and address', async () => {
+    // What fetch does when the signal it was given fires.
+    const silent = ((_u: string, init?: RequestInit) => new Promise((_r, reject) => init!.signal!.addEventListener('abort', () => reject(init!.signal!.reason)))) as typeof fetch;
+    const c = new WebHdfsClient({ name: 'dc2', url: 'http://nn2:9870', user: 'u' }, silent, { timeoutMs: 100 });
+    const err = await c.getServerDefaults().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WebHdfsError);
+    expect((err as WebHdfsError).kind).toBe('unreachable');
+    expect((err as Error).message).toBe('hdfs dc2: GETSERVERDEFAULTS /: cluster unreachable: http://nn2:9870: no answer within 0.1 s');
+  });
+
+  it('an upload the DataNode stops taking fails as unreachable once nothing moved for the timeout', async () => {
+    // A "DataNode" that accepts the connection and then neither reads nor answers, as behind a dropping firewall.
+    const sockets: Socket[] = [];
+    const dn = createNetServer((sock) => {
+      sockets.push(sock);
+      sock.pause();
+    });
+    await new Promise<void>((r) => dn.listen(0, '127.0.0.1', r));
+    const location = `http://127.0.0.1:${(dn.address() as AddressInfo).port}/webhdfs/v1/x?op=CREATE`;
+    const nn = (async () => new Response(null, { status: 307, headers: { location } })) as typeof fetch;
+    try {
+      const c = new WebHdfsClient({ name: 'dc2', url: 'http://nn2:9870', user: 'u' }, nn, { timeoutMs: 300 });
+      const started = Date.now();
+      const err = await c.create('/x', Buffer.alloc(8 << 20)).catch((e: unknown) => e);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(err).toBeInstanceOf(WebHdfsError);
+      expect((err as Error).message).toBe(`hdfs dc2: CREATE /x: cluster unreachable: ${new URL(location).origin}: nothing received for 0.3 s`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      dn.close();
+    }
+  });
+});
+
+describe('refresh progress: the clusters waited on', () => {
+  it('names a cluster with calls in flight and no answer for a while, and forgets it once it answers', async () => {
+    const waits = new Waits(20);
+    const dc1 = { name: 'dc1', url: 'http://nn1:9870' };
+    const dc2 = { name: 'dc2', url: 'http://nn2:9870' };
+    let answer!: () => void;
+    const pending = waits.on(dc2, () => new Promise<void>((r) => (answer = r)));
+    await waits.on(dc1, async () => undefined);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(waits.waiting()).toEqual([expect.stringMatching(/^dc2 http:\/\/nn2:9870: no answer for \d+ s$/)]);
+    waits.moved(dc2);
+    expect(waits.waiting()).toEqual([]);
+    answer();
+    await pending;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(waits.waiting()).toEqual([]);
   });
 });
 
