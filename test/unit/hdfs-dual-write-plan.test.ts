@@ -39,7 +39,7 @@ describe('hdfs-dual-write plan', () => {
     expect(input.clusters.old).toEqual({ name: 'dc1', url: 'http://127.0.1.1:9870', fs: 'hdfs://127.0.1.1:8020', address: '127.0.1.1', user: 'etl' });
     expect(input.clusters.new).toEqual({ name: 'dc2', url: 'http://127.0.2.1:9870', fs: 'hdfs://127.0.2.1:8020', address: '127.0.2.1', delegationToken: { secret: 'dc2-token' } });
     expect(input.datasets[1]).toEqual({ name: 'raw', source: { hdfs: '/ingest/raw' }, paths: { old: '/data/raw', new: '/warehouse/raw' } });
-    expect(input.refresh).toEqual({ everyMs: 86_400_000, verify: 'auto', concurrency: 1 });
+    expect(input.refresh).toEqual({ everyMs: 86_400_000, verify: 'auto', concurrency: 4 });
     expect(input.jobs).toEqual([
       {
         name: 'wordcount',
