@@ -4,12 +4,23 @@
 // keysPerSec, keysDifferent (must equal the injected count), and the rest of the figures.
 //
 //   npx tsx scripts/bench/redis-compare.ts [--keys 1000000] [--pad 0] [--connections 4] [--batch 1000] [--ways digest,frozen,values]
+//     [--commandstats]   (calls and µs per call of each command on both servers, per way)
 import { readFileSync } from 'node:fs';
 import Redis from 'ioredis';
 import { compareRedis } from '../../activities/redis/compare';
 import { awaitCaughtUp, promote, replicaOf } from '../../activities/redis/replication';
 import { seedRedis } from '../workload/redis-data';
 import { startThrowawayRedis } from '../workload/redis-servers';
+
+/** Calls and server time of each command since the last CONFIG RESETSTAT (INFO commandstats): where a server's CPU goes. */
+async function commandStats(r: Redis): Promise<Record<string, { calls: number; usecPerCall: number }>> {
+  const out: Record<string, { calls: number; usecPerCall: number }> = {};
+  for (const line of String(await r.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=\d+,usec_per_call=([\d.]+)/.exec(line);
+    if (m) out[m[1]] = { calls: Number(m[2]), usecPerCall: Number(m[3]) };
+  }
+  return out;
+}
 
 /** CPU time (user + system) a process has used, from /proc. */
 function cpuMs(pid: number): number {
@@ -54,6 +65,7 @@ async function main(): Promise<void> {
     const ways = (process.argv.includes('--ways') ? process.argv[process.argv.indexOf('--ways') + 1] : 'digest,frozen,values').split(',');
     const runs = [];
     for (const way of ways) {
+      await Promise.all([src.config('RESETSTAT'), tgt.config('RESETSTAT')]);
       const cpu0 = [cpuMs(source.pid), cpuMs(target.pid), process.cpuUsage()] as const;
       const r = await compareRedis({
         source: source.endpoint,
@@ -65,7 +77,8 @@ async function main(): Promise<void> {
       });
       const node = process.cpuUsage(cpu0[2]);
       const cpu = { sourceMs: cpuMs(source.pid) - cpu0[0], targetMs: cpuMs(target.pid) - cpu0[1], workerMs: Math.round((node.user + node.system) / 1000) };
-      runs.push({ way, method: r.method, cpu, keysCompared: r.keysCompared, targetKeysScanned: r.targetKeysScanned, keysPerSec: r.keysPerSec, elapsedMs: r.elapsedMs, keysDifferent: r.keysDifferent, allFound: r.keysDifferent === INJECTED.length, byKind: r.byKind, bigKeys: r.bigKeys });
+      const commands = process.argv.includes('--commandstats') ? { source: await commandStats(src), target: await commandStats(tgt) } : undefined;
+      runs.push({ way, method: r.method, cpu, commands, keysCompared: r.keysCompared, targetKeysScanned: r.targetKeysScanned, keysPerSec: r.keysPerSec, elapsedMs: r.elapsedMs, keysDifferent: r.keysDifferent, allFound: r.keysDifferent === INJECTED.length, byKind: r.byKind, bigKeys: r.bigKeys });
     }
     const out = {
       bench: 'redis-compare',
