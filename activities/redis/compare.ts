@@ -98,10 +98,10 @@ export interface CompareOptions {
    * `values` (default): every value read and compared by the worker. `digest`: each server digests its keys with
    * a read-only script (digest.ts) and only keys whose type, expiry or digest differ are read value by value
    * (falls back to `values` on a server that cannot run the script, before 7.0). Measured here (1M keys of ~500
-   * bytes, servers and worker on one 2-core machine): the script costs each server ~10 µs of CPU a key (mostly
-   * SHA-1 in Lua) against ~4-6 µs for answering reads, so `values` is faster where the network is loopback;
-   * `digest` ships ~60 bytes a key instead of the values (and takes ~40% of the worker's CPU), for servers
-   * reached over a slow link.
+   * bytes, servers and worker on one 2-core machine): the script costs each server ~8-9 µs of CPU a key (mostly
+   * SHA-1 in Lua) against ~3-3.5 µs for answering reads, so `values` is faster where the network is loopback
+   * (160-188k keys/s against ~97k for digest, 86-94k frozen); `digest` ships ~60 bytes a key instead of the
+   * values (and takes about half the worker's CPU), for servers reached over a slow link.
    */
   method?: 'digest' | 'values';
   /**
