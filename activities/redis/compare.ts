@@ -1,17 +1,24 @@
 // Integrity comparison of two Redis servers, key by key, in both directions, meant to miss nothing:
 //   1. per-db key counts (INFO keyspace) on both sides;
-//   2. source → target: SCAN the source; for each batch, TYPE on the source, then PTTL and the value's first page
-//      on both sides in one pipeline each. A wrong type on the target answers WRONGTYPE, a missing key PTTL -2,
-//      so two round trips per batch decide most keys;
+//   2. source → target: SCAN the source; for each batch, PTTL and the value's first page on both sides in one
+//      pipeline each, the page read with the command of the type guessed from the key's name (TypeGuess). A page
+//      read proves the type (any other type answers WRONGTYPE), a missing key answers PTTL -2, so one round trip
+//      per batch decides most keys; keys guessed wrong on the source are asked their TYPE first;
 //   3. target → source: SCAN the target and ask the source `EXISTS k1 ... kn` per batch (one command for a
 //      thousand keys when nothing is extra), key by key only when the count falls short;
 //   4. every key found different is compared once more from scratch before it is reported (a key that expired
 //      or was being written in between is not a difference).
-// Values are compared semantically, never as DUMP bytes (equal hashes and sets dump differently, see
-// REFERENCE.md), and never with DEBUG DIGEST, which blocks a serving server for seconds. Big values are read in
-// pages (GETRANGE, HSCAN+HMGET, SSCAN+SMISMEMBER, ZSCAN+ZMSCORE, LRANGE, XRANGE), never as one reply. TTLs are
-// equal within a tolerance (the two sides are read a few milliseconds apart). Streams compare entries (ids and
-// fields), length, last-generated-id, entries-added, max-deleted-entry-id and their consumer groups.
+// Values are compared semantically, never as DUMP bytes, and never with DEBUG DIGEST, which blocks a serving
+// server for seconds. DUMP was measured as a fast path (1M keys x 450 B, replica made by replication): equal
+// hashes and sets dump differently (every hashtable-encoded hash, 97% of the sets: REFERENCE.md), and DUMP costs a
+// server ~4 µs a key (it LZF-compresses every value, rdbcompression) against ~1 µs for GETRANGE, where the servers'
+// CPU is what bounds the comparison. Big values are read in pages (GETRANGE, HSCAN+HMGET, SSCAN+SMISMEMBER,
+// ZSCAN+ZMSCORE, LRANGE, XRANGE), never as one reply. TTLs are equal within a tolerance (the two sides are read a
+// few milliseconds apart). Streams compare entries (ids and fields), length, last-generated-id, entries-added,
+// max-deleted-entry-id and their consumer groups.
+// Measured (bench redis-compare, 1M keys x 450 B, servers and worker on one 2-core machine): ~180k keys/s; per key
+// the source spends ~3.5 µs (its share of SCAN, PTTL, the page, EXISTS), the target ~3 µs, the worker ~2.8 µs,
+// so the two cores, not one process, are the limit.
 import { CORE_TYPES, type CoreType, printable, type RedisEndpoint } from './endpoint';
 import { digestKeys, type KeyDigest, loadDigestScript } from './digest';
 import { parseKeyspace } from './info';
@@ -91,10 +98,10 @@ export interface CompareOptions {
    * `values` (default): every value read and compared by the worker. `digest`: each server digests its keys with
    * a read-only script (digest.ts) and only keys whose type, expiry or digest differ are read value by value
    * (falls back to `values` on a server that cannot run the script, before 7.0). Measured here (1M keys of ~500
-   * bytes, servers and worker on one 2-core machine): the script costs each server ~10 µs of CPU a key (mostly
-   * SHA-1 in Lua) against ~4-6 µs for answering reads, so `values` is faster where the network is loopback;
-   * `digest` ships ~60 bytes a key instead of the values (and takes ~40% of the worker's CPU), for servers
-   * reached over a slow link.
+   * bytes, servers and worker on one 2-core machine): the script costs each server ~8-9 µs of CPU a key (mostly
+   * SHA-1 in Lua) against ~3-3.5 µs for answering reads, so `values` is faster where the network is loopback
+   * (160-188k keys/s against ~97k for digest, 86-94k frozen); `digest` ships ~60 bytes a key instead of the
+   * values (and takes about half the worker's CPU), for servers reached over a slow link.
    */
   method?: 'digest' | 'values';
   /**
@@ -235,6 +242,8 @@ class Run {
   cleared = 0;
   byKind = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<DiffKind, number>;
   differences: KeyDifference[] = [];
+  /** Types guessed from key names (compareBatch). */
+  readonly typeGuess = new TypeGuess();
   /** Differences of the current db waiting for their second look. */
   suspects: Array<{ key: Buffer; kind: DiffKind }> = [];
   private lastProgress = 0;
@@ -402,10 +411,11 @@ async function targetToSource(run: Run, scan: RespConnection, tasks: Tasks): Pro
 }
 
 async function checkOnSource(run: Run, pair: Pair, found: Buffer[]): Promise<void> {
+  // EXISTS counts a key named twice twice: a batch SCAN returned a key twice in still adds up when all exist.
+  const [count] = await pair.src.exec([['EXISTS', ...found]]);
+  run.targetKeysScanned += found.length;
+  if (count === found.length) return;
   const unique = [...new Map(found.map((k) => [k.toString('latin1'), k])).values()];
-  run.targetKeysScanned += unique.length;
-  const [count] = await pair.src.exec([['EXISTS', ...unique]]);
-  if (count === unique.length) return;
   const [exists, ttls] = await Promise.all([pair.src.exec(unique.map((k) => ['EXISTS', k])), pair.tgt.exec(unique.map((k) => ['PTTL', k]))]);
   unique.forEach((k, i) => {
     if (exists[i] !== 0) return;
@@ -619,10 +629,102 @@ async function compareDigests(run: Run, pair: Pair, keys: Buffer[]): Promise<voi
 }
 
 /**
- * One batch of source keys: their types from the source, then PTTL and the first page on both sides, one
- * pipeline each. A key of another type on the target answers WRONGTYPE, a key missing there PTTL -2.
+ * Types of keys guessed from their names: keys named alike (`user:17:cart`, `user:18:cart`) are of one type in
+ * practically every keyspace. Each key's name with its runs of digits left out is hashed (FNV-1a) to the type last
+ * seen under it; a name never seen gets the type seen most often. A guess is only ever a choice of which command
+ * to send: the command that reads a value's first page answers WRONGTYPE for any other type, so a page read proves
+ * the type, and a wrong guess costs that key one more round trip (compareTyped), never a wrong verdict.
+ */
+export class TypeGuess {
+  private readonly byShape = new Map<number, CoreType>();
+  private readonly counts = new Map<CoreType, number>();
+  private common: CoreType = 'string';
+  private commonCount = 0;
+
+  static shape(k: Buffer): number {
+    let h = 0x811c9dc5;
+    let digits = false;
+    for (let i = 0; i < k.length; i++) {
+      const c = k[i];
+      if (c >= 48 && c <= 57) {
+        digits = true;
+        continue;
+      }
+      if (digits) {
+        h = Math.imul(h ^ 35, 0x01000193); // '#' where the digits were
+        digits = false;
+      }
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    return digits ? Math.imul(h ^ 35, 0x01000193) : h;
+  }
+
+  guess(k: Buffer): CoreType {
+    return this.byShape.get(TypeGuess.shape(k)) ?? this.common;
+  }
+
+  learn(k: Buffer, type: CoreType): void {
+    this.byShape.set(TypeGuess.shape(k), type);
+    const n = (this.counts.get(type) ?? 0) + 1;
+    this.counts.set(type, n);
+    if (n > this.commonCount) {
+      this.common = type;
+      this.commonCount = n;
+    }
+  }
+}
+
+/**
+ * One batch of source keys in one round trip: PTTL and the first page of each key's guessed type (TypeGuess),
+ * on both sides, one pipeline each. A page read that succeeds on the source proves the key is of that type there;
+ * a key missing on the target answers PTTL -2, a key of another type there WRONGTYPE. Keys whose guess was wrong
+ * on the source are compared by compareTyped (TYPE first).
  */
 async function compareBatch(run: Run, pair: Pair, keys: Buffer[]): Promise<void> {
+  const { o } = run;
+  const guess = run.typeGuess;
+  const cmds: Arg[][] = [];
+  const types: CoreType[] = [];
+  const at: number[] = []; // index of each key's PTTL in the replies
+  for (const k of keys) {
+    const type = guess.guess(k);
+    types.push(type);
+    at.push(cmds.length);
+    cmds.push(['PTTL', k], firstPage(o, type, k));
+    if (type === 'stream') cmds.push(['XINFO', 'STREAM', k], ['XINFO', 'GROUPS', k]);
+  }
+  const [s, t] = await Promise.all([pair.src.exec(cmds), pair.tgt.exec(cmds)]);
+  const big: Buffer[] = [];
+  const wrong: Buffer[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const j = at[i];
+    const type = types[i];
+    if (s[j] === -2) continue; // gone from the source since the scan (expired, deleted)
+    if (s[j + 1] instanceof RespError) {
+      wrong.push(keys[i]); // another type on the source (or the page could not be read): TYPE first
+      continue;
+    }
+    judge(run, keys[i], type, s, t, j, big);
+  }
+  if (wrong.length > 0) await compareTyped(run, pair, wrong, big);
+  await compareBig(run, pair, big);
+  run.tick();
+}
+
+/** Keys that need more than one page (or whose type differs), each from scratch. */
+async function compareBig(run: Run, pair: Pair, big: Buffer[]): Promise<void> {
+  for (const k of big) {
+    run.bigKeys++;
+    const v = await compareKey(run, pair, k);
+    if (v && v !== 'vanished') run.found(k, v);
+  }
+}
+
+/**
+ * Keys of an unguessed type: their types from the source first (TYPE, taught to the guess), then PTTL and the
+ * first page on both sides, one pipeline each. Keys that need more than a page are added to `big`.
+ */
+async function compareTyped(run: Run, pair: Pair, keys: Buffer[], big: Buffer[]): Promise<void> {
   const { o } = run;
   const types = await pair.src.exec(keys.map((k) => ['TYPE', k]));
   const cmds: Arg[][] = [];
@@ -637,48 +739,57 @@ async function compareBatch(run: Run, pair: Pair, keys: Buffer[]): Promise<void>
       run.found(k, { kind: 'uncomparable', detail: `type ${type} (a module's) is not compared` }, false);
       return;
     }
+    run.typeGuess.learn(k, type as CoreType);
     at.push(cmds.length);
     cmds.push(['PTTL', k], firstPage(o, type as CoreType, k));
     if (type === 'stream') cmds.push(['XINFO', 'STREAM', k], ['XINFO', 'GROUPS', k]);
   });
   const [s, t] = await Promise.all([pair.src.exec(cmds), pair.tgt.exec(cmds)]);
-  const big: Buffer[] = [];
   for (let i = 0; i < keys.length; i++) {
     const j = at[i];
     if (j < 0) continue;
-    const type = String(types[i]) as CoreType;
-    const sTtl = s[j] as number;
-    const tTtl = t[j] as number;
-    if (sTtl === -2) continue; // gone from the source between TYPE and PTTL
-    run.keysCompared++;
-    if (tTtl === -2) {
-      const v = missingOnTarget(o, sTtl);
-      if (v && v !== 'vanished') run.found(keys[i], v);
-      continue;
-    }
-    const sPage = s[j + 1];
-    const tPage = t[j + 1];
-    // A wrong type on either side (WRONGTYPE), a page that is not the whole value, stream metadata that could
-    // not be read: the full comparison sorts it out.
-    if (!isWhole(o, type, sPage) || !isWhole(o, type, tPage) || (type === 'stream' && [s[j + 2], s[j + 3], t[j + 2], t[j + 3]].some((r) => r instanceof RespError))) {
-      big.push(keys[i]);
-      continue;
-    }
-    let detail = comparePages(type, sPage, tPage);
-    if (!detail && type === 'stream') detail = compareStreamMeta(s[j + 2], t[j + 2], s[j + 3], t[j + 3]);
-    const v: Verdict = detail ? { kind: 'value', detail } : ttlVerdict(o, sTtl, tTtl);
-    if (v && v !== 'vanished') run.found(keys[i], v);
+    if (s[j] === -2) continue; // gone from the source between TYPE and PTTL
+    judge(run, keys[i], String(types[i]) as CoreType, s, t, j, big);
   }
-  for (const k of big) {
-    run.bigKeys++;
-    const v = await compareKey(run, pair, k);
+}
+
+/**
+ * One key of `type` on the source, from the replies of both sides (`j`: its PTTL, then its first page, then for a
+ * stream XINFO STREAM and XINFO GROUPS): counted as compared, and any difference found. A key of another type on
+ * the target (WRONGTYPE), a page that is not the whole value or stream metadata that could not be read is added to
+ * `big`: compareKey sorts it out.
+ */
+function judge(run: Run, k: Buffer, type: CoreType, s: Reply[], t: Reply[], j: number, big: Buffer[]): void {
+  const { o } = run;
+  const sTtl = s[j] as number;
+  const tTtl = t[j] as number;
+  run.keysCompared++;
+  if (tTtl === -2) {
+    const v = missingOnTarget(o, sTtl);
     if (v && v !== 'vanished') run.found(k, v);
+    return;
   }
-  run.tick();
+  const sPage = s[j + 1];
+  const tPage = t[j + 1];
+  if (!isWhole(o, type, sPage) || !isWhole(o, type, tPage) || (type === 'stream' && [s[j + 2], s[j + 3], t[j + 2], t[j + 3]].some((r) => r instanceof RespError))) {
+    big.push(k);
+    return;
+  }
+  let detail = comparePages(type, sPage, tPage);
+  if (!detail && type === 'stream') detail = compareStreamMeta(s[j + 2], t[j + 2], s[j + 3], t[j + 3]);
+  const v: Verdict = detail ? { kind: 'value', detail } : ttlVerdict(o, sTtl, tTtl);
+  if (v && v !== 'vanished') run.found(k, v);
 }
 
 /** Compare whole first pages (the value fits in one): the detail of the first difference, or null. */
 function comparePages(type: CoreType, s: Reply, t: Reply): string | null {
+  // Hashes, sets and zsets in the same order on both sides (listpack and intset encodings keep insertion or score
+  // order, and a replica loads them as they were): equal without building maps.
+  if (type === 'hash' || type === 'set' || type === 'zset') {
+    const sa = (s as Reply[])[1] as Buffer[];
+    const ta = (t as Reply[])[1] as Buffer[];
+    if (sa.length === ta.length && sa.every((b, i) => b.equals(ta[i]))) return null;
+  }
   switch (type) {
     case 'string':
       return bytesDiffer(s as Buffer, t as Buffer, 0);
@@ -722,9 +833,10 @@ function describe(b: Buffer): string {
 function pairsDiffer(what: string, s: Map<string, Buffer>, t: Map<string, Buffer>, eq: (a: Buffer, b: Buffer) => boolean): string | null {
   for (const [f, v] of s) {
     const tv = t.get(f);
+    if (tv !== undefined && eq(v, tv)) continue;
     const name = printable(Buffer.from(f, 'latin1'));
     if (tv === undefined) return `${what} "${name}" missing on the target`;
-    if (!eq(v, tv)) return `${what} "${name}": source ${describe(v)}, target ${describe(tv)}`;
+    return `${what} "${name}": source ${describe(v)}, target ${describe(tv)}`;
   }
   for (const f of t.keys()) if (!s.has(f)) return `${what} "${printable(Buffer.from(f, 'latin1'))}" only on the target`;
   return null;

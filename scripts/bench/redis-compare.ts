@@ -4,6 +4,8 @@
 // keysPerSec, keysDifferent (must equal the injected count), and the rest of the figures.
 //
 //   npx tsx scripts/bench/redis-compare.ts [--keys 1000000] [--pad 0] [--connections 4] [--batch 1000] [--ways digest,frozen,values]
+//     [--rounds 1]   (--connections and --batch take lists, 4,8: every way runs with each, in turn, `rounds` times)
+//     [--commandstats]   (calls and µs per call of each command on both servers, per way)
 import { readFileSync } from 'node:fs';
 import Redis from 'ioredis';
 import { compareRedis } from '../../activities/redis/compare';
@@ -11,10 +13,32 @@ import { awaitCaughtUp, promote, replicaOf } from '../../activities/redis/replic
 import { seedRedis } from '../workload/redis-data';
 import { startThrowawayRedis } from '../workload/redis-servers';
 
+/** Calls and server time of each command since the last CONFIG RESETSTAT (INFO commandstats): where a server's CPU goes. */
+async function commandStats(r: Redis): Promise<Record<string, { calls: number; usecPerCall: number }>> {
+  const out: Record<string, { calls: number; usecPerCall: number }> = {};
+  for (const line of String(await r.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=\d+,usec_per_call=([\d.]+)/.exec(line);
+    if (m) out[m[1]] = { calls: Number(m[2]), usecPerCall: Number(m[3]) };
+  }
+  return out;
+}
+
 /** CPU time (user + system) a process has used, from /proc. */
 function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Math.round(((Number(f[11]) + Number(f[12])) * 1000) / 100); // clock ticks of 10 ms
+}
+
+/** `--name 4,8`: each value, in order (runs are repeated for each). */
+function args(name: string, dflt: number): number[] {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1].split(',').map(Number) : [dflt];
+}
+
+/** CPU time all processes of the machine have used (user, nice, system, irq, softirq, steal), from /proc/stat. */
+function machineBusyMs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return Math.round(((f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 1000) / 100);
 }
 
 function arg(name: string, dflt: number): number {
@@ -53,19 +77,24 @@ async function main(): Promise<void> {
     // Each way of comparing on the same data, one after the other.
     const ways = (process.argv.includes('--ways') ? process.argv[process.argv.indexOf('--ways') + 1] : 'digest,frozen,values').split(',');
     const runs = [];
-    for (const way of ways) {
-      const cpu0 = [cpuMs(source.pid), cpuMs(target.pid), process.cpuUsage()] as const;
+    const settings = args('connections', 4).flatMap((connections) => args('batch', 1000).map((batch) => ({ connections, batch })));
+    for (let round = 0; round < arg('rounds', 1); round++) for (const way of ways) for (const { connections, batch } of settings) {
+      await Promise.all([src.config('RESETSTAT'), tgt.config('RESETSTAT')]);
+      const cpu0 = [cpuMs(source.pid), cpuMs(target.pid), process.cpuUsage(), machineBusyMs()] as const;
       const r = await compareRedis({
         source: source.endpoint,
         target: target.endpoint,
-        connections: arg('connections', 4),
-        batch: arg('batch', 1000),
+        connections,
+        batch,
         method: way === 'values' ? 'values' : 'digest',
         frozen: way === 'frozen',
       });
       const node = process.cpuUsage(cpu0[2]);
-      const cpu = { sourceMs: cpuMs(source.pid) - cpu0[0], targetMs: cpuMs(target.pid) - cpu0[1], workerMs: Math.round((node.user + node.system) / 1000) };
-      runs.push({ way, method: r.method, cpu, keysCompared: r.keysCompared, targetKeysScanned: r.targetKeysScanned, keysPerSec: r.keysPerSec, elapsedMs: r.elapsedMs, keysDifferent: r.keysDifferent, allFound: r.keysDifferent === INJECTED.length, byKind: r.byKind, bigKeys: r.bigKeys });
+      const cpu = { sourceMs: cpuMs(source.pid) - cpu0[0], targetMs: cpuMs(target.pid) - cpu0[1], workerMs: Math.round((node.user + node.system) / 1000), othersMs: 0 };
+      // What the rest of the machine took meanwhile (the machine is shared: other runs slow this one down).
+      cpu.othersMs = Math.max(0, machineBusyMs() - cpu0[3] - cpu.sourceMs - cpu.targetMs - cpu.workerMs);
+      const commands = process.argv.includes('--commandstats') ? { source: await commandStats(src), target: await commandStats(tgt) } : undefined;
+      runs.push({ way, connections, batch, method: r.method, cpu, commands, keysCompared: r.keysCompared, targetKeysScanned: r.targetKeysScanned, keysPerSec: r.keysPerSec, elapsedMs: r.elapsedMs, keysDifferent: r.keysDifferent, allFound: r.keysDifferent === INJECTED.length, byKind: r.byKind, bigKeys: r.bigKeys });
     }
     const out = {
       bench: 'redis-compare',
@@ -75,8 +104,6 @@ async function main(): Promise<void> {
       allFound: runs.every((r) => r.allFound),
       runs,
       pad: arg('pad', 0),
-      connections: arg('connections', 4),
-      batch: arg('batch', 1000),
     };
     console.log(JSON.stringify(out));
     if (!out.allFound) process.exitCode = 1;

@@ -185,6 +185,40 @@ describe.each([
     expect(Object.keys(kinds).filter((k) => k.startsWith('seed:bin:'))).toHaveLength(1);
   });
 
+  it('compares keys whose names mislead the type guess, each counted once', async () => {
+    // Named alike, of every type in turn: most guesses by name (values method) are wrong, so these keys take the
+    // TYPE-first path; a difference in each kind of key is still found, and nothing is counted twice or skipped.
+    const types = ['string', 'hash', 'list', 'set', 'zset', 'stream'] as const;
+    const write = (r: Redis, i: number, v: string) => {
+      const k = `guess:${i}`;
+      switch (types[i % 6]) {
+        case 'string': return r.set(k, v);
+        case 'hash': return r.hset(k, 'f', v);
+        case 'list': return r.rpush(k, v);
+        case 'set': return r.sadd(k, v);
+        case 'zset': return r.zadd(k, 1, v);
+        case 'stream': return r.xadd(k, '*', 'f', v);
+      }
+    };
+    for (let i = 0; i < 600; i++) await write(src, i, `v${i}`);
+    try {
+      await resync();
+      for (let i = 0; i < 6; i++) await write(tgt, 300 + i, 'late'); // one of each type
+      await tgt.del('guess:450');
+      await tgt.set('guess:451', 'a string now'); // a hash on the source
+      const r = await compare({ dbs: [0] });
+      const kinds = Object.fromEntries(r.differences.map((d) => [d.key, d.kind]));
+      expect(kinds).toEqual({
+        'guess:300': 'value', 'guess:301': 'value', 'guess:302': 'value', 'guess:303': 'value', 'guess:304': 'value', 'guess:305': 'value',
+        'guess:450': 'missing-on-target', 'guess:451': 'type',
+      });
+      expect(r.keysCompared).toBe(20_001 + 600);
+      expect(r.targetKeysScanned).toBe(20_001 + 599);
+    } finally {
+      await src.del(...Array.from({ length: 600 }, (_, i) => `guess:${i}`));
+    }
+  });
+
   it('lists the first N differences and counts them all', async () => {
     await tgt.del(...Array.from({ length: 300 }, (_, i) => `seed:str:${i * 50 + 2}`));
     const r = await compare({ maxDifferences: 10, recheckLimit: 50 });
