@@ -6,11 +6,14 @@
 //   each cycle refreshes every dataset on both clusters, then runs each shadow job on the old cluster (the result
 //   of record; the first time twice, for the noise baseline) and on the new one, and compares; a difference or a
 //   failure alerts and resets the clean counter; between cycles the run sleeps until the next refresh is due) →
-//   gate `cutover` (the parity history; cycles go on while it waits) → read-permissions → freeze (the write bits
+//   gate `cutover` (the parity history; cycles go on while it waits, and while the latest ones are not clean it
+//   takes no go: a go is refused and recorded, one signed before the difference never counts) → read-permissions → freeze (the write bits
 //   of group and others off the old cluster's paths: other writers are held off, cutover writes on as their owner)
 //   → final-refresh → final-parity (every dataset identical on both) → switch-traffic (DNS) → soak (refreshes keep
 //   writing to the old cluster too: the way back is a DNS switch with nothing lost) → gate `complete` (refreshes
 //   go on while it waits) → [point of no return] stop-dual-write.
+// An abort while a cycle runs cancels its refresh or job and ends the cycle there (patch `hdfs-abort-ends-cycle`):
+//   nothing of that cycle is recorded or alerted, the rollback runs as for any abort.
 // Messages: decideUpdate / decisionSignal (gates `cutover`, `complete`, `recover`), abortSignal, pauseSignal,
 //   resumeSignal, statusQuery; search attribute CutoverCleanCycles (consecutive clean cycles).
 // Compensations (undo procedures, data): the freeze puts back the permissions read before it (only once the name
@@ -19,12 +22,12 @@
 // Long waits: the cycles (a wait inside the dual-write and soak steps) and both gates continue as new when the
 //   server suggests it; the parity state (counters, the last cycles, alerts, the noise per job) is carried with it.
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { upsertSearchAttributes } from '@temporalio/workflow';
+import { isCancellation, patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { DatasetParity, HdfsMovePreflightResult, PermissionEntry, RefreshResult, WebHdfsCluster } from '../activities/hdfs';
 import type { CompareJobOutputsResult, RunJobResult, ShadowJobSpec } from '../activities/hdfs/jobs';
 import { checks, copies, longCopies, steps, undo, withSummary } from './lib/activity-options';
 import { isDryRun } from './lib/dry-run';
-import { Migration } from './lib/migration';
+import { Migration, type EvidenceSource } from './lib/migration';
 import { messageOf } from './lib/saga';
 import { searchAttributeNames } from './shared';
 import { tsigKeyLabel, type ApprovalPolicy, type CarriedState, type DnsSwitch, type Evidence, type GatePolicy, type MigrationStatus, type SecretRef } from './shared/types';
@@ -112,6 +115,32 @@ const readOnlyForOthers = (permission: string) => (parseInt(permission, 8) & ~0o
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
+const CLEAN_PERIOD_REACHED = 'clean period reached';
+
+/**
+ * Patch id: an abort (the forward path cancelled) ends a running cycle where it is. Before it, the cancelled
+ * refresh or job counted as a failure: the cycle was recorded NOT clean and alerted before the rollback began.
+ */
+const ABORT_ENDS_CYCLE = 'hdfs-abort-ends-cycle';
+
+/**
+ * Whether `err` is the run being aborted (its forward path cancelled): then the cycle stops and the abort goes on
+ * to the rollback, with no alert and nothing recorded of the cycle. Histories recorded before the patch replay on
+ * the old path (the cancellation counted as the cycle's failure). Asked only when a cancellation is caught.
+ */
+const abortEndsCycle = (err: unknown): boolean => isCancellation(err) && patched(ABORT_ENDS_CYCLE);
+
+/**
+ * The cutover gate's go check: a go is taken only on evidence whose verdict is the clean period. A cycle that finds
+ * a difference or a failure while the gate waits makes it take no go (a go signed before then never again) until
+ * the clean period is reached again; a no-go is always taken.
+ */
+export function cutoverGoRefusal(e: Evidence): string | null {
+  if (e.verdict === CLEAN_PERIOD_REACHED) return null;
+  const state = typeof e.verdict === 'string' ? `the parity is ${e.verdict}` : `the parity is not known (${e.evidenceError ?? 'no verdict'})`;
+  return `${state}; a go is taken once the clean period is reached again, signed over the evidence shown then`;
+}
+
 /** The differing files of a job comparison (not noise), and a sample of their lines. */
 function differenceLines(r: CompareJobOutputsResult, max = 10): string[] {
   const d = r.differences;
@@ -197,10 +226,11 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     });
 
   /** Every dataset to both clusters; a refresh that still fails after its retries is reported, not thrown. */
-  const refreshAll = async (verify: 'checksum' | 'sha256'): Promise<{ ok: boolean; lines: string[] }> => {
+  const refreshAll = async (verify: 'checksum' | 'sha256', progress?: (done: number) => void): Promise<{ ok: boolean; lines: string[] }> => {
     const lines: string[] = [];
     let ok = true;
     for (const d of input.datasets) {
+      progress?.(lines.length);
       try {
         const r = await copies(`refresh ${d.name} on ${old.name} and ${neu.name}`).hdfsRefresh({
           source: 'local' in d.source ? { local: d.source.local } : { cluster: old, path: d.source.hdfs },
@@ -214,6 +244,7 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
         });
         lines.push(refreshText(d.name, r));
       } catch (err) {
+        if (abortEndsCycle(err)) throw err;
         ok = false;
         lines.push(`${d.name} refresh FAILED: ${messageOf(err)}`);
       }
@@ -281,6 +312,7 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
         const r = await steps(`alert: ${title}`).hdfsAlert({ webhook: input.alert.webhook, title, job, details });
         sent = r.sent ? `sent (HTTP ${r.status ?? '?'})` : `not sent: ${r.error ?? `HTTP ${r.status ?? '?'}`}`;
       } catch (err) {
+        if (abortEndsCycle(err)) throw err;
         sent = `not sent: ${messageOf(err)}`;
       }
     }
@@ -295,15 +327,18 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     const startedAt = Date.now();
     const at = new Date(startedAt).toISOString();
     parity.nextAt = startedAt + input.refresh.everyMs;
-    const refreshed = await refreshAll(verify);
+    // Shown while a gate waits for this cycle (a go sent meanwhile is held until it ends): where it is.
+    const refreshed = await refreshAll(verify, (done) => m.reading(`cycle #${cycle} (refresh, ${done}/${plural(input.datasets.length, 'dataset')} done)`));
     const jobs: CycleRecord['jobs'] = [];
     if (!refreshed.ok) await sendAlert(cycle, 'refresh', `${input.name}: cycle ${cycle}: a refresh failed`, refreshed.lines.filter((l) => l.includes('FAILED')));
     if (mode === 'shadow' && refreshed.ok) {
       for (const job of input.jobs) {
+        m.reading(`cycle #${cycle} (shadow job ${job.name}, ${jobs.length}/${plural(input.jobs.length, 'job')} done)`);
         let r: { outcome: JobOutcome; detail: string; alert?: string[] };
         try {
           r = await shadowJob(job, cycle);
         } catch (err) {
+          if (abortEndsCycle(err)) throw err;
           r = { outcome: 'failed-on-both', detail: `could not be run: ${messageOf(err)}`, alert: [messageOf(err)] };
         }
         jobs.push({ job: job.name, outcome: r.outcome, detail: r.detail });
@@ -335,6 +370,19 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
   };
   const cleanEnough = () =>
     parity.clean >= input.clean.cycles && parity.cleanSince !== null && Date.now() - Date.parse(parity.cleanSince) >= input.clean.minimumMs;
+  /** What the latest cycle that was not clean found: the jobs that were not equal, or the refresh. */
+  const uncleanWhat = (c: CycleRecord) => c.jobs.filter((j) => j.outcome !== 'equal').map((j) => `${j.job} ${j.outcome}`).join(', ') || 'a refresh failed';
+  /** The gate's verdict: the clean period reached, or why not (what reset the count, how far it has come since). */
+  const verdict = (): string => {
+    if (cleanEnough()) return CLEAN_PERIOD_REACHED;
+    if (parity.clean >= input.clean.cycles) {
+      const cleanS = parity.cleanSince ? Math.floor((Date.now() - Date.parse(parity.cleanSince)) / 1000) : 0;
+      return `NOT clean: clean for ${cleanS} s of the ${Math.round(input.clean.minimumMs / 1000)} s the plan asks`;
+    }
+    const last = [...parity.history].reverse().find((c) => !c.clean);
+    const since = `${parity.clean} of ${plural(input.clean.cycles, 'clean cycle')} in a row`;
+    return `NOT clean: ${last ? `cycle #${last.cycle} found a difference or a failure (${uncleanWhat(last)}), ${since} since` : since}`;
+  };
 
   function publishParity() {
     m.setFigures({
@@ -389,9 +437,9 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
   /**
    * Gate evidence that keeps the cycles going while the gate waits: a due cycle runs before a refresh's read (not
    * before the first, which opens the gate on what the last cycle found). A decision taken during a cycle is
-   * recorded at once and acted on when the cycle ends.
+   * recorded at once and acted on when the cycle ends (at `cutover`, a go only if that cycle kept the clean period).
    */
-  const cyclingEvidence = (gate: string, mode: 'shadow' | 'soak', verify: 'checksum' | 'sha256', extra: () => Evidence) => ({
+  const cyclingEvidence = (gate: string, mode: 'shadow' | 'soak', verify: 'checksum' | 'sha256', extra: () => Evidence): EvidenceSource => ({
     read: async (): Promise<Evidence> => {
       if (m.status.gate?.name === gate && Date.now() >= parity.nextAt) await runCycle(mode, verify);
       return { ...parityEvidence(verify), ...extra() };
@@ -483,12 +531,16 @@ export async function hdfsDualWrite(input: HdfsDualWriteInput, carried?: Carried
     await dualWrite(pre.verify);
     await m.gate(
       'cutover',
-      cyclingEvidence('cutover', 'shadow', pre.verify, () => ({
-        verdict: cleanEnough() ? 'clean period reached' : `NOT clean: the latest cycles found a difference or a failure (${lastAlert()})`,
-        dns: `${dns.name} → ${old.address} (${old.name})`,
-        onGo: `${input.freeze ? `freeze the datasets on ${old.name} (go-w), ` : ''}final refresh and parity check, then ${dns.name} → ${neu.address}`,
-        irreversible: 'nothing yet: a no-go leaves the old cluster as it is',
-      })),
+      {
+        ...cyclingEvidence('cutover', 'shadow', pre.verify, () => ({
+          verdict: verdict(),
+          dns: `${dns.name} → ${old.address} (${old.name})`,
+          onGo: `${input.freeze ? `freeze the datasets on ${old.name} (go-w), ` : ''}final refresh and parity check, then ${dns.name} → ${neu.address}`,
+          irreversible: 'nothing yet: a no-go leaves the old cluster as it is',
+        })),
+        // Cycles go on while the gate waits: one that finds a difference or a failure stops a go (see cutoverGoRefusal).
+        goRefusal: cutoverGoRefusal,
+      },
       input.gates.cutover,
     );
     m.openOutageWindow('freeze');

@@ -32,7 +32,18 @@ export async function resolveEndpoint(ref: RedisServerRef): Promise<RedisEndpoin
 }
 
 /** Connects and authenticates; errors say which server and, for a refused login, where the password came from. */
-export async function connectRedis(ep: RedisEndpoint, opts: { timeoutMs?: number; passwordFrom?: SecretRef } = {}): Promise<Redis> {
+export interface ConnectOptions {
+  timeoutMs?: number;
+  passwordFrom?: SecretRef;
+  /**
+   * ioredis's ready check (default on): while the server loads a dump it waits `loading_eta_seconds` (at least
+   * 1 s) and looks again, so a connection made during a load opens up to a second after the load ended. Off
+   * for a probe that wants to see LOADING itself.
+   */
+  readyCheck?: boolean;
+}
+
+export async function connectRedis(ep: RedisEndpoint, opts: ConnectOptions = {}): Promise<Redis> {
   const r = new Redis({
     host: ep.host,
     port: ep.port,
@@ -44,6 +55,7 @@ export async function connectRedis(ep: RedisEndpoint, opts: { timeoutMs?: number
     connectTimeout: opts.timeoutMs ?? 5000,
     retryStrategy: () => null,
     protocol: 2,
+    enableReadyCheck: opts.readyCheck ?? true,
   });
   // A refused AUTH closes the connection: connect() then only says "Connection is closed", the reason is here.
   let lastError: Error | undefined;
@@ -65,9 +77,9 @@ export async function connectRedis(ep: RedisEndpoint, opts: { timeoutMs?: number
 }
 
 /** Connect, use, close. */
-export async function withRedis<T>(ref: RedisServerRef, fn: (r: Redis, ep: RedisEndpoint) => Promise<T>): Promise<T> {
+export async function withRedis<T>(ref: RedisServerRef, fn: (r: Redis, ep: RedisEndpoint) => Promise<T>, opts: Pick<ConnectOptions, 'readyCheck' | 'timeoutMs'> = {}): Promise<T> {
   const ep = await resolveEndpoint(ref);
-  const r = await connectRedis(ep, { passwordFrom: ref.password });
+  const r = await connectRedis(ep, { ...opts, passwordFrom: ref.password });
   try {
     return await fn(r, ep);
   } finally {

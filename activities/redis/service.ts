@@ -17,15 +17,29 @@ export type ServerState =
   | { state: 'loading' }
   | { state: 'up'; keyspace: DbKeyspace[]; keysLoaded: number | null; role: string };
 
+/**
+ * How often a stop or a start looks at the server. Inside the write pause: every poll interval is, on average,
+ * half an interval added to the pause (a probe is a loopback connection and one INFO).
+ */
+export const POLL_MS = 25;
+
 /** What the server does now, seen by a client: refusing connections, loading, or serving. */
 export async function serverState(server: RedisServerRef): Promise<ServerState> {
   try {
-    return await withRedis(server, async (r) => {
-      const info = parseInfo(await r.info());
-      if (info.loading === '1') return { state: 'loading' } as const;
-      const loaded = info.rdb_last_load_keys_loaded;
-      return { state: 'up', keyspace: parseKeyspace(await r.info('keyspace')), keysLoaded: loaded === undefined ? null : Number(loaded), role: info.role ?? '?' } as const;
-    });
+    // No ready check: ioredis's would hold the connection while the server loads (a second at a time), and the
+    // end of the load would be seen up to a second late.
+    return await withRedis(
+      server,
+      async (r) => {
+        // The default sections include persistence (loading), replication (role) and keyspace.
+        const text = await r.info();
+        const info = parseInfo(text);
+        if (info.loading === '1') return { state: 'loading' } as const;
+        const loaded = info.rdb_last_load_keys_loaded;
+        return { state: 'up', keyspace: parseKeyspace(text), keysLoaded: loaded === undefined ? null : Number(loaded), role: info.role ?? '?' } as const;
+      },
+      { readyCheck: false },
+    );
   } catch (err) {
     if (/LOADING/.test((err as Error).message)) return { state: 'loading' };
     if (err instanceof RedisClientError && err.kind === 'unreachable') return { state: 'down', why: err.message };
@@ -54,7 +68,7 @@ export async function stopServer(deps: Pick<ActivityDeps, 'withSsh'>, i: Service
     for (;;) {
       if ((await serverState(i.server)).state === 'down') return { wasRunning: true, stopMs: Date.now() - started };
       if (Date.now() - started > i.timeoutMs) throw new RedisStepError(`${i.server.label} still answers ${Math.round(i.timeoutMs / 1000)} s after \`${i.command}\``);
-      await sleep(100);
+      await sleep(POLL_MS);
     }
   } finally {
     stop();
@@ -93,7 +107,7 @@ export async function startServer(deps: Pick<ActivityDeps, 'withSsh'>, i: Servic
         );
       }
       if (Date.now() - started > i.timeoutMs) throw new RedisStepError(`${i.server.label} still ${last.state} ${Math.round(i.timeoutMs / 1000)} s after \`${i.command}\``);
-      await sleep(100);
+      await sleep(POLL_MS);
     }
   } finally {
     stop();

@@ -13,6 +13,8 @@ import { findMove, moveKinds, moves } from '../moves';
 export interface BenchOptions {
   /** Timed repetitions; figures are medians over them. Absent: the benchmark's default. */
   rounds?: number;
+  /** The benchmark's own flags (its `flags`), as given; absent ones are undefined. */
+  flags?: Record<string, string | undefined>;
   /** Drop the page cache before each timed run instead of warming it (needs root). */
   cold: boolean;
   progress: (line: string) => void;
@@ -20,8 +22,15 @@ export interface BenchOptions {
   signal: AbortSignal;
 }
 
+/** A flag of one benchmark: `--name VALUE`, described in the usage. */
+export interface BenchFlag {
+  description: string;
+}
+
 export interface Benchmark {
   summary: string;
+  /** Its own flags (`npm run bench -- redis-move --keys 2000000`), by name. */
+  flags?: Record<string, BenchFlag>;
   /** The benchmark's own figures; main adds name, machine, at and durationMs. */
   run(options: BenchOptions): Promise<Record<string, unknown>>;
 }
@@ -29,12 +38,17 @@ export interface Benchmark {
 const resultsDir = path.join(__dirname, 'results');
 
 async function usage(): Promise<string> {
-  const names = await Promise.all(moves.map(async (m) => `  ${m.kind.padEnd(20)}${(await m.bench()).summary}`));
+  const names = await Promise.all(
+    moves.map(async (m) => {
+      const b = await m.bench();
+      return [`  ${m.kind.padEnd(20)}${b.summary}`, ...Object.entries(b.flags ?? {}).map(([f, d]) => `  ${''.padEnd(20)}  --${f} ${d.description}`)];
+    }),
+  );
   return [
-    'usage: npm run bench -- <name> [--rounds N] [--cold]',
+    'usage: npm run bench -- <name> [--rounds N] [--cold] [its own flags]',
     '',
     'benchmarks:',
-    ...names,
+    ...names.flat(),
     '',
     '  --rounds N   timed repetitions, figures are medians (default: per benchmark)',
     '  --cold       drop the page cache before each timed run (default: warm it, the same way for every run)',
@@ -58,12 +72,18 @@ function machine(): Record<string, string | number> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // `npm run bench -- redis-move -- --keys 2000000` hands the script a `--` of its own: flags follow it all the same.
+  const args = argv.filter((a) => a !== '--');
+  // The benchmark is named first (its flags are its own), then everything is read strictly.
+  const named = args.find((a) => !a.startsWith('-'));
+  const own = named ? await findMove(named)?.bench() : undefined;
+  const ownFlags = Object.fromEntries(Object.keys(own?.flags ?? {}).map((f) => [f, { type: 'string' as const }]));
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args,
       allowPositionals: true,
-      options: { rounds: { type: 'string' }, cold: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { ...ownFlags, rounds: { type: 'string' }, cold: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
     throw new UserError(`${(err as Error).message}\n\n${await usage()}`);
@@ -75,7 +95,8 @@ async function main(argv: string[]): Promise<void> {
   const move = findMove(name);
   if (!move) throw new UserError(`unknown benchmark "${name}": benchmarks are ${moveKinds.join(', ')}\n\n${await usage()}`);
   if (extra.length > 0) throw new UserError(`unexpected argument(s) ${extra.join(' ')}\n\n${await usage()}`);
-  const benchmark = await move.bench();
+  const benchmark = own ?? (await move.bench());
+  const flags = Object.fromEntries(Object.keys(ownFlags).map((f) => [f, (values as Record<string, unknown>)[f] as string | undefined]));
   const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
   if (rounds !== undefined && !(Number.isInteger(rounds) && rounds >= 1)) {
     throw new UserError(`--rounds: expected a whole number ≥ 1, got "${values.rounds}"`);
@@ -89,7 +110,7 @@ async function main(argv: string[]): Promise<void> {
     progress('interrupted: cleaning up (Ctrl-C again to quit at once)');
     interrupt.abort();
   });
-  const figures = await benchmark.run({ rounds, cold: values.cold ?? false, progress, signal: interrupt.signal });
+  const figures = await benchmark.run({ rounds, flags, cold: values.cold ?? false, progress, signal: interrupt.signal });
   const result = { name, ...figures, machine: machine(), at: new Date(started).toISOString(), durationMs: Date.now() - started };
   const json = JSON.stringify(result);
   mkdirSync(resultsDir, { recursive: true });

@@ -10,27 +10,33 @@
 //              from its write pause to the end of its key-by-key comparison (pause-writes → integrity), the same
 //              span as the raw window: pause, dump, copy, load, verify. The whole write outage (to the fence of the
 //              old source, including the gate and the switch) is reported beside it.
-//   replicate  the pair put back (the old source a master again, the target emptied, the name on dc1), then a
-//              redis-move in replicate mode: its initial sync, and its write pause (pause → REPLICAOF NO ONE).
-// Afterwards every job the producer saw acknowledged must have completed exactly once.
+//   replicate  the pair put back the way the move's own way back does it (jobs paused, the old source — a replica
+//              of the target since the fence — caught up and promoted, the name on dc1, jobs resumed there, the
+//              target emptied), then a redis-move in replicate mode: its initial sync, and its write pause (pause →
+//              REPLICAOF NO ONE).
+// Afterwards every job the producer saw acknowledged must have completed exactly once. The completion log is kept
+// (its path is printed and in the result) to look at a job lost or run twice.
 //
-//   npm run bench -- redis-move        (CUTOVER_BENCH_REDIS_KEYS, CUTOVER_BENCH_REDIS_PAD to size the dataset)
+//   npm run bench -- redis-move [--keys N] [--pad BYTES]
+//     default 1000000 keys, 450 bytes (CUTOVER_BENCH_REDIS_KEYS, CUTOVER_BENCH_REDIS_PAD); the issue's size, about
+//     1 GiB of dataset: --keys 2000000 --pad 350
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import Redis from 'ioredis';
 import { storageFromEnv } from '../../activities/clients/gcs';
 import { withSsh } from '../../activities/clients/ssh';
-import { bgsaveAndWait, promote } from '../../activities/redis/replication';
+import { bgsaveAndWait, countDifferences, handOver } from '../../activities/redis/replication';
 import { createWorker } from '../../workers/main';
 import type { MigrationStatus } from '../../workflows/shared';
+import { UserError } from '../cli/errors';
 import * as svc from '../cli/services';
 import { sandboxRedisMovePlan } from '../plans/redis-move';
 import { writePlan } from '../plans/sandbox';
 import { putSecret, removeSecret } from '../sandbox/secrets';
 import { loadSandbox, sandboxSecretsDir, sandboxSshHost, setSandboxRecord, type SandboxEndpoints, useSandboxWorkerEnv } from '../sandbox/endpoints';
-import { drainJobs, type JobSystem, startJobSystem } from '../workload/redis-jobs';
+import { drainJobs, jobRuns, type JobSystem, startJobSystem } from '../workload/redis-jobs';
 import { seedRedis } from '../workload/redis-data';
 import { type ControlledRedis, freePortOnAll, startControlledRedis } from '../workload/redis-servers';
 import type { Benchmark, BenchOptions } from './main';
@@ -38,12 +44,36 @@ import { ratio } from './stats';
 import { sandboxSigningKeys } from '../sandbox/people';
 
 /**
- * The dataset: KEYS keys, values padded to PAD bytes. The defaults keep the shape of REFERENCE.md's 1 GiB / 2 M keys
- * (about 500 bytes a key) at half its size, which this 2-core machine moves a few times in one run; set them to
- * 2000000 / 450 for the full size.
+ * The dataset: `keys` keys, values padded to `pad` bytes (7 keys in 10 carry the pad: strings and hashes). The
+ * defaults keep the shape of REFERENCE.md's 1 GiB / 2 M keys at about 600 MB; --keys 2000000 --pad 350 is the
+ * full size (used_memory_dataset ≈ 1.07 GB).
  */
-const KEYS = Number(process.env.CUTOVER_BENCH_REDIS_KEYS ?? 1_000_000);
-const PAD = Number(process.env.CUTOVER_BENCH_REDIS_PAD ?? 450);
+function datasetSize(flags: BenchOptions['flags']): { keys: number; pad: number } {
+  const num = (flag: string, env: string, fallback: number, min: number) => {
+    const raw = flags?.[flag] ?? process.env[env];
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new UserError(`--${flag}: expected a whole number ≥ ${min}, got "${raw}"`);
+    return n;
+  };
+  return { keys: num('keys', 'CUTOVER_BENCH_REDIS_KEYS', 1_000_000, 1000), pad: num('pad', 'CUTOVER_BENCH_REDIS_PAD', 450, 0) };
+}
+
+/**
+ * What one run holds at once, roughly: the dataset on both servers (and a fork's copy-on-write during BGSAVE),
+ * the dump on the source, its snapshot link, the copy on the target and the archive in the GCS emulator. Refused
+ * before seeding when the machine has not that much memory available (MemAvailable), rather than swapping or
+ * having a server killed halfway.
+ */
+function checkMemory(keys: number, pad: number): void {
+  const perKey = 300 + 0.7 * pad;
+  const need = keys * perKey * 3 + keys * (0.6 * pad + 60) * 2;
+  const available = Number(/MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) * 1024;
+  if (available > 0 && need > available) {
+    throw new UserError(`${keys} keys padded to ${pad} bytes need about ${(need / 2 ** 30).toFixed(1)} GiB of memory; ${(available / 2 ** 30).toFixed(1)} GiB are available`);
+  }
+}
+
 const PASSWORD = 'bench-secret';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -114,16 +144,30 @@ const stepSpan = (st: MigrationStatus, from: string, to: string): number => {
 };
 const stepMs = (st: MigrationStatus, name: string) => stepSpan(st, name, name);
 
-/** The pair as before a move: the old source a master again, the target emptied, the name on dc1. */
-async function putBack(sb: SandboxEndpoints, source: ControlledRedis, target: ControlledRedis, dnsName: string, jobs: JobSystem): Promise<void> {
+/**
+ * The pair as before a move, the way the move's way back does it: the jobs paused (no job active), writes paused
+ * on the target, the old source (its replica since the fence) caught up and promoted, the name on dc1, the jobs
+ * resumed there, the target emptied. Promoting the old source while jobs still ran on the target (as this bench
+ * once did) lost the target's writes of the moments before the job system followed the name: a job completed on
+ * dc2 in that window was still active in dc1's copy of the queue, and either BullMQ's stalled-job check ran it
+ * again (duplicateJobs 1) or it stayed active and the replicate move's pause never confirmed (rolled back).
+ */
+async function putBack(sb: SandboxEndpoints, source: ControlledRedis, target: ControlledRedis, dnsName: string, jobs: JobSystem): Promise<{ putBackMs: number }> {
+  const started = Date.now();
   const s = client(source);
   const t = client(target);
   try {
-    await promote(s);
-    await s.call('CLIENT', 'UNPAUSE');
+    const paused = await jobs.pause(30_000);
+    if (paused.active > 0) throw new Error(`put-back: ${paused.active} job(s) still active 30 s after the pause`);
+    const h = await handOver(t, s, { pauseMs: 60_000, timeoutMs: 60_000 });
+    const differ = countDifferences(h.fromKeyspace, h.toKeyspace);
+    if (differ.length > 0) throw new Error(`put-back: the old source caught up but its key counts differ from the target's: ${differ.join(', ')}`);
     setSandboxRecord(sb, dnsName, sb.hosts.dc1.address);
-    for (let i = 0; i < 100 && jobs.address !== sb.hosts.dc1.address; i++) await sleep(100);
+    await jobs.resume();
+    if (jobs.address !== sb.hosts.dc1.address) throw new Error(`put-back: the job system still uses ${jobs.address} after resuming`);
+    await t.call('CLIENT', 'UNPAUSE');
     await t.flushall();
+    return { putBackMs: Date.now() - started };
   } finally {
     s.disconnect();
     t.disconnect();
@@ -132,7 +176,13 @@ async function putBack(sb: SandboxEndpoints, source: ControlledRedis, target: Co
 
 export const redisMoveBenchmark: Benchmark = {
   summary: 'Redis move: dump mode (pause → dump → copy → load → key-by-key compare) vs the same by hand with DEBUG DIGEST; replicate mode write pause',
+  flags: {
+    keys: { description: 'N      keys in the dataset (default 1000000; 2000000 with --pad 350 is about 1 GiB)' },
+    pad: { description: 'BYTES  added to string values and as a hash field (default 450)' },
+  },
   async run(o) {
+    const { keys: KEYS, pad: PAD } = datasetSize(o.flags);
+    checkMemory(KEYS, PAD);
     const sb = loadSandbox();
     useSandboxWorkerEnv(sb);
     Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -191,7 +241,8 @@ export const redisMoveBenchmark: Benchmark = {
       o.progress(`dump: ${dump.outcome}, pause → compared ${dumpPauseMs} ms (bgsave ${stepMs(dump, 'bgsave')}, copy ${stepMs(dump, 'copy-dump')}, load ${stepMs(dump, 'start-target')}, compare ${stepMs(dump, 'integrity')})`);
 
       checkAbort(o.signal);
-      await putBack(sb, source, target, dnsName, jobs);
+      const back = await putBack(sb, source, target, dnsName, jobs);
+      o.progress(`put back on dc1 in ${back.putBackMs} ms (jobs paused, dc1 caught up and promoted, the name on dc1, jobs resumed)`);
       await sleep(2000);
       o.progress('replicate mode move');
       const repl = await move(s, plan('replicate'), o);
@@ -199,6 +250,15 @@ export const redisMoveBenchmark: Benchmark = {
 
       await sleep(2000);
       const count = await drainJobs(jobs, completionLog, 60_000);
+      o.progress(`jobs: ${count.enqueued} enqueued, ${count.lost.length} lost, ${count.duplicates.length} run twice; completion log kept in ${completionLog}`);
+      const duplicateRuns = jobRuns(completionLog, count.duplicates.slice(0, 20));
+      for (const [job, runs] of Object.entries(duplicateRuns)) o.progress(`  ${job} ran ${runs.length} times: ${runs.join('; ')}`);
+      const stepsBetween = (from: string, to: string) => {
+        const i = dump.steps.findIndex((x) => x.name === from);
+        const j = dump.steps.findIndex((x) => x.name === to);
+        return dump.steps.slice(i, j + 1);
+      };
+      const inPause = stepsBetween('pause-writes', 'integrity');
       return {
         keys: seeded.keys,
         valuePadBytes: PAD,
@@ -211,6 +271,9 @@ export const redisMoveBenchmark: Benchmark = {
         lostJobs: count.lost.length,
         duplicateJobs: count.duplicates.length,
         jobsEnqueued: count.enqueued,
+        ...(count.lost.length > 0 ? { lostJobIds: count.lost.slice(0, 20) } : {}),
+        ...(count.duplicates.length > 0 ? { duplicateJobRuns: duplicateRuns } : {}),
+        jobLog: completionLog,
         dumpPauseMs,
         dumpSteps: {
           bgsaveMs: stepMs(dump, 'bgsave'),
@@ -218,6 +281,11 @@ export const redisMoveBenchmark: Benchmark = {
           archiveMs: stepMs(dump, 'archive-dump'),
           stopPlaceStartMs: stepSpan(dump, 'stop-target', 'start-target'),
           compareMs: stepMs(dump, 'integrity'),
+          // Inside those: the copy itself (rsync beside the source's checksum), the target's load.
+          copyTransferMs: Number(f.copyMs),
+          loadMs: Number(f.loadMs),
+          // Every step in the pause (each from the end of the one before: workflow task and dispatch included).
+          inPause: Object.fromEntries(inPause.map((x) => [x.name, Date.parse(x.endedAt ?? '') - Date.parse(x.startedAt)])),
         },
         // From the write pause to the old source fenced (gate approved at once, the switch, the fence).
         dumpWriteOutageMs: stepSpan(dump, 'pause-writes', 'fence-source'),
@@ -229,6 +297,7 @@ export const redisMoveBenchmark: Benchmark = {
         replicatePauseToSwitchMs: Date.parse(repl.steps.find((x) => x.name === 'switch-traffic')?.endedAt ?? '') - Date.parse(String(repl.figures.writesPausedAt)),
         replicateLiveCompareMs: stepMs(repl, 'integrity'),
         replicateJobsPausedMs: stepSpan(repl, 'pause-jobs', 'resume-jobs'),
+        putBackMs: back.putBackMs,
         workflows: { dump: `redis-move-bench-${id}-dump`, replicate: `redis-move-bench-${id}-replicate` },
       };
     } finally {
@@ -238,7 +307,7 @@ export const redisMoveBenchmark: Benchmark = {
       await source.stop();
       await target.stop();
       for (const p of planFiles) rmSync(p, { force: true });
-      rmSync(completionLog, { force: true });
+      // The completion log stays (in the sandbox's logs): it is the evidence behind lostJobs and duplicateJobs.
       removeSecret(sandboxSecretsDir(sb), passwordSecret);
       try {
         setSandboxRecord(sb, dnsName, null);

@@ -43,6 +43,9 @@ export function formatStatus(id: string, s: MigrationStatus): string {
     for (const [k, v] of Object.entries(s.gate.evidence)) out.push(`  ${k}: ${v}`);
     const key = s.signing ? ' [--key KEY]' : '';
     if (s.gate.evidenceDigest) out.push(`  (evidence ${s.gate.evidenceDigest}: a decision signs this digest)`);
+    if (s.gate.goRefused) out.push(`  A GO IS NOT TAKEN NOW (a no-go is): ${s.gate.goRefused}`);
+    if (s.gate.reading) out.push(`  reading the evidence again now: ${s.gate.reading}`);
+    if (s.gate.heldGo) out.push(`  a go by ${s.gate.heldGo.by} (${s.gate.heldGo.at}) is held until that read ends: taken or refused on what it shows`);
     out.push(
       s.gate.name === 'recover'
         ? `  decide: cutover recover ${id} retry|way-back|done-by-hand --as NAME${key} [--note WHAT WAS DONE]`
@@ -65,6 +68,20 @@ export function formatStatus(id: string, s: MigrationStatus): string {
     for (const a of s.manualActions) out.push(`  - ${a}`);
   }
   return out.map(printable).join('\n');
+}
+
+/**
+ * What `cutover approve` / `reject` prints once when the workflow has not answered within a couple of seconds. A
+ * gate that holds a go while it reads its evidence again (the HDFS cutover during a cycle: minutes on real
+ * clusters) says what the go waits for; otherwise the run's phase and where to look.
+ */
+export function decisionWaitLine(id: string, s: MigrationStatus | null, gate: string, decision: string, waitedMs: number): string {
+  const g = s?.gate;
+  if (g?.name === gate && g.heldGo) {
+    return printable(`gate ${gate}: waiting for ${g.reading ?? 'the evidence read again'} to end before the ${decision} is taken or refused (on what it shows)`);
+  }
+  const where = s ? `phase ${s.phase}${s.paused ? ', paused' : ''}` : 'its status not readable either';
+  return printable(`gate ${gate}: no answer to the ${decision} after ${Math.round(waitedMs / 1000)} s (${where}); still waiting: is a worker running? \`cutover status ${id}\` shows the run`);
 }
 
 /** `cutover plan`: what the dry run found (its read-only steps), then every step, gate and undo it recorded. */

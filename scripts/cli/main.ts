@@ -118,7 +118,8 @@ export async function run(argv: string[], print: (line: string) => void = consol
       const gate = need(values.gate, '--gate');
       if (command === 'reject') need(values.reason, '--reason (say why the migration must not go on)');
       return withServices(async (s) => {
-        const d = await svc.decide(s, id, gate, command === 'approve' ? 'go' : 'no-go', by, values.reason, undefined, key);
+        // A go at a gate reading its evidence again (the HDFS cutover during a cycle) waits for that read: say so.
+        const d = await svc.decide(s, id, gate, command === 'approve' ? 'go' : 'no-go', by, values.reason, undefined, key, { print });
         print(printable(`${d.decision} recorded at gate ${d.gate} by ${d.by} (${d.at}${signedBy(d)})${command === 'reject' ? ': rolling back' : ''}`));
         if (d.signature?.evidence) print(printable(`  on the evidence shown (${d.signature.evidence}): ${Object.entries(d.evidence).map(([k, v]) => `${k}=${v}`).join(', ')}`));
       });

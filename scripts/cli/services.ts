@@ -36,6 +36,7 @@ import { findMove, type Plan } from '../moves';
 import { approvalProblem } from '../plans/fields';
 import { loadPlan, PlanError } from '../plans/load';
 import { UserError } from './errors';
+import { decisionWaitLine } from './format';
 import { defaultSigningKey, publicKeyOf, signAction } from './signing';
 
 
@@ -287,13 +288,16 @@ export async function decide(
   reason?: string,
   note?: string,
   key?: string,
+  waiting?: DecisionWait,
 ): Promise<DecisionRecord> {
   return notFound(id, async () => {
     const { status, running } = await getStatus(s, id);
     if (!running) throw new UserError(`${decision} refused: migration ${id} has finished (${status.outcome ?? 'ended'}); no gate is open`);
     const signature = await signAction(status, { gate, decision, by, reason, note }, signingKeyFor(s, by, key));
+    const sent = handle(s, id).executeUpdate(decideUpdate, { args: [{ gate, decision, by, reason, ...(note ? { note } : {}), ...(signature ? { signature } : {}) }] });
+    const stop = waiting ? tellOnceIfSlow(s, id, gate, decision, waiting) : () => undefined;
     try {
-      return await handle(s, id).executeUpdate(decideUpdate, { args: [{ gate, decision, by, reason, ...(note ? { note } : {}), ...(signature ? { signature } : {}) }] });
+      return await sent;
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         throw new UserError(`${decision} refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
@@ -304,8 +308,36 @@ export async function decide(
         throw new UserError(`${decision} refused: migration ${id} has finished (${desc.status.name}); no gate is open`);
       }
       throw err;
+    } finally {
+      stop();
     }
   });
+}
+
+/** Told once when a decision is not answered within `afterMs` (2 s by default): what it waits for. */
+export interface DecisionWait {
+  print: (line: string) => void;
+  afterMs?: number;
+}
+
+/**
+ * After `afterMs` without an answer, read the status and print once what the decision waits for (a go held until
+ * the gate's running read ends, as at the HDFS cutover during a cycle). Returns the function that stops it.
+ */
+function tellOnceIfSlow(s: Services, id: string, gate: string, decision: string, w: DecisionWait): () => void {
+  const afterMs = w.afterMs ?? 2000;
+  let answered = false;
+  const timer = setTimeout(() => {
+    void getStatus(s, id)
+      .then((r) => r.status, () => null)
+      .then((st) => {
+        if (!answered) w.print(decisionWaitLine(id, st, gate, decision, afterMs));
+      });
+  }, afterMs);
+  return () => {
+    answered = true;
+    clearTimeout(timer);
+  };
 }
 
 /**

@@ -274,6 +274,23 @@ export function countJobs(enqueued: readonly string[], completionLog: string): J
   };
 }
 
+/** Each run of the given jobs, from the completion log: "<address> at <ISO time>", in log order. */
+export function jobRuns(completionLog: string, ids: readonly string[]): Record<string, string[]> {
+  const wanted = new Set(ids);
+  const out: Record<string, string[]> = {};
+  let text = '';
+  try {
+    text = readFileSync(completionLog, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    const [id, address, at] = line.split(' ');
+    if (id && wanted.has(id)) (out[id] ??= []).push(`${address} at ${new Date(Number(at)).toISOString()}`);
+  }
+  return out;
+}
+
 /**
  * Stops the producer and waits until every enqueued job has completed (or the time is up); returns the count
  * either way. The queue must not be paused.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatReport, formatStatus, printable } from '../../scripts/cli/format';
+import { decisionWaitLine, formatReport, formatStatus, printable } from '../../scripts/cli/format';
+import { renderDetails } from '../../workflows/lib/migration';
 import { initialStatus, type MigrationStatus, type StepRecord } from '../../workflows/shared/types';
 
 const step = (name: string, summary?: string): StepRecord => ({
@@ -88,5 +89,69 @@ describe('formatReport with signed decisions', () => {
     expect(text).toContain('held pause by alice applied: the outage window closed');
     expect(text).toContain('refused go at gate cutover by mallory: unsigned');
     expect(text).toContain('(7 earlier refusals not kept)');
+  });
+});
+
+describe('a gate that takes no go now', () => {
+  it('says so under its evidence, in the CLI status and in the Web UI\'s current details, with the last refusal', () => {
+    const why = 'the parity is NOT clean: cycle #3 found a difference or a failure (wc different), 0 of 2 clean cycles in a row since; a go is taken once the clean period is reached again, signed over the evidence shown then';
+    const s: MigrationStatus = {
+      ...status([step('dual-write')]),
+      outcome: null,
+      endedAt: null,
+      phase: 'waiting-at-cutover',
+      gate: { name: 'cutover', openedAt: '2026-01-01T00:00:02.000Z', evidence: { verdict: 'NOT clean: cycle #3 found a difference or a failure (wc different), 0 of 2 clean cycles in a row since' }, notifications: 1, goRefused: why },
+      refusedDecisions: [{ gate: 'cutover', decision: 'go', by: 'bob', reason: 'fine', at: '2026-01-01T00:00:05.000Z', why: `gate "cutover" takes no go now: ${why}` }],
+    };
+    const text = formatStatus('hdfs-dual-write-w', s);
+    expect(text).toContain(`  A GO IS NOT TAKEN NOW (a no-go is): ${why}`);
+    expect(text).toContain(`refused: 1 (last: go by bob: gate "cutover" takes no go now: ${why})`);
+    const details = renderDetails(s, 'hdfs-dual-write-w');
+    expect(details).toContain(`**A go is not taken now** (a no-go is): ${why}`);
+    expect(details).toContain(`Refused: 1 (last: go at gate \`cutover\` by bob at 2026-01-01T00:00:05.000Z: gate "cutover" takes no go now: ${why})`);
+    // Without a go check nothing of this shows.
+    const plain = { ...s, gate: { ...s.gate!, goRefused: undefined }, refusedDecisions: [] };
+    expect(formatStatus('x', plain)).not.toMatch(/NOT TAKEN/);
+    expect(renderDetails(plain, 'x')).not.toMatch(/not taken|Refused/);
+  });
+});
+
+describe('a go held while the gate reads its evidence again', () => {
+  const waiting = (gate: Partial<NonNullable<MigrationStatus['gate']>>): MigrationStatus => ({
+    ...status([step('dual-write')]),
+    outcome: null,
+    endedAt: null,
+    phase: 'waiting-at-cutover',
+    gate: { name: 'cutover', openedAt: '2026-01-01T00:00:02.000Z', evidence: { verdict: 'clean period reached' }, notifications: 1, ...gate },
+  });
+
+  it('the CLI says once what the go waits for: the running cycle and where it is', () => {
+    const s = waiting({ reading: 'cycle #4 (refresh, 3/5 datasets done)', heldGo: { by: 'bob', at: '2026-01-01T00:00:09.000Z' } });
+    expect(decisionWaitLine('hdfs-dual-write-w', s, 'cutover', 'go', 2000)).toBe(
+      'gate cutover: waiting for cycle #4 (refresh, 3/5 datasets done) to end before the go is taken or refused (on what it shows)',
+    );
+    // A move that says nothing of its read: the read itself.
+    expect(decisionWaitLine('w', waiting({ heldGo: { by: 'bob', at: '2026-01-01T00:00:09.000Z' } }), 'cutover', 'go', 2000)).toBe(
+      'gate cutover: waiting for the evidence read again to end before the go is taken or refused (on what it shows)',
+    );
+    // `cutover status` and the Web UI show the read and the held go too.
+    const text = formatStatus('hdfs-dual-write-w', s);
+    expect(text).toContain('  reading the evidence again now: cycle #4 (refresh, 3/5 datasets done)');
+    expect(text).toContain('  a go by bob (2026-01-01T00:00:09.000Z) is held until that read ends: taken or refused on what it shows');
+    const details = renderDetails(s, 'hdfs-dual-write-w');
+    expect(details).toContain('Reading the evidence again now: cycle #4 (refresh, 3/5 datasets done)');
+    expect(details).toContain('**A go by bob** (2026-01-01T00:00:09.000Z) **is held** until that read ends');
+  });
+
+  it('without a held go at that gate (no worker, another gate, no status) it says where the run is and where to look', () => {
+    const reading = waiting({ reading: 'cycle #4 (refresh, 3/5 datasets done)' });
+    expect(decisionWaitLine('w', reading, 'cutover', 'no-go', 2000)).toBe(
+      'gate cutover: no answer to the no-go after 2 s (phase waiting-at-cutover); still waiting: is a worker running? `cutover status w` shows the run',
+    );
+    expect(decisionWaitLine('w', { ...reading, paused: true, gate: { ...reading.gate!, name: 'complete', heldGo: { by: 'bob', at: 'x' } } }, 'cutover', 'go', 2500)).toMatch(
+      /^gate cutover: no answer to the go after 3 s \(phase waiting-at-cutover, paused\); /,
+    );
+    expect(decisionWaitLine('w', null, 'cutover', 'go', 2000)).toMatch(/\(its status not readable either\); still waiting: is a worker running\?/);
+    expect(formatStatus('w', waiting({}))).not.toMatch(/reading the evidence again|is held/);
   });
 });

@@ -4,20 +4,22 @@
 // → complete; a differing job alerts and resets the clean counter; a job failing on one cluster is that
 // cluster's failure, not a difference; a no-go at complete switches back and puts the permissions back; the
 // parity state survives continue-as-new.
+import { Context } from '@temporalio/activity';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { CompareResult, HdfsMovePreflightResult, PermissionEntry, RefreshResult } from '../../activities/hdfs';
 import type { AlertInput, CompareJobOutputsInput, CompareJobOutputsResult, RunJobInput, RunJobResult } from '../../activities/hdfs/jobs';
+import * as svc from '../../scripts/cli/services';
 import { hdfsDualWrite } from '../../workflows';
 import type { HdfsDualWriteInput } from '../../workflows/hdfs-dual-write';
-import { decideUpdate, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
+import { decideUpdate, decisionSignal, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
 import { startDevServer, type DevServer } from '../helpers/dev-server';
 import { recordHistory } from '../helpers/history';
-import { keyOf, people, signed, signedApproval } from '../helpers/signing';
+import { keyOf, people, sendSigned, signed, signedApproval } from '../helpers/signing';
 import { failureOf, fakeHost } from '../helpers/workflows';
-import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { eventually, GaveUp, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
 
 /** Low, so that a dual-write period of a few cycles spans several runs. */
 const SUGGEST_AFTER = 250;
@@ -68,6 +70,10 @@ interface FakeOptions {
   failOn?: { cluster: 'dc1' | 'dc2'; cycles: number[] };
   /** Refreshes (1-based, in call order) that fail after their retries. */
   refreshFails?: number[];
+  /** Refreshes (1-based) that wait for the test to release them: the gate is then reading its evidence. */
+  hold?: Map<number, Promise<void>>;
+  /** Refreshes that run (heartbeating) until cancelled, like a long copy: `n` 1-based, `dns` where the name points. */
+  block?: (n: number, dns: string) => boolean;
 }
 
 /** Fake activities that record what ran, as "what:detail"; the DNS name and permissions as state. */
@@ -95,7 +101,20 @@ function fakes(o: FakeOptions = {}) {
     },
     async hdfsRefresh(i): Promise<RefreshResult> {
       calls.push(`refresh:${i.targets.map((t) => t.cluster.name).join('+')}:${i.verify}`);
-      if (o.refreshFails?.includes(++refreshes)) {
+      const n = ++refreshes;
+      await o.hold?.get(n);
+      if (o.block?.(n, dns)) {
+        try {
+          for (;;) {
+            Context.current().heartbeat({ files: n });
+            await Context.current().sleep(100);
+          }
+        } catch (err) {
+          calls.push(`refresh-cancelled:${n}`);
+          throw err;
+        }
+      }
+      if (o.refreshFails?.includes(n)) {
         throw ApplicationFailure.nonRetryable('hdfs refresh: hdfs dc2: CREATE /data/events/.f1._COPYING_: unreachable: 127.0.2.1:9866: ECONNREFUSED', ErrorType.HostUnreachable);
       }
       return {
@@ -152,7 +171,7 @@ function fakes(o: FakeOptions = {}) {
       return { previous: [], changed: true, confirmedMs: 3 };
     },
   };
-  return { calls, alerts, compares, permissions, activities, dns: () => dns };
+  return { calls, alerts, compares, permissions, activities, dns: () => dns, refreshes: () => refreshes };
 }
 
 async function start(queue: string, args: HdfsDualWriteInput): Promise<{ id: string; h: WorkflowHandle }> {
@@ -181,6 +200,28 @@ async function decide(h: WorkflowHandle, d: Omit<DecisionInput, 'signature'>) {
       return null;
     }
   }, `decision ${d.decision} at ${d.gate}`);
+}
+
+/** A go that the workflow must not take: its refusal (the update's failure), after signing afresh what the gate shows. */
+async function refusedGo(h: WorkflowHandle, d: Omit<DecisionInput, 'signature' | 'decision'>): Promise<ApplicationFailure> {
+  return eventually(async () => {
+    try {
+      await h.executeUpdate(decideUpdate, { args: [await signed(h, { ...d, decision: 'go' }, keyOf(d.by))] });
+    } catch (err) {
+      const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+      if (cause instanceof ApplicationFailure && !/evidence signed is not what/.test(cause.message)) return cause;
+      if (cause) return null; // the evidence changed between reading and sending: read, sign and send again
+      throw err;
+    }
+    throw new GaveUp('the go was taken');
+  }, `a refused go at ${d.gate}`);
+}
+
+/** A promise the test resolves: holds a fake activity until then. */
+function latch(): { promise: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const promise = new Promise<void>((r) => (release = r));
+  return { promise, release };
 }
 
 describe('hdfs-dual-write workflow', () => {
@@ -253,6 +294,252 @@ describe('hdfs-dual-write workflow', () => {
       expect(failure.type).toBe(ErrorType.RolledBack);
       // Nothing was changed on the old cluster and the name never moved.
       expect(f.calls.some((c) => c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
+    });
+  });
+
+  it('a cycle that finds a difference while the cutover gate waits: a go is refused and recorded, one signed before never counts, nothing switches; clean again → a go is taken', async () => {
+    const q = uniqueQueue('hdfs-gate-diff');
+    // Cycle 3 differs. Refreshes 3, 5 and 6 wait for the test: the gate is then reading its evidence (a cycle runs).
+    const holds = { 3: latch(), 5: latch(), 6: latch() };
+    const f = fakes({ differOn: [3], hold: new Map(Object.entries(holds).map(([n, l]) => [Number(n), l.promise])) });
+    const notClean = /the parity is NOT clean: cycle #3 found a difference or a failure \(wc different\), [01] of 2 clean cycles in a row since; a go is taken once the clean period is reached again, signed over the evidence shown then$/;
+    const switched = () => f.calls.filter((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'));
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input());
+      const open = await atGate(h, 'cutover');
+      expect(open.gate!.evidence).toMatchObject({ cycles: 2, cleanCycles: 2, verdict: 'clean period reached' });
+      expect(open.gate!.goRefused).toBeUndefined();
+
+      // Cycle 3 runs (held): two gos signed over the clean evidence shown now; one is sent during the cycle.
+      await eventually(async () => f.refreshes() >= 3, 'cycle 3 running');
+      const stale = await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'signed while clean' }, keyOf('bob'));
+      const duringCycle = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] });
+      const held = await waitFor(h, 'the go held during cycle 3', (s) => s.decisions.length === 1);
+      expect(held.phase).toBe('waiting-at-cutover');
+      holds[3].release();
+      // Cycle 3 found a difference: the go that arrived during it is not acted on, and its update says why.
+      const heldErr = await duringCycle.then(() => null, (err: unknown) => err);
+      expect(heldErr).toBeInstanceOf(WorkflowUpdateFailedError);
+      const heldCause = (heldErr as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(heldCause.type).toBe(ErrorType.GoNotTaken);
+      expect(heldCause.message).toMatch(/^gate "cutover" takes no go now: it arrived while the evidence was read again, and that read says: /);
+      expect(heldCause.message).toMatch(notClean);
+
+      // The gate stays open, shows why a go is not taken, and refuses a go signed over what it shows now.
+      const diff = await waitFor(h, 'cycle 3 shown', (s) => s.gate?.goRefused !== undefined);
+      expect(diff.gate!.name).toBe('cutover');
+      expect(diff.gate!.evidence.verdict).toBe('NOT clean: cycle #3 found a difference or a failure (wc different), 0 of 2 clean cycles in a row since');
+      expect(diff.gate!.goRefused).toMatch(notClean);
+      expect(diff.figures.cleanCycles).toBe(0);
+      const refused = await refusedGo(h, { gate: 'cutover', by: 'bob', reason: 'looks fine to me' });
+      expect(refused.type).toBe(ErrorType.GoNotTaken);
+      expect(refused.message).toMatch(/^gate "cutover" takes no go now: the parity is NOT clean: /);
+      expect(refused.message).toMatch(notClean);
+      // A signal is refused the same way, and recorded.
+      await h.signal(decisionSignal, await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'by signal' }, keyOf('bob')));
+      const afterSignal = await waitFor(h, 'the signalled go refused', (s) => s.refusedDecisions.some((r) => r.reason === 'by signal'));
+      expect(afterSignal.decisions).toEqual([]);
+      expect(afterSignal.refusedDecisions.map((r) => [r.gate, r.decision, r.by, r.reason])).toEqual([
+        ['cutover', 'go', 'bob', 'clean'],
+        ['cutover', 'go', 'bob', 'looks fine to me'],
+        ['cutover', 'go', 'bob', 'by signal'],
+      ]);
+      expect(afterSignal.refusedDecisions.map((r) => r.why)).toEqual([heldCause.message, refused.message, expect.stringMatching(notClean)]);
+      expect(switched()).toEqual([]);
+      expect(f.alerts.map((a) => a.title)).toEqual(['warehouse: wc: outputs differ between dc1 and dc2 (cycle 3)']);
+
+      // Cycles 4 and 5 clean: the clean period again, the gate takes a go again (cycle 6 is held meanwhile).
+      holds[5].release();
+      const clean = await waitFor(h, 'clean again', (s) => s.gate?.name === 'cutover' && Number(s.gate.evidence.cycles) >= 5);
+      expect(clean.gate!.evidence).toMatchObject({ cycles: 5, cleanCycles: 2, verdict: 'clean period reached', alerts: 1 });
+      expect(clean.gate!.goRefused).toBeUndefined();
+      // The go signed over the clean evidence from before the difference does not count, now or ever.
+      const staleErr = await h.executeUpdate(decideUpdate, { args: [stale] }).then(() => null, (err: unknown) => err);
+      const staleCause = (staleErr as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(staleCause.type).toBe(ErrorType.GoNotTaken);
+      expect(staleCause.message).toMatch(
+        /^the evidence signed was shown before evidence that took no go \(the parity is NOT clean: cycle #3 .*\): a go signed before then no longer counts; sign what gate "cutover" shows now$/,
+      );
+      expect(switched()).toEqual([]);
+
+      // A go signed over what the gate shows now, sent while cycle 6 runs: held, and taken once cycle 6 is clean too.
+      await eventually(async () => f.refreshes() >= 6, 'cycle 6 running');
+      const go = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean again' }, keyOf('bob'))] });
+      await waitFor(h, 'the go held during cycle 6', (s) => s.decisions.length === 1);
+      holds[6].release();
+      const taken = await go;
+      expect(taken).toMatchObject({ gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean again' });
+      expect(taken.evidence).toMatchObject({ cycles: 5, verdict: 'clean period reached' });
+      await atGate(h, 'complete');
+      expect(f.dns()).toBe('127.0.2.1');
+      expect(f.permissions.get('/data/events')).toBe('755');
+      await decide(h, { gate: 'complete', decision: 'go', by: 'bob', reason: 'dc2 serves' });
+      const final = (await h.result()) as MigrationStatus;
+      expect(final.outcome).toBe('completed');
+      expect(final.decisions.map((d) => `${d.gate}:${d.decision}:${d.reason}`)).toEqual(['cutover:go:clean again', 'complete:go:dc2 serves']);
+      expect(final.refusedDecisions.map((r) => r.reason)).toEqual(['clean', 'looks fine to me', 'by signal', 'signed while clean']);
+      recordHistory('hdfs-dual-write-go-refused', (await h.describe()).workflowId, server.address);
+    });
+  });
+
+  it('a no-go sent while a go waits for the cycle being run is taken: the go is not, and the run rolls back', async () => {
+    const q = uniqueQueue('hdfs-gate-nogo');
+    const hold = latch();
+    const f = fakes({ hold: new Map([[3, hold.promise]]) });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input());
+      await atGate(h, 'cutover');
+      await eventually(async () => f.refreshes() >= 3, 'cycle 3 running');
+      // The go's refusal is caught from the start: it arrives while the no-go is awaited.
+      const goOutcome = h
+        .executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] })
+        .then(() => null, (err: unknown) => err);
+      await waitFor(h, 'the go held during cycle 3', (s) => s.decisions.length === 1);
+      const noGo = await h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'no-go', by: 'alice', reason: 'wait for Monday' }, keyOf('alice'))] });
+      expect(noGo).toMatchObject({ decision: 'no-go', by: 'alice' });
+      const goErr = await goOutcome;
+      const cause = (goErr as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(cause.type).toBe(ErrorType.GoNotTaken);
+      expect(cause.message).toBe('gate "cutover" takes no go now: a no-go by alice came while it waited for the evidence being read');
+      hold.release();
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const final = (failure.details as MigrationStatus[])[0];
+      expect(final.decisions.map((d) => `${d.decision}:${d.by}`)).toEqual(['no-go:alice']);
+      expect(final.refusedDecisions.map((r) => `${r.decision}:${r.by}:${r.why}`)).toEqual([`go:bob:${cause.message}`]);
+      expect(f.calls.some((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
+      recordHistory('hdfs-dual-write-held-go-no-go', (await h.describe()).workflowId, server.address);
+    });
+  });
+
+  it('a refresh that fails while the cutover gate waits: a go sent during that cycle is refused with the reason, the gate takes one again once clean', async () => {
+    const q = uniqueQueue('hdfs-gate-refresh');
+    const hold = latch();
+    const f = fakes({ refreshFails: [2], hold: new Map([[2, hold.promise]]) });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input({ jobs: [], clean: { cycles: 1, minimumMs: 0 } }));
+      await atGate(h, 'cutover');
+      await eventually(async () => f.refreshes() >= 2, 'cycle 2 running');
+      const goOutcome = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] }).then(() => null, (err: unknown) => err);
+      await waitFor(h, 'the go held during cycle 2', (s) => s.decisions.length === 1);
+      hold.release();
+      const cause = ((await goOutcome) as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(cause.type).toBe(ErrorType.GoNotTaken);
+      expect(cause.message).toBe(
+        'gate "cutover" takes no go now: it arrived while the evidence was read again, and that read says: the parity is NOT clean: cycle #2 found a difference or a failure (a refresh failed), ' +
+          '0 of 1 clean cycle in a row since; a go is taken once the clean period is reached again, signed over the evidence shown then',
+      );
+      const refused = await waitFor(h, 'the refusal in status', (s) => s.refusedDecisions.length === 1);
+      expect(refused.refusedDecisions[0]).toMatchObject({ gate: 'cutover', decision: 'go', by: 'bob', why: cause.message });
+      expect(refused.decisions).toEqual([]);
+      expect(f.alerts.map((a) => a.title)).toEqual(['warehouse: cycle 2: a refresh failed']);
+      // Cycle 3 clean: the gate takes a go again.
+      const clean = await waitFor(h, 'clean again', (s) => s.gate?.name === 'cutover' && Number(s.gate.evidence.cycles) >= 3 && !s.gate.goRefused);
+      expect(clean.gate!.evidence).toMatchObject({ cleanCycles: 1, verdict: 'clean period reached' });
+      await decide(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'look at the refresh first' });
+      expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
+      expect(f.calls.some((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
+      recordHistory('hdfs-dual-write-held-go-refused', (await h.describe()).workflowId, server.address);
+    });
+  });
+
+  it('`cutover approve` during a cycle: the go is held, the status says what for, and the CLI says it once after a moment', async () => {
+    const q = uniqueQueue('hdfs-gate-held');
+    const hold = latch();
+    const f = fakes({ hold: new Map([[3, hold.promise]]) });
+    const s: svc.Services = { client: env.client, uiUrl: 'http://127.0.0.1:8233', namespace: 'default', taskQueue: q, signingKeys: { bob: keyOf('bob').file }, close: async () => undefined };
+    await withWorker(env, q, f.activities, async () => {
+      const { id, h } = await start(q, input());
+      await atGate(h, 'cutover');
+      await eventually(async () => f.refreshes() >= 3, 'cycle 3 running');
+      const reading = await waitFor(h, 'cycle 3 shown as the read', (st) => st.gate?.reading !== undefined);
+      expect(reading.gate!.reading).toBe('cycle #3 (refresh, 0/1 dataset done)');
+      expect(reading.gate!.heldGo).toBeUndefined();
+      const lines: string[] = [];
+      const go = svc.decide(s, id, 'cutover', 'go', 'bob', 'clean', undefined, undefined, { print: (l) => lines.push(l), afterMs: 500 });
+      const held = await waitFor(h, 'the go held during cycle 3', (st) => st.gate?.heldGo !== undefined);
+      expect(held.gate!.heldGo).toEqual({ by: 'bob', at: held.decisions[0].at });
+      await eventually(async () => lines.length > 0, 'the CLI saying what the go waits for');
+      expect(lines).toEqual(['gate cutover: waiting for cycle #3 (refresh, 0/1 dataset done) to end before the go is taken or refused (on what it shows)']);
+      hold.release();
+      // Cycle 3 clean: the go is taken, and the CLI said it only once.
+      expect(await go).toMatchObject({ gate: 'cutover', decision: 'go', by: 'bob' });
+      expect(lines).toHaveLength(1);
+      const after = await atGate(h, 'complete');
+      expect(after.gate!.heldGo).toBeUndefined();
+      expect(f.dns()).toBe('127.0.2.1');
+      // A decision answered at once prints nothing.
+      const quiet: string[] = [];
+      await svc.decide(s, id, 'complete', 'no-go', 'bob', 'test over', undefined, undefined, { print: (l) => quiet.push(l), afterMs: 500 });
+      expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
+      expect(quiet).toEqual([]);
+    });
+  });
+
+  it('an abort while a soak refresh runs: the refresh is cancelled, no alert, no cycle recorded; the name and the permissions are put back', async () => {
+    const q = uniqueQueue('hdfs-abort-soak');
+    // Every refresh after the switch (the soak's) runs until cancelled.
+    const f = fakes({ block: (_n, dns) => dns === '127.0.2.1' });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input({ jobs: [], clean: { cycles: 1, minimumMs: 0 }, soakMs: 600_000 }));
+      await atGate(h, 'cutover');
+      await decide(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' });
+      const soaking = await waitFor(h, 'a soak refresh running', (s) => s.phase === 'soak');
+      await eventually(async () => f.calls.at(-1)?.startsWith('refresh:') && f.dns() === '127.0.2.1', 'the soak refresh running');
+      const before = { cycles: soaking.figures.cycles, history: soaking.figures.parityHistory, alerts: soaking.figures.alerts };
+      await sendSigned(h, 'abort', 'alice', 'dc2 network maintenance moved up');
+      const failure = await failureOf(h);
+      recordHistory('hdfs-dual-write-aborted-in-soak-cycle', (await h.describe()).workflowId, server.address);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const final = (failure.details as MigrationStatus[])[0];
+      expect(final.outcome).toBe('rolled-back');
+      expect(final.failure).toBe('aborted by alice: dc2 network maintenance moved up');
+      // The refresh was cancelled and the cycle it was in is not recorded: neither clean nor NOT clean, no alert.
+      expect(f.calls.filter((c) => c.startsWith('refresh-cancelled'))).toHaveLength(1);
+      expect(f.alerts).toEqual([]);
+      expect(f.calls.filter((c) => c.startsWith('alert:'))).toEqual([]);
+      expect({ cycles: final.figures.cycles, history: final.figures.parityHistory, alerts: final.figures.alerts }).toEqual(before);
+      expect(String(final.figures.parityHistory)).not.toMatch(/NOT clean/);
+      expect(final.figures.alerts).toBe(0);
+      // The rollback ran as for any abort: the name back first, then the permissions.
+      expect(final.compensations.map((c) => `${c.step}:${c.state}`)).toEqual(['switch-traffic:done', 'freeze:done']);
+      expect(f.dns()).toBe('127.0.1.1');
+      expect(f.permissions.get('/data/events')).toBe('775');
+      expect(f.permissions.get('/data/events/day=1')).toBe('777');
+      expect(f.calls.slice(f.calls.indexOf(f.calls.find((c) => c.startsWith('refresh-cancelled'))!))).toEqual([
+        expect.stringMatching(/^refresh-cancelled:/),
+        'dns:127.0.1.1',
+        'chmod:/data/events=775,/data/events/day=1=777',
+      ]);
+    });
+  });
+
+  it('an abort while the cutover gate runs a cycle: a go held for it is refused, no alert, no cycle recorded, the run rolls back', async () => {
+    const q = uniqueQueue('hdfs-abort-gate');
+    // Refresh 3 (the first cycle the gate runs) runs until cancelled.
+    const f = fakes({ block: (n) => n === 3 });
+    await withWorker(env, q, f.activities, async () => {
+      const { h } = await start(q, input());
+      const open = await atGate(h, 'cutover');
+      await eventually(async () => f.calls.at(-1)?.startsWith('refresh:') && f.refreshes() === 3, 'cycle 3 running');
+      const goOutcome = h.executeUpdate(decideUpdate, { args: [await signed(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' }, keyOf('bob'))] }).then(() => null, (err: unknown) => err);
+      await waitFor(h, 'the go held during cycle 3', (s) => s.decisions.length === 1);
+      await sendSigned(h, 'abort', 'alice', 'not this week');
+      const cause = ((await goOutcome) as WorkflowUpdateFailedError).cause as ApplicationFailure;
+      expect(cause.type).toBe(ErrorType.GoNotTaken);
+      expect(cause.message).toBe('gate "cutover" takes no go now: the gate closed before the evidence it waited for was read (aborted by alice: not this week)');
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      const final = (failure.details as MigrationStatus[])[0];
+      expect(final.failure).toBe('aborted by alice: not this week');
+      expect(final.decisions).toEqual([]);
+      expect(final.refusedDecisions.map((r) => `${r.decision}:${r.by}`)).toEqual(['go:bob']);
+      expect(f.calls).toContain('refresh-cancelled:3');
+      expect(f.alerts).toEqual([]);
+      expect(final.figures).toMatchObject({ cycles: 2, cleanCycles: 2, alerts: 0, parityHistory: open.figures.parityHistory });
+      // Nothing was changed: no freeze, no switch, nothing to undo.
+      expect(final.compensations).toEqual([]);
+      expect(f.calls.some((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
     });
   });
 

@@ -64,6 +64,16 @@ describe('stored histories replay on today’s code', () => {
       // The HDFS dual write: clean cycles, freeze, switch, soak, complete; and a no-go at complete switched back.
       'hdfs-dual-write-completed.json',
       'hdfs-dual-write-switched-back.json',
+      // The cutover gate's go check: a go held during a cycle and refused on what it found (a refresh failed), or
+      // replaced by a no-go; a go signed before a difference refused once clean again, then one taken (a last run).
+      'hdfs-dual-write-held-go-refused.json',
+      'hdfs-dual-write-held-go-no-go.json',
+      'hdfs-dual-write-go-refused.json',
+      // An abort while a soak refresh ran (patch "hdfs-abort-ends-cycle"): the cycle ends there, nothing recorded
+      // of it, the rollback runs; and the same recorded before the patch, where the cancelled refresh made two
+      // NOT clean cycles before the rollback (it replays on that old path).
+      'hdfs-dual-write-aborted-in-soak-cycle.json',
+      'hdfs-dual-write-aborted-in-soak-cycle-unpatched.json',
     ]));
   });
 

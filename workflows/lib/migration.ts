@@ -27,6 +27,11 @@
 // must keep between-step code free of effects (activities only in steps, `remember`, or evidence reads), and
 // step and gate names unique in a run. The status query answers with the whole story across runs (`runs`).
 //
+// Gates whose go depends on their evidence (a clean period that a later look can break) give their evidence
+// source a go check (`goRefusal`): while the evidence shown fails it the gate stays open, takes a no-go, and
+// refuses a go (recorded among the refused decisions, and the update's answer); a go signed over a version shown
+// before one that failed it never counts; a go sent while the evidence is read again waits for that read.
+//
 // Signed decisions (patch `signed-decisions`, decided once in a story's first run and carried). Every decision,
 // abort, pause and resume carries an SSH signature (workflows/shared/signing.ts) that the workflow verifies
 // itself, in pure code (./sshsig.ts, ./gates.ts `authenticate`): by the key the plan lists for the person named,
@@ -128,6 +133,19 @@ export interface EvidenceSource {
   read: () => Promise<Evidence>;
   everyMs: number;
   maxEveryMs?: number;
+  /**
+   * For a gate whose go depends on what its evidence says (a clean period): why a go cannot be taken on this
+   * version of the evidence, or null. The gate stays open and takes a no-go as ever; a go is taken only while the
+   * evidence shown passes, and (signed) only over a version shown since the last one that did not; a go sent while
+   * the evidence is read again waits for that read and is taken or refused on it. Refusals are recorded.
+   */
+  goRefusal?: (evidence: Evidence) => string | null;
+}
+
+/** A go that arrived while its gate read the evidence again: taken or refused on what that read shows. */
+interface HeldGo {
+  record: DecisionRecord;
+  settle: (refused: string | null) => void;
 }
 
 export interface MigrationOptions<U extends UndoProcedures = UndoProcedures> {
@@ -175,6 +193,10 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   private readonly signed: boolean;
   /** Digests of the signed messages taken lately: a replayed one is refused. */
   private seen: NonNullable<CarriedState['seenSignatures']>;
+  /** The open gate's go check (EvidenceSource.goRefusal), whether it is reading its evidence, and a go waiting for that read. */
+  private goCheck: ((evidence: Evidence) => string | null) | null = null;
+  private readingEvidence = false;
+  private heldGo: HeldGo | null = null;
 
   constructor(private readonly options: MigrationOptions<U>) {
     const carried = options.carried;
@@ -215,7 +237,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     setHandler(statusQuery, () => this.status);
     setHandler(
       decideUpdate,
-      (input: DecisionInput) => this.applyDecision(input, 'update'),
+      (input: DecisionInput) => this.takeDecision(input, 'update'),
       {
         validator: (input: DecisionInput) => {
           const why = this.refusal(input);
@@ -224,12 +246,12 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       },
     );
     setHandler(decisionSignal, (input: DecisionInput) => {
-      const why = this.refusal(input);
+      const why = this.refusal(input) ?? this.goRefusal(input);
       if (why) {
         this.refuse(input ?? {}, input?.decision, why);
         return;
       }
-      this.applyDecision(input, 'signal');
+      void this.takeDecision(input, 'signal');
     });
     setHandler(abortSignal, (input: AbortInput) => {
       if (this.status.outcome) return;
@@ -255,8 +277,10 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   }
 
   private refusal(input: DecisionInput): string | null {
+    // A no-go is taken even while a go waits for the evidence being read (it replaces that go).
+    const replacesHeldGo = this.heldGo !== null && input?.decision === 'no-go';
     const why = refusalReason(input, {
-      openGate: this.pendingDecision ? null : this.status.gate,
+      openGate: this.pendingDecision && !replacesHeldGo ? null : this.status.gate,
       approval: this.options.approval,
       startedBy: this.options.startedBy,
       finished: this.status.outcome !== null,
@@ -390,6 +414,103 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   /** Past the point of no return, a way back exists once the move has armed it. */
   private wayBackArmed(): boolean {
     return this.status.pointOfNoReturn.passedAt !== null && this.wayBackIsArmed && this.options.wayBack !== undefined;
+  }
+
+  /**
+   * A decision that passed the validator's checks. At a gate with a go check (EvidenceSource.goRefusal) a go may
+   * still be refused: recorded, and the update's answer; or held while the evidence is read again, the update
+   * answering once that read shows whether it is taken. Everywhere else: taken at once, as it always was.
+   */
+  private takeDecision(input: DecisionInput, via: 'update' | 'signal'): DecisionRecord | Promise<DecisionRecord> {
+    const refused = this.goRefusal(input); // a signal's was checked by its handler
+    if (refused) {
+      this.refuse(input, input.decision, refused);
+      throw goNotTaken(refused);
+    }
+    if (this.heldGo && input.decision === 'no-go') this.withdrawHeldGo(`a no-go by ${input.by} came while it waited for the evidence being read`);
+    const record = this.applyDecision(input, via);
+    if (!(this.goCheck && this.readingEvidence && input.decision === 'go')) return record;
+    log.info('go held until the evidence being read is shown', { gate: input.gate, by: input.by });
+    // In status while it waits: `cutover approve` tells the person what their go waits for.
+    if (this.status.gate) this.status.gate.heldGo = { by: record.by, at: record.at };
+    this.publish();
+    if (via === 'signal') {
+      this.heldGo = { record, settle: () => undefined };
+      return record;
+    }
+    return new Promise<DecisionRecord>((resolve, reject) => {
+      this.heldGo = { record, settle: (why) => (why ? reject(goNotTaken(why)) : resolve(record)) };
+    });
+  }
+
+  /**
+   * What the open gate's evidence read is doing now (a move's cycle: `cycle #4 (refresh, 3/5 datasets done)`),
+   * shown in status while that read runs: a go held for it says what it waits for. Ignored outside such a read.
+   */
+  reading(what: string): void {
+    const gate = this.status.gate;
+    if (!this.readingEvidence || !gate) return;
+    gate.reading = what;
+    this.publish();
+  }
+
+  /**
+   * Why the open gate's go check refuses this go now: the evidence shown does not pass it, or (signed) the go was
+   * signed over an earlier version and that version or one shown after it did not.
+   */
+  private goRefusal(input: DecisionInput): string | null {
+    const gate = this.status.gate;
+    if (!this.goCheck || !gate || input.decision !== 'go' || input.gate !== gate.name) return null;
+    const now = this.goCheck(gate.evidence);
+    if (now) return `gate "${gate.name}" takes no go now: ${now}`;
+    if (!this.signed) return null;
+    const earlier = gate.earlier ?? [];
+    const signedAt = earlier.findIndex((e) => e.digest === input.signature?.evidence);
+    if (signedAt < 0) return null; // the version shown now (authenticate checked that it is one of those shown)
+    const own = this.goCheck(earlier[signedAt].evidence);
+    if (own) return `the evidence signed took no go: ${own}; sign what gate "${gate.name}" shows now`;
+    for (const later of earlier.slice(0, signedAt)) {
+      const why = this.goCheck(later.evidence);
+      if (why) return `the evidence signed was shown before evidence that took no go (${why}): a go signed before then no longer counts; sign what gate "${gate.name}" shows now`;
+    }
+    return null;
+  }
+
+  /**
+   * The read a held go waited for is in: taken if the fresh evidence passes the go check, else withdrawn from the
+   * decisions and recorded as refused (the update answers either way). Returns whether the go still stands.
+   * Without `fresh` the gate closed before the read was shown (an abort): the go is refused.
+   */
+  private settleHeldGo(fresh: Evidence | null): boolean {
+    const held = this.heldGo;
+    if (!held) return true;
+    if (!fresh) {
+      // Closed by an abort (or a rolling-back timeout) while it read: say so, not what a read never showed.
+      this.withdrawHeldGo(`the gate closed before the evidence it waited for was read${this.rollbackReason ? ` (${this.rollbackReason})` : ''}`);
+      return false;
+    }
+    const why = this.goCheck?.(fresh) ?? null;
+    if (!why) {
+      this.heldGo = null;
+      delete this.status.gate?.heldGo;
+      held.settle(null);
+      return true;
+    }
+    this.withdrawHeldGo(`it arrived while the evidence was read again, and that read says: ${why}`);
+    return false;
+  }
+
+  /** The held go is not acted on: out of the decisions, recorded as refused, and its update answered. */
+  private withdrawHeldGo(why: string): void {
+    const held = this.heldGo!;
+    this.heldGo = null;
+    delete this.status.gate?.heldGo;
+    const refused = `gate "${held.record.gate}" takes no go now: ${why}`;
+    const at = this.status.decisions.indexOf(held.record);
+    if (at >= 0) this.status.decisions.splice(at, 1);
+    if (this.pendingDecision === held.record) this.pendingDecision = null;
+    this.refuse(held.record, 'go', refused);
+    held.settle(refused);
   }
 
   private applyDecision(input: DecisionInput, via: 'update' | 'signal'): DecisionRecord {
@@ -847,6 +968,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     const carried = this.fastForward && this.status.gate?.name === name ? this.status.gate : null;
     if (this.fastForward && !carried) throw new Error(`resumed run reached gate "${name}", which the previous run never opened`);
     this.resumed();
+    this.goCheck = source?.goRefusal ?? null;
     const gate = carried ?? (await this.openGate(name, source ? await this.readEvidence(source) : (evidence as Evidence), policy, source !== null));
     try {
       await this.awaitDecision(gate, policy, source);
@@ -862,6 +984,9 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       if (name !== RECOVER_GATE) this.results[key] = { value: decision };
       return decision;
     } finally {
+      // A go still waiting for a read the gate never finished (an abort): its update answers.
+      if (this.heldGo) this.settleHeldGo(null);
+      this.goCheck = null;
       this.status.gate = null;
       this.publish();
     }
@@ -879,6 +1004,7 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       ...(refreshed ? { refreshedAt: openedAt.toISOString(), refreshes: 0 } : {}),
       ...(this.signed ? { evidenceDigest: evidenceDigest(shown) } : {}),
     };
+    this.checkGo(gate);
     this.status.gate = gate;
     this.pendingDecision = null;
     this.setPhase(`waiting-at-${name}`);
@@ -916,9 +1042,18 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
         this.publish();
       }
       if (source && Date.now() >= refreshAt) {
-        const fresh = await this.readEvidence(source);
-        // A decision taken while the evidence was being read keeps what it was shown.
-        if (ready()) return;
+        this.readingEvidence = true;
+        gate.reading = 'the evidence being read again';
+        let fresh: Evidence;
+        try {
+          fresh = await this.readEvidence(source);
+        } finally {
+          this.readingEvidence = false;
+          delete gate.reading;
+        }
+        // A decision taken while the evidence was being read keeps what it was shown; a held go stands only if
+        // the fresh evidence passes the gate's go check.
+        if (this.settleHeldGo(fresh) && ready()) return;
         this.showEvidence(gate, fresh);
         gate.refreshedAt = new Date().toISOString();
         gate.refreshes = (gate.refreshes ?? 0) + 1;
@@ -938,6 +1073,15 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
       gate.evidenceDigest = digest;
     }
     gate.evidence = fresh;
+    this.checkGo(gate);
+  }
+
+  /** At a gate with a go check, why a go is not taken on the evidence shown now, in status for the approvers. */
+  private checkGo(gate: GateState): void {
+    if (!this.goCheck) return;
+    const why = this.goCheck(gate.evidence);
+    if (why) gate.goRefused = why;
+    else delete gate.goRefused;
   }
 
   /** A dry run records the gate and goes on as if the approvers had said go. */
@@ -1011,6 +1155,11 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
   }
 }
 
+/** The answer to a go a gate did not take (it is recorded among the refused decisions too). */
+function goNotTaken(why: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: ErrorType.GoNotTaken, message: why, nonRetryable: true });
+}
+
 function isEvidenceSource(e: Evidence | EvidenceSource): e is EvidenceSource {
   return typeof (e as EvidenceSource).read === 'function';
 }
@@ -1024,7 +1173,12 @@ export function renderDetails(s: MigrationStatus, id: string): string {
     lines.push('| evidence | value |', '|---|---|');
     for (const [k, v] of Object.entries(s.gate.evidence)) lines.push(`| ${k} | ${v} |`);
     lines.push('');
+    if (s.gate.goRefused) lines.push(`**A go is not taken now** (a no-go is): ${s.gate.goRefused}`, '');
+    if (s.gate.reading) lines.push(`Reading the evidence again now: ${s.gate.reading}`, '');
+    if (s.gate.heldGo) lines.push(`**A go by ${s.gate.heldGo.by}** (${s.gate.heldGo.at}) **is held** until that read ends: taken or refused on what it shows`, '');
   }
+  const refused = s.refusedDecisions.at(-1);
+  if (refused) lines.push(`Refused: ${s.refusedDecisions.length + (s.refusedDropped ?? 0)} (last: ${refused.decision ?? '?'}${refused.gate ? ` at gate \`${refused.gate}\`` : ''} by ${refused.by ?? '?'} at ${refused.at}: ${refused.why})`, '');
   const figures = Object.entries(s.figures);
   if (figures.length) {
     lines.push('| figure | value |', '|---|---|');

@@ -17,6 +17,8 @@ export const ErrorType = {
   Transient: 'Transient',
   /** Replication lag did not stay under the plan's threshold in time: the gate is not offered. */
   CatchUpTimedOut: 'CatchUpTimedOut',
+  /** A gate took no go: its evidence does not allow one now (a clean period broken); recorded among the refused decisions. */
+  GoNotTaken: 'GoNotTaken',
   /** The run ended after undoing its forward steps (no-go, abort, gate timeout or failure). */
   RolledBack: 'RolledBack',
   /** A compensation failed: an operator must finish the rollback by hand. */

@@ -5,7 +5,11 @@ import type { AbortInput, ControlInput, DecisionInput, DecisionRecord, Migration
 // In runs with signed decisions every decision, abort, pause and resume carries `signature` (workflows/shared/signing.ts):
 // an update without a valid one is refused by its validator, a signal without one is refused and recorded.
 
-/** Go/no-go through an update: the validator refuses bad decisions before anything enters history. */
+/**
+ * Go/no-go through an update: the validator refuses bad decisions before anything enters history. A go that a
+ * gate's go check refuses (the HDFS cutover while its parity is not clean) is accepted, recorded as refused and
+ * answered with a `GoNotTaken` failure; one sent while that gate reads its evidence again answers after the read.
+ */
 export const decideUpdate = defineUpdate<DecisionRecord, [DecisionInput]>('decide');
 /** Go/no-go through a signal, for `temporal workflow signal` and the Web UI. Invalid ones are recorded as refused. */
 export const decisionSignal = defineSignal<[DecisionInput]>('decision');

@@ -152,6 +152,12 @@ export interface GateState {
   evidenceDigest?: string;
   /** The versions shown before the current one (newest first, a few): a decision signed just before a refresh still counts. */
   earlier?: { digest: string; evidence: Evidence }[];
+  /** At a gate whose go depends on its evidence (a clean period): why a go is not taken on the evidence shown now. */
+  goRefused?: string;
+  /** While the gate reads its evidence again (a move's cycle: minutes on real systems), what that read is doing now. */
+  reading?: string;
+  /** A go that arrived during that read: taken or refused on what the read shows; its update answers then. */
+  heldGo?: { by: string; at: string };
 }
 
 /** A registered undo, as plain data: the move's undo procedure by name and its arguments. */
