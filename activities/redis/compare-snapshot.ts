@@ -411,7 +411,8 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
     maxDifferences: 100,
     recheckLimit: 10_000,
     progressEveryMs: 1000,
-    ...options,
+    // Settings left undefined keep their defaults.
+    ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SnapshotCompareOptions),
   };
   const started = Date.now();
   const counts = { sourceKeys: 0, targetKeys: 0, suspects: 0 };
@@ -521,7 +522,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
     const per = Math.ceil(keys.length / parts);
     return Promise.all(
       Array.from({ length: parts }, (_, p) =>
-        compareKeys({ source: o.source, target: o.target, keys: keys.slice(p * per, (p + 1) * per), ttlToleranceMs: tol, maxDifferences: o.maxDifferences, signal: o.signal }),
+        compareKeys({ source: o.source, target: o.target, keys: keys.slice(p * per, (p + 1) * per), ttlToleranceMs: tol, maxDifferences: o.maxDifferences, signal: o.signal, onProgress: () => tick() }),
       ),
     );
   };
