@@ -53,7 +53,8 @@ export interface SnapshotCompareOptions {
 type Options = Required<Omit<SnapshotCompareOptions, 'onProgress' | 'signal'>> & Pick<SnapshotCompareOptions, 'onProgress' | 'signal'>;
 
 const TYPE_CODE: Record<CoreType, number> = { string: 1, hash: 2, list: 3, set: 4, zset: 5, stream: 6 };
-const typeName = (code: number) => (Object.keys(TYPE_CODE) as CoreType[]).find((t) => TYPE_CODE[t] === code) ?? 'none';
+const TYPE_NAMES = ['none', 'string', 'hash', 'list', 'set', 'zset', 'stream'];
+const typeName = (code: number) => TYPE_NAMES[code] ?? 'none';
 
 /** No expiry (PEXPIRETIME -1). */
 const PERSISTENT = -1;
@@ -71,7 +72,8 @@ interface Read {
 /** The source's keys of one db: key (latin1) → index in the columns. */
 class SourceDb {
   readonly index = new Map<string, number>();
-  keys: Buffer[] = [];
+  /** Key names as latin1 strings (one byte a char): no Buffer object a key for the collector to trace. */
+  names: string[] = [];
   type = new Uint8Array(1024);
   expireAt = new Float64Array(1024);
   h1 = new Int32Array(1024);
@@ -88,10 +90,10 @@ class SourceDb {
       this.index.set(name, -1);
       return;
     }
-    const i = this.keys.length;
+    const i = this.names.length;
     if (i === this.type.length) this.grow();
     this.index.set(name, i);
-    this.keys.push(Buffer.from(r.key)); // a copy: a slice would keep the whole socket chunk alive
+    this.names.push(name);
     this.type[i] = r.type;
     this.expireAt[i] = r.expireAt;
     this.h1[i] = r.h1;
@@ -270,59 +272,121 @@ function isWhole(o: Options, type: CoreType, page: Reply): boolean {
   }
 }
 
-/** How one side tells a key's expiry: PEXPIRETIME (Redis 7), else PTTL plus the time of the reply. */
+/** How one side tells a key's expiry (PEXPIRETIME from Redis 7, else PTTL plus the time of the reply), and its type guesses. */
 interface Side {
   ep: RedisEndpoint;
   pexpiretime: boolean | null;
+  /** The type last seen under a key's name without its trailing digits ("job:123" → "job:"). */
+  guess: Map<string, CoreType>;
 }
 
-/** One batch of keys: TYPE and expiry, then the first page of each (and a stream's XINFO), in two round trips. */
+function shapeOf(k: Buffer): string {
+  let i = k.length;
+  while (i > 0 && k[i - 1] >= 48 && k[i - 1] <= 57) i--;
+  return k.toString('latin1', 0, i);
+}
+
+/** The commands that read a key of `type`: its first page, and a stream's XINFO STREAM and GROUPS. */
+function pageCommands(o: Options, type: CoreType, k: Buffer, into: Arg[][]): void {
+  into.push(firstPage(o, type, k));
+  if (type === 'stream') into.push(['XINFO', 'STREAM', k], ['XINFO', 'GROUPS', k]);
+}
+
+/** The key's read from its page replies (at `j`), or `big` when the page is not the whole value. */
+function judgePage(o: Options, r: Read, type: CoreType, replies: Reply[], j: number): void {
+  const page = replies[j];
+  const meta = type === 'stream' ? { info: replies[j + 1], groups: replies[j + 2] } : undefined;
+  if (!isWhole(o, type, page) || (meta && (meta.info instanceof RespError || meta.groups instanceof RespError))) {
+    r.big = true;
+    return;
+  }
+  [r.h1, r.h2] = fingerprint(type, page, meta);
+}
+
+/**
+ * One batch of keys in one round trip for most: the expiry and the first page read with the command of the type
+ * guessed from the key's name (a page read proves the type: another type answers WRONGTYPE); keys without a
+ * guess, or guessed wrong, are asked their TYPE, then read in a second round trip.
+ */
 async function readBatch(o: Options, side: Side, conn: RespConnection, keys: Buffer[]): Promise<Read[]> {
   if (side.pexpiretime === null) {
     const [r] = await conn.exec([['PEXPIRETIME', '__cutover_probe__']]);
     side.pexpiretime = !(r instanceof RespError);
   }
   const expiryCmd = side.pexpiretime ? 'PEXPIRETIME' : 'PTTL';
-  const head = await conn.exec(keys.flatMap((k) => [['TYPE', k], [expiryCmd, k]]));
-  const now = Date.now();
+  const out: Read[] = [];
+  const expiry = (ex: number, now: number) => (ex === -1 ? PERSISTENT : side.pexpiretime ? ex : now + ex);
+  // Round 1: expiry, then the guessed page or TYPE.
   const cmds: Arg[][] = [];
   const at: number[] = [];
-  const out: Read[] = [];
+  const guesses: Array<CoreType | undefined> = [];
+  for (const k of keys) {
+    const g = side.guess.get(shapeOf(k));
+    guesses.push(g);
+    at.push(cmds.length);
+    cmds.push([expiryCmd, k]);
+    if (g) pageCommands(o, g, k, cmds);
+    else cmds.push(['TYPE', k]);
+  }
+  const first = await conn.exec(cmds);
+  const now = Date.now();
+  const typed: Array<{ key: Buffer; type: string | null }> = [];
   for (let i = 0; i < keys.length; i++) {
-    const type = String(head[2 * i]);
-    const ex = head[2 * i + 1] as number;
-    at.push(-1);
-    if (type === 'none' || ex === -2) continue; // gone since the scan (expired)
-    const expireAt = ex === -1 ? PERSISTENT : side.pexpiretime ? ex : now + ex;
-    if (!(CORE_TYPES as readonly string[]).includes(type)) {
+    const k = keys[i];
+    const j = at[i];
+    const ex = first[j] as number;
+    const g = guesses[i];
+    if (g) {
+      const page = first[j + 1];
+      if (page instanceof RespError && /^WRONGTYPE/.test(page.message)) {
+        typed.push({ key: k, type: null });
+        continue;
+      }
+      if (ex === -2) continue; // gone (expired): its page read as empty
+      const r: Read = { key: k, type: TYPE_CODE[g], expireAt: expiry(ex, now), h1: 0, h2: 0, big: false };
+      judgePage(o, r, g, first, j + 1);
+      out.push(r);
+      continue;
+    }
+    typed.push({ key: k, type: String(first[j + 1]) });
+  }
+  if (typed.length === 0) return out;
+  // Round 2: TYPE (for wrong guesses), expiry and the page, for the keys of known or unknown type.
+  const unknown = typed.filter((t) => t.type === null);
+  if (unknown.length) {
+    const types = await conn.exec(unknown.map((t) => ['TYPE', t.key]));
+    unknown.forEach((t, i) => (t.type = String(types[i])));
+  }
+  const cmds2: Arg[][] = [];
+  const at2: number[] = [];
+  for (const t of typed) {
+    at2.push(cmds2.length);
+    if (t.type === 'none') continue;
+    cmds2.push([expiryCmd, t.key]);
+    if ((CORE_TYPES as readonly string[]).includes(t.type!)) {
+      side.guess.set(shapeOf(t.key), t.type as CoreType);
+      pageCommands(o, t.type as CoreType, t.key, cmds2);
+    }
+  }
+  const second = cmds2.length ? await conn.exec(cmds2) : [];
+  const now2 = Date.now();
+  typed.forEach((t, i) => {
+    const j = at2[i];
+    if (t.type === 'none') return;
+    const ex = second[j] as number;
+    if (ex === -2) return; // gone since the scan (expired)
+    if (!(CORE_TYPES as readonly string[]).includes(t.type!)) {
       // A module's type: compareKeys reports it as not comparable.
-      out.push({ key: keys[i], type: 0, expireAt, h1: 0, h2: 0, big: true });
-      continue;
+      out.push({ key: t.key, type: 0, expireAt: expiry(ex, now2), h1: 0, h2: 0, big: true });
+      return;
     }
-    at[i] = cmds.length;
-    cmds.push(firstPage(o, type as CoreType, keys[i]));
-    if (type === 'stream') cmds.push(['XINFO', 'STREAM', keys[i]], ['XINFO', 'GROUPS', keys[i]]);
-    out.push({ key: keys[i], type: TYPE_CODE[type as CoreType], expireAt, h1: 0, h2: 0, big: false });
-  }
-  const pages = cmds.length ? await conn.exec(cmds) : [];
-  let j = 0;
-  for (let i = 0; i < keys.length; i++) {
-    if (at[i] < 0) continue;
-    while (out[j].key !== keys[i]) j++;
-    const r = out[j];
-    const type = typeName(r.type) as CoreType;
-    const page = pages[at[i]];
-    const meta = type === 'stream' ? { info: pages[at[i] + 1], groups: pages[at[i] + 2] } : undefined;
-    if (page instanceof RespError && /^WRONGTYPE/.test(page.message)) {
-      r.big = true; // its type changed since TYPE: compareKeys looks at it
-      continue;
-    }
-    if (!isWhole(o, type, page) || (meta && (meta.info instanceof RespError || meta.groups instanceof RespError))) {
-      r.big = true;
-      continue;
-    }
-    [r.h1, r.h2] = fingerprint(type, page, meta);
-  }
+    const type = t.type as CoreType;
+    const r: Read = { key: t.key, type: TYPE_CODE[type], expireAt: expiry(ex, now2), h1: 0, h2: 0, big: false };
+    const page = second[j + 1];
+    if (page instanceof RespError && /^WRONGTYPE/.test(page.message)) r.big = true; // changed type since TYPE: compareKeys looks
+    else judgePage(o, r, type, second, j + 1);
+    out.push(r);
+  });
   return out;
 }
 
@@ -426,7 +490,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
   };
 
   // A. The source.
-  const src: Side = { ep: o.source, pexpiretime: null };
+  const src: Side = { ep: o.source, pexpiretime: null, guess: new Map() };
   const srcInfo = await keyspaceOf(o.source);
   const sourceDbs = new Map<number, SourceDb>();
   for (const { db } of srcInfo) {
@@ -444,7 +508,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
   tick(true);
   await o.targetReady();
   phase = 'target';
-  const tgt: Side = { ep: o.target, pexpiretime: null };
+  const tgt: Side = { ep: o.target, pexpiretime: null, guess: new Map() };
   const tgtInfo = await keyspaceOf(o.target);
   const dbIndexes = [...new Set([...srcInfo, ...tgtInfo].map((d) => d.db))].sort((a, b) => a - b);
   const dbs: DbCounts[] = dbIndexes.map((db) => ({
@@ -501,11 +565,11 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
     }
     // Source keys the target never showed.
     const now = Date.now();
-    for (let i = 0; i < s.keys.length; i++) {
+    for (let i = 0; i < s.names.length; i++) {
       if (s.seen[i]) continue;
       const e = s.expireAt[i];
       if (e !== PERSISTENT && e - now <= tol) continue; // expired meanwhile (on the target it is not paused)
-      suspect(s.keys[i], 'missing-on-target', e !== PERSISTENT ? `missing on the target (source ttl ${e - now} ms)` : 'missing on the target');
+      suspect(Buffer.from(s.names[i], 'latin1'), 'missing-on-target', e !== PERSISTENT ? `missing on the target (source ttl ${e - now} ms)` : 'missing on the target');
     }
     sourceDbs.delete(db); // its memory back before the next db
   }
