@@ -380,6 +380,8 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
       throw new Error(`the comparison read the target's run ${r.targetRunId}, the start step started run ${started.runId}: the target restarted in between; rolling back`);
     }
     m.setFigures({ keysCompared: r.keysCompared, keysDifferent: r.keysDifferent, compareMs: r.elapsedMs, compareKeysPerSec: r.keysPerSec, keyCounts: countsText(r) });
+    // Where the comparison's time went: the source beside the load, its wait for the target, the target after it.
+    if (r.phasesMs) m.setFigures({ compareSourceMs: r.phasesMs.source, compareWaitMs: r.phasesMs.waitingForTarget, compareTargetMs: r.phasesMs.target, compareRecheckMs: r.phasesMs.recheck });
     return { saved, copied, checked: r };
   };
 

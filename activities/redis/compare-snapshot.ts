@@ -465,7 +465,10 @@ interface Suspect {
   detail: string;
 }
 
-export async function compareSnapshot(options: SnapshotCompareOptions): Promise<CompareResult> {
+/** The comparison's result, with where its time went: the source's half, the wait for the target, the rest. */
+export type SnapshotCompareResult = CompareResult & { phasesMs: { source: number; waitingForTarget: number; target: number; recheck: number } };
+
+export async function compareSnapshot(options: SnapshotCompareOptions): Promise<SnapshotCompareResult> {
   const o: Options = {
     connections: 4,
     batch: 1000,
@@ -506,7 +509,9 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
   // B. The target, once it serves the dump.
   phase = 'waiting-for-target';
   tick(true);
+  const sourceDone = Date.now();
   await o.targetReady();
+  const targetReady = Date.now();
   phase = 'target';
   const tgt: Side = { ep: o.target, pexpiretime: null, guess: new Map() };
   const tgtInfo = await keyspaceOf(o.target);
@@ -578,6 +583,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
   // pairs side by side.
   phase = 'recheck';
   tick(true);
+  const targetDone = Date.now();
   const recheck = suspects.slice(0, o.recheckLimit);
   const unchecked = suspects.slice(o.recheckLimit);
   const compareAll = async (keys: Array<{ db: number; key: Buffer }>) => {
@@ -623,5 +629,6 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
     method: 'values',
     elapsedMs,
     keysPerSec: Math.round((keysCompared / Math.max(elapsedMs, 1)) * 1000),
+    phasesMs: { source: sourceDone - started, waitingForTarget: targetReady - sourceDone, target: targetDone - targetReady, recheck: started + elapsedMs - targetDone },
   };
 }

@@ -31,7 +31,7 @@ export function createRedisDryRun(real: RedisActivities): RedisActivities {
     redisRunId: real.redisRunId,
     async compareRedisBesideLoad() {
       notDone('comparison');
-      return { ...notCompared(), targetRunId: 'dry-run' };
+      return { ...notCompared(), phasesMs: { source: 0, waitingForTarget: 0, target: 0, recheck: 0 }, targetRunId: 'dry-run' };
     },
     async redisBgsave() {
       notDone('BGSAVE');

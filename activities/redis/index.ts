@@ -22,7 +22,7 @@ import {
   promote, RedisStepError, replicaOf, unpauseWrites,
 } from './replication';
 import { RespConnectionError } from './resp';
-import { compareSnapshot } from './compare-snapshot';
+import { compareSnapshot, type SnapshotCompareResult } from './compare-snapshot';
 import { POLL_MS, serverState, startServer, type StartResult, stopServer, type ServiceInput } from './service';
 
 export type { RedisServerRef } from './client';
@@ -168,7 +168,7 @@ export function createRedisActivities(deps: Pick<ActivityDeps, 'withSsh' | 'stor
      * checks that it is the one its start step started. Cancelled by the workflow when the load fails; a retry
      * starts over (it only reads).
      */
-    async compareRedisBesideLoad(input: { source: RedisServerRef; target: RedisServerRef; targetRunId: string; settings?: CompareSettings }): Promise<CompareResult & { targetRunId: string }> {
+    async compareRedisBesideLoad(input: { source: RedisServerRef; target: RedisServerRef; targetRunId: string; settings?: CompareSettings }): Promise<SnapshotCompareResult & { targetRunId: string }> {
       return step('redis comparison beside the load', async () => {
         const [source, target] = await Promise.all([resolveEndpoint(input.source), resolveEndpoint(input.target)]);
         const signal = cancellationSignal();

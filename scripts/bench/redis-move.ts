@@ -285,6 +285,10 @@ export const redisMoveBenchmark: Benchmark = {
           stopPlaceStartMs: stepSpan(dump, 'stop-target', 'start-target'),
           compareMs: stepMs(dump, 'integrity'),
           // What the comparison adds after the target serves (all of it when it does not run beside the load).
+          // The comparison beside the load: the source's half, its wait for the target, the target's half.
+          compareSourceMs: Number(f.compareSourceMs),
+          compareWaitMs: Number(f.compareWaitMs),
+          compareTargetMs: Number(f.compareTargetMs),
           compareAfterLoadMs: Date.parse(dump.steps.find((x) => x.name === 'integrity')?.endedAt ?? '') - Date.parse(dump.steps.find((x) => x.name === 'start-target')?.endedAt ?? ''),
           // Inside those: the copy itself (rsync beside the source's checksum), the target's load.
           copyTransferMs: Number(f.copyMs),

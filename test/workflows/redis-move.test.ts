@@ -147,7 +147,7 @@ function fakes(o: FakeOptions = {}) {
         throw err;
       }
       calls.push(`compare:target:${runId}`);
-      return { ...compared(), targetRunId: o.comparedRun ?? runId };
+      return { ...compared(), phasesMs: { source: 5, waitingForTarget: 20, target: 5, recheck: 0 }, targetRunId: o.comparedRun ?? runId };
     },
     async compareRedisServers() {
       calls.push('compare');
