@@ -528,6 +528,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
     const s = sourceDbs.get(db) ?? new SourceDb();
     for (const k of s.big) big.push({ db, key: k });
     const bigSeen = new Set<string>();
+    const onlyHere = new Set<string>();
     const suspect = (key: Buffer, kind: DiffKind, detail: string) => {
       suspects.push({ db, key: Buffer.from(key), kind, detail });
       counts.suspects = suspects.length;
@@ -542,6 +543,8 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
           if (i === undefined) {
             // Expiring within the tolerance: it expired on the source a moment earlier.
             if (r.expireAt !== PERSISTENT && r.expireAt - now <= tol) continue;
+            if (onlyHere.has(name)) continue; // SCAN returned it twice
+            onlyHere.add(name);
             suspect(r.key, 'only-on-target', r.expireAt !== PERSISTENT ? `on the target only (ttl ${r.expireAt - now} ms)` : 'on the target only');
             continue;
           }
