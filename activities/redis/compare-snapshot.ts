@@ -16,7 +16,7 @@
 // other difference, and the move's hold-writes step refuses the switch: frozen is about speed, never about what
 // is found.
 import { CORE_TYPES, type CoreType, printable, type RedisEndpoint } from './endpoint';
-import { compareKeys, type CompareResult, type DbCounts, type DiffKind, type KeyDifference } from './compare';
+import { compareKeys, compareRedis, type CompareResult, type DbCounts, type DiffKind, type KeyDifference } from './compare';
 import { parseKeyspace } from './info';
 import { type Arg, type Reply, RespConnection, RespError } from './resp';
 
@@ -35,6 +35,11 @@ export interface SnapshotCompareOptions {
   targetReady: () => Promise<void>;
   /** Connections per server reading batches side by side. Default 4. */
   connections?: number;
+  /**
+   * The most source keys whose fingerprints are kept in the worker's memory (~65 bytes a key). Beyond it the
+   * source is not read ahead: once the target is ready both are compared key by key (compareRedis). Default 10M.
+   */
+  maxSnapshotKeys?: number;
   /** Keys per batch (SCAN COUNT and pipeline). Default 1000. */
   batch?: number;
   /** Elements of a value read in one reply; a bigger value is compared page by page in C. Default 512. */
@@ -468,6 +473,25 @@ interface Suspect {
 /** The comparison's result, with where its time went: the source's half, the wait for the target, the rest. */
 export type SnapshotCompareResult = CompareResult & { phasesMs: { source: number; waitingForTarget: number; target: number; recheck: number } };
 
+/** Too many keys to keep their fingerprints: wait for the target, then the key-by-key comparison of both. */
+async function compareAfterTarget(o: Options, started: number): Promise<SnapshotCompareResult> {
+  o.onProgress?.({ phase: 'waiting-for-target', sourceKeys: 0, targetKeys: 0, suspects: 0, elapsedMs: Date.now() - started });
+  await o.targetReady();
+  const ready = Date.now();
+  const r = await compareRedis({
+    source: o.source,
+    target: o.target,
+    connections: o.connections,
+    batch: o.batch,
+    ttlToleranceMs: o.ttlToleranceMs,
+    maxDifferences: o.maxDifferences,
+    signal: o.signal,
+    // The same heartbeat as the halves: keys compared stand for both sides' counts.
+    onProgress: (p) => o.onProgress?.({ phase: p.phase === 'recheck' ? 'recheck' : 'target', sourceKeys: p.keysCompared, targetKeys: p.targetKeysScanned, suspects: 0, elapsedMs: Date.now() - started }),
+  });
+  return { ...r, phasesMs: { source: 0, waitingForTarget: ready - started, target: Date.now() - ready, recheck: 0 } };
+}
+
 export async function compareSnapshot(options: SnapshotCompareOptions): Promise<SnapshotCompareResult> {
   const o: Options = {
     connections: 4,
@@ -478,6 +502,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
     maxDifferences: 100,
     recheckLimit: 10_000,
     progressEveryMs: 1000,
+    maxSnapshotKeys: 10_000_000,
     // Settings left undefined keep their defaults.
     ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SnapshotCompareOptions),
   };
@@ -495,6 +520,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
   // A. The source.
   const src: Side = { ep: o.source, pexpiretime: null, guess: new Map() };
   const srcInfo = await keyspaceOf(o.source);
+  if (srcInfo.reduce((n, d) => n + d.keys, 0) > o.maxSnapshotKeys) return compareAfterTarget(o, started);
   const sourceDbs = new Map<number, SourceDb>();
   for (const { db } of srcInfo) {
     const s = new SourceDb();

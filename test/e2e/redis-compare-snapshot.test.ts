@@ -237,6 +237,25 @@ describe('redis compare in two halves (dump mode)', () => {
     expect(kinds).toEqual({ 'seed:hash:61': 'value', 'seed:str:3': 'missing-on-target' });
   });
 
+  it('beyond maxSnapshotKeys keeps no fingerprints: waits for the target, then compares key by key, finding the same', async () => {
+    let readyAsked = false;
+    const phases = new Set<string>();
+    const r = await compare({
+      maxSnapshotKeys: 1000,
+      onProgress: (p) => phases.add(p.phase),
+      progressEveryMs: 0,
+      targetReady: async () => {
+        readyAsked = true;
+        await tgt.hset('seed:hash:61', 'plan', 'loaded');
+      },
+    });
+    expect(readyAsked).toBe(true);
+    expect(r.phasesMs.source).toBe(0);
+    expect(phases.has('waiting-for-target')).toBe(true);
+    expect(r.keysCompared).toBeGreaterThanOrEqual(20_008);
+    expect(only(r, 'value', 'seed:hash:61')).toContain('plan');
+  });
+
   it('does not report a key that expires between the two readings', async () => {
     await src.set('soon', 'x', 'PX', 1500);
     await resync();
