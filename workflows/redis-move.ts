@@ -25,7 +25,7 @@
 //   back: pause jobs, the source caught up with the target's new writes, promoted, the name switched back, the
 //   target a replica of it, jobs resumed (`options.wayBack`, from a no-go at `complete`, an abort, or `way-back`
 //   at the recover gate). It is refused, with the reason, when the source cannot load what the target writes.
-import { workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
 import type {
   CompareResult,
   DbKeyspace,
@@ -106,6 +106,15 @@ function differencesText(r: CompareResult): string {
 
 function countsText(r: CompareResult): string {
   return r.dbs.map((d) => `db${d.db} ${d.sourceKeys}/${d.targetKeys}`).join(', ') || 'no keys on either side';
+}
+
+/** Dump mode's comparison beside BGSAVE, the copy and the load (loadBesideIntegrity): new runs only. */
+const OVERLAP_PATCH = 'redis-dump-overlap-compare';
+
+/** As file-sync's fence: a run carried over from one that predates the patch stays on the older path. */
+function overlapPatched(carried: CarriedState | undefined): boolean {
+  if (carried && !(`patch:${OVERLAP_PATCH}` in carried.results)) return false;
+  return patched(OVERLAP_PATCH);
 }
 
 export async function redisMove(input: RedisMoveInput, carried?: CarriedState): Promise<MigrationStatus> {
@@ -322,6 +331,7 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
       `serving after ${(r.loadMs / 1000).toFixed(1)} s: ${keysIn(r.keyspace)} keys (${perDb(r.keyspace)})${r.keysLoaded !== null ? `, ${r.keysLoaded} loaded from the dump` : ''}`,
     );
     m.setFigures({ loadMs: started.loadMs });
+    return started;
   };
 
   /** Per-db counts, then every key, both directions. */
@@ -333,6 +343,46 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
     );
     m.setFigures({ keysCompared: r.keysCompared, keysDifferent: r.keysDifferent, compareMs: r.elapsedMs, compareKeysPerSec: r.keysPerSec, keyCounts: countsText(r) });
     return r;
+  };
+
+  /**
+   * Dump mode (patch redis-dump-overlap-compare): the comparison runs beside BGSAVE, the copy and the target's
+   * restart instead of after them. Started once the source's writes are paused (the source no longer changes:
+   * CLIENT PAUSE WRITE also stops expiry and eviction), it reads the source meanwhile and the target once it
+   * serves under a new run id; only the target's half is left after the load. A failure or a cancellation of the
+   * load cancels it (awaited, so no read is left running against the rollback); the run compared must be the one
+   * the start step started.
+   */
+  const loadBesideIntegrity = async (pre: RedisMovePreflightResult, targetRunId: string) => {
+    const scope = new CancellationScope();
+    const comparing = scope.run(() =>
+      m.step(
+        'integrity',
+        () => copies('compare every key: the source while the target loads, then the target').compareRedisBesideLoad({ source: server(input.source), target: server(input.target), targetRunId, settings: compareSettings }),
+        (r) => `${r.keysCompared} keys compared (${countsText(r)}) in ${(r.elapsedMs / 1000).toFixed(1)} s, beside the load: ${r.keysDifferent === 0 ? 'identical' : `${r.keysDifferent} differ`}`,
+      ),
+    );
+    comparing.catch(() => undefined); // awaited below, after the load
+    let started;
+    let saved;
+    let copied;
+    try {
+      saved = await bgsave();
+      copied = await copyDump(pre);
+      started = await loadDump(pre);
+    } catch (err) {
+      scope.cancel();
+      await comparing.catch(() => undefined);
+      throw err;
+    }
+    const r = await comparing;
+    if (started.runId !== undefined && r.targetRunId !== started.runId) {
+      throw new Error(`the comparison read the target's run ${r.targetRunId}, the start step started run ${started.runId}: the target restarted in between; rolling back`);
+    }
+    m.setFigures({ keysCompared: r.keysCompared, keysDifferent: r.keysDifferent, compareMs: r.elapsedMs, compareKeysPerSec: r.keysPerSec, keyCounts: countsText(r) });
+    // Where the comparison's time went: the source beside the load, its wait for the target, the target after it.
+    if (r.phasesMs) m.setFigures({ compareSourceMs: r.phasesMs.source, compareWaitMs: r.phasesMs.waitingForTarget, compareTargetMs: r.phasesMs.target, compareRecheckMs: r.phasesMs.recheck });
+    return { saved, copied, checked: r };
   };
 
   const integrityEvidence = (r: CompareResult): Evidence => ({
@@ -518,12 +568,20 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
           input.gates.pause,
         );
       }
+      // The run id of the target before its restart: the comparison beside the load waits for another one.
+      const overlap = await m.remember(`patch:${OVERLAP_PATCH}`, async () => overlapPatched(carried));
+      const targetRunId = overlap ? (await m.remember('target-run-id', () => checks('run id of the target before its restart').redisRunId({ server: server(input.target) }))).runId : '';
       await pauseJobs(forward);
       const paused = await pauseWrites();
-      const saved = await bgsave();
-      copied = await copyDump(pre);
-      await loadDump(pre);
-      const checked = await integrity(false);
+      let saved;
+      let checked;
+      if (overlap) ({ saved, copied, checked } = await loadBesideIntegrity(pre, targetRunId));
+      else {
+        saved = await bgsave();
+        copied = await copyDump(pre);
+        await loadDump(pre);
+        checked = await integrity(false);
+      }
       // Writes stay paused while the approvers look: past the pause's deadline the source would take writes the
       // target lacks, so the gate closes before it (a late decision rolls back).
       const leftMs = Date.parse(paused.until) - Date.now() - 30_000;

@@ -28,6 +28,11 @@ export function createRedisDryRun(real: RedisActivities): RedisActivities {
     async compareRedisKeys() {
       return notCompared();
     },
+    redisRunId: real.redisRunId,
+    async compareRedisBesideLoad() {
+      notDone('comparison');
+      return { ...notCompared(), phasesMs: { source: 0, waitingForTarget: 0, target: 0, recheck: 0 }, targetRunId: 'dry-run' };
+    },
     async redisBgsave() {
       notDone('BGSAVE');
       return { lastSaveTime: Math.floor(Date.now() / 1000), durationMs: 0, waitedForOther: false };
@@ -80,7 +85,7 @@ export function createRedisDryRun(real: RedisActivities): RedisActivities {
       return { wasRunning: true, stopMs: 0 };
     },
     async startRedisServer() {
-      return { alreadyRunning: false, loadMs: 0, keyspace: [], keysLoaded: null };
+      return { alreadyRunning: false, loadMs: 0, keyspace: [], keysLoaded: null, runId: 'dry-run' };
     },
     async runJobsHook(i) {
       return { output: `dry run: ${i.label} hook not run`, ms: 0, tries: 0 };

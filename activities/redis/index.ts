@@ -22,7 +22,8 @@ import {
   promote, RedisStepError, replicaOf, unpauseWrites,
 } from './replication';
 import { RespConnectionError } from './resp';
-import { startServer, type StartResult, stopServer, type ServiceInput } from './service';
+import { compareSnapshot, type SnapshotCompareResult } from './compare-snapshot';
+import { POLL_MS, serverState, startServer, type StartResult, stopServer, type ServiceInput } from './service';
 
 export type { RedisServerRef } from './client';
 export type { CompareResult, DiffKind, KeyDifference } from './compare';
@@ -148,6 +149,49 @@ export function createRedisActivities(deps: Pick<ActivityDeps, 'withSsh' | 'stor
       return step('redis comparison', async () => {
         const [source, target] = await Promise.all([resolveEndpoint(input.source), resolveEndpoint(input.target)]);
         return compareRedis({ source, target, ...input.settings, onProgress: (p) => heartbeat(p), signal: cancellationSignal() });
+      });
+    },
+
+    /** INFO run_id of the server that serves now; '' when it is down (dump mode: the restart is told by a new one). */
+    async redisRunId(input: { server: RedisServerRef }): Promise<{ runId: string }> {
+      return step(`run id of ${input.server.label}`, async () => {
+        const s = await serverState(input.server);
+        return { runId: s.state === 'up' ? s.runId : '' };
+      });
+    },
+
+    /**
+     * Dump mode's comparison beside the steps the write pause waits on anyway (compare-snapshot.ts): started once
+     * the source's writes are paused, it reads the frozen source while BGSAVE, the copy and the target's restart
+     * run, waits until the target serves under another run id than `targetRunId` (restarted, its dump loaded),
+     * then reads the target and compares. The result names the run it compared (`targetRunId`): the workflow
+     * checks that it is the one its start step started. Cancelled by the workflow when the load fails; a retry
+     * starts over (it only reads).
+     */
+    async compareRedisBesideLoad(input: { source: RedisServerRef; target: RedisServerRef; targetRunId: string; settings?: CompareSettings }): Promise<SnapshotCompareResult & { targetRunId: string }> {
+      return step('redis comparison beside the load', async () => {
+        const [source, target] = await Promise.all([resolveEndpoint(input.source), resolveEndpoint(input.target)]);
+        const signal = cancellationSignal();
+        let compared = '';
+        const targetReady = async () => {
+          const started = Date.now();
+          for (;;) {
+            if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('comparison cancelled');
+            const s = await serverState(input.target);
+            if (s.state === 'up' && s.runId !== input.targetRunId) {
+              compared = s.runId;
+              return;
+            }
+            heartbeat({ phase: 'waiting-for-target', target: s.state, waitedMs: Date.now() - started });
+            await new Promise((r) => setTimeout(r, POLL_MS));
+          }
+        };
+        const { connections, batch, ttlToleranceMs, maxDifferences } = input.settings ?? {};
+        const r = await compareSnapshot({ source, target, targetReady, connections, batch, ttlToleranceMs, maxDifferences, onProgress: (p) => heartbeat(p), signal });
+        // Restarted while it was read: what was compared is not what serves. A retry compares the one that does.
+        const now = await serverState(input.target);
+        if (now.state !== 'up' || now.runId !== compared) throw new Error(`${input.target.label} restarted while it was compared (run ${compared}, now ${now.state === 'up' ? now.runId : now.state})`);
+        return { ...r, targetRunId: compared };
       });
     },
 

@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export type ServerState =
   | { state: 'down'; why: string }
   | { state: 'loading' }
-  | { state: 'up'; keyspace: DbKeyspace[]; keysLoaded: number | null; role: string };
+  | { state: 'up'; keyspace: DbKeyspace[]; keysLoaded: number | null; role: string; runId: string };
 
 /**
  * How often a stop or a start looks at the server. Inside the write pause: every poll interval is, on average,
@@ -36,7 +36,7 @@ export async function serverState(server: RedisServerRef): Promise<ServerState> 
         const info = parseInfo(text);
         if (info.loading === '1') return { state: 'loading' } as const;
         const loaded = info.rdb_last_load_keys_loaded;
-        return { state: 'up', keyspace: parseKeyspace(text), keysLoaded: loaded === undefined ? null : Number(loaded), role: info.role ?? '?' } as const;
+        return { state: 'up', keyspace: parseKeyspace(text), keysLoaded: loaded === undefined ? null : Number(loaded), role: info.role ?? '?', runId: info.run_id ?? '' } as const;
       },
       { readyCheck: false },
     );
@@ -81,6 +81,8 @@ export interface StartResult {
   loadMs: number;
   keyspace: DbKeyspace[];
   keysLoaded: number | null;
+  /** INFO run_id of the process that serves (a new one at every start). Absent in results of older runs. */
+  runId?: string;
 }
 
 /**
@@ -91,7 +93,7 @@ export interface StartResult {
 export async function startServer(deps: Pick<ActivityDeps, 'withSsh'>, i: ServiceInput & { downForMs?: number }, signal?: AbortSignal): Promise<StartResult> {
   const started = Date.now();
   const now = await serverState(i.server);
-  if (now.state === 'up') return { alreadyRunning: true, loadMs: 0, keyspace: now.keyspace, keysLoaded: now.keysLoaded };
+  if (now.state === 'up') return { alreadyRunning: true, loadMs: 0, keyspace: now.keyspace, keysLoaded: now.keysLoaded, runId: now.runId };
   let last: ServerState = now;
   const stop = keepBeating(() => ({ starting: i.server.label, state: last.state, ms: Date.now() - started }));
   try {
@@ -99,7 +101,7 @@ export async function startServer(deps: Pick<ActivityDeps, 'withSsh'>, i: Servic
     let downSince = Date.now();
     for (;;) {
       last = await serverState(i.server);
-      if (last.state === 'up') return { alreadyRunning: false, loadMs: Date.now() - started, keyspace: last.keyspace, keysLoaded: last.keysLoaded };
+      if (last.state === 'up') return { alreadyRunning: false, loadMs: Date.now() - started, keyspace: last.keyspace, keysLoaded: last.keysLoaded, runId: last.runId };
       if (last.state !== 'down') downSince = Date.now();
       else if (Date.now() - downSince > (i.downForMs ?? 10_000)) {
         throw new RedisStepError(

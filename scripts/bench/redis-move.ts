@@ -258,7 +258,10 @@ export const redisMoveBenchmark: Benchmark = {
         const j = dump.steps.findIndex((x) => x.name === to);
         return dump.steps.slice(i, j + 1);
       };
-      const inPause = stepsBetween('pause-writes', 'integrity');
+      // The comparison runs beside BGSAVE, the copy and the load (it starts right after the pause): the pause's
+      // steps run to whichever of it and the start of the target is listed last.
+      const last = Math.max(...['integrity', 'start-target'].map((n) => dump.steps.findIndex((x) => x.name === n)));
+      const inPause = stepsBetween('pause-writes', dump.steps[last].name);
       return {
         keys: seeded.keys,
         valuePadBytes: PAD,
@@ -281,6 +284,12 @@ export const redisMoveBenchmark: Benchmark = {
           archiveMs: stepMs(dump, 'archive-dump'),
           stopPlaceStartMs: stepSpan(dump, 'stop-target', 'start-target'),
           compareMs: stepMs(dump, 'integrity'),
+          // What the comparison adds after the target serves (all of it when it does not run beside the load).
+          // The comparison beside the load: the source's half, its wait for the target, the target's half.
+          compareSourceMs: Number(f.compareSourceMs),
+          compareWaitMs: Number(f.compareWaitMs),
+          compareTargetMs: Number(f.compareTargetMs),
+          compareAfterLoadMs: Date.parse(dump.steps.find((x) => x.name === 'integrity')?.endedAt ?? '') - Date.parse(dump.steps.find((x) => x.name === 'start-target')?.endedAt ?? ''),
           // Inside those: the copy itself (rsync beside the source's checksum), the target's load.
           copyTransferMs: Number(f.copyMs),
           loadMs: Number(f.loadMs),

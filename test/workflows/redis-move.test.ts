@@ -3,6 +3,7 @@
 // pause hook that never confirms, a no-go), a resume that fails (loud, manual), the recover gate and the way back
 // after the switch (and its refusal), and replays of stored histories.
 import { type WorkflowHandle } from '@temporalio/client';
+import { Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +62,8 @@ interface FakeOptions {
   failResume?: 'always' | 'once';
   liveDifferences?: number;
   targetNewer?: boolean;
+  /** The comparison beside the load reports this run of the target instead of the one started. */
+  comparedRun?: string;
 }
 
 /** Fake activities that record what ran, as "what:detail". */
@@ -68,6 +71,8 @@ function fakes(o: FakeOptions = {}) {
   const calls: string[] = [];
   let dns = '127.0.1.1';
   let resumeFailures = 0;
+  /** The target's run id: a new one when start-target succeeds. */
+  let runId = 'run-1';
   const activities: Partial<Activities> = {
     async preflightRedisMove(): Promise<RedisMovePreflightResult> {
       calls.push('preflight');
@@ -122,7 +127,27 @@ function fakes(o: FakeOptions = {}) {
     async startRedisServer() {
       calls.push('start-target');
       if (o.failStart) throw ApplicationFailure.nonRetryable('target refuses connections 10 s after `start-it`: a corrupt RDB?', ErrorType.CommandFailed);
-      return { alreadyRunning: false, loadMs: 20, keyspace: [{ db: 0, keys: 100, expires: 0 }], keysLoaded: 100 };
+      runId = 'run-2';
+      return { alreadyRunning: false, loadMs: 20, keyspace: [{ db: 0, keys: 100, expires: 0 }], keysLoaded: 100, runId };
+    },
+    async redisRunId() {
+      calls.push(`run-id:${runId}`);
+      return { runId };
+    },
+    // Reads the source at once, then waits (heartbeating, so a cancellation reaches it) for another run id.
+    async compareRedisBesideLoad({ targetRunId }) {
+      calls.push('compare:source');
+      try {
+        while (runId === targetRunId) {
+          heartbeat();
+          await Context.current().sleep(20);
+        }
+      } catch (err) {
+        calls.push('compare:cancelled');
+        throw err;
+      }
+      calls.push(`compare:target:${runId}`);
+      return { ...compared(), phasesMs: { source: 5, waitingForTarget: 20, target: 5, recheck: 0 }, targetRunId: o.comparedRun ?? runId };
     },
     async compareRedisServers() {
       calls.push('compare');
@@ -178,9 +203,10 @@ async function start(queue: string, args: RedisMoveInput): Promise<WorkflowHandl
 const decide = (h: WorkflowHandle, gate: string, decision: 'go' | 'no-go' | 'retry' | 'way-back', reason = 'fine') =>
   decideSigned(h, { gate, decision, by: 'bob', reason });
 
+/** Dump mode's calls, without those of the comparison beside the load (compare:*: they interleave). */
 const DUMP_CALLS = [
-  'preflight', 'lookupDns', 'hook:pause', 'pause-writes:source', 'bgsave', 'copy:/data/dump.rdb.cutover-jobs->/data/dump.rdb.cutover-incoming-jobs',
-  'stop-target', 'place', 'start-target', 'compare', 'hold-writes', 'dns:127.0.2.1', 'follow:source->target', 'hook:resume',
+  'preflight', 'lookupDns', 'run-id:run-1', 'hook:pause', 'pause-writes:source', 'bgsave', 'copy:/data/dump.rdb.cutover-jobs->/data/dump.rdb.cutover-incoming-jobs',
+  'stop-target', 'place', 'start-target', 'hold-writes', 'dns:127.0.2.1', 'follow:source->target', 'hook:resume',
   // outside the write pause: the archive of the snapshot
   'archive:dumps/WF.rdb',
   // the complete gate's evidence looks the name up
@@ -188,7 +214,7 @@ const DUMP_CALLS = [
 ];
 
 describe('redis-move workflow', () => {
-  it('dump mode: jobs and writes paused, dump copied and loaded, every key compared, switch, fence, resume', async () => {
+  it('dump mode: jobs and writes paused, dump copied and loaded while the source is compared, the target compared once loaded, switch, fence, resume', async () => {
     const q = uniqueQueue('rm-dump');
     const { calls, activities } = fakes();
     const id = await withWorker(env, q, activities, async () => {
@@ -209,14 +235,18 @@ describe('redis-move workflow', () => {
       const result = await h.result();
       expect(result.outcome).toBe('completed');
       expect(result.steps.map((s) => s.name)).toEqual([
-        'preflight', 'check-dns', 'pause-jobs', 'pause-writes', 'bgsave', 'copy-dump', 'stop-target', 'place-dump', 'start-target',
-        'integrity', 'hold-writes', 'switch-traffic', 'fence-source', 'resume-jobs', 'archive-dump', 'clean-up',
+        'preflight', 'check-dns', 'pause-jobs', 'pause-writes', 'integrity', 'bgsave', 'copy-dump', 'stop-target', 'place-dump', 'start-target',
+        'hold-writes', 'switch-traffic', 'fence-source', 'resume-jobs', 'archive-dump', 'clean-up',
       ]);
       expect(result.figures).toMatchObject({ mode: 'dump', dumpKeys: 100, dumpBytes: 5000, keysCompared: 100, keysDifferent: 0, wayBack: 'possible', dumpArchive: expect.stringMatching(/^gs:\/\/artifacts\/dumps\//) });
       expect(result.compensations).toEqual([]);
       return h.workflowId;
     });
-    expect(calls.filter((c) => !c.startsWith('lag:'))).toEqual(DUMP_CALLS.map((c) => c.replace('WF', id)));
+    expect(calls.filter((c) => !c.startsWith('lag:') && !c.startsWith('compare:'))).toEqual(DUMP_CALLS.map((c) => c.replace('WF', id)));
+    // The source is read once writes are paused, the target once it serves the dump (its new run), before the gate.
+    expect(calls.indexOf('compare:source')).toBeGreaterThan(calls.indexOf('pause-writes:source'));
+    expect(calls.indexOf('compare:target:run-2')).toBeGreaterThan(calls.indexOf('start-target'));
+    expect(calls.indexOf('compare:target:run-2')).toBeLessThan(calls.indexOf('hold-writes'));
     const history = await env.client.workflow.getHandle(id).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: env.bundle }, history, id);
     recordHistory('redis-move-completed', id);
@@ -260,9 +290,23 @@ describe('redis-move workflow', () => {
       expect(status.compensations.at(-1)!.detail).toMatch(/jobs resumed against the source/);
       return h.workflowId;
     });
-    expect(calls.slice(calls.indexOf('start-target'))).toEqual(['start-target', 'restore-target', 'remove:2', 'unpause:source', 'hook:resume']);
+    // The comparison waiting for the target is cancelled, and has stopped, before anything is undone.
+    expect(calls.slice(calls.indexOf('start-target'))).toEqual(['start-target', 'compare:cancelled', 'restore-target', 'remove:2', 'unpause:source', 'hook:resume']);
     expect(calls).not.toContain('dns:127.0.2.1');
     recordHistory('redis-move-rolled-back', id);
+  });
+
+  it('a comparison of another run of the target than the one started rolls back', async () => {
+    const q = uniqueQueue('rm-otherrun');
+    const { calls, activities } = fakes({ comparedRun: 'run-3' });
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input());
+      const failure = await failureOf(h);
+      expect(failure.type).toBe(ErrorType.RolledBack);
+      expect((failure.details![0] as MigrationStatus).failure).toMatch(/read the target's run run-3, the start step started run run-2/);
+    });
+    expect(calls.slice(calls.indexOf('start-target') + 1).filter((c) => !c.startsWith('compare:'))).toEqual(['restore-target', 'remove:2', 'unpause:source', 'hook:resume']);
+    expect(calls).not.toContain('hold-writes');
   });
 
   it('a pause hook that never confirms: nothing left paused, nothing else ran', async () => {
@@ -274,7 +318,7 @@ describe('redis-move workflow', () => {
       expect(failure.type).toBe(ErrorType.RolledBack);
       expect((failure.details![0] as MigrationStatus).failure).toMatch(/pause hook .* did not finish within 5 s/);
     });
-    expect(calls).toEqual(['preflight', 'lookupDns', 'hook:pause', 'hook:resume']);
+    expect(calls).toEqual(['preflight', 'lookupDns', 'run-id:run-1', 'hook:pause', 'hook:resume']);
   });
 
   it('a no-go at the cutover gate undoes everything in reverse order', async () => {
@@ -287,7 +331,7 @@ describe('redis-move workflow', () => {
       const failure = await failureOf(h);
       expect(failure.type).toBe(ErrorType.RolledBack);
     });
-    expect(calls.slice(calls.indexOf('compare') + 1)).toEqual(['restore-target', 'remove:2', 'unpause:source', 'hook:resume']);
+    expect(calls.slice(calls.indexOf('compare:target:run-2') + 1)).toEqual(['restore-target', 'remove:2', 'unpause:source', 'hook:resume']);
   });
 
   it('replicate mode, no-go: replication detached and the target emptied again', async () => {

@@ -1,0 +1,663 @@
+// Integrity comparison of dump mode in two halves, so that most of it runs inside steps the write pause waits on
+// anyway (BGSAVE, the copy, the target's restart and load):
+//   A. the source, frozen by CLIENT PAUSE WRITE (which also stops key expiry and eviction), read key by key over
+//      pipelined connections into one fingerprint a key, kept in the worker's memory: type, absolute expiry
+//      (PEXPIRETIME; PTTL from the reading's time before Redis 7) and a 64-bit hash of the canonical value
+//      (hash fields, set members and zset member → score in any order; list and stream entries in order, with the
+//      stream's length, ids, counters and consumer groups);
+//   B. once the target has loaded the dump, the target read the same way, each key's fingerprint looked up
+//      among the source's: missing on the target, only on the target, type, value, expiry beyond the tolerance;
+//   C. every key whose fingerprints differ, and every key too big for one page (read page by page, never as
+//      one reply), compared once more by the semantic comparison (compareKeys): its verdict and detail text are
+//      the ones reported, so a key that expired between the readings is not a difference and the evidence reads
+//      as the key-by-key comparison's.
+// Memory: a key name (as a string) and 17 bytes a key on the worker, only for the source (~130 MB for 2M keys).
+// Were the source written after all (the pause lifted), the target's comparison finds what differs like any
+// other difference, and the move's hold-writes step refuses the switch: frozen is about speed, never about what
+// is found.
+import { CORE_TYPES, type CoreType, printable, type RedisEndpoint } from './endpoint';
+import { compareKeys, compareRedis, type CompareResult, type DbCounts, type DiffKind, type KeyDifference } from './compare';
+import { parseKeyspace } from './info';
+import { type Arg, type Reply, RespConnection, RespError } from './resp';
+
+export interface SnapshotProgress {
+  phase: 'source' | 'waiting-for-target' | 'target' | 'recheck';
+  sourceKeys: number;
+  targetKeys: number;
+  suspects: number;
+  elapsedMs: number;
+}
+
+export interface SnapshotCompareOptions {
+  source: RedisEndpoint;
+  target: RedisEndpoint;
+  /** Resolves once the target serves the loaded dump; the source is read before it is awaited. */
+  targetReady: () => Promise<void>;
+  /** Connections per server reading batches side by side. Default 4. */
+  connections?: number;
+  /**
+   * The most source keys whose fingerprints are kept in the worker's memory (~65 bytes a key). Beyond it the
+   * source is not read ahead: once the target is ready both are compared key by key (compareRedis). Default 10M.
+   */
+  maxSnapshotKeys?: number;
+  /** Keys per batch (SCAN COUNT and pipeline). Default 1000. */
+  batch?: number;
+  /** Elements of a value read in one reply; a bigger value is compared page by page in C. Default 512. */
+  pageSize?: number;
+  /** A longer string is compared in C. Default 1 MiB. */
+  stringChunk?: number;
+  ttlToleranceMs?: number;
+  maxDifferences?: number;
+  /** Keys compared again in C at most; beyond it, differences are reported as the fingerprints found them. */
+  recheckLimit?: number;
+  onProgress?: (p: SnapshotProgress) => void;
+  progressEveryMs?: number;
+  signal?: AbortSignal;
+}
+
+type Options = Required<Omit<SnapshotCompareOptions, 'onProgress' | 'signal'>> & Pick<SnapshotCompareOptions, 'onProgress' | 'signal'>;
+
+const TYPE_CODE: Record<CoreType, number> = { string: 1, hash: 2, list: 3, set: 4, zset: 5, stream: 6 };
+const TYPE_NAMES = ['none', 'string', 'hash', 'list', 'set', 'zset', 'stream'];
+const typeName = (code: number) => TYPE_NAMES[code] ?? 'none';
+
+/** No expiry (PEXPIRETIME -1). */
+const PERSISTENT = -1;
+
+/** A key read on one side: its fingerprint, or `big` (compared in C). */
+interface Read {
+  key: Buffer;
+  type: number;
+  expireAt: number;
+  h1: number;
+  h2: number;
+  big: boolean;
+}
+
+/** The source's keys of one db: key (latin1) → index in the columns. */
+class SourceDb {
+  readonly index = new Map<string, number>();
+  /** Key names as latin1 strings (one byte a char): no Buffer object a key for the collector to trace. */
+  names: string[] = [];
+  type = new Uint8Array(1024);
+  expireAt = new Float64Array(1024);
+  h1 = new Int32Array(1024);
+  h2 = new Int32Array(1024);
+  /** Set when the target had the key (phase B). */
+  seen = new Uint8Array(1024);
+  big: Buffer[] = [];
+
+  add(r: Read): void {
+    const name = r.key.toString('latin1');
+    if (this.index.has(name)) return; // SCAN may return a key twice
+    if (r.big) {
+      this.big.push(Buffer.from(r.key));
+      this.index.set(name, -1);
+      return;
+    }
+    const i = this.names.length;
+    if (i === this.type.length) this.grow();
+    this.index.set(name, i);
+    this.names.push(name);
+    this.type[i] = r.type;
+    this.expireAt[i] = r.expireAt;
+    this.h1[i] = r.h1;
+    this.h2[i] = r.h2;
+  }
+
+  private grow(): void {
+    const n = this.type.length * 2;
+    const g = <T extends Uint8Array | Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a as never);
+      return b;
+    };
+    this.type = g(this.type, (n) => new Uint8Array(n));
+    this.expireAt = g(this.expireAt, (n) => new Float64Array(n));
+    this.h1 = g(this.h1, (n) => new Int32Array(n));
+    this.h2 = g(this.h2, (n) => new Int32Array(n));
+    this.seen = g(this.seen, (n) => new Uint8Array(n));
+  }
+}
+
+// ---- hashing: two 32-bit lanes (murmur3's mixing, different seeds), 4 bytes a step --------------------------
+
+let l1 = 0;
+let l2 = 0;
+
+function mixWord(k: number): void {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  l1 ^= k;
+  l1 = (l1 << 13) | (l1 >>> 19);
+  l1 = (Math.imul(l1, 5) + 0xe6546b64) | 0;
+  l2 ^= Math.imul(k, 0x85ebca6b);
+  l2 = (l2 << 17) | (l2 >>> 15);
+  l2 = (Math.imul(l2, 9) + 0x2b3c4d5e) | 0;
+}
+
+/** The bytes with their length first (so consecutive items cannot run into each other). */
+function mixBytes(b: Buffer): void {
+  const n = b.length;
+  mixWord(n);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) mixWord(b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24));
+  if (i < n) {
+    let k = 0;
+    for (let s = 0; i < n; i++, s += 8) k |= b[i] << s;
+    mixWord(k ^ 0x5a5a5a5a);
+  }
+}
+
+function finish(h: number, seed: number): number {
+  h ^= seed;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+function start(seed: number): void {
+  l1 = seed | 0;
+  l2 = (seed ^ 0x9e3779b9) | 0;
+}
+
+/** Hash of one element (a member, or a field and its value), both lanes. */
+function elementHash(a: Buffer, b: Buffer | string | null, seed: number): [number, number] {
+  start(seed);
+  mixBytes(a);
+  if (b !== null) mixBytes(typeof b === 'string' ? Buffer.from(b, 'latin1') : b);
+  return [finish(l1, 0x1234567), finish(l2, 0x7654321)];
+}
+
+/** Redis prints a score as %.17g, "inf" or "-inf"; listpack and skiplist encodings may print one differently. */
+function canonicalScore(b: Buffer): string {
+  const s = b.toString('latin1');
+  return String(s === 'inf' || s === '+inf' ? Infinity : s === '-inf' ? -Infinity : Number(s));
+}
+
+const STREAM_FIELDS = ['length', 'last-generated-id', 'max-deleted-entry-id', 'entries-added'];
+const GROUP_FIELDS = ['name', 'consumers', 'pending', 'last-delivered-id', 'entries-read'];
+
+function flatRecord(r: Reply): Map<string, string> {
+  const m = new Map<string, string>();
+  const a = r as Reply[];
+  for (let i = 0; i + 1 < a.length; i += 2) m.set(String(a[i]), Array.isArray(a[i + 1]) ? '[...]' : String(a[i + 1]));
+  return m;
+}
+
+/**
+ * The fingerprint of a whole value (its first page is all of it), or null when it is not: a hash, set or zset
+ * is a sum of its elements' hashes (order-free), a list and a stream a chain (in order).
+ */
+function fingerprint(type: CoreType, page: Reply, meta?: { info: Reply; groups: Reply }): [number, number] {
+  switch (type) {
+    case 'string':
+      start(1);
+      mixBytes(page as Buffer);
+      return [finish(l1, 1), finish(l2, 1)];
+    case 'hash':
+    case 'set':
+    case 'zset': {
+      const flat = (page as Reply[])[1] as Buffer[];
+      let s1 = 0;
+      let s2 = 0;
+      let n = 0;
+      const step = type === 'set' ? 1 : 2;
+      for (let i = 0; i < flat.length; i += step) {
+        const [a, b] = elementHash(flat[i], type === 'set' ? null : type === 'zset' ? canonicalScore(flat[i + 1]) : flat[i + 1], TYPE_CODE[type]);
+        s1 = (s1 + a) | 0;
+        s2 = (s2 + b) | 0;
+        n++;
+      }
+      start(TYPE_CODE[type]);
+      mixWord(n);
+      mixWord(s1);
+      mixWord(s2);
+      return [finish(l1, 2), finish(l2, 2)];
+    }
+    case 'list': {
+      start(3);
+      const items = page as Buffer[];
+      mixWord(items.length);
+      for (const b of items) mixBytes(b);
+      return [finish(l1, 3), finish(l2, 3)];
+    }
+    case 'stream': {
+      start(6);
+      const entries = page as Array<[Buffer, Buffer[]]>;
+      mixWord(entries.length);
+      for (const [id, fields] of entries) {
+        mixBytes(id);
+        mixWord(fields.length);
+        for (const f of fields) mixBytes(f);
+      }
+      const info = flatRecord(meta!.info);
+      for (const f of STREAM_FIELDS) mixBytes(Buffer.from(`${f}=${info.get(f)}`));
+      const groups = (meta!.groups as Reply[]).map((x) => { const m = flatRecord(x); return GROUP_FIELDS.map((f) => `${f}=${m.get(f)}`).join(' '); }).sort();
+      for (const g of groups) mixBytes(Buffer.from(g));
+      return [finish(l1, 6), finish(l2, 6)];
+    }
+  }
+}
+
+// ---- reading one side ------------------------------------------------------------------------------
+
+function firstPage(o: Options, type: CoreType, k: Buffer): Arg[] {
+  switch (type) {
+    case 'string':
+      return ['GETRANGE', k, 0, o.stringChunk - 1];
+    case 'hash':
+      return ['HSCAN', k, 0, 'COUNT', o.pageSize];
+    case 'set':
+      return ['SSCAN', k, 0, 'COUNT', o.pageSize];
+    case 'zset':
+      return ['ZSCAN', k, 0, 'COUNT', o.pageSize];
+    case 'list':
+      return ['LRANGE', k, 0, o.pageSize - 1];
+    case 'stream':
+      return ['XRANGE', k, '-', '+', 'COUNT', o.pageSize];
+  }
+}
+
+function isWhole(o: Options, type: CoreType, page: Reply): boolean {
+  if (page === null || page instanceof RespError) return false;
+  switch (type) {
+    case 'string':
+      return (page as Buffer).length < o.stringChunk;
+    case 'hash':
+    case 'set':
+    case 'zset':
+      return String((page as Reply[])[0]) === '0';
+    case 'list':
+    case 'stream':
+      return (page as Reply[]).length < o.pageSize;
+  }
+}
+
+/** How one side tells a key's expiry (PEXPIRETIME from Redis 7, else PTTL plus the time of the reply), and its type guesses. */
+interface Side {
+  ep: RedisEndpoint;
+  pexpiretime: boolean | null;
+  /** The type last seen under a key's name without its trailing digits ("job:123" → "job:"). */
+  guess: Map<string, CoreType>;
+}
+
+function shapeOf(k: Buffer): string {
+  let i = k.length;
+  while (i > 0 && k[i - 1] >= 48 && k[i - 1] <= 57) i--;
+  return k.toString('latin1', 0, i);
+}
+
+/** The commands that read a key of `type`: its first page, and a stream's XINFO STREAM and GROUPS. */
+function pageCommands(o: Options, type: CoreType, k: Buffer, into: Arg[][]): void {
+  into.push(firstPage(o, type, k));
+  if (type === 'stream') into.push(['XINFO', 'STREAM', k], ['XINFO', 'GROUPS', k]);
+}
+
+/** The key's read from its page replies (at `j`), or `big` when the page is not the whole value. */
+function judgePage(o: Options, r: Read, type: CoreType, replies: Reply[], j: number): void {
+  const page = replies[j];
+  const meta = type === 'stream' ? { info: replies[j + 1], groups: replies[j + 2] } : undefined;
+  if (!isWhole(o, type, page) || (meta && (meta.info instanceof RespError || meta.groups instanceof RespError))) {
+    r.big = true;
+    return;
+  }
+  [r.h1, r.h2] = fingerprint(type, page, meta);
+}
+
+/**
+ * One batch of keys in one round trip for most: the expiry and the first page read with the command of the type
+ * guessed from the key's name (a page read proves the type: another type answers WRONGTYPE); keys without a
+ * guess, or guessed wrong, are asked their TYPE, then read in a second round trip.
+ */
+async function readBatch(o: Options, side: Side, conn: RespConnection, keys: Buffer[]): Promise<Read[]> {
+  if (side.pexpiretime === null) {
+    const [r] = await conn.exec([['PEXPIRETIME', '__cutover_probe__']]);
+    side.pexpiretime = !(r instanceof RespError);
+  }
+  const expiryCmd = side.pexpiretime ? 'PEXPIRETIME' : 'PTTL';
+  const out: Read[] = [];
+  const expiry = (ex: number, now: number) => (ex === -1 ? PERSISTENT : side.pexpiretime ? ex : now + ex);
+  // Round 1: expiry, then the guessed page or TYPE.
+  const cmds: Arg[][] = [];
+  const at: number[] = [];
+  const guesses: Array<CoreType | undefined> = [];
+  for (const k of keys) {
+    const g = side.guess.get(shapeOf(k));
+    guesses.push(g);
+    at.push(cmds.length);
+    cmds.push([expiryCmd, k]);
+    if (g) pageCommands(o, g, k, cmds);
+    else cmds.push(['TYPE', k]);
+  }
+  const first = await conn.exec(cmds);
+  const now = Date.now();
+  const typed: Array<{ key: Buffer; type: string | null }> = [];
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const j = at[i];
+    const ex = first[j] as number;
+    const g = guesses[i];
+    if (g) {
+      const page = first[j + 1];
+      if (page instanceof RespError && /^WRONGTYPE/.test(page.message)) {
+        typed.push({ key: k, type: null });
+        continue;
+      }
+      if (ex === -2) continue; // gone (expired): its page read as empty
+      const r: Read = { key: k, type: TYPE_CODE[g], expireAt: expiry(ex, now), h1: 0, h2: 0, big: false };
+      judgePage(o, r, g, first, j + 1);
+      out.push(r);
+      continue;
+    }
+    typed.push({ key: k, type: String(first[j + 1]) });
+  }
+  if (typed.length === 0) return out;
+  // Round 2: TYPE (for wrong guesses), expiry and the page, for the keys of known or unknown type.
+  const unknown = typed.filter((t) => t.type === null);
+  if (unknown.length) {
+    const types = await conn.exec(unknown.map((t) => ['TYPE', t.key]));
+    unknown.forEach((t, i) => (t.type = String(types[i])));
+  }
+  const cmds2: Arg[][] = [];
+  const at2: number[] = [];
+  for (const t of typed) {
+    at2.push(cmds2.length);
+    if (t.type === 'none') continue;
+    cmds2.push([expiryCmd, t.key]);
+    if ((CORE_TYPES as readonly string[]).includes(t.type!)) {
+      side.guess.set(shapeOf(t.key), t.type as CoreType);
+      pageCommands(o, t.type as CoreType, t.key, cmds2);
+    }
+  }
+  const second = cmds2.length ? await conn.exec(cmds2) : [];
+  const now2 = Date.now();
+  typed.forEach((t, i) => {
+    const j = at2[i];
+    if (t.type === 'none') return;
+    const ex = second[j] as number;
+    if (ex === -2) return; // gone since the scan (expired)
+    if (!(CORE_TYPES as readonly string[]).includes(t.type!)) {
+      // A module's type: compareKeys reports it as not comparable.
+      out.push({ key: t.key, type: 0, expireAt: expiry(ex, now2), h1: 0, h2: 0, big: true });
+      return;
+    }
+    const type = t.type as CoreType;
+    const r: Read = { key: t.key, type: TYPE_CODE[type], expireAt: expiry(ex, now2), h1: 0, h2: 0, big: false };
+    const page = second[j + 1];
+    if (page instanceof RespError && /^WRONGTYPE/.test(page.message)) r.big = true; // changed type since TYPE: compareKeys looks
+    else judgePage(o, r, type, second, j + 1);
+    out.push(r);
+  });
+  return out;
+}
+
+/**
+ * Every key of one db on one side, `connections` batches at a time, with the next SCAN already on its way;
+ * each batch's reads handed to `onRead` in order of arrival.
+ */
+async function readDb(o: Options, side: Side, db: number, onRead: (reads: Read[]) => void, tick: () => void): Promise<void> {
+  const conns: RespConnection[] = [];
+  try {
+    const scanConn = await RespConnection.open(side.ep, db);
+    conns.push(scanConn);
+    const free: RespConnection[] = [];
+    for (let i = 0; i < Math.max(1, o.connections); i++) {
+      const c = await RespConnection.open(side.ep, db);
+      conns.push(c);
+      free.push(c);
+    }
+    const waiting: Array<(c: RespConnection) => void> = [];
+    const acquire = () => (free.length ? Promise.resolve(free.pop()!) : new Promise<RespConnection>((r) => waiting.push(r)));
+    const release = (c: RespConnection) => {
+      const w = waiting.shift();
+      if (w) w(c);
+      else free.push(c);
+    };
+    const running = new Set<Promise<void>>();
+    let failure: unknown = null;
+    const scan = (cursor: string) => scanConn.exec([['SCAN', cursor, 'COUNT', o.batch]]).then(([r]) => r as [Buffer, Buffer[]]);
+    let pending: Promise<[Buffer, Buffer[]]> | null = scan('0');
+    while (pending) {
+      if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new Error('comparison cancelled');
+      if (failure) throw failure;
+      const [next, keys]: [Buffer, Buffer[]] = await pending;
+      const cursor = next.toString();
+      pending = cursor === '0' ? null : scan(cursor);
+      pending?.catch(() => undefined); // awaited on the next turn
+      if (keys.length === 0) continue;
+      const conn = await acquire();
+      const t: Promise<void> = readBatch(o, side, conn, keys)
+        .then((reads) => {
+          onRead(reads);
+          tick();
+        })
+        .catch((err: unknown) => {
+          failure ??= err;
+        })
+        .finally(() => {
+          release(conn);
+          running.delete(t);
+        });
+      running.add(t);
+    }
+    while (running.size) await Promise.all([...running]);
+    if (failure) throw failure;
+  } finally {
+    for (const c of conns) c.close();
+  }
+}
+
+async function keyspaceOf(ep: RedisEndpoint) {
+  const c = await RespConnection.open(ep, 0);
+  try {
+    return parseKeyspace(String(await c.call('INFO', 'keyspace')));
+  } finally {
+    c.close();
+  }
+}
+
+const KINDS: DiffKind[] = ['type', 'value', 'ttl', 'missing-on-target', 'only-on-target', 'uncomparable'];
+
+/** A fingerprint difference: the key and what the fingerprints say (used as is only beyond the recheck limit). */
+interface Suspect {
+  db: number;
+  key: Buffer;
+  kind: DiffKind;
+  detail: string;
+}
+
+/** The comparison's result, with where its time went: the source's half, the wait for the target, the rest. */
+export type SnapshotCompareResult = CompareResult & { phasesMs: { source: number; waitingForTarget: number; target: number; recheck: number } };
+
+/** Too many keys to keep their fingerprints: wait for the target, then the key-by-key comparison of both. */
+async function compareAfterTarget(o: Options, started: number): Promise<SnapshotCompareResult> {
+  o.onProgress?.({ phase: 'waiting-for-target', sourceKeys: 0, targetKeys: 0, suspects: 0, elapsedMs: Date.now() - started });
+  await o.targetReady();
+  const ready = Date.now();
+  const r = await compareRedis({
+    source: o.source,
+    target: o.target,
+    connections: o.connections,
+    batch: o.batch,
+    ttlToleranceMs: o.ttlToleranceMs,
+    maxDifferences: o.maxDifferences,
+    signal: o.signal,
+    // The same heartbeat as the halves: keys compared stand for both sides' counts.
+    onProgress: (p) => o.onProgress?.({ phase: p.phase === 'recheck' ? 'recheck' : 'target', sourceKeys: p.keysCompared, targetKeys: p.targetKeysScanned, suspects: 0, elapsedMs: Date.now() - started }),
+  });
+  return { ...r, phasesMs: { source: 0, waitingForTarget: ready - started, target: Date.now() - ready, recheck: 0 } };
+}
+
+export async function compareSnapshot(options: SnapshotCompareOptions): Promise<SnapshotCompareResult> {
+  const o: Options = {
+    connections: 4,
+    batch: 1000,
+    pageSize: 512,
+    stringChunk: 1 << 20,
+    ttlToleranceMs: 2000,
+    maxDifferences: 100,
+    recheckLimit: 10_000,
+    progressEveryMs: 1000,
+    maxSnapshotKeys: 10_000_000,
+    // Settings left undefined keep their defaults.
+    ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SnapshotCompareOptions),
+  };
+  const started = Date.now();
+  const counts = { sourceKeys: 0, targetKeys: 0, suspects: 0 };
+  let phase: SnapshotProgress['phase'] = 'source';
+  let last = 0;
+  const tick = (force = false) => {
+    const now = Date.now();
+    if (!o.onProgress || (!force && now - last < o.progressEveryMs)) return;
+    last = now;
+    o.onProgress({ phase, ...counts, elapsedMs: now - started });
+  };
+
+  // A. The source.
+  const src: Side = { ep: o.source, pexpiretime: null, guess: new Map() };
+  const srcInfo = await keyspaceOf(o.source);
+  if (srcInfo.reduce((n, d) => n + d.keys, 0) > o.maxSnapshotKeys) return compareAfterTarget(o, started);
+  const sourceDbs = new Map<number, SourceDb>();
+  for (const { db } of srcInfo) {
+    const s = new SourceDb();
+    sourceDbs.set(db, s);
+    await readDb(o, src, db, (reads) => {
+      for (const r of reads) s.add(r);
+      counts.sourceKeys = [...sourceDbs.values()].reduce((n, d) => n + d.index.size, 0);
+    }, tick);
+  }
+  counts.sourceKeys = [...sourceDbs.values()].reduce((n, d) => n + d.index.size, 0);
+
+  // B. The target, once it serves the dump.
+  phase = 'waiting-for-target';
+  tick(true);
+  const sourceDone = Date.now();
+  await o.targetReady();
+  const targetReady = Date.now();
+  phase = 'target';
+  const tgt: Side = { ep: o.target, pexpiretime: null, guess: new Map() };
+  const tgtInfo = await keyspaceOf(o.target);
+  const dbIndexes = [...new Set([...srcInfo, ...tgtInfo].map((d) => d.db))].sort((a, b) => a - b);
+  const dbs: DbCounts[] = dbIndexes.map((db) => ({
+    db,
+    sourceKeys: srcInfo.find((d) => d.db === db)?.keys ?? 0,
+    targetKeys: tgtInfo.find((d) => d.db === db)?.keys ?? 0,
+  }));
+  const suspects: Suspect[] = [];
+  const big: Array<{ db: number; key: Buffer }> = [];
+  const tol = o.ttlToleranceMs;
+  for (const db of dbIndexes) {
+    const s = sourceDbs.get(db) ?? new SourceDb();
+    for (const k of s.big) big.push({ db, key: k });
+    const bigSeen = new Set<string>();
+    const onlyHere = new Set<string>();
+    const suspect = (key: Buffer, kind: DiffKind, detail: string) => {
+      suspects.push({ db, key: Buffer.from(key), kind, detail });
+      counts.suspects = suspects.length;
+    };
+    if (tgtInfo.some((d) => d.db === db)) {
+      await readDb(o, tgt, db, (reads) => {
+        const now = Date.now();
+        for (const r of reads) {
+          counts.targetKeys++;
+          const name = r.key.toString('latin1');
+          const i = s.index.get(name);
+          if (i === undefined) {
+            // Expiring within the tolerance: it expired on the source a moment earlier.
+            if (r.expireAt !== PERSISTENT && r.expireAt - now <= tol) continue;
+            if (onlyHere.has(name)) continue; // SCAN returned it twice
+            onlyHere.add(name);
+            suspect(r.key, 'only-on-target', r.expireAt !== PERSISTENT ? `on the target only (ttl ${r.expireAt - now} ms)` : 'on the target only');
+            continue;
+          }
+          if (i < 0) continue; // big on the source: compared in C
+          if (s.seen[i]) continue; // SCAN returned it twice
+          s.seen[i] = 1;
+          if (r.big) {
+            if (!bigSeen.has(name)) big.push({ db, key: Buffer.from(r.key) });
+            bigSeen.add(name);
+            continue;
+          }
+          if (s.type[i] !== r.type) {
+            suspect(r.key, 'type', `${typeName(s.type[i])} on the source, ${typeName(r.type)} on the target`);
+            continue;
+          }
+          if (s.h1[i] !== r.h1 || s.h2[i] !== r.h2) {
+            suspect(r.key, 'value', `${typeName(r.type)} value differs`);
+            continue;
+          }
+          const se = s.expireAt[i];
+          if (se !== r.expireAt && (se === PERSISTENT || r.expireAt === PERSISTENT || Math.abs(se - r.expireAt) > tol)) {
+            suspect(r.key, 'ttl', se === PERSISTENT ? 'no ttl on the source, one on the target' : r.expireAt === PERSISTENT ? 'ttl on the source, none on the target' : `expiry ${se - r.expireAt} ms apart`);
+          }
+        }
+      }, tick);
+    }
+    // Source keys the target never showed.
+    const now = Date.now();
+    for (let i = 0; i < s.names.length; i++) {
+      if (s.seen[i]) continue;
+      const e = s.expireAt[i];
+      if (e !== PERSISTENT && e - now <= tol) continue; // expired meanwhile (on the target it is not paused)
+      suspect(Buffer.from(s.names[i], 'latin1'), 'missing-on-target', e !== PERSISTENT ? `missing on the target (source ttl ${e - now} ms)` : 'missing on the target');
+    }
+    sourceDbs.delete(db); // its memory back before the next db
+  }
+
+  // C. Every suspect (up to the limit) and every big key compared once more, semantically, on `connections`
+  // pairs side by side.
+  phase = 'recheck';
+  tick(true);
+  const targetDone = Date.now();
+  const recheck = suspects.slice(0, o.recheckLimit);
+  const unchecked = suspects.slice(o.recheckLimit);
+  const compareAll = async (keys: Array<{ db: number; key: Buffer }>) => {
+    if (keys.length === 0) return [];
+    const parts = Math.max(1, Math.min(o.connections, Math.ceil(keys.length / 50)));
+    const per = Math.ceil(keys.length / parts);
+    return Promise.all(
+      Array.from({ length: parts }, (_, p) =>
+        compareKeys({ source: o.source, target: o.target, keys: keys.slice(p * per, (p + 1) * per), ttlToleranceMs: tol, maxDifferences: o.maxDifferences, signal: o.signal, onProgress: () => tick() }),
+      ),
+    );
+  };
+  const [again, bigResults] = [await compareAll(recheck), await compareAll(big)];
+  const byKind = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<DiffKind, number>;
+  let keysDifferent = 0;
+  let differences: KeyDifference[] = [];
+  for (const r of [...again, ...bigResults]) {
+    keysDifferent += r.keysDifferent;
+    for (const k of KINDS) byKind[k] += r.byKind[k];
+    differences = differences.concat(r.differences);
+  }
+  const stillDifferent = again.reduce((n, r) => n + r.keysDifferent, 0);
+  for (const x of unchecked) {
+    keysDifferent++;
+    byKind[x.kind]++;
+    const shown = printable(x.key);
+    differences.push({ db: x.db, key: shown, kind: x.kind, detail: `${x.detail} (not compared again: over ${o.recheckLimit} differences)`, ...(Buffer.from(shown, 'utf8').equals(x.key) ? {} : { keyBase64: x.key.toString('base64') }) });
+  }
+  differences = differences.slice(0, o.maxDifferences);
+  const elapsedMs = Date.now() - started;
+  const keysCompared = counts.sourceKeys;
+  return {
+    equal: keysDifferent === 0,
+    dbs,
+    keysCompared,
+    targetKeysScanned: counts.targetKeys,
+    keysDifferent,
+    byKind,
+    differences,
+    rechecked: recheck.length,
+    clearedByRecheck: recheck.length - stillDifferent,
+    bigKeys: big.length,
+    method: 'values',
+    elapsedMs,
+    keysPerSec: Math.round((keysCompared / Math.max(elapsedMs, 1)) * 1000),
+    phasesMs: { source: sourceDone - started, waitingForTarget: targetReady - sourceDone, target: targetDone - targetReady, recheck: started + elapsedMs - targetDone },
+  };
+}

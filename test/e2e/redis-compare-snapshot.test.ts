@@ -1,0 +1,265 @@
+// The dump-mode comparison in two halves (compare-snapshot.ts) on real servers, with the same cases as the
+// key-by-key comparison's e2e (redis-compare.test.ts): a throwaway source in dc1 copied by replication to a
+// throwaway target in dc2, 20k keys of every type plus big values; each difference injected alone must be found,
+// with the right kind and the same detail text, and nothing else. Plus the overlap itself: the source read first,
+// the target changed before it is ready (as a load would), the target's state as it is once ready is what counts.
+import Redis from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { CompareResult, DiffKind } from '../../activities/redis/compare';
+import { compareSnapshot, type SnapshotCompareOptions } from '../../activities/redis/compare-snapshot';
+import { awaitCaughtUp, promote, replicaOf } from '../../activities/redis/replication';
+import { seedRedis } from '../../scripts/workload/redis-data';
+import { startThrowawayRedis, type ThrowawayRedis } from '../../scripts/workload/redis-servers';
+
+let source: ThrowawayRedis;
+let target: ThrowawayRedis;
+let src: Redis;
+let tgt: Redis;
+/** The target's db 2, where the big values are. */
+let tgtBig: Redis;
+
+/** Puts the target back to an exact copy of the source. */
+async function resync(): Promise<void> {
+  await tgt.flushall();
+  await tgt.call('REPLICAOF', 'NO', 'ONE'); // forget the last master, so replicaOf starts a new sync
+  await replicaOf(tgt, { host: source.endpoint.host, port: source.endpoint.port, password: 'pw' });
+  await awaitCaughtUp(src, tgt, { timeoutMs: 60_000 });
+  await promote(tgt);
+}
+
+const compare = (o: Partial<SnapshotCompareOptions> = {}) => compareSnapshot({ source: source.endpoint, target: target.endpoint, targetReady: async () => undefined, ...o });
+
+function only(r: CompareResult, kind: DiffKind, key: string): string {
+  expect(r.keysDifferent, JSON.stringify(r.differences)).toBe(1);
+  expect(r.byKind[kind]).toBe(1);
+  expect(r.differences[0]).toMatchObject({ db: 0, kind, key });
+  return r.differences[0].detail;
+}
+
+beforeAll(async () => {
+  // No diskless-sync delay: each test resyncs the target, which would otherwise wait 5 s before the transfer.
+  const args = ['--repl-diskless-sync-delay', '0'];
+  source = await startThrowawayRedis({ address: '127.0.1.1', password: 'pw', label: 'source', args });
+  target = await startThrowawayRedis({ address: '127.0.2.1', password: 'pw', label: 'target', args });
+  src = new Redis({ ...source.endpoint, protocol: 2 });
+  tgt = new Redis({ ...target.endpoint, protocol: 2 });
+  tgtBig = new Redis({ ...target.endpoint, protocol: 2, db: 2 });
+  await seedRedis(source.endpoint, { keys: 20_000 });
+  await seedRedis(source.endpoint, { keys: 0, big: true, bigSize: 20_000, db: 2 });
+  await src.set('seed:expiring', 'x', 'PX', 600_000);
+  await src.select(3);
+  await src.set('db3:key', 'in another db');
+  await src.select(0);
+});
+
+afterAll(async () => {
+  src?.disconnect();
+  tgt?.disconnect();
+  tgtBig?.disconnect();
+  await source?.stop();
+  await target?.stop();
+});
+
+describe('redis compare in two halves (dump mode)', () => {
+  beforeEach(resync);
+
+  it('finds an exact copy equal, in every db, both directions, big values in pages', async () => {
+    const progress: number[] = [];
+    // Writes paused on the source, as in a dump-mode move: the digest script is read-only, so it still runs.
+    await src.call('CLIENT', 'PAUSE', 60_000, 'WRITE');
+    const r = await compare({ onProgress: (p) => progress.push(p.sourceKeys + p.targetKeys), progressEveryMs: 0 }).finally(() => src.call('CLIENT', 'UNPAUSE'));
+    expect(r.differences).toEqual([]);
+    expect(r.equal).toBe(true);
+    expect(r.dbs).toEqual([
+      { db: 0, sourceKeys: 20_001, targetKeys: 20_001 },
+      { db: 2, sourceKeys: 6, targetKeys: 6 },
+      { db: 3, sourceKeys: 1, targetKeys: 1 },
+    ]);
+    expect(r.keysCompared).toBe(20_008);
+    expect(r.targetKeysScanned).toBe(20_008);
+    expect(r.bigKeys).toBe(6); // hash, set, zset, list, stream of 20k, a 3 MiB string
+    expect(progress.length).toBeGreaterThan(2);
+    // Pages of 3 elements and strings in 10-byte chunks: lists, streams and strings of the small keys go
+    // through the paged comparison too, and are still equal.
+    const paged = await compare({ pageSize: 3, stringChunk: 10 });
+    expect(paged.keysDifferent).toBe(0);
+    expect(paged.bigKeys).toBeGreaterThan(5000);
+  });
+
+  it('finds a changed hash field', async () => {
+    await tgt.hset('seed:hash:60', 'plan', 'changed');
+    expect(only(await compare(), 'value', 'seed:hash:60')).toMatch(/hash field "plan": source "free" .* target "changed"/);
+  });
+
+  it('finds an LSET', async () => {
+    await tgt.lset('seed:list:70', 2, 'X');
+    expect(only(await compare(), 'value', 'seed:list:70')).toMatch(/list element 2/);
+  });
+
+  it('finds an appended list element', async () => {
+    await tgt.rpush('seed:list:71', 'appended');
+    expect(only(await compare(), 'value', 'seed:list:71')).toMatch(/list length 4 on the source, 5 on the target/);
+  });
+
+  it('finds an appended stream entry', async () => {
+    await tgt.xadd('seed:stream:94', '*', 'late', 'entry');
+    expect(only(await compare(), 'value', 'seed:stream:94')).toMatch(/only on the target/);
+  });
+
+  it('finds a stream consumer group that differs', async () => {
+    await tgt.xgroup('CREATE', 'seed:stream:95', 'extra', '0');
+    expect(only(await compare(), 'value', 'seed:stream:95')).toMatch(/consumer group/);
+    await resync();
+    await tgt.xreadgroup('GROUP', 'workers', 'c1', 'COUNT', 1, 'STREAMS', 'seed:stream:94', '>');
+    expect(only(await compare(), 'value', 'seed:stream:94')).toMatch(/last-delivered-id|pending/);
+  });
+
+  it('finds a TTL added, removed or changed beyond the tolerance, and not one within it', async () => {
+    await tgt.pexpire('seed:str:0', 999_999_000);
+    expect(only(await compare(), 'ttl', 'seed:str:0')).toMatch(/no ttl on the source/);
+    await resync();
+    await tgt.persist('seed:expiring');
+    expect(only(await compare(), 'ttl', 'seed:expiring')).toMatch(/none on the target/);
+    await resync();
+    await tgt.pexpire('seed:expiring', 300_000);
+    expect(only(await compare(), 'ttl', 'seed:expiring')).toMatch(/tolerance 2000 ms/);
+    await resync();
+    const left = await src.pttl('seed:expiring');
+    await tgt.pexpire('seed:expiring', left - 500);
+    expect((await compare()).keysDifferent).toBe(0);
+  });
+
+  it('finds a key only on the target and a key missing there, in any db', async () => {
+    await tgt.set('only-on-target', '1');
+    expect(only(await compare(), 'only-on-target', 'only-on-target')).toMatch(/on the target only/);
+    await resync();
+    await tgt.del('seed:str:1');
+    expect(only(await compare(), 'missing-on-target', 'seed:str:1')).toBe('missing on the target');
+    await resync();
+    await tgt.select(3);
+    await tgt.del('db3:key');
+    await tgt.select(5);
+    await tgt.set('db5:key', 'x');
+    await tgt.select(0);
+    const r = await compare();
+    expect(r.keysDifferent).toBe(2);
+    expect(r.differences.map((d) => [d.db, d.key, d.kind])).toEqual(expect.arrayContaining([[3, 'db3:key', 'missing-on-target'], [5, 'db5:key', 'only-on-target']]));
+  });
+
+  it('finds a type change, a changed score, a set member, a binary value, and differences deep in big values', async () => {
+    await tgt.del('seed:set:78');
+    await tgt.set('seed:set:78', 'now a string');
+    await tgt.zadd('seed:zset:86', 5, 'p86');
+    await tgt.sadd('seed:set:79', 'extra');
+    const bin = (await src.keys('seed:bin:*'))[0];
+    await tgt.setrange(bin, 1, '\u0000');
+    await tgtBig.hset('seed:big:hash', 'f19999', 'changed');
+    await tgtBig.sadd('seed:big:set', 'extra');
+    await tgtBig.zadd('seed:big:zset', 0.5, 'z100');
+    await tgtBig.lset('seed:big:list', 15_000, 'y');
+    await tgtBig.setrange('seed:big:string', 2_500_000, 'Z');
+    await tgtBig.xadd('seed:big:stream', '*', 'n', 'late');
+    const r = await compare();
+    const kinds = Object.fromEntries(r.differences.map((d) => [d.key, `${d.kind}: ${d.detail}`]));
+    expect(r.keysDifferent, JSON.stringify(kinds)).toBe(10);
+    expect(kinds['seed:set:78']).toBe('type: set on the source, string on the target');
+    expect(kinds['seed:zset:86']).toMatch(/zset member "p86": source "6"/);
+    expect(kinds['seed:set:79']).toMatch(/"extra" only on the target/);
+    expect(kinds['seed:big:hash']).toMatch(/hash field "f19999"/);
+    expect(kinds['seed:big:set']).toMatch(/20000 set members on the source, 20001 on the target \("extra" only on the target\)/);
+    expect(kinds['seed:big:zset']).toMatch(/zset member "z100"/);
+    expect(kinds['seed:big:list']).toMatch(/list element 15000/);
+    expect(kinds['seed:big:string']).toMatch(/string differs from byte 2500000/);
+    expect(kinds['seed:big:stream']).toMatch(/only on the target/);
+    expect(Object.keys(kinds).filter((k) => k.startsWith('seed:bin:'))).toHaveLength(1);
+  });
+
+  it('compares keys whose names mislead the type guess, each counted once', async () => {
+    // Named alike, of every type in turn: a difference in each kind of key is found, nothing counted twice or skipped.
+    const types = ['string', 'hash', 'list', 'set', 'zset', 'stream'] as const;
+    const write = (r: Redis, i: number, v: string) => {
+      const k = `guess:${i}`;
+      switch (types[i % 6]) {
+        case 'string': return r.set(k, v);
+        case 'hash': return r.hset(k, 'f', v);
+        case 'list': return r.rpush(k, v);
+        case 'set': return r.sadd(k, v);
+        case 'zset': return r.zadd(k, 1, v);
+        case 'stream': return r.xadd(k, '*', 'f', v);
+      }
+    };
+    for (let i = 0; i < 600; i++) await write(src, i, `v${i}`);
+    try {
+      await resync();
+      for (let i = 0; i < 6; i++) await write(tgt, 300 + i, 'late'); // one of each type
+      await tgt.del('guess:450');
+      await tgt.set('guess:451', 'a string now'); // a hash on the source
+      const r = await compare();
+      const kinds = Object.fromEntries(r.differences.map((d) => [d.key, d.kind]));
+      expect(kinds).toEqual({
+        'guess:300': 'value', 'guess:301': 'value', 'guess:302': 'value', 'guess:303': 'value', 'guess:304': 'value', 'guess:305': 'value',
+        'guess:450': 'missing-on-target', 'guess:451': 'type',
+      });
+      expect(r.keysCompared).toBe(20_008 + 600);
+      expect(r.targetKeysScanned).toBe(20_008 + 599);
+    } finally {
+      await src.del(...Array.from({ length: 600 }, (_, i) => `guess:${i}`));
+    }
+  });
+
+  it('lists the first N differences and counts them all', async () => {
+    await tgt.del(...Array.from({ length: 300 }, (_, i) => `seed:str:${i * 50 + 2}`));
+    const r = await compare({ maxDifferences: 10, recheckLimit: 50 });
+    expect(r.keysDifferent).toBe(300);
+    expect(r.byKind['missing-on-target']).toBe(300);
+    expect(r.differences).toHaveLength(10);
+    expect(r.rechecked).toBe(50);
+  });
+
+  it('reads the source first and the target only once it is ready: what the target holds then is compared', async () => {
+    let sourceRead = 0;
+    let readyAsked = false;
+    const r = await compare({
+      onProgress: (p) => {
+        if (p.phase === 'waiting-for-target') sourceRead = p.sourceKeys;
+      },
+      progressEveryMs: 0,
+      targetReady: async () => {
+        readyAsked = true;
+        // As a load would: the target changes between the source's reading and its own.
+        await tgt.hset('seed:hash:61', 'plan', 'loaded');
+        await tgt.del('seed:str:3');
+      },
+    });
+    expect(readyAsked).toBe(true);
+    expect(sourceRead).toBe(20_008);
+    const kinds = Object.fromEntries(r.differences.map((d) => [d.key, d.kind]));
+    expect(kinds).toEqual({ 'seed:hash:61': 'value', 'seed:str:3': 'missing-on-target' });
+  });
+
+  it('beyond maxSnapshotKeys keeps no fingerprints: waits for the target, then compares key by key, finding the same', async () => {
+    let readyAsked = false;
+    const phases = new Set<string>();
+    const r = await compare({
+      maxSnapshotKeys: 1000,
+      onProgress: (p) => phases.add(p.phase),
+      progressEveryMs: 0,
+      targetReady: async () => {
+        readyAsked = true;
+        await tgt.hset('seed:hash:61', 'plan', 'loaded');
+      },
+    });
+    expect(readyAsked).toBe(true);
+    expect(r.phasesMs.source).toBe(0);
+    expect(phases.has('waiting-for-target')).toBe(true);
+    expect(r.keysCompared).toBeGreaterThanOrEqual(20_008);
+    expect(only(r, 'value', 'seed:hash:61')).toContain('plan');
+  });
+
+  it('does not report a key that expires between the two readings', async () => {
+    await src.set('soon', 'x', 'PX', 1500);
+    await resync();
+    const r = await compare({ targetReady: () => new Promise((res) => setTimeout(res, 1600)) });
+    expect(r.differences).toEqual([]);
+  });
+});
