@@ -4,8 +4,9 @@
 //
 // Phases, dump mode: preflight → check-dns → [gate `pause`] → pause-jobs (hook, confirmed) → pause-writes (CLIENT
 //   PAUSE WRITE on the source, a deadline) → bgsave (succeeded; keys per db) → copy-dump (rsync over SSH, sha256
-//   on both ends) → stop-target → place-dump → start-target (loaded) → integrity (per-db counts, then key by key)
-//   → gate `cutover` (the integrity figures; writes stay paused, so a decision after the pause's deadline rolls
+//   on both ends) → stop-target → place-dump → start-target (loaded) → integrity (per-db counts, then key by key;
+//   since patch redis-dump-overlap-compare it starts with the pause: the frozen source is read beside bgsave, the
+//   copy and the load, the target once it serves the dump) → gate `cutover` (the integrity figures; writes stay paused, so a decision after the pause's deadline rolls
 //   back) → hold-writes (no write slipped through since the dump) → switch-traffic (DNS) → [point of no return] →
 //   fence-source → resume-jobs → archive-dump (GCS, from the snapshot: outside the pause) → [gate `complete`] →
 //   clean-up.
