@@ -213,13 +213,18 @@ describe('a dc1↔dc2 partition during a refresh', () => {
           t.waitingShown = Date.now() - cut.since;
           expect(waiting).toEqual([expect.stringMatching(new RegExp(`^dc2 ${dc2.url}: no answer for \\d+ s$`))]);
           // Failed retryably, and retried: a third attempt scheduled after two failures, each naming dc2's address.
+          let seen = 'no refresh pending';
           await eventually(async () => {
             const d = await s.client.workflow.getHandle(wf).describe();
             const a = d.raw.pendingActivities?.find((x) => x.activityType?.name === 'hdfsRefresh');
             const attempt = a?.attempt ?? 1;
             if (a?.lastFailure?.message && !failures.has(attempt - 1)) failures.set(attempt - 1, { message: a.lastFailure.message, afterMs: Date.now() - cut.since });
+            seen = `attempt ${attempt} ${a?.state ?? ''}, ${Date.now() - cut.since} ms after the cut, failures ${JSON.stringify([...failures])}`;
             return attempt >= 3 && failures.has(2);
-          }, 'two failed attempts', 60_000);
+            // Each attempt gives up after 8 s of silence; on a loaded machine the second can start late.
+          }, 'two failed attempts', 150_000).catch((err: Error) => {
+            throw new Error(`${err.message} (last seen: ${seen})`);
+          });
         } finally {
           await cut.heal();
         }
