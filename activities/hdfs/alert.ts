@@ -6,6 +6,7 @@ import { cancellationSignal } from '@temporalio/activity';
 import { keepBeating } from '../remote';
 import { readSecret, SecretError } from '../secrets';
 import type { AlertInput, AlertResult } from './jobs';
+import { deadlineSignal } from '../deadline';
 
 /** Slack's limits: 3,000 characters per section text, 50 blocks per message. */
 const SECTION_CHARS = 2900;
@@ -62,13 +63,12 @@ export async function sendAlert(input: AlertInput, opts: AlertOptions & { signal
     if (i > 1) await new Promise((r) => setTimeout(r, (opts.backoffMs ?? 1000) * 2 ** (i - 2)));
     if (opts.signal?.aborted) return { ...last, error: `${last.error}; cancelled` };
     try {
-      const timeout = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
       const res = await doFetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body,
         redirect: 'error',
-        signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
+        signal: deadlineSignal(opts.timeoutMs ?? 10_000, opts.signal),
       });
       await res.body?.cancel();
       if (res.ok) return { sent: true, status: res.status, attempts: i };

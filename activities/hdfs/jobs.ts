@@ -14,6 +14,7 @@ import { keepBeating, RUN_DIR, runFile, runInOwnSession, stopSession } from '../
 import { compareOutputs, type CompareResult, type FileDifference, type LineDiff } from './compare';
 import { hdfsFailure } from './failures';
 import { normaliseHdfsPath, WebHdfsClient, type WebHdfsCluster } from './webhdfs';
+import { deadlineSignal } from '../deadline';
 
 /** One job from the plan: an argv run on `host` over SSH, with placeholders substituted per cluster. */
 export interface ShadowJobSpec {
@@ -308,7 +309,7 @@ export function createJobActivities(deps: Pick<ActivityDeps, 'withSsh'>) {
         phase = 'running';
         const timeout = ['timeout', '-k', '10', String(Math.ceil(job.timeoutSeconds))];
         const command = `${RUN_DIR}; ${stopSession(pidFile)}; ${runInOwnSession(pidFile, shellWords([...timeout, ...argv]))}`;
-        const guard = AbortSignal.timeout(job.timeoutSeconds * 1000 + LOCAL_GRACE_MS);
+        const guard = deadlineSignal(job.timeoutSeconds * 1000 + LOCAL_GRACE_MS);
         const execSignal = AbortSignal.any([signal, guard]);
         const stopRemote = () => deps.withSsh(job.host, (c) => c.exec(`${RUN_DIR}; ${stopSession(pidFile)}`, { allowFailure: true })).then(() => undefined, () => undefined);
         // sshd closes a channel only once its command has exited, and ignores a signal request without a terminal:

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { SecretRef } from '../../workflows/shared/types';
 import { readSecret } from '../secrets';
 import type { FileChecksum } from './checksum';
+import { deadlineSignal } from '../deadline';
 
 /** One cluster as cutover reaches it. */
 export interface WebHdfsCluster {
@@ -309,8 +310,7 @@ export class WebHdfsClient {
   }
 
   private metaSignal(signal?: AbortSignal): AbortSignal {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    return signal ? AbortSignal.any([signal, timeout]) : timeout;
+    return deadlineSignal(this.timeoutMs, signal);
   }
 
   private async json<T>(method: 'GET' | 'PUT' | 'DELETE', path: string, op: string, params: Params, opts: CallOptions = {}): Promise<T> {
