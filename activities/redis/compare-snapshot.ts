@@ -16,7 +16,7 @@
 // other difference, and the move's hold-writes step refuses the switch: frozen is about speed, never about what
 // is found.
 import { CORE_TYPES, type CoreType, printable, type RedisEndpoint } from './endpoint';
-import { compareKeys, compareRedis, type CompareResult, type DbCounts, type DiffKind, type KeyDifference } from './compare';
+import { compareKeys, compareRedis, firstPage, isWhole, type CompareResult, type DbCounts, type DiffKind, type KeyDifference } from './compare';
 import { parseKeyspace } from './info';
 import { type Arg, type Reply, RespConnection, RespError } from './resp';
 
@@ -244,38 +244,6 @@ function fingerprint(type: CoreType, page: Reply, meta?: { info: Reply; groups: 
 }
 
 // ---- reading one side ------------------------------------------------------------------------------
-
-function firstPage(o: Options, type: CoreType, k: Buffer): Arg[] {
-  switch (type) {
-    case 'string':
-      return ['GETRANGE', k, 0, o.stringChunk - 1];
-    case 'hash':
-      return ['HSCAN', k, 0, 'COUNT', o.pageSize];
-    case 'set':
-      return ['SSCAN', k, 0, 'COUNT', o.pageSize];
-    case 'zset':
-      return ['ZSCAN', k, 0, 'COUNT', o.pageSize];
-    case 'list':
-      return ['LRANGE', k, 0, o.pageSize - 1];
-    case 'stream':
-      return ['XRANGE', k, '-', '+', 'COUNT', o.pageSize];
-  }
-}
-
-function isWhole(o: Options, type: CoreType, page: Reply): boolean {
-  if (page === null || page instanceof RespError) return false;
-  switch (type) {
-    case 'string':
-      return (page as Buffer).length < o.stringChunk;
-    case 'hash':
-    case 'set':
-    case 'zset':
-      return String((page as Reply[])[0]) === '0';
-    case 'list':
-    case 'stream':
-      return (page as Reply[]).length < o.pageSize;
-  }
-}
 
 /** How one side tells a key's expiry (PEXPIRETIME from Redis 7, else PTTL plus the time of the reply), and its type guesses. */
 interface Side {

@@ -446,8 +446,11 @@ function ttlVerdict(o: Options, s: number, t: number): Verdict {
   return { kind: 'ttl', detail: `ttl ${s} ms on the source, ${t} ms on the target (tolerance ${o.ttlToleranceMs} ms)` };
 }
 
+/** How much of a value one read takes: bytes of a string, elements of anything else. */
+export type PageSizes = Pick<Options, 'stringChunk' | 'pageSize'>;
+
 /** The command that reads a value's first page; the page is complete when `isWhole` says so. */
-function firstPage(o: Options, type: CoreType, k: Buffer): Arg[] {
+export function firstPage(o: PageSizes, type: CoreType, k: Buffer): Arg[] {
   switch (type) {
     case 'string':
       return ['GETRANGE', k, 0, o.stringChunk - 1];
@@ -464,7 +467,7 @@ function firstPage(o: Options, type: CoreType, k: Buffer): Arg[] {
   }
 }
 
-function isWhole(o: Options, type: CoreType, page: Reply): boolean {
+export function isWhole(o: PageSizes, type: CoreType, page: Reply): boolean {
   if (!page || page instanceof RespError) return false;
   switch (type) {
     case 'string':
