@@ -36,7 +36,8 @@ export interface SnapshotCompareOptions {
   /** Connections per server reading batches side by side. Default 4. */
   connections?: number;
   /**
-   * The most source keys whose fingerprints are kept in the worker's memory (~65 bytes a key). Beyond it the
+   * The most source keys whose fingerprints are kept in the worker's memory (~65 bytes a key: an estimate from the
+   * layout, not measured). Beyond it the
    * source is not read ahead: once the target is ready both are compared key by key (compareRedis). Default 10M.
    */
   maxSnapshotKeys?: number;

@@ -1,10 +1,12 @@
 // The integrity comparison on real servers: a throwaway source in dc1 (127.0.1.1) copied by replication to a
 // throwaway target in dc2 (127.0.2.1), 20k keys of every type plus big values. Each difference redis-full-check
 // is known to miss (a changed hash field, LSET, an appended list element, an appended stream entry, a TTL change,
-// a key only on the target) is injected alone and must be found, with the right kind, and nothing else.
+// a key only on the target) is injected alone and must be found, with the right kind, and nothing else, by each
+// method, and by dump mode's comparison in two halves (compare-snapshot.ts), which also has tests of its own below.
 import Redis from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { compareRedis, type CompareOptions, type CompareResult, type DiffKind } from '../../activities/redis/compare';
+import { compareSnapshot, type SnapshotCompareOptions } from '../../activities/redis/compare-snapshot';
 import { awaitCaughtUp, promote, replicaOf } from '../../activities/redis/replication';
 import { seedRedis } from '../../scripts/workload/redis-data';
 import { startThrowawayRedis, type ThrowawayRedis } from '../../scripts/workload/redis-servers';
@@ -26,8 +28,15 @@ async function resync(): Promise<void> {
 }
 
 /** How the tests of the current `describe` compare, unless a test says otherwise. */
-let how: Pick<CompareOptions, 'method' | 'frozen'> = {};
-const compare = (o: Partial<CompareOptions> = {}) => compareRedis({ source: source.endpoint, target: target.endpoint, ...how, ...o });
+let how: Pick<CompareOptions, 'method' | 'frozen'> & { halves?: boolean } = {};
+/** Dump mode's comparison in two halves, the target ready at once unless a test says otherwise. */
+const halves = (o: Partial<SnapshotCompareOptions> = {}) => compareSnapshot({ source: source.endpoint, target: target.endpoint, targetReady: async () => undefined, ...o });
+const compare = (o: Partial<CompareOptions> = {}): Promise<CompareResult> => {
+  if (!how.halves) return compareRedis({ source: source.endpoint, target: target.endpoint, ...how, ...o });
+  // The halves read every db (no `dbs`) and report their own progress: a tick is a tick.
+  const { dbs: _dbs, onProgress, ...rest } = o;
+  return halves({ ...rest, ...(onProgress ? { onProgress: (p) => onProgress({ db: 0, phase: 'compare', keysCompared: p.sourceKeys + p.targetKeys, targetKeysScanned: p.targetKeys } as Parameters<typeof onProgress>[0]) } : {}) });
+};
 
 function only(r: CompareResult, kind: DiffKind, key: string): string {
   expect(r.keysDifferent, JSON.stringify(r.differences)).toBe(1);
@@ -60,16 +69,17 @@ afterAll(async () => {
   await target?.stop();
 });
 
-// Every difference is looked for three ways: values read by the worker (the default); digests on the servers,
+// Every difference is looked for four ways: values read by the worker (the default); digests on the servers,
 // batch by batch; frozen digests (each side digested on its own, summed in buckets, the buckets that differ
-// compared key by key).
+// compared key by key); dump mode's two halves (the source fingerprinted first, then the target looked up in it).
 describe.each([
-  { name: 'digest', method: 'digest', frozen: false },
-  { name: 'frozen', method: 'digest', frozen: true },
-  { name: 'values', method: 'values', frozen: false },
-] as const)('redis compare ($name)', ({ method, frozen }) => {
+  { name: 'digest', method: 'digest', frozen: false, halves: false },
+  { name: 'frozen', method: 'digest', frozen: true, halves: false },
+  { name: 'values', method: 'values', frozen: false, halves: false },
+  { name: 'two halves', method: 'values', frozen: false, halves: true },
+] as const)('redis compare ($name)', ({ method, frozen, halves: inHalves }) => {
   beforeAll(() => {
-    how = { method, frozen };
+    how = { method, frozen, halves: inHalves };
   });
   beforeEach(resync);
 
@@ -212,8 +222,9 @@ describe.each([
         'guess:300': 'value', 'guess:301': 'value', 'guess:302': 'value', 'guess:303': 'value', 'guess:304': 'value', 'guess:305': 'value',
         'guess:450': 'missing-on-target', 'guess:451': 'type',
       });
-      expect(r.keysCompared).toBe(20_001 + 600);
-      expect(r.targetKeysScanned).toBe(20_001 + 599);
+      const db0 = inHalves ? 20_008 : 20_001; // the halves read every db
+      expect(r.keysCompared).toBe(db0 + 600);
+      expect(r.targetKeysScanned).toBe(db0 + 599);
     } finally {
       await src.del(...Array.from({ length: 600 }, (_, i) => `guess:${i}`));
     }
@@ -226,5 +237,57 @@ describe.each([
     expect(r.byKind['missing-on-target']).toBe(300);
     expect(r.differences).toHaveLength(10);
     expect(r.rechecked).toBe(50);
+  });
+});
+
+// What only the two halves do: the target read once it is ready, the fallback beyond their memory bound.
+describe('redis compare in two halves (dump mode), its own cases', () => {
+  beforeEach(resync);
+
+  it('reads the source first and the target only once it is ready: what the target holds then is compared', async () => {
+    let sourceRead = 0;
+    let readyAsked = false;
+    const r = await halves({
+      onProgress: (p) => {
+        if (p.phase === 'waiting-for-target') sourceRead = p.sourceKeys;
+      },
+      progressEveryMs: 0,
+      targetReady: async () => {
+        readyAsked = true;
+        // As a load would: the target changes between the source's reading and its own.
+        await tgt.hset('seed:hash:61', 'plan', 'loaded');
+        await tgt.del('seed:str:3');
+      },
+    });
+    expect(readyAsked).toBe(true);
+    expect(sourceRead).toBe(20_008);
+    const kinds = Object.fromEntries(r.differences.map((d) => [d.key, d.kind]));
+    expect(kinds).toEqual({ 'seed:hash:61': 'value', 'seed:str:3': 'missing-on-target' });
+  });
+
+  it('beyond maxSnapshotKeys keeps no fingerprints: waits for the target, then compares key by key, finding the same', async () => {
+    let readyAsked = false;
+    const phases = new Set<string>();
+    const r = await halves({
+      maxSnapshotKeys: 1000,
+      onProgress: (p) => phases.add(p.phase),
+      progressEveryMs: 0,
+      targetReady: async () => {
+        readyAsked = true;
+        await tgt.hset('seed:hash:61', 'plan', 'loaded');
+      },
+    });
+    expect(readyAsked).toBe(true);
+    expect(r.phasesMs.source).toBe(0);
+    expect(phases.has('waiting-for-target')).toBe(true);
+    expect(r.keysCompared).toBeGreaterThanOrEqual(20_008);
+    expect(only(r, 'value', 'seed:hash:61')).toContain('plan');
+  });
+
+  it('does not report a key that expires between the two readings', async () => {
+    await src.set('soon', 'x', 'PX', 1500);
+    await resync();
+    const r = await halves({ targetReady: () => new Promise((res) => setTimeout(res, 1600)) });
+    expect(r.differences).toEqual([]);
   });
 });

@@ -1,11 +1,13 @@
 // A Temporal dev server of a test's own (the sandbox's binary, in memory, headless), for tests that need server
 // settings the sandbox does not have, such as a low continue-as-new suggestion. Fails loudly if it cannot start.
 import { Connection } from '@temporalio/client';
+import { afterAll, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { findTools } from '../../scripts/sandbox/install';
 import { searchAttributeNames, searchAttributeTypes } from '../../workflows/shared';
+import { temporalTestEnv, type TemporalTestEnv } from './temporal';
 
 export interface DevServer {
   address: string;
@@ -63,4 +65,29 @@ export async function startDevServer(dynamicConfig: Record<string, string | numb
       await new Promise((r) => setTimeout(r, 300));
     }
   }
+}
+
+/**
+ * A dev server of this test file's own with `dynamicConfig`, started before its tests and stopped after them, and a
+ * test environment connected to it (read `env` and `address` inside tests and hooks, not at load time).
+ */
+export function ownDevServer(dynamicConfig: Record<string, string | number>): { readonly env: TemporalTestEnv; readonly address: string } {
+  let server: DevServer | undefined;
+  let env: TemporalTestEnv | undefined;
+  beforeAll(async () => {
+    server = await startDevServer(dynamicConfig);
+    env = await temporalTestEnv(server.address);
+  });
+  afterAll(async () => {
+    await env?.close();
+    await server?.stop();
+  });
+  return {
+    get env() {
+      return env!;
+    },
+    get address() {
+      return server!.address;
+    },
+  };
 }

@@ -2,16 +2,16 @@
 // events, on a dev server of this test's own) and the next run resumes where it waited, with status, decisions,
 // saga and gate state carried over. Real dev server, typed fake activities.
 import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { postgresFailover } from '../../workflows';
 import type { PostgresFailoverInput } from '../../workflows/postgres-failover';
 import { decideUpdate, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
-import { startDevServer, type DevServer } from '../helpers/dev-server';
+import { ownDevServer } from '../helpers/dev-server';
 import { recordHistory } from '../helpers/history';
 import { keyOf, signed } from '../helpers/signing';
 import { fakes, input } from '../helpers/postgres-fakes';
 import { atGate, failureOf } from '../helpers/workflows';
-import { eventually, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { eventually, uniqueQueue, withWorker } from '../helpers/temporal';
 
 const SUGGEST_AFTER = 200;
 /**
@@ -20,19 +20,10 @@ const SUGGEST_AFTER = 200;
  * the test near two minutes: CUTOVER_LONG_WAIT_REFRESHES=2000 for the full-scale run (~35 min, ~110 runs).
  */
 const REFRESHES = Number(process.env.CUTOVER_LONG_WAIT_REFRESHES ?? 60);
-let server: DevServer;
-let env: TemporalTestEnv;
-beforeAll(async () => {
-  server = await startDevServer({ 'limit.historyCount.suggestContinueAsNew': SUGGEST_AFTER });
-  env = await temporalTestEnv(server.address);
-});
-afterAll(async () => {
-  await env?.close();
-  await server?.stop();
-});
+const dev = ownDevServer({ 'limit.historyCount.suggestContinueAsNew': SUGGEST_AFTER });
 
 async function start(queue: string, args: PostgresFailoverInput) {
-  return env.client.workflow.start(postgresFailover, { taskQueue: queue, workflowId: uniqueQueue('pgcan'), args: [args] });
+  return dev.env.client.workflow.start(postgresFailover, { taskQueue: queue, workflowId: uniqueQueue('pgcan'), args: [args] });
 }
 
 /** A decision sent while a run hands over to the next may meet the closing run: sent again until one takes it. */
@@ -79,7 +70,7 @@ describe('continue-as-new during long waits', () => {
       catchUp: { maxLagBytes: 1024 * 1024, stableForMs: 100, timeoutMs: 100, onTimeout: 'wait', windowMs: 1000 },
       gates: { cutover: { onTimeout: 'wait', refreshEveryMs: 5 }, complete: { onTimeout: 'wait', refreshEveryMs: 5 } },
     });
-    const { h, runsAtCutover, result } = await withWorker(env, q, activities, async () => {
+    const { h, runsAtCutover, result } = await withWorker(dev.env, q, activities, async () => {
       const h = await start(q, args);
       const atCutover = await atGate(h, 'cutover');
       // The catch-up waited past its timeout (policy wait) and through at least one continue-as-new.
@@ -105,7 +96,7 @@ describe('continue-as-new during long waits', () => {
     expect(calls.filter((c) => c === 'baseBackup' || c.startsWith('fence:') || c.startsWith('promote:'))).toEqual(['baseBackup', 'fence:dc1', 'promote:dc2:trigger-file']);
     expect(counts['watchCatchUp:dc1']).toBe(81);
 
-    const runs = await runsOf(env.client, h.workflowId, h.firstExecutionRunId);
+    const runs = await runsOf(dev.env.client, h.workflowId, h.firstExecutionRunId);
     expect(runs.length).toBe(result.runs);
     expect(runs.length).toBeGreaterThan(runsAtCutover);
     // Bounded: a run continues as new at its next wait after the server's suggestion, so it ends at most one wait
@@ -117,13 +108,13 @@ describe('continue-as-new during long waits', () => {
     for (const r of runs) expect(r.events).toBeLessThan(SUGGEST_AFTER + 60 + afterGo);
     expect(runs.filter((r) => r.events >= SUGGEST_AFTER + 60).length).toBeLessThanOrEqual(1);
     // The last run (it started from carried state) replays like any other.
-    recordHistory('postgres-failover-continued-as-new-way-back-ready', h.workflowId, server.address);
+    recordHistory('postgres-failover-continued-as-new-way-back-ready', h.workflowId, dev.address);
   }, 120_000 + REFRESHES * 2000);
 
   it('a no-go after several runs at the cutover gate undoes the saga carried over, in reverse order', async () => {
     const q = uniqueQueue('can-saga');
     const { calls, activities } = fakes();
-    await withWorker(env, q, activities, async () => {
+    await withWorker(dev.env, q, activities, async () => {
       const h = await start(q, input({ gates: { cutover: { onTimeout: 'wait', refreshEveryMs: 5 }, complete: { onTimeout: 'wait' } } }));
       await waitFor(h, 'three runs at the cutover gate', (st) => st.gate?.name === 'cutover' && st.runs >= 3);
       await decide(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'batch job running' });
@@ -140,7 +131,7 @@ describe('continue-as-new during long waits', () => {
     const q = uniqueQueue('can-wayback');
     // The old primary streams since the soak but is far behind at the no-go: the way back catches up first.
     const { calls, counts, activities } = fakes({ behindWindows: { host: 'dc2', windows: 80 }, reverseStandby: { state: 'streaming', lagBytes: 50e6 } });
-    const id = await withWorker(env, q, activities, async () => {
+    const id = await withWorker(dev.env, q, activities, async () => {
       const h = await start(q, input({ catchUp: { maxLagBytes: 1024 * 1024, stableForMs: 100, timeoutMs: 100, onTimeout: 'wait', windowMs: 1000 } }));
       await atGate(h, 'cutover');
       await decide(h, { gate: 'cutover', decision: 'go', by: 'bob' });
@@ -163,6 +154,6 @@ describe('continue-as-new during long waits', () => {
     // Once for the soak's reverse replication, once by the way back (an existing slot is reused).
     expect(calls.filter((c) => c.startsWith('createSlot:dc2'))).toHaveLength(2);
     expect(calls.filter((c) => c.startsWith('readAutoConf'))).toEqual(['readAutoConf:dc1', 'readAutoConf:dc2']);
-    recordHistory('postgres-failover-way-back-continued-as-new-way-back-ready', id, server.address);
+    recordHistory('postgres-failover-way-back-continued-as-new-way-back-ready', id, dev.address);
   }, 300_000);
 });

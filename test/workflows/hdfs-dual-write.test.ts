@@ -7,7 +7,7 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { CompareResult, HdfsMovePreflightResult, PermissionEntry, RefreshResult } from '../../activities/hdfs';
 import type { AlertInput, CompareJobOutputsInput, CompareJobOutputsResult, RunJobInput, RunJobResult } from '../../activities/hdfs/jobs';
@@ -15,24 +15,15 @@ import * as svc from '../../scripts/cli/services';
 import { hdfsDualWrite } from '../../workflows';
 import type { HdfsDualWriteInput } from '../../workflows/hdfs-dual-write';
 import { decideUpdate, decisionSignal, ErrorType, statusQuery, type DecisionInput, type MigrationStatus } from '../../workflows/shared';
-import { startDevServer, type DevServer } from '../helpers/dev-server';
+import { ownDevServer } from '../helpers/dev-server';
 import { recordHistory } from '../helpers/history';
 import { keyOf, people, sendSigned, signed, signedApproval } from '../helpers/signing';
 import { failureOf, fakeHost } from '../helpers/workflows';
-import { eventually, GaveUp, temporalTestEnv, uniqueQueue, withWorker, type TemporalTestEnv } from '../helpers/temporal';
+import { eventually, GaveUp, uniqueQueue, withWorker } from '../helpers/temporal';
 
 /** Low, so that a dual-write period of a few cycles spans several runs. */
 const SUGGEST_AFTER = 250;
-let server: DevServer;
-let env: TemporalTestEnv;
-beforeAll(async () => {
-  server = await startDevServer({ 'limit.historyCount.suggestContinueAsNew': SUGGEST_AFTER });
-  env = await temporalTestEnv(server.address);
-});
-afterAll(async () => {
-  await env?.close();
-  await server?.stop();
-});
+const dev = ownDevServer({ 'limit.historyCount.suggestContinueAsNew': SUGGEST_AFTER });
 
 const dc1 = { name: 'dc1', url: 'http://127.0.1.1:9870', fs: 'hdfs://127.0.1.1:8020', address: '127.0.1.1', user: 'etl' };
 const dc2 = { name: 'dc2', url: 'http://127.0.2.1:9870', fs: 'hdfs://127.0.2.1:8020', address: '127.0.2.1', user: 'etl' };
@@ -176,9 +167,9 @@ function fakes(o: FakeOptions = {}) {
 
 async function start(queue: string, args: HdfsDualWriteInput): Promise<{ id: string; h: WorkflowHandle }> {
   const id = uniqueQueue('hdfswf');
-  await env.client.workflow.start(hdfsDualWrite, { taskQueue: queue, workflowId: id, args: [args] });
+  await dev.env.client.workflow.start(hdfsDualWrite, { taskQueue: queue, workflowId: id, args: [args] });
   // Without a run id: queries, updates and the result follow the story across continue-as-new.
-  return { id, h: env.client.workflow.getHandle(id) };
+  return { id, h: dev.env.client.workflow.getHandle(id) };
 }
 
 const status = (h: WorkflowHandle) => h.query(statusQuery);
@@ -228,7 +219,7 @@ describe('hdfs-dual-write workflow', () => {
   it('clean cycles (noise baseline first) → cutover gate → freeze, final refresh and parity, switch → soak with refreshes to both → complete', async () => {
     const q = uniqueQueue('hdfs-ok');
     const f = fakes();
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { id, h } = await start(q, input());
       const gate = await atGate(h, 'cutover');
       expect(gate.gate!.evidence).toMatchObject({ cleanCycles: 2, cleanNeeded: 2, verdict: 'clean period reached', verify: 'checksum', alerts: 0 });
@@ -267,14 +258,14 @@ describe('hdfs-dual-write workflow', () => {
       expect(final.pointOfNoReturn.passedAt).not.toBeNull();
       expect(final.steps.map((s) => s.name)).toEqual(['preflight', 'check-dns', 'dual-write', 'read-permissions', 'freeze', 'final-refresh', 'final-parity', 'switch-traffic', 'soak', 'stop-dual-write']);
       expect(f.alerts).toEqual([]);
-      recordHistory('hdfs-dual-write-completed', id, server.address);
+      recordHistory('hdfs-dual-write-completed', id, dev.address);
     });
   });
 
   it('a job whose output differs on the new cluster alerts with the file and lines and resets the clean counter; the gate waits for a clean period again', async () => {
     const q = uniqueQueue('hdfs-diff');
     const f = fakes({ differOn: [2] });
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input());
       const reset = await waitFor(h, 'the difference of cycle 2', (s) => Number(s.figures.cycles) >= 2);
       expect(reset.figures.cleanCycles).toBe(0);
@@ -304,7 +295,7 @@ describe('hdfs-dual-write workflow', () => {
     const f = fakes({ differOn: [3], hold: new Map(Object.entries(holds).map(([n, l]) => [Number(n), l.promise])) });
     const notClean = /the parity is NOT clean: cycle #3 found a difference or a failure \(wc different\), [01] of 2 clean cycles in a row since; a go is taken once the clean period is reached again, signed over the evidence shown then$/;
     const switched = () => f.calls.filter((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'));
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input());
       const open = await atGate(h, 'cutover');
       expect(open.gate!.evidence).toMatchObject({ cycles: 2, cleanCycles: 2, verdict: 'clean period reached' });
@@ -378,7 +369,7 @@ describe('hdfs-dual-write workflow', () => {
       expect(final.outcome).toBe('completed');
       expect(final.decisions.map((d) => `${d.gate}:${d.decision}:${d.reason}`)).toEqual(['cutover:go:clean again', 'complete:go:dc2 serves']);
       expect(final.refusedDecisions.map((r) => r.reason)).toEqual(['clean', 'looks fine to me', 'by signal', 'signed while clean']);
-      recordHistory('hdfs-dual-write-go-refused', (await h.describe()).workflowId, server.address);
+      recordHistory('hdfs-dual-write-go-refused', (await h.describe()).workflowId, dev.address);
     });
   });
 
@@ -386,7 +377,7 @@ describe('hdfs-dual-write workflow', () => {
     const q = uniqueQueue('hdfs-gate-nogo');
     const hold = latch();
     const f = fakes({ hold: new Map([[3, hold.promise]]) });
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input());
       await atGate(h, 'cutover');
       await eventually(async () => f.refreshes() >= 3, 'cycle 3 running');
@@ -408,7 +399,7 @@ describe('hdfs-dual-write workflow', () => {
       expect(final.decisions.map((d) => `${d.decision}:${d.by}`)).toEqual(['no-go:alice']);
       expect(final.refusedDecisions.map((r) => `${r.decision}:${r.by}:${r.why}`)).toEqual([`go:bob:${cause.message}`]);
       expect(f.calls.some((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
-      recordHistory('hdfs-dual-write-held-go-no-go', (await h.describe()).workflowId, server.address);
+      recordHistory('hdfs-dual-write-held-go-no-go', (await h.describe()).workflowId, dev.address);
     });
   });
 
@@ -416,7 +407,7 @@ describe('hdfs-dual-write workflow', () => {
     const q = uniqueQueue('hdfs-gate-refresh');
     const hold = latch();
     const f = fakes({ refreshFails: [2], hold: new Map([[2, hold.promise]]) });
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input({ jobs: [], clean: { cycles: 1, minimumMs: 0 } }));
       await atGate(h, 'cutover');
       await eventually(async () => f.refreshes() >= 2, 'cycle 2 running');
@@ -439,7 +430,7 @@ describe('hdfs-dual-write workflow', () => {
       await decide(h, { gate: 'cutover', decision: 'no-go', by: 'bob', reason: 'look at the refresh first' });
       expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
       expect(f.calls.some((c) => c === 'read-permissions' || c.startsWith('chmod') || c.startsWith('dns:'))).toBe(false);
-      recordHistory('hdfs-dual-write-held-go-refused', (await h.describe()).workflowId, server.address);
+      recordHistory('hdfs-dual-write-held-go-refused', (await h.describe()).workflowId, dev.address);
     });
   });
 
@@ -447,8 +438,8 @@ describe('hdfs-dual-write workflow', () => {
     const q = uniqueQueue('hdfs-gate-held');
     const hold = latch();
     const f = fakes({ hold: new Map([[3, hold.promise]]) });
-    const s: svc.Services = { client: env.client, uiUrl: 'http://127.0.0.1:8233', namespace: 'default', taskQueue: q, signingKeys: { bob: keyOf('bob').file }, close: async () => undefined };
-    await withWorker(env, q, f.activities, async () => {
+    const s: svc.Services = { client: dev.env.client, uiUrl: 'http://127.0.0.1:8233', namespace: 'default', taskQueue: q, signingKeys: { bob: keyOf('bob').file }, close: async () => undefined };
+    await withWorker(dev.env, q, f.activities, async () => {
       const { id, h } = await start(q, input());
       await atGate(h, 'cutover');
       await eventually(async () => f.refreshes() >= 3, 'cycle 3 running');
@@ -480,7 +471,7 @@ describe('hdfs-dual-write workflow', () => {
     const q = uniqueQueue('hdfs-abort-soak');
     // Every refresh after the switch (the soak's) runs until cancelled.
     const f = fakes({ block: (_n, dns) => dns === '127.0.2.1' });
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input({ jobs: [], clean: { cycles: 1, minimumMs: 0 }, soakMs: 600_000 }));
       await atGate(h, 'cutover');
       await decide(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' });
@@ -489,7 +480,7 @@ describe('hdfs-dual-write workflow', () => {
       const before = { cycles: soaking.figures.cycles, history: soaking.figures.parityHistory, alerts: soaking.figures.alerts };
       await sendSigned(h, 'abort', 'alice', 'dc2 network maintenance moved up');
       const failure = await failureOf(h);
-      recordHistory('hdfs-dual-write-aborted-in-soak-cycle', (await h.describe()).workflowId, server.address);
+      recordHistory('hdfs-dual-write-aborted-in-soak-cycle', (await h.describe()).workflowId, dev.address);
       expect(failure.type).toBe(ErrorType.RolledBack);
       const final = (failure.details as MigrationStatus[])[0];
       expect(final.outcome).toBe('rolled-back');
@@ -518,7 +509,7 @@ describe('hdfs-dual-write workflow', () => {
     const q = uniqueQueue('hdfs-abort-gate');
     // Refresh 3 (the first cycle the gate runs) runs until cancelled.
     const f = fakes({ block: (n) => n === 3 });
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input());
       const open = await atGate(h, 'cutover');
       await eventually(async () => f.calls.at(-1)?.startsWith('refresh:') && f.refreshes() === 3, 'cycle 3 running');
@@ -546,7 +537,7 @@ describe('hdfs-dual-write workflow', () => {
   it('a job that fails on one cluster is reported as that cluster\'s failure, not as a difference', async () => {
     const q = uniqueQueue('hdfs-fail');
     const f = fakes({ failOn: { cluster: 'dc2', cycles: [1] } });
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input({ clean: { cycles: 1, minimumMs: 0 } }));
       const gate = await atGate(h, 'cutover');
       // Cycle 1 failed on dc2 (no comparison of that cycle), cycle 2 was clean.
@@ -563,7 +554,7 @@ describe('hdfs-dual-write workflow', () => {
   it('a refresh that still fails after its retries is alerted, runs no jobs, and resets the clean counter', async () => {
     const q = uniqueQueue('hdfs-refresh');
     const f = fakes({ refreshFails: [1] });
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input({ clean: { cycles: 1, minimumMs: 0 } }));
       const gate = await atGate(h, 'cutover');
       expect(String(gate.gate!.evidence.history)).toBe('#2 shadow clean: wc equal · #1 shadow NOT clean');
@@ -579,7 +570,7 @@ describe('hdfs-dual-write workflow', () => {
   it('a no-go at complete switches the name back and puts the old cluster\'s permissions back', async () => {
     const q = uniqueQueue('hdfs-back');
     const f = fakes();
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input({ clean: { cycles: 1, minimumMs: 0 }, soakMs: 0 }));
       await atGate(h, 'cutover');
       await decide(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' });
@@ -596,14 +587,14 @@ describe('hdfs-dual-write workflow', () => {
       expect(f.permissions.get('/data/events/day=1')).toBe('777');
       // The name first, then the permissions (`after` the switch's undo).
       expect(final.compensations.map((c) => `${c.step}:${c.state}`)).toEqual(['switch-traffic:done', 'freeze:done']);
-      recordHistory('hdfs-dual-write-switched-back', (await h.describe()).workflowId, server.address);
+      recordHistory('hdfs-dual-write-switched-back', (await h.describe()).workflowId, dev.address);
     });
   });
 
   it('a soak that continues as new ends when it was due, not a whole soak later', async () => {
     const q = uniqueQueue('hdfs-soak');
     const f = fakes();
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input({ jobs: [], clean: { cycles: 1, minimumMs: 0 }, soakMs: 15_000, refresh: { everyMs: 100, verify: 'auto', concurrency: 1 } }));
       const gate = await atGate(h, 'cutover');
       await decide(h, { gate: 'cutover', decision: 'go', by: 'bob', reason: 'clean' });
@@ -623,7 +614,7 @@ describe('hdfs-dual-write workflow', () => {
   it('a long dual-write period continues as new: counters, history and the noise list are carried over', async () => {
     const q = uniqueQueue('hdfs-can');
     const f = fakes({ differOn: [3] });
-    await withWorker(env, q, f.activities, async () => {
+    await withWorker(dev.env, q, f.activities, async () => {
       const { h } = await start(q, input({ clean: { cycles: 8, minimumMs: 0 }, refresh: { everyMs: 300, verify: 'auto', concurrency: 1 } }));
       const gate = await atGate(h, 'cutover');
       expect(gate.runs).toBeGreaterThan(1);

@@ -491,20 +491,24 @@ export class Migration<U extends UndoProcedures = UndoProcedures> {
     }
     const why = this.goCheck?.(fresh) ?? null;
     if (!why) {
-      this.heldGo = null;
-      delete this.status.gate?.heldGo;
-      held.settle(null);
+      this.releaseHeldGo().settle(null);
       return true;
     }
     this.withdrawHeldGo(`it arrived while the evidence was read again, and that read says: ${why}`);
     return false;
   }
 
-  /** The held go is not acted on: out of the decisions, recorded as refused, and its update answered. */
-  private withdrawHeldGo(why: string): void {
+  /** The held go, no longer held (nor shown as held in status). */
+  private releaseHeldGo(): HeldGo {
     const held = this.heldGo!;
     this.heldGo = null;
     delete this.status.gate?.heldGo;
+    return held;
+  }
+
+  /** The held go is not acted on: out of the decisions, recorded as refused, and its update answered. */
+  private withdrawHeldGo(why: string): void {
+    const held = this.releaseHeldGo();
     const refused = `gate "${held.record.gate}" takes no go now: ${why}`;
     const at = this.status.decisions.indexOf(held.record);
     if (at >= 0) this.status.decisions.splice(at, 1);
