@@ -243,6 +243,15 @@ describe('a dc1↔dc2 partition during a refresh', () => {
         await svc.decide(s, wf, 'cutover', 'no-go', 'bob', 'partition test over');
         expect((await svc.waitForEnd(s, wf)).outcome).toBe('rolled-back');
 
+        // An upload given up during the cut can still be finished by dc2's DataNode after the heal (it had the
+        // bytes; only its answer was dropped), leaving a hidden temp after the cycle's refresh ended (seen once in a
+        // loaded full run). Such temps never count as data, and the next refresh removes them: run one, then
+        // nothing may be left.
+        const late = (await c2.walkFiles(dest)).filter((f) => f.path.includes('_COPYING_'));
+        if (late.length > 0) {
+          console.log(`partition: late temps on dc2 after the heal: ${late.map((f) => f.path).join(', ')}; the next refresh removes them`);
+          await refreshDataset(localDataset(dir), [{ cluster: dc1, path: dest }, { cluster: dc2, path: dest }]);
+        }
         const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
         for (const c of [dc1, dc2]) {
           const client = new WebHdfsClient(c);
