@@ -17,11 +17,12 @@
 // is found.
 import { CORE_TYPES, type CoreType, printable, type RedisEndpoint } from './endpoint';
 import { compareKeys, compareRedis, firstPage, isWhole, type CompareResult, type DbCounts, type DiffKind, type KeyDifference } from './compare';
-import { parseKeyspace } from './info';
+import { type DbKeyspace, parseKeyspace } from './info';
 import { type Arg, type Reply, RespConnection, RespError } from './resp';
+import { KeyTracker, TrackingUnavailable } from './tracking';
 
 export interface SnapshotProgress {
-  phase: 'source' | 'waiting-for-target' | 'target' | 'recheck';
+  phase: 'source' | 'waiting-for-target' | 'source-catch-up' | 'target' | 'recheck';
   sourceKeys: number;
   targetKeys: number;
   suspects: number;
@@ -31,8 +32,16 @@ export interface SnapshotProgress {
 export interface SnapshotCompareOptions {
   source: RedisEndpoint;
   target: RedisEndpoint;
-  /** Resolves once the target serves the loaded dump; the source is read before it is awaited. */
-  targetReady: () => Promise<void>;
+  /** Resolves once the target serves the loaded dump; the source is read before it is awaited. Stops on `signal`. */
+  targetReady: (signal: AbortSignal) => Promise<void>;
+  /**
+   * Read the source ahead, while it still takes writes (before the write pause): every key changed meanwhile is
+   * read again (tracking.ts), while the target loads and once more when it is ready, when the source is frozen.
+   * `onRead` hears when the source has been read (or why it is not read ahead): the write pause waits for it.
+   */
+  readAhead?: { onRead: (r: ReadAhead) => Promise<void> | void };
+  /** How often changed keys of a source read ahead are read again. Default 200 ms. */
+  followEveryMs?: number;
   /** Connections per server reading batches side by side. Default 4. */
   connections?: number;
   /**
@@ -56,7 +65,21 @@ export interface SnapshotCompareOptions {
   signal?: AbortSignal;
 }
 
-type Options = Required<Omit<SnapshotCompareOptions, 'onProgress' | 'signal'>> & Pick<SnapshotCompareOptions, 'onProgress' | 'signal'>;
+type Options = Required<Omit<SnapshotCompareOptions, 'onProgress' | 'signal' | 'readAhead'>> & Pick<SnapshotCompareOptions, 'onProgress' | 'signal' | 'readAhead'>;
+
+/** How the source was read ahead: its keys and time, keys read again as they changed, and why not, if not. */
+export interface ReadAhead {
+  ahead: boolean;
+  keys: number;
+  ms: number;
+  /** Changed keys read again (the same key once each time it changed between two readings). */
+  reread: number;
+  /** Whole readings again: a db emptied, or changes that could not be followed (note says which). */
+  fullRereads: number;
+  /** Invalidation messages received. */
+  messages: number;
+  note?: string;
+}
 
 const TYPE_CODE: Record<CoreType, number> = { string: 1, hash: 2, list: 3, set: 4, zset: 5, stream: 6 };
 const TYPE_NAMES = ['none', 'string', 'hash', 'list', 'set', 'zset', 'stream'];
@@ -75,35 +98,52 @@ interface Read {
   big: boolean;
 }
 
-/** The source's keys of one db: key (latin1) → index in the columns. */
+/**
+ * The source's keys of one db: key (latin1) → index in the columns, or -1 for a key compared in C (`big`). Read
+ * ahead, a key is read again when it changes: put() replaces what was read, drop() forgets a key that is gone.
+ */
 class SourceDb {
   readonly index = new Map<string, number>();
   /** Key names as latin1 strings (one byte a char): no Buffer object a key for the collector to trace. */
   names: string[] = [];
+  /** 0: the slot's key was dropped or became big. */
   type = new Uint8Array(1024);
   expireAt = new Float64Array(1024);
   h1 = new Int32Array(1024);
   h2 = new Int32Array(1024);
   /** Set when the target had the key (phase B). */
   seen = new Uint8Array(1024);
-  big: Buffer[] = [];
+  readonly big = new Map<string, Buffer>();
 
-  add(r: Read): void {
+  put(r: Read): void {
     const name = r.key.toString('latin1');
-    if (this.index.has(name)) return; // SCAN may return a key twice
+    const at = this.index.get(name);
     if (r.big) {
-      this.big.push(Buffer.from(r.key));
+      if (at !== undefined && at >= 0) this.type[at] = 0;
+      this.big.set(name, Buffer.from(r.key));
       this.index.set(name, -1);
       return;
     }
-    const i = this.names.length;
-    if (i === this.type.length) this.grow();
-    this.index.set(name, i);
-    this.names.push(name);
+    if (at === -1) this.big.delete(name);
+    let i = at !== undefined && at >= 0 ? at : -1;
+    if (i < 0) {
+      i = this.names.length;
+      if (i === this.type.length) this.grow();
+      this.names.push(name);
+      this.index.set(name, i);
+    }
     this.type[i] = r.type;
     this.expireAt[i] = r.expireAt;
     this.h1[i] = r.h1;
     this.h2[i] = r.h2;
+  }
+
+  drop(name: string): void {
+    const at = this.index.get(name);
+    if (at === undefined) return;
+    if (at < 0) this.big.delete(name);
+    else this.type[at] = 0;
+    this.index.delete(name);
   }
 
   private grow(): void {
@@ -440,12 +480,44 @@ interface Suspect {
 }
 
 /** The comparison's result, with where its time went: the source's half, the wait for the target, the rest. */
-export type SnapshotCompareResult = CompareResult & { phasesMs: { source: number; waitingForTarget: number; target: number; recheck: number } };
+export type SnapshotCompareResult = CompareResult & {
+  phasesMs: { source: number; waitingForTarget: number; sourceCatchUp?: number; target: number; recheck: number };
+  readAhead?: ReadAhead;
+};
+
+/**
+ * Keys that changed, read again in every db the source has (a change message names no db): each read replaces
+ * what was known of the key there, a key gone is forgotten.
+ */
+async function rereadKeys(o: Options, side: Side, sourceDbs: Map<number, SourceDb>, keys: Buffer[], now: DbKeyspace[]): Promise<void> {
+  const dbs = [...new Set([...sourceDbs.keys(), ...now.map((d) => d.db)])];
+  for (const db of dbs) {
+    let s = sourceDbs.get(db);
+    if (!s) sourceDbs.set(db, (s = new SourceDb()));
+    const conn = await RespConnection.open(side.ep, db);
+    try {
+      for (let i = 0; i < keys.length; i += o.batch) {
+        const chunk = keys.slice(i, i + o.batch);
+        const found = new Set<string>();
+        for (const r of await readBatch(o, side, conn, chunk)) {
+          s.put(r);
+          found.add(r.key.toString('latin1'));
+        }
+        for (const k of chunk) {
+          const name = k.toString('latin1');
+          if (!found.has(name)) s.drop(name);
+        }
+      }
+    } finally {
+      conn.close();
+    }
+  }
+}
 
 /** Too many keys to keep their fingerprints: wait for the target, then the key-by-key comparison of both. */
-async function compareAfterTarget(o: Options, started: number): Promise<SnapshotCompareResult> {
+async function compareAfterTarget(o: Options, started: number, signal: AbortSignal): Promise<SnapshotCompareResult> {
   o.onProgress?.({ phase: 'waiting-for-target', sourceKeys: 0, targetKeys: 0, suspects: 0, elapsedMs: Date.now() - started });
-  await o.targetReady();
+  await o.targetReady(signal);
   const ready = Date.now();
   const r = await compareRedis({
     source: o.source,
@@ -472,6 +544,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
     recheckLimit: 10_000,
     progressEveryMs: 1000,
     maxSnapshotKeys: 10_000_000,
+    followEveryMs: 200,
     // Settings left undefined keep their defaults.
     ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as SnapshotCompareOptions),
   };
@@ -486,147 +559,225 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
     o.onProgress({ phase, ...counts, elapsedMs: now - started });
   };
 
-  // A. The source.
+  // A. The source: frozen already, or read ahead while it is live and followed until the target is ready.
   const src: Side = { ep: o.source, pexpiretime: null, guess: new Map() };
-  const srcInfo = await keyspaceOf(o.source);
-  if (srcInfo.reduce((n, d) => n + d.keys, 0) > o.maxSnapshotKeys) return compareAfterTarget(o, started);
   const sourceDbs = new Map<number, SourceDb>();
-  for (const { db } of srcInfo) {
-    const s = new SourceDb();
-    sourceDbs.set(db, s);
-    await readDb(o, src, db, (reads) => {
-      for (const r of reads) s.add(r);
-      counts.sourceKeys = [...sourceDbs.values()].reduce((n, d) => n + d.index.size, 0);
-    }, tick);
-  }
-  counts.sourceKeys = [...sourceDbs.values()].reduce((n, d) => n + d.index.size, 0);
-
-  // B. The target, once it serves the dump.
-  phase = 'waiting-for-target';
-  tick(true);
-  const sourceDone = Date.now();
-  await o.targetReady();
-  const targetReady = Date.now();
-  phase = 'target';
-  const tgt: Side = { ep: o.target, pexpiretime: null, guess: new Map() };
-  const tgtInfo = await keyspaceOf(o.target);
-  const dbIndexes = [...new Set([...srcInfo, ...tgtInfo].map((d) => d.db))].sort((a, b) => a - b);
-  const dbs: DbCounts[] = dbIndexes.map((db) => ({
-    db,
-    sourceKeys: srcInfo.find((d) => d.db === db)?.keys ?? 0,
-    targetKeys: tgtInfo.find((d) => d.db === db)?.keys ?? 0,
-  }));
-  const suspects: Suspect[] = [];
-  const big: Array<{ db: number; key: Buffer }> = [];
-  const tol = o.ttlToleranceMs;
-  for (const db of dbIndexes) {
-    const s = sourceDbs.get(db) ?? new SourceDb();
-    for (const k of s.big) big.push({ db, key: k });
-    const bigSeen = new Set<string>();
-    const onlyHere = new Set<string>();
-    const suspect = (key: Buffer, kind: DiffKind, detail: string) => {
-      suspects.push({ db, key: Buffer.from(key), kind, detail });
-      counts.suspects = suspects.length;
-    };
-    if (tgtInfo.some((d) => d.db === db)) {
-      await readDb(o, tgt, db, (reads) => {
-        const now = Date.now();
-        for (const r of reads) {
-          counts.targetKeys++;
-          const name = r.key.toString('latin1');
-          const i = s.index.get(name);
-          if (i === undefined) {
-            // Expiring within the tolerance: it expired on the source a moment earlier.
-            if (r.expireAt !== PERSISTENT && r.expireAt - now <= tol) continue;
-            if (onlyHere.has(name)) continue; // SCAN returned it twice
-            onlyHere.add(name);
-            suspect(r.key, 'only-on-target', r.expireAt !== PERSISTENT ? `on the target only (ttl ${r.expireAt - now} ms)` : 'on the target only');
-            continue;
-          }
-          if (i < 0) continue; // big on the source: compared in C
-          if (s.seen[i]) continue; // SCAN returned it twice
-          s.seen[i] = 1;
-          if (r.big) {
-            if (!bigSeen.has(name)) big.push({ db, key: Buffer.from(r.key) });
-            bigSeen.add(name);
-            continue;
-          }
-          if (s.type[i] !== r.type) {
-            suspect(r.key, 'type', `${typeName(s.type[i])} on the source, ${typeName(r.type)} on the target`);
-            continue;
-          }
-          if (s.h1[i] !== r.h1 || s.h2[i] !== r.h2) {
-            suspect(r.key, 'value', `${typeName(r.type)} value differs`);
-            continue;
-          }
-          const se = s.expireAt[i];
-          if (se !== r.expireAt && (se === PERSISTENT || r.expireAt === PERSISTENT || Math.abs(se - r.expireAt) > tol)) {
-            suspect(r.key, 'ttl', se === PERSISTENT ? 'no ttl on the source, one on the target' : r.expireAt === PERSISTENT ? 'ttl on the source, none on the target' : `expiry ${se - r.expireAt} ms apart`);
-          }
-        }
+  const sourceCount = () => (counts.sourceKeys = [...sourceDbs.values()].reduce((n, d) => n + d.index.size, 0));
+  const readAll = async (dbs: DbKeyspace[]) => {
+    sourceDbs.clear();
+    for (const { db } of dbs) {
+      const s = new SourceDb();
+      sourceDbs.set(db, s);
+      await readDb(o, src, db, (reads) => {
+        for (const r of reads) s.put(r);
+        sourceCount();
       }, tick);
     }
-    // Source keys the target never showed.
-    const now = Date.now();
-    for (let i = 0; i < s.names.length; i++) {
-      if (s.seen[i]) continue;
-      const e = s.expireAt[i];
-      if (e !== PERSISTENT && e - now <= tol) continue; // expired meanwhile (on the target it is not paused)
-      suspect(Buffer.from(s.names[i], 'latin1'), 'missing-on-target', e !== PERSISTENT ? `missing on the target (source ttl ${e - now} ms)` : 'missing on the target');
+    sourceCount();
+  };
+  let srcInfo = await keyspaceOf(o.source);
+  const tooMany = srcInfo.reduce((n, d) => n + d.keys, 0) > o.maxSnapshotKeys;
+  let tracker: KeyTracker | null = null;
+  let notAhead: string | null = tooMany ? `${srcInfo.reduce((n, d) => n + d.keys, 0)} keys: more than the ${o.maxSnapshotKeys} kept in memory` : null;
+  if (o.readAhead && !notAhead) {
+    try {
+      tracker = await KeyTracker.open(o.source);
+    } catch (err) {
+      if (!(err instanceof TrackingUnavailable)) throw err;
+      notAhead = `changes cannot be followed: ${err.message}`;
     }
-    sourceDbs.delete(db); // its memory back before the next db
   }
+  const ahead: ReadAhead = { ahead: false, keys: 0, ms: 0, reread: 0, fullRereads: 0, messages: 0, note: notAhead ?? undefined };
+  const ready = new AbortController();
+  const stopReady = () => ready.abort(o.signal?.reason ?? new Error('comparison ended'));
+  o.signal?.addEventListener('abort', stopReady, { once: true });
+  try {
+    if (tooMany || (o.readAhead && !tracker)) {
+      // Not read ahead: the source is read with the target, once it is ready, both key by key.
+      await o.readAhead?.onRead(ahead);
+      return { ...(await compareAfterTarget(o, started, ready.signal)), readAhead: ahead };
+    }
+    await readAll(srcInfo);
+    const sourceRead = Date.now();
+    if (tracker) {
+      Object.assign(ahead, { ahead: true, keys: counts.sourceKeys, ms: sourceRead - started });
+      await o.readAhead!.onRead({ ...ahead });
+    }
 
-  // C. Every suspect (up to the limit) and every big key compared once more, semantically, on `connections`
-  // pairs side by side.
-  phase = 'recheck';
-  tick(true);
-  const targetDone = Date.now();
-  const recheck = suspects.slice(0, o.recheckLimit);
-  const unchecked = suspects.slice(o.recheckLimit);
-  const compareAll = async (keys: Array<{ db: number; key: Buffer }>) => {
-    if (keys.length === 0) return [];
-    const parts = Math.max(1, Math.min(o.connections, Math.ceil(keys.length / 50)));
-    const per = Math.ceil(keys.length / parts);
-    return Promise.all(
-      Array.from({ length: parts }, (_, p) =>
-        compareKeys({ source: o.source, target: o.target, keys: keys.slice(p * per, (p + 1) * per), ttlToleranceMs: tol, maxDifferences: o.maxDifferences, signal: o.signal, onProgress: () => tick() }),
-      ),
-    );
-  };
-  const [again, bigResults] = [await compareAll(recheck), await compareAll(big)];
-  const byKind = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<DiffKind, number>;
-  let keysDifferent = 0;
-  let differences: KeyDifference[] = [];
-  for (const r of [...again, ...bigResults]) {
-    keysDifferent += r.keysDifferent;
-    for (const k of KINDS) byKind[k] += r.byKind[k];
-    differences = differences.concat(r.differences);
+    // B. The target, once it serves the dump; until then a source read ahead is followed.
+    phase = 'waiting-for-target';
+    tick(true);
+    const sourceDone = Date.now();
+    let isReady = false;
+    const readyP = o.targetReady(ready.signal).then(() => {
+      isReady = true;
+    });
+    readyP.catch(() => undefined); // awaited below
+    const follow = async (final: boolean) => {
+      for (;;) {
+        const { keys, flushed } = tracker!.take();
+        if (flushed) {
+          ahead.fullRereads++;
+          ahead.note = final ? 'a db was emptied (FLUSHDB/FLUSHALL) while it was read ahead: read again whole' : ahead.note;
+          await readAll(await keyspaceOf(o.source));
+        } else if (keys.length) {
+          ahead.reread += keys.length;
+          await rereadKeys(o, src, sourceDbs, keys, await keyspaceOf(o.source));
+          sourceCount();
+        }
+        if (!final || (!flushed && keys.length === 0)) return;
+      }
+    };
+    if (tracker) {
+      while (!isReady) {
+        await Promise.race([readyP, new Promise((r) => setTimeout(r, o.followEveryMs))]);
+        if (!isReady) await follow(false);
+        tick();
+      }
+    }
+    await readyP;
+    const targetReady = Date.now();
+    if (tracker) {
+      // The source is frozen by now (paused before BGSAVE): what changed before the pause is all in.
+      phase = 'source-catch-up';
+      await tracker.barrier();
+      const why = await tracker.incomplete();
+      ahead.messages = tracker.messages;
+      if (why) {
+        ahead.fullRereads++;
+        ahead.note = `${why}: read again whole`;
+        tracker.take();
+        await readAll(await keyspaceOf(o.source));
+      } else await follow(true);
+      srcInfo = await keyspaceOf(o.source);
+    }
+    const caughtUp = Date.now();
+    phase = 'target';
+    const tgt: Side = { ep: o.target, pexpiretime: null, guess: new Map() };
+    const tgtInfo = await keyspaceOf(o.target);
+    const dbIndexes = [...new Set([...srcInfo, ...tgtInfo].map((d) => d.db))].sort((a, b) => a - b);
+    const dbs: DbCounts[] = dbIndexes.map((db) => ({
+      db,
+      sourceKeys: srcInfo.find((d) => d.db === db)?.keys ?? 0,
+      targetKeys: tgtInfo.find((d) => d.db === db)?.keys ?? 0,
+    }));
+    const suspects: Suspect[] = [];
+    const big: Array<{ db: number; key: Buffer }> = [];
+    const tol = o.ttlToleranceMs;
+    for (const db of dbIndexes) {
+      const s = sourceDbs.get(db) ?? new SourceDb();
+      for (const k of s.big.values()) big.push({ db, key: k });
+      const bigSeen = new Set<string>();
+      const onlyHere = new Set<string>();
+      const suspect = (key: Buffer, kind: DiffKind, detail: string) => {
+        suspects.push({ db, key: Buffer.from(key), kind, detail });
+        counts.suspects = suspects.length;
+      };
+      if (tgtInfo.some((d) => d.db === db)) {
+        await readDb(o, tgt, db, (reads) => {
+          const now = Date.now();
+          for (const r of reads) {
+            counts.targetKeys++;
+            const name = r.key.toString('latin1');
+            const i = s.index.get(name);
+            if (i === undefined) {
+              // Expiring within the tolerance: it expired on the source a moment earlier.
+              if (r.expireAt !== PERSISTENT && r.expireAt - now <= tol) continue;
+              if (onlyHere.has(name)) continue; // SCAN returned it twice
+              onlyHere.add(name);
+              suspect(r.key, 'only-on-target', r.expireAt !== PERSISTENT ? `on the target only (ttl ${r.expireAt - now} ms)` : 'on the target only');
+              continue;
+            }
+            if (i < 0) continue; // big on the source: compared in C
+            if (s.seen[i]) continue; // SCAN returned it twice
+            s.seen[i] = 1;
+            if (r.big) {
+              if (!bigSeen.has(name)) big.push({ db, key: Buffer.from(r.key) });
+              bigSeen.add(name);
+              continue;
+            }
+            if (s.type[i] !== r.type) {
+              suspect(r.key, 'type', `${typeName(s.type[i])} on the source, ${typeName(r.type)} on the target`);
+              continue;
+            }
+            if (s.h1[i] !== r.h1 || s.h2[i] !== r.h2) {
+              suspect(r.key, 'value', `${typeName(r.type)} value differs`);
+              continue;
+            }
+            const se = s.expireAt[i];
+            if (se !== r.expireAt && (se === PERSISTENT || r.expireAt === PERSISTENT || Math.abs(se - r.expireAt) > tol)) {
+              suspect(r.key, 'ttl', se === PERSISTENT ? 'no ttl on the source, one on the target' : r.expireAt === PERSISTENT ? 'ttl on the source, none on the target' : `expiry ${se - r.expireAt} ms apart`);
+            }
+          }
+        }, tick);
+      }
+      // Source keys the target never showed.
+      const now = Date.now();
+      for (let i = 0; i < s.names.length; i++) {
+        if (s.seen[i] || s.type[i] === 0) continue;
+        const e = s.expireAt[i];
+        if (e !== PERSISTENT && e - now <= tol) continue; // expired meanwhile (on the target it is not paused)
+        suspect(Buffer.from(s.names[i], 'latin1'), 'missing-on-target', e !== PERSISTENT ? `missing on the target (source ttl ${e - now} ms)` : 'missing on the target');
+      }
+      sourceDbs.delete(db); // its memory back before the next db
+    }
+
+    // C. Every suspect (up to the limit) and every big key compared once more, semantically, on `connections`
+    // pairs side by side.
+    phase = 'recheck';
+    tick(true);
+    const targetDone = Date.now();
+    const recheck = suspects.slice(0, o.recheckLimit);
+    const unchecked = suspects.slice(o.recheckLimit);
+    const compareAll = async (keys: Array<{ db: number; key: Buffer }>) => {
+      if (keys.length === 0) return [];
+      const parts = Math.max(1, Math.min(o.connections, Math.ceil(keys.length / 50)));
+      const per = Math.ceil(keys.length / parts);
+      return Promise.all(
+        Array.from({ length: parts }, (_, p) =>
+          compareKeys({ source: o.source, target: o.target, keys: keys.slice(p * per, (p + 1) * per), ttlToleranceMs: tol, maxDifferences: o.maxDifferences, signal: o.signal, onProgress: () => tick() }),
+        ),
+      );
+    };
+    const [again, bigResults] = [await compareAll(recheck), await compareAll(big)];
+    const byKind = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<DiffKind, number>;
+    let keysDifferent = 0;
+    let differences: KeyDifference[] = [];
+    for (const r of [...again, ...bigResults]) {
+      keysDifferent += r.keysDifferent;
+      for (const k of KINDS) byKind[k] += r.byKind[k];
+      differences = differences.concat(r.differences);
+    }
+    const stillDifferent = again.reduce((n, r) => n + r.keysDifferent, 0);
+    for (const x of unchecked) {
+      keysDifferent++;
+      byKind[x.kind]++;
+      const shown = printable(x.key);
+      differences.push({ db: x.db, key: shown, kind: x.kind, detail: `${x.detail} (not compared again: over ${o.recheckLimit} differences)`, ...(Buffer.from(shown, 'utf8').equals(x.key) ? {} : { keyBase64: x.key.toString('base64') }) });
+    }
+    differences = differences.slice(0, o.maxDifferences);
+    const elapsedMs = Date.now() - started;
+    const keysCompared = counts.sourceKeys;
+    return {
+      equal: keysDifferent === 0,
+      dbs,
+      keysCompared,
+      targetKeysScanned: counts.targetKeys,
+      keysDifferent,
+      byKind,
+      differences,
+      rechecked: recheck.length,
+      clearedByRecheck: recheck.length - stillDifferent,
+      bigKeys: big.length,
+      method: 'values',
+      elapsedMs,
+      keysPerSec: Math.round((keysCompared / Math.max(elapsedMs, 1)) * 1000),
+      phasesMs: { source: sourceDone - started, waitingForTarget: targetReady - sourceDone, sourceCatchUp: caughtUp - targetReady, target: targetDone - caughtUp, recheck: started + elapsedMs - targetDone },
+      readAhead: ahead,
+    };
+  } finally {
+    tracker?.close();
+    o.signal?.removeEventListener('abort', stopReady);
+    stopReady();
   }
-  const stillDifferent = again.reduce((n, r) => n + r.keysDifferent, 0);
-  for (const x of unchecked) {
-    keysDifferent++;
-    byKind[x.kind]++;
-    const shown = printable(x.key);
-    differences.push({ db: x.db, key: shown, kind: x.kind, detail: `${x.detail} (not compared again: over ${o.recheckLimit} differences)`, ...(Buffer.from(shown, 'utf8').equals(x.key) ? {} : { keyBase64: x.key.toString('base64') }) });
-  }
-  differences = differences.slice(0, o.maxDifferences);
-  const elapsedMs = Date.now() - started;
-  const keysCompared = counts.sourceKeys;
-  return {
-    equal: keysDifferent === 0,
-    dbs,
-    keysCompared,
-    targetKeysScanned: counts.targetKeys,
-    keysDifferent,
-    byKind,
-    differences,
-    rechecked: recheck.length,
-    clearedByRecheck: recheck.length - stillDifferent,
-    bigKeys: big.length,
-    method: 'values',
-    elapsedMs,
-    keysPerSec: Math.round((keysCompared / Math.max(elapsedMs, 1)) * 1000),
-    phasesMs: { source: sourceDone - started, waitingForTarget: targetReady - sourceDone, target: targetDone - targetReady, recheck: started + elapsedMs - targetDone },
-  };
 }

@@ -5,9 +5,10 @@
 // key-by-key comparison (compare.ts). Servers are named with their passwords by reference (activities/secrets),
 // read on the worker at connect time. Long waits heartbeat real figures and stop on cancellation. Every step is
 // idempotent: it looks first.
-import { cancellationSignal, cancelled, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, cancelled, getClient, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../workflows/shared/errors';
+import { redisReadAheadSignal } from '../../workflows/shared/messages';
 import type { ActivityDeps } from '../deps';
 import { SecretError } from '../secrets';
 import { RedisClientError, resolveEndpoint, withRedis, type RedisServerRef } from './client';
@@ -22,7 +23,7 @@ import {
   promote, RedisStepError, replicaOf, unpauseWrites,
 } from './replication';
 import { RespConnectionError } from './resp';
-import { compareSnapshot, type SnapshotCompareResult } from './compare-snapshot';
+import { compareSnapshot, type ReadAhead, type SnapshotCompareResult } from './compare-snapshot';
 import { POLL_MS, serverState, startServer, type StartResult, stopServer, type ServiceInput } from './service';
 
 export type { RedisServerRef } from './client';
@@ -161,22 +162,24 @@ export function createRedisActivities(deps: Pick<ActivityDeps, 'withSsh' | 'stor
     },
 
     /**
-     * Dump mode's comparison beside the steps the write pause waits on anyway (compare-snapshot.ts): started once
-     * the source's writes are paused, it reads the frozen source while BGSAVE, the copy and the target's restart
-     * run, waits until the target serves under another run id than `targetRunId` (restarted, its dump loaded),
-     * then reads the target and compares. The result names the run it compared (`targetRunId`): the workflow
-     * checks that it is the one its start step started. Cancelled by the workflow when the load fails; a retry
-     * starts over (it only reads).
+     * Dump mode's comparison beside the steps the write pause waits on anyway (compare-snapshot.ts). With
+     * `readAhead` it starts before the pause: it reads the live source, tells its workflow so (a signal: the
+     * pause waits for it), follows the keys the source changes until the target is ready and reads them again
+     * once the source is frozen; without, it starts once the source's writes are paused and reads the frozen
+     * source while BGSAVE, the copy and the target's restart run. Either way it waits until the target serves
+     * under another run id than `targetRunId` (restarted, its dump loaded), then reads the target and compares.
+     * The result names the run it compared (`targetRunId`): the workflow checks that it is the one its start step
+     * started. Cancelled by the workflow when the load fails; a retry starts over (it only reads).
      */
-    async compareRedisBesideLoad(input: { source: RedisServerRef; target: RedisServerRef; targetRunId: string; settings?: CompareSettings }): Promise<SnapshotCompareResult & { targetRunId: string }> {
+    async compareRedisBesideLoad(input: { source: RedisServerRef; target: RedisServerRef; targetRunId: string; readAhead?: boolean; settings?: CompareSettings }): Promise<SnapshotCompareResult & { targetRunId: string }> {
       return step('redis comparison beside the load', async () => {
         const [source, target] = await Promise.all([resolveEndpoint(input.source), resolveEndpoint(input.target)]);
         const signal = cancellationSignal();
         let compared = '';
-        const targetReady = async () => {
+        const targetReady = async (stop: AbortSignal) => {
           const started = Date.now();
           for (;;) {
-            if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('comparison cancelled');
+            if (stop.aborted) throw stop.reason instanceof Error ? stop.reason : new Error('comparison cancelled');
             const s = await serverState(input.target);
             if (s.state === 'up' && s.runId !== input.targetRunId) {
               compared = s.runId;
@@ -186,8 +189,17 @@ export function createRedisActivities(deps: Pick<ActivityDeps, 'withSsh' | 'stor
             await new Promise((r) => setTimeout(r, POLL_MS));
           }
         };
+        // The workflow waits for this before it pauses the jobs and writes.
+        const onRead = async (r: ReadAhead) => {
+          const { workflowExecution: run, attempt } = activityInfo();
+          if (!run) throw new Error('the comparison read ahead runs only as an activity of a workflow');
+          await getClient().workflow.getHandle(run.workflowId, run.runId).signal(redisReadAheadSignal, { ...r, attempt });
+        };
         const { connections, batch, ttlToleranceMs, maxDifferences } = input.settings ?? {};
-        const r = await compareSnapshot({ source, target, targetReady, connections, batch, ttlToleranceMs, maxDifferences, onProgress: (p) => heartbeat(p), signal });
+        const r = await compareSnapshot({
+          source, target, targetReady, connections, batch, ttlToleranceMs, maxDifferences, onProgress: (p) => heartbeat(p), signal,
+          ...(input.readAhead ? { readAhead: { onRead } } : {}),
+        });
         // Restarted while it was read: what was compared is not what serves. A retry compares the one that does.
         const now = await serverState(input.target);
         if (now.state !== 'up' || now.runId !== compared) throw new Error(`${input.target.label} restarted while it was compared (run ${compared}, now ${now.state === 'up' ? now.runId : now.state})`);

@@ -14,6 +14,8 @@ export class RespError {
 export type Reply = string | number | Buffer | null | RespError | Reply[];
 export type Arg = string | number | Buffer;
 
+const MESSAGE = Buffer.from('message');
+
 /** The connection failed or closed: every pending batch is rejected with this. */
 export class RespConnectionError extends Error {}
 
@@ -193,6 +195,8 @@ export class RespConnection {
   private buf: Buffer | null = null;
   private readonly pending: Pending[] = [];
   private failed: Error | null = null;
+  private push: ((message: Reply[]) => void) | null = null;
+  private closed: ((err: Error) => void) | null = null;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -251,6 +255,16 @@ export class RespConnection {
     return r;
   }
 
+  /**
+   * A subscriber's messages (RESP2 `message` arrays, which no command asked for) go to `onMessage`; every other
+   * reply still answers the commands in order (SUBSCRIBE's, PING's). `onClose` hears the connection fail once.
+   */
+  onMessages(onMessage: (message: Reply[]) => void, onClose: (err: Error) => void): void {
+    this.push = onMessage;
+    this.closed = onClose;
+    if (this.failed) onClose(this.failed);
+  }
+
   close(): void {
     this.failed ??= new RespConnectionError(`${this.label}: closed`);
     this.socket.destroy();
@@ -264,6 +278,10 @@ export class RespConnection {
         const value = parseAt(buf, pos);
         if (value === INCOMPLETE) break;
         pos = parsedEnd;
+        if (this.push && Array.isArray(value) && Buffer.isBuffer(value[0]) && value[0].equals(MESSAGE)) {
+          this.push(value);
+          continue;
+        }
         const p = this.pending[0];
         if (!p) throw new RespConnectionError(`${this.label}: a reply nobody asked for`);
         p.replies.push(value);
@@ -283,6 +301,7 @@ export class RespConnection {
   }
 
   private fail(err: Error): void {
+    if (!this.failed) this.closed?.(err);
     this.failed ??= err;
     for (const p of this.pending.splice(0)) p.reject(this.failed);
   }

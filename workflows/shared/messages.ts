@@ -1,5 +1,6 @@
 // Messages of every cutover workflow, imported by workflows, the CLI and tests alike.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ReadAhead } from '../../activities/redis/compare-snapshot';
 import type { AbortInput, ControlInput, DecisionInput, DecisionRecord, MigrationStatus } from './types';
 
 // In runs with signed decisions every decision, abort, pause and resume carries `signature` (workflows/shared/signing.ts):
@@ -19,3 +20,8 @@ export const abortSignal = defineSignal<[AbortInput]>('abort');
 export const pauseSignal = defineSignal<[ControlInput]>('pause');
 export const resumeSignal = defineSignal<[ControlInput]>('resume');
 export const statusQuery = defineQuery<MigrationStatus>('status');
+/**
+ * Sent by the redis-move's comparison activity to its own workflow once it has read the source ahead (dump mode):
+ * the write pause waits for it. `attempt` tells a retried activity's report from the first one's.
+ */
+export const redisReadAheadSignal = defineSignal<[ReadAhead & { attempt: number }]>('redisReadAhead');
