@@ -6,8 +6,10 @@
 //   PAUSE WRITE on the source, a deadline) → bgsave (succeeded; keys per db) → copy-dump (rsync over SSH, sha256
 //   on both ends) → stop-target → place-dump → start-target (loaded) → integrity (per-db counts, then key by key;
 //   since patch redis-dump-overlap-compare it starts with the pause: the frozen source is read beside bgsave, the
-//   copy and the load, the target once it serves the dump) → gate `cutover` (the integrity figures; writes stay paused, so a decision after the pause's deadline rolls
-//   back) → hold-writes (no write slipped through since the dump) → switch-traffic (DNS) → [point of no return] →
+//   copy and the load, the target once it serves the dump; since patch redis-dump-read-ahead it starts before
+//   pause-jobs: the live source is read while the jobs run, the pause waits until it has been, the keys it changes
+//   meanwhile are read again as they change and once more when it is frozen) → gate `cutover` (the integrity
+//   figures; writes stay paused, so a decision after the pause's deadline rolls back) → hold-writes (no write slipped through since the dump) → switch-traffic (DNS) → [point of no return] →
 //   fence-source → resume-jobs → archive-dump (GCS, from the snapshot: outside the pause) → [gate `complete`] →
 //   clean-up.
 // Phases, replicate mode: preflight → check-dns → replicate (REPLICAOF with masterauth; initial sync and lag
@@ -26,7 +28,8 @@
 //   back: pause jobs, the source caught up with the target's new writes, promoted, the name switched back, the
 //   target a replica of it, jobs resumed (`options.wayBack`, from a no-go at `complete`, an abort, or `way-back`
 //   at the recover gate). It is refused, with the reason, when the source cannot load what the target writes.
-import { CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { ReadAhead } from '../activities/redis/compare-snapshot';
 import type {
   CompareResult,
   DbKeyspace,
@@ -34,6 +37,7 @@ import type {
   RedisMovePreflightResult,
   RedisServerRef,
 } from '../activities/redis';
+import { redisReadAheadSignal } from './shared/messages';
 import { secretRefs, tsigKeyLabel, type ApprovalPolicy, type CarriedState, type DnsSwitch, type Evidence, type GatePolicy, type HookCommand, type MigrationStatus, type SecretRef, type SshHost } from './shared/types';
 import { checks, copies, outage, steps, undo, watch } from './lib/activity-options';
 import { continuingAsNew, Migration } from './lib/migration';
@@ -112,10 +116,13 @@ function countsText(r: CompareResult): string {
 /** Dump mode's comparison beside BGSAVE, the copy and the load (loadBesideIntegrity): new runs only. */
 const OVERLAP_PATCH = 'redis-dump-overlap-compare';
 
+/** Dump mode's comparison reads the source ahead, before the write pause, and follows its changes: new runs only. */
+const READ_AHEAD_PATCH = 'redis-dump-read-ahead';
+
 /** As file-sync's fence: a run carried over from one that predates the patch stays on the older path. */
-function overlapPatched(carried: CarriedState | undefined): boolean {
-  if (carried && !(`patch:${OVERLAP_PATCH}` in carried.results)) return false;
-  return patched(OVERLAP_PATCH);
+function isPatched(patch: string, carried: CarriedState | undefined): boolean {
+  if (carried && !(`patch:${patch}` in carried.results)) return false;
+  return patched(patch);
 }
 
 export async function redisMove(input: RedisMoveInput, carried?: CarriedState): Promise<MigrationStatus> {
@@ -346,24 +353,53 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
     return r;
   };
 
+  /** The report of a comparison that read the source ahead (its activity signals it), the latest attempt's. */
+  let readAheadReport: (ReadAhead & { attempt: number }) | null = null;
+  setHandler(redisReadAheadSignal, (r) => {
+    if (!readAheadReport || r.attempt >= readAheadReport.attempt) readAheadReport = r;
+  });
+
   /**
-   * Dump mode (patch redis-dump-overlap-compare): the comparison runs beside BGSAVE, the copy and the target's
-   * restart instead of after them. Started once the source's writes are paused (the source no longer changes:
-   * CLIENT PAUSE WRITE also stops expiry and eviction), it reads the source meanwhile and the target once it
-   * serves under a new run id; only the target's half is left after the load. A failure or a cancellation of the
-   * load cancels it (awaited, so no read is left running against the rollback); the run compared must be the one
-   * the start step started.
+   * Dump mode's comparison, started before the steps the write pause waits on (BGSAVE, the copy, the target's
+   * restart) and awaited after them: only the target's half is left after the load. With `readAhead` (patch
+   * redis-dump-read-ahead) it starts before the pause: the live source is read, and followed until it is
+   * frozen, while the jobs still run (the pause waits until it has been read: `ready`); without (patch
+   * redis-dump-overlap-compare) it starts once the source's writes are paused (CLIENT PAUSE WRITE also stops
+   * expiry and eviction) and reads it beside the load. `cancel` stops it and waits, so no read is left running
+   * against a rollback.
    */
-  const loadBesideIntegrity = async (pre: RedisMovePreflightResult, targetRunId: string) => {
+  const startComparison = (targetRunId: string, readAhead: boolean) => {
     const scope = new CancellationScope();
+    let settled = false;
     const comparing = scope.run(() =>
       m.step(
         'integrity',
-        () => copies('compare every key: the source while the target loads, then the target').compareRedisBesideLoad({ source: server(input.source), target: server(input.target), targetRunId, settings: compareSettings }),
-        (r) => `${r.keysCompared} keys compared (${countsText(r)}) in ${(r.elapsedMs / 1000).toFixed(1)} s, beside the load: ${r.keysDifferent === 0 ? 'identical' : `${r.keysDifferent} differ`}`,
+        () =>
+          copies(readAhead ? 'compare every key: the source read ahead and followed, then the target once it has loaded' : 'compare every key: the source while the target loads, then the target')
+            .compareRedisBesideLoad({ source: server(input.source), target: server(input.target), targetRunId, settings: compareSettings, ...(readAhead ? { readAhead } : {}) }),
+        (r) => `${r.keysCompared} keys compared (${countsText(r)}) in ${(r.elapsedMs / 1000).toFixed(1)} s, ${readAhead ? 'the source read ahead' : 'beside the load'}: ${r.keysDifferent === 0 ? 'identical' : `${r.keysDifferent} differ`}`,
       ),
     );
-    comparing.catch(() => undefined); // awaited below, after the load
+    comparing.then(() => (settled = true), () => (settled = true));
+    return {
+      comparing,
+      /** Until the source has been read ahead (or the comparison ended: a failure is thrown here). */
+      ready: async () => {
+        await condition(() => readAheadReport !== null || settled);
+        if (!readAheadReport) await comparing;
+        const r = readAheadReport;
+        if (r) m.setFigures({ readAhead: r.ahead ? `${r.keys} keys in ${(r.ms / 1000).toFixed(1)} s, before the pause` : `not read ahead: ${r.note ?? ''}` });
+      },
+      cancel: async () => {
+        scope.cancel();
+        await comparing.catch(() => undefined);
+      },
+    };
+  };
+  type Comparison = ReturnType<typeof startComparison>;
+
+  /** BGSAVE, the copy and the load, with the comparison beside them; its result once the target has loaded. */
+  const loadBesideIntegrity = async (pre: RedisMovePreflightResult, c: Comparison) => {
     let started;
     let saved;
     let copied;
@@ -372,17 +408,21 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
       copied = await copyDump(pre);
       started = await loadDump(pre);
     } catch (err) {
-      scope.cancel();
-      await comparing.catch(() => undefined);
+      await c.cancel();
       throw err;
     }
-    const r = await comparing;
+    const r = await c.comparing;
     if (started.runId !== undefined && r.targetRunId !== started.runId) {
       throw new Error(`the comparison read the target's run ${r.targetRunId}, the start step started run ${started.runId}: the target restarted in between; rolling back`);
     }
     m.setFigures({ keysCompared: r.keysCompared, keysDifferent: r.keysDifferent, compareMs: r.elapsedMs, compareKeysPerSec: r.keysPerSec, keyCounts: countsText(r) });
-    // Where the comparison's time went: the source beside the load, its wait for the target, the target after it.
-    if (r.phasesMs) m.setFigures({ compareSourceMs: r.phasesMs.source, compareWaitMs: r.phasesMs.waitingForTarget, compareTargetMs: r.phasesMs.target, compareRecheckMs: r.phasesMs.recheck });
+    // Where the comparison's time went: the source (ahead, or beside the load), its wait for the target, the source's
+    // last changes read again, the target after it.
+    if (r.phasesMs) {
+      m.setFigures({ compareSourceMs: r.phasesMs.source, compareWaitMs: r.phasesMs.waitingForTarget, compareTargetMs: r.phasesMs.target, compareRecheckMs: r.phasesMs.recheck });
+      if (r.phasesMs.sourceCatchUp !== undefined) m.setFigures({ compareSourceCatchUpMs: r.phasesMs.sourceCatchUp });
+    }
+    if (r.readAhead?.ahead) m.setFigures({ readAheadReread: r.readAhead.reread, readAheadFullRereads: r.readAhead.fullRereads, ...(r.readAhead.note ? { readAheadNote: r.readAhead.note } : {}) });
     return { saved, copied, checked: r };
   };
 
@@ -570,13 +610,24 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
         );
       }
       // The run id of the target before its restart: the comparison beside the load waits for another one.
-      const overlap = await m.remember(`patch:${OVERLAP_PATCH}`, async () => overlapPatched(carried));
+      const overlap = await m.remember(`patch:${OVERLAP_PATCH}`, async () => isPatched(OVERLAP_PATCH, carried));
+      const readAhead = overlap && (await m.remember(`patch:${READ_AHEAD_PATCH}`, async () => isPatched(READ_AHEAD_PATCH, carried)));
       const targetRunId = overlap ? (await m.remember('target-run-id', () => checks('run id of the target before its restart').redisRunId({ server: server(input.target) }))).runId : '';
-      await pauseJobs(forward);
-      const paused = await pauseWrites();
+      // Read ahead: the source is read while the jobs still run; the pause starts once it has been.
+      let comparison = readAhead ? startComparison(targetRunId, true) : null;
+      let paused;
+      try {
+        await comparison?.ready();
+        await pauseJobs(forward);
+        paused = await pauseWrites();
+      } catch (err) {
+        await comparison?.cancel();
+        throw err;
+      }
       let saved;
       let checked;
-      if (overlap) ({ saved, copied, checked } = await loadBesideIntegrity(pre, targetRunId));
+      comparison ??= overlap ? startComparison(targetRunId, false) : null;
+      if (comparison) ({ saved, copied, checked } = await loadBesideIntegrity(pre, comparison));
       else {
         saved = await bgsave();
         copied = await copyDump(pre);

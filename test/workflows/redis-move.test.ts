@@ -3,7 +3,7 @@
 // pause hook that never confirms, a no-go), a resume that fails (loud, manual), the recover gate and the way back
 // after the switch (and its refusal), and replays of stored histories.
 import { type WorkflowHandle } from '@temporalio/client';
-import { Context, heartbeat } from '@temporalio/activity';
+import { activityInfo, Context, getClient, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import type { Activities } from '../../activities';
 import type { CompareResult, RedisMovePreflightResult, RedisServerFacts } from '../../activities/redis';
 import { redisMove } from '../../workflows';
 import type { RedisMoveInput } from '../../workflows/redis-move';
-import { ErrorType, RECOVER_GATE, statusQuery, type MigrationStatus } from '../../workflows/shared';
+import { ErrorType, RECOVER_GATE, redisReadAheadSignal, statusQuery, type MigrationStatus } from '../../workflows/shared';
 import { decideSigned, people, signedApproval } from '../helpers/signing';
 import { recordHistory } from '../helpers/history';
 import { atGate, failureOf, fakeHost } from '../helpers/workflows';
@@ -135,8 +135,13 @@ function fakes(o: FakeOptions = {}) {
       return { runId };
     },
     // Reads the source at once, then waits (heartbeating, so a cancellation reaches it) for another run id.
-    async compareRedisBesideLoad({ targetRunId }) {
-      calls.push('compare:source');
+    async compareRedisBesideLoad({ targetRunId, readAhead }) {
+      calls.push(readAhead ? 'compare:read-ahead' : 'compare:source');
+      if (readAhead) {
+        // As the activity does: its workflow hears that the source has been read, and the pause goes on.
+        const run = activityInfo().workflowExecution!;
+        await getClient().workflow.getHandle(run.workflowId, run.runId).signal(redisReadAheadSignal, { ahead: true, keys: 100, ms: 5, reread: 0, fullRereads: 0, messages: 0, attempt: activityInfo().attempt });
+      }
       try {
         while (runId === targetRunId) {
           heartbeat();
@@ -235,7 +240,7 @@ describe('redis-move workflow', () => {
       const result = await h.result();
       expect(result.outcome).toBe('completed');
       expect(result.steps.map((s) => s.name)).toEqual([
-        'preflight', 'check-dns', 'pause-jobs', 'pause-writes', 'integrity', 'bgsave', 'copy-dump', 'stop-target', 'place-dump', 'start-target',
+        'preflight', 'check-dns', 'integrity', 'pause-jobs', 'pause-writes', 'bgsave', 'copy-dump', 'stop-target', 'place-dump', 'start-target',
         'hold-writes', 'switch-traffic', 'fence-source', 'resume-jobs', 'archive-dump', 'clean-up',
       ]);
       expect(result.figures).toMatchObject({ mode: 'dump', dumpKeys: 100, dumpBytes: 5000, keysCompared: 100, keysDifferent: 0, wayBack: 'possible', dumpArchive: expect.stringMatching(/^gs:\/\/artifacts\/dumps\//) });
@@ -243,13 +248,16 @@ describe('redis-move workflow', () => {
       return h.workflowId;
     });
     expect(calls.filter((c) => !c.startsWith('lag:') && !c.startsWith('compare:'))).toEqual(DUMP_CALLS.map((c) => c.replace('WF', id)));
-    // The source is read once writes are paused, the target once it serves the dump (its new run), before the gate.
-    expect(calls.indexOf('compare:source')).toBeGreaterThan(calls.indexOf('pause-writes:source'));
+    // The source is read ahead, before the jobs are paused (the pause waits for it); the target once it serves
+    // the dump (its new run), before the gate.
+    expect(calls.indexOf('compare:read-ahead')).toBeGreaterThan(calls.indexOf('run-id:run-1'));
+    expect(calls.indexOf('compare:read-ahead')).toBeLessThan(calls.indexOf('hook:pause'));
     expect(calls.indexOf('compare:target:run-2')).toBeGreaterThan(calls.indexOf('start-target'));
     expect(calls.indexOf('compare:target:run-2')).toBeLessThan(calls.indexOf('hold-writes'));
     const history = await env.client.workflow.getHandle(id).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: env.bundle }, history, id);
-    recordHistory('redis-move-completed', id);
+    recordHistory('redis-move-completed', id); // kept from before the read-ahead: the older paths replay
+    recordHistory('redis-move-read-ahead', id);
   });
 
   it('replicate mode: live replication and comparison, the gate, then a hand-over and the live differences compared again', async () => {
@@ -318,7 +326,8 @@ describe('redis-move workflow', () => {
       expect(failure.type).toBe(ErrorType.RolledBack);
       expect((failure.details![0] as MigrationStatus).failure).toMatch(/pause hook .* did not finish within 5 s/);
     });
-    expect(calls).toEqual(['preflight', 'lookupDns', 'run-id:run-1', 'hook:pause', 'hook:resume']);
+    // The comparison read ahead is stopped before the jobs are resumed.
+    expect(calls).toEqual(['preflight', 'lookupDns', 'run-id:run-1', 'compare:read-ahead', 'hook:pause', 'compare:cancelled', 'hook:resume']);
   });
 
   it('a no-go at the cutover gate undoes everything in reverse order', async () => {
