@@ -258,8 +258,8 @@ export const redisMoveBenchmark: Benchmark = {
         const j = dump.steps.findIndex((x) => x.name === to);
         return dump.steps.slice(i, j + 1);
       };
-      // The comparison runs beside BGSAVE, the copy and the load (it starts right after the pause): the pause's
-      // steps run to whichever of it and the start of the target is listed last.
+      // The comparison runs beside BGSAVE, the copy and the load (it starts before the pause, or right after it):
+      // the pause's steps run to whichever of it and the start of the target is listed last.
       const last = Math.max(...['integrity', 'start-target'].map((n) => dump.steps.findIndex((x) => x.name === n)));
       const inPause = stepsBetween('pause-writes', dump.steps[last].name);
       return {
@@ -286,9 +286,13 @@ export const redisMoveBenchmark: Benchmark = {
           compareMs: stepMs(dump, 'integrity'),
           // What the comparison adds after the target serves (all of it when it does not run beside the load).
           // The comparison beside the load: the source's half, its wait for the target, the target's half.
+          // Read ahead (before the pause, jobs running): compareSourceMs is that reading, compareWaitMs the
+          // following of changed keys until the target serves, compareSourceCatchUpMs the last of them read again.
           compareSourceMs: Number(f.compareSourceMs),
           compareWaitMs: Number(f.compareWaitMs),
+          ...(f.compareSourceCatchUpMs !== undefined ? { compareSourceCatchUpMs: Number(f.compareSourceCatchUpMs) } : {}),
           compareTargetMs: Number(f.compareTargetMs),
+          ...(f.readAhead !== undefined ? { readAhead: String(f.readAhead), readAheadReread: Number(f.readAheadReread ?? 0), readAheadFullRereads: Number(f.readAheadFullRereads ?? 0) } : {}),
           compareAfterLoadMs: Date.parse(dump.steps.find((x) => x.name === 'integrity')?.endedAt ?? '') - Date.parse(dump.steps.find((x) => x.name === 'start-target')?.endedAt ?? ''),
           // Inside those: the copy itself (rsync beside the source's checksum), the target's load.
           copyTransferMs: Number(f.copyMs),

@@ -368,10 +368,15 @@ describe('redis-move end to end', () => {
     });
     expect(final.outcome).toBe('completed');
     expect(final.steps.map((st) => st.name)).toEqual([
-      // The comparison starts with the pause: it reads the source while BGSAVE, the copy and the load run.
-      'preflight', 'check-dns', 'pause-jobs', 'pause-writes', 'integrity', 'bgsave', 'copy-dump', 'stop-target', 'place-dump', 'start-target',
+      // The comparison starts before the pause: it reads the live source while the jobs run, the pause waits
+      // for that, and the keys the jobs change meanwhile are read again; the target once it has loaded.
+      'preflight', 'check-dns', 'integrity', 'pause-jobs', 'pause-writes', 'bgsave', 'copy-dump', 'stop-target', 'place-dump', 'start-target',
       'hold-writes', 'switch-traffic', 'fence-source', 'resume-jobs', 'archive-dump', 'clean-up',
     ]);
+    expect(final.figures.readAhead).toMatch(/^\d+ keys in [\d.]+ s, before the pause$/);
+    // The jobs wrote while the source was read ahead: those keys were read again, not the whole source.
+    expect(final.figures.readAheadReread).toBeGreaterThan(0);
+    expect(final.figures.readAheadFullRereads).toBe(0);
     expect(await lookupA({ server: sb.dns.server, port: sb.dns.port, name: f.dnsName })).toEqual([sb.hosts.dc2.address]);
     // The dump archived in the bucket is the one copied (its size; its sha256 was checked while streaming).
     const [meta] = await storageFromEnv().bucket(sb.gcs.bucket).file(`dumps/redis-move-e2e-${f.id}.rdb`).getMetadata();
