@@ -771,7 +771,8 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
       bigKeys: big.length,
       method: 'values',
       elapsedMs,
-      keysPerSec: Math.round((keysCompared / Math.max(elapsedMs, 1)) * 1000),
+      // Per second of reading (both sides), the wait for the target left out: it is the load's time, not the comparison's.
+      keysPerSec: Math.round((keysCompared / Math.max(elapsedMs - (targetReady - sourceDone), 1)) * 1000),
       phasesMs: { source: sourceDone - started, waitingForTarget: targetReady - sourceDone, sourceCatchUp: caughtUp - targetReady, target: targetDone - caughtUp, recheck: started + elapsedMs - targetDone },
       readAhead: ahead,
     };
