@@ -292,6 +292,11 @@ interface Side {
   pexpiretime: boolean | null;
   /** The type last seen under a key's name without its trailing digits ("job:123" → "job:"). */
   guess: Map<string, CoreType>;
+  /**
+   * Keys whose expiry is not asked, taken as persistent (the target's keys that are persistent on the source):
+   * the caller proves afterwards that none has one (checkExpiries), else reads again asking every key.
+   */
+  assumePersistent?: (k: Buffer) => boolean;
 }
 
 function shapeOf(k: Buffer): string {
@@ -330,39 +335,43 @@ async function readBatch(o: Options, side: Side, conn: RespConnection, keys: Buf
   const expiryCmd = side.pexpiretime ? 'PEXPIRETIME' : 'PTTL';
   const out: Read[] = [];
   const expiry = (ex: number, now: number) => (ex === -1 ? PERSISTENT : side.pexpiretime ? ex : now + ex);
-  // Round 1: expiry, then the guessed page or TYPE.
+  // Round 1: expiry (unless assumed persistent), then the guessed page or TYPE.
   const cmds: Arg[][] = [];
   const at: number[] = [];
+  const asked: boolean[] = [];
   const guesses: Array<CoreType | undefined> = [];
   for (const k of keys) {
     const g = side.guess.get(shapeOf(k));
+    const ask = !side.assumePersistent?.(k);
     guesses.push(g);
+    asked.push(ask);
     at.push(cmds.length);
-    cmds.push([expiryCmd, k]);
+    if (ask) cmds.push([expiryCmd, k]);
     if (g) pageCommands(o, g, k, cmds);
     else cmds.push(['TYPE', k]);
   }
   const first = await conn.exec(cmds);
   const now = Date.now();
-  const typed: Array<{ key: Buffer; type: string | null }> = [];
+  const typed: Array<{ key: Buffer; type: string | null; ask: boolean }> = [];
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];
-    const j = at[i];
-    const ex = first[j] as number;
+    const ask = asked[i];
+    const j = at[i] + (ask ? 1 : 0);
+    const ex = ask ? (first[at[i]] as number) : -1;
     const g = guesses[i];
     if (g) {
-      const page = first[j + 1];
+      const page = first[j];
       if (page instanceof RespError && /^WRONGTYPE/.test(page.message)) {
-        typed.push({ key: k, type: null });
+        typed.push({ key: k, type: null, ask });
         continue;
       }
       if (ex === -2) continue; // gone (expired): its page read as empty
       const r: Read = { key: k, type: TYPE_CODE[g], expireAt: expiry(ex, now), h1: 0, h2: 0, big: false };
-      judgePage(o, r, g, first, j + 1);
+      judgePage(o, r, g, first, j);
       out.push(r);
       continue;
     }
-    typed.push({ key: k, type: String(first[j + 1]) });
+    typed.push({ key: k, type: String(first[j]), ask });
   }
   if (typed.length === 0) return out;
   // Round 2: TYPE (for wrong guesses), expiry and the page, for the keys of known or unknown type.
@@ -376,7 +385,7 @@ async function readBatch(o: Options, side: Side, conn: RespConnection, keys: Buf
   for (const t of typed) {
     at2.push(cmds2.length);
     if (t.type === 'none') continue;
-    cmds2.push([expiryCmd, t.key]);
+    if (t.ask) cmds2.push([expiryCmd, t.key]);
     if ((CORE_TYPES as readonly string[]).includes(t.type!)) {
       side.guess.set(shapeOf(t.key), t.type as CoreType);
       pageCommands(o, t.type as CoreType, t.key, cmds2);
@@ -385,9 +394,9 @@ async function readBatch(o: Options, side: Side, conn: RespConnection, keys: Buf
   const second = cmds2.length ? await conn.exec(cmds2) : [];
   const now2 = Date.now();
   typed.forEach((t, i) => {
-    const j = at2[i];
     if (t.type === 'none') return;
-    const ex = second[j] as number;
+    const j = at2[i] + (t.ask ? 1 : 0);
+    const ex = t.ask ? (second[at2[i]] as number) : -1;
     if (ex === -2) return; // gone since the scan (expired)
     if (!(CORE_TYPES as readonly string[]).includes(t.type!)) {
       // A module's type: compareKeys reports it as not comparable.
@@ -396,9 +405,9 @@ async function readBatch(o: Options, side: Side, conn: RespConnection, keys: Buf
     }
     const type = t.type as CoreType;
     const r: Read = { key: t.key, type: TYPE_CODE[type], expireAt: expiry(ex, now2), h1: 0, h2: 0, big: false };
-    const page = second[j + 1];
+    const page = second[j];
     if (page instanceof RespError && /^WRONGTYPE/.test(page.message)) r.big = true; // changed type since TYPE: compareKeys looks
-    else judgePage(o, r, type, second, j + 1);
+    else judgePage(o, r, type, second, j);
     out.push(r);
   });
   return out;
@@ -483,7 +492,77 @@ interface Suspect {
 export type SnapshotCompareResult = CompareResult & {
   phasesMs: { source: number; waitingForTarget: number; sourceCatchUp?: number; target: number; recheck: number };
   readAhead?: ReadAhead;
+  /** How the target's expiries were checked: asked of every key, or proven by the counts for the persistent ones. */
+  expiries?: string;
 };
+
+/** What changes a server's keys: writes since its load or last save, keys expired, keys evicted. */
+async function targetChanges(ep: RedisEndpoint): Promise<string> {
+  const c = await RespConnection.open(ep, 0);
+  try {
+    const [persistence, stats] = (await c.exec([['INFO', 'persistence'], ['INFO', 'stats']])).map(String);
+    const field = (text: string, name: string) => new RegExp(`^${name}:(\\d+)`, 'm').exec(text)?.[1] ?? '?';
+    return `changes ${field(persistence, 'rdb_changes_since_last_save')}, expired ${field(stats, 'expired_keys')}, evicted ${field(stats, 'evicted_keys')}`;
+  } finally {
+    c.close();
+  }
+}
+
+/**
+ * Null when every key of the target with an expiry was seen with it (`seen`: per db, keys read with one) and
+ * nothing changed since `before`; else what could not be proven.
+ */
+async function checkExpiries(ep: RedisEndpoint, before: string, seen: Map<number, number>): Promise<string | null> {
+  const after = await targetChanges(ep);
+  if (after !== before || after.includes('?')) return `the target changed while it was read (${before} → ${after})`;
+  const info = await keyspaceOf(ep);
+  for (const [db, n] of seen) {
+    const expires = info.find((d) => d.db === db)?.expires ?? 0;
+    if (expires !== n) return `db${db} of the target has ${expires} keys with an expiry, ${n} were seen with one`;
+  }
+  return null;
+}
+
+/**
+ * The target's expiry of every key read as persistent on both sides without asking (phase B's assumption):
+ * one with an expiry, or gone since, is a suspect for C. Returns how many were asked.
+ */
+async function askExpiries(
+  o: Options,
+  side: Side,
+  dbIndexes: number[],
+  sourceDbs: Map<number, SourceDb>,
+  suspect: (db: number, key: Buffer, kind: DiffKind, detail: string) => void,
+): Promise<number> {
+  let asked = 0;
+  const cmd = side.pexpiretime ? 'PEXPIRETIME' : 'PTTL';
+  for (const db of dbIndexes) {
+    const s = sourceDbs.get(db);
+    if (!s) continue;
+    const names: string[] = [];
+    for (let i = 0; i < s.names.length; i++) if (s.seen[i] && s.type[i] !== 0 && s.expireAt[i] === PERSISTENT) names.push(s.names[i]);
+    asked += names.length;
+    const conns = await Promise.all(Array.from({ length: Math.max(1, o.connections) }, () => RespConnection.open(side.ep, db)));
+    try {
+      let next = 0;
+      const size = o.batch * 2;
+      await Promise.all(conns.map(async (c) => {
+        for (let from = next; from < names.length; from = next) {
+          next += size;
+          const keys = names.slice(from, from + size).map((n) => Buffer.from(n, 'latin1'));
+          const replies = await c.exec(keys.map((k) => [cmd, k]));
+          replies.forEach((r, j) => {
+            if (r === -2) suspect(db, keys[j], 'missing-on-target', 'gone from the target while it was read');
+            else if (typeof r === 'number' && r >= 0) suspect(db, keys[j], 'ttl', 'no ttl on the source, one on the target');
+          });
+        }
+      }));
+    } finally {
+      for (const c of conns) c.close();
+    }
+  }
+  return asked;
+}
 
 /**
  * Keys that changed, read again in every db the source has (a change message names no db): each read replaces
@@ -661,66 +740,99 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
       sourceKeys: srcInfo.find((d) => d.db === db)?.keys ?? 0,
       targetKeys: tgtInfo.find((d) => d.db === db)?.keys ?? 0,
     }));
-    const suspects: Suspect[] = [];
-    const big: Array<{ db: number; key: Buffer }> = [];
     const tol = o.ttlToleranceMs;
-    for (const db of dbIndexes) {
-      const s = sourceDbs.get(db) ?? new SourceDb();
-      for (const k of s.big.values()) big.push({ db, key: k });
-      const bigSeen = new Set<string>();
-      const onlyHere = new Set<string>();
-      const suspect = (key: Buffer, kind: DiffKind, detail: string) => {
-        suspects.push({ db, key: Buffer.from(key), kind, detail });
-        counts.suspects = suspects.length;
-      };
-      if (tgtInfo.some((d) => d.db === db)) {
-        await readDb(o, tgt, db, (reads) => {
-          const now = Date.now();
-          for (const r of reads) {
-            counts.targetKeys++;
-            const name = r.key.toString('latin1');
-            const i = s.index.get(name);
-            if (i === undefined) {
-              // Expiring within the tolerance: it expired on the source a moment earlier.
-              if (r.expireAt !== PERSISTENT && r.expireAt - now <= tol) continue;
-              if (onlyHere.has(name)) continue; // SCAN returned it twice
-              onlyHere.add(name);
-              suspect(r.key, 'only-on-target', r.expireAt !== PERSISTENT ? `on the target only (ttl ${r.expireAt - now} ms)` : 'on the target only');
-              continue;
+    /**
+     * One reading of the target, every db. The expiry of a key persistent on the source is not asked (a fifth of
+     * the target's time): it is proven afterwards instead (checkExpiries), else asked then (askExpiries).
+     */
+    const readTarget = async () => {
+      const suspects: Suspect[] = [];
+      const big: Array<{ db: number; key: Buffer }> = [];
+      /** Per db: the target's keys seen with an expiry. */
+      const expiring = new Map<number, number>();
+      counts.targetKeys = 0;
+      counts.suspects = 0;
+      for (const db of dbIndexes) {
+        const s = sourceDbs.get(db) ?? new SourceDb();
+        s.seen.fill(0);
+        for (const k of s.big.values()) big.push({ db, key: k });
+        const bigSeen = new Set<string>();
+        const onlyHere = new Set<string>();
+        const withExpiry = new Set<string>();
+        const suspect = (key: Buffer, kind: DiffKind, detail: string) => {
+          suspects.push({ db, key: Buffer.from(key), kind, detail });
+          counts.suspects = suspects.length;
+        };
+        tgt.assumePersistent = (k) => {
+          const i = s.index.get(k.toString('latin1'));
+          return i !== undefined && i >= 0 && s.expireAt[i] === PERSISTENT;
+        };
+        if (tgtInfo.some((d) => d.db === db)) {
+          await readDb(o, tgt, db, (reads) => {
+            const now = Date.now();
+            for (const r of reads) {
+              counts.targetKeys++;
+              const name = r.key.toString('latin1');
+              if (r.expireAt !== PERSISTENT) withExpiry.add(name);
+              const i = s.index.get(name);
+              if (i === undefined) {
+                // Expiring within the tolerance: it expired on the source a moment earlier.
+                if (r.expireAt !== PERSISTENT && r.expireAt - now <= tol) continue;
+                if (onlyHere.has(name)) continue; // SCAN returned it twice
+                onlyHere.add(name);
+                suspect(r.key, 'only-on-target', r.expireAt !== PERSISTENT ? `on the target only (ttl ${r.expireAt - now} ms)` : 'on the target only');
+                continue;
+              }
+              if (i < 0) continue; // big on the source: compared in C
+              if (s.seen[i]) continue; // SCAN returned it twice
+              s.seen[i] = 1;
+              if (r.big) {
+                if (!bigSeen.has(name)) big.push({ db, key: Buffer.from(r.key) });
+                bigSeen.add(name);
+                continue;
+              }
+              if (s.type[i] !== r.type) {
+                suspect(r.key, 'type', `${typeName(s.type[i])} on the source, ${typeName(r.type)} on the target`);
+                continue;
+              }
+              if (s.h1[i] !== r.h1 || s.h2[i] !== r.h2) {
+                suspect(r.key, 'value', `${typeName(r.type)} value differs`);
+                continue;
+              }
+              const se = s.expireAt[i];
+              if (se !== r.expireAt && (se === PERSISTENT || r.expireAt === PERSISTENT || Math.abs(se - r.expireAt) > tol)) {
+                suspect(r.key, 'ttl', se === PERSISTENT ? 'no ttl on the source, one on the target' : r.expireAt === PERSISTENT ? 'ttl on the source, none on the target' : `expiry ${se - r.expireAt} ms apart`);
+              }
             }
-            if (i < 0) continue; // big on the source: compared in C
-            if (s.seen[i]) continue; // SCAN returned it twice
-            s.seen[i] = 1;
-            if (r.big) {
-              if (!bigSeen.has(name)) big.push({ db, key: Buffer.from(r.key) });
-              bigSeen.add(name);
-              continue;
-            }
-            if (s.type[i] !== r.type) {
-              suspect(r.key, 'type', `${typeName(s.type[i])} on the source, ${typeName(r.type)} on the target`);
-              continue;
-            }
-            if (s.h1[i] !== r.h1 || s.h2[i] !== r.h2) {
-              suspect(r.key, 'value', `${typeName(r.type)} value differs`);
-              continue;
-            }
-            const se = s.expireAt[i];
-            if (se !== r.expireAt && (se === PERSISTENT || r.expireAt === PERSISTENT || Math.abs(se - r.expireAt) > tol)) {
-              suspect(r.key, 'ttl', se === PERSISTENT ? 'no ttl on the source, one on the target' : r.expireAt === PERSISTENT ? 'ttl on the source, none on the target' : `expiry ${se - r.expireAt} ms apart`);
-            }
-          }
-        }, tick);
+          }, tick);
+        }
+        expiring.set(db, withExpiry.size);
+        // Source keys the target never showed.
+        const now = Date.now();
+        for (let i = 0; i < s.names.length; i++) {
+          if (s.seen[i] || s.type[i] === 0) continue;
+          const e = s.expireAt[i];
+          if (e !== PERSISTENT && e - now <= tol) continue; // expired meanwhile (on the target it is not paused)
+          suspect(Buffer.from(s.names[i], 'latin1'), 'missing-on-target', e !== PERSISTENT ? `missing on the target (source ttl ${e - now} ms)` : 'missing on the target');
+        }
       }
-      // Source keys the target never showed.
-      const now = Date.now();
-      for (let i = 0; i < s.names.length; i++) {
-        if (s.seen[i] || s.type[i] === 0) continue;
-        const e = s.expireAt[i];
-        if (e !== PERSISTENT && e - now <= tol) continue; // expired meanwhile (on the target it is not paused)
-        suspect(Buffer.from(s.names[i], 'latin1'), 'missing-on-target', e !== PERSISTENT ? `missing on the target (source ttl ${e - now} ms)` : 'missing on the target');
-      }
-      sourceDbs.delete(db); // its memory back before the next db
+      return { suspects, big, expiring };
+    };
+    let expiryNote: string | undefined;
+    const before = await targetChanges(o.target);
+    const pass = await readTarget();
+    // The expiries not asked: Redis counts a db's keys with an expiry (INFO keyspace `expires`). When the target
+    // keys seen with one account for that count and nothing on the target changed meanwhile (no write, expiry or
+    // eviction: else a key could have lost one while another gained one), no key taken as persistent has one.
+    // Else those keys' expiries are asked now, one command a key.
+    const unproven = await checkExpiries(o.target, before, pass.expiring);
+    if (unproven) {
+      const asked = await askExpiries(o, tgt, dbIndexes, sourceDbs, (db, key, kind, detail) => pass.suspects.push({ db, key, kind, detail }));
+      expiryNote = `${unproven}: the expiry of the ${asked} keys taken as persistent asked one by one`;
     }
+    const { suspects, big } = pass;
+    counts.suspects = suspects.length;
+    sourceDbs.clear();
 
     // C. Every suspect (up to the limit) and every big key compared once more, semantically, on `connections`
     // pairs side by side.
@@ -775,6 +887,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
       keysPerSec: Math.round((keysCompared / Math.max(elapsedMs - (targetReady - sourceDone), 1)) * 1000),
       phasesMs: { source: sourceDone - started, waitingForTarget: targetReady - sourceDone, sourceCatchUp: caughtUp - targetReady, target: targetDone - caughtUp, recheck: started + elapsedMs - targetDone },
       readAhead: ahead,
+      expiries: expiryNote ?? 'the target\'s keys persistent on the source: proven without asking each (INFO keyspace expires)',
     };
   } finally {
     tracker?.close();
