@@ -96,6 +96,8 @@ interface Read {
   h1: number;
   h2: number;
   big: boolean;
+  /** The key's slot among the source's (Side.slotOf), when the side looked it up: -1 unknown there or big. */
+  slot?: number;
 }
 
 /**
@@ -293,10 +295,12 @@ interface Side {
   /** The type last seen under a key's name without its trailing digits ("job:123" → "job:"). */
   guess: Map<string, CoreType>;
   /**
-   * Keys whose expiry is not asked, taken as persistent (the target's keys that are persistent on the source):
-   * the caller proves afterwards that none has one (checkExpiries), else reads again asking every key.
+   * The target's side: a key's slot among the source's keys (-1: not there, or big), looked up once a key and
+   * carried in its Read; a key persistent on the source (`persistent(slot)`) is not asked its expiry, taken as
+   * persistent: the caller proves afterwards that none has one (checkExpiries), else asks them then.
    */
-  assumePersistent?: (k: Buffer) => boolean;
+  slotOf?: (k: Buffer) => number;
+  persistent?: (slot: number) => boolean;
 }
 
 function shapeOf(k: Buffer): string {
@@ -339,12 +343,15 @@ async function readBatch(o: Options, side: Side, conn: RespConnection, keys: Buf
   const cmds: Arg[][] = [];
   const at: number[] = [];
   const asked: boolean[] = [];
+  const slots: number[] = [];
   const guesses: Array<CoreType | undefined> = [];
   for (const k of keys) {
     const g = side.guess.get(shapeOf(k));
-    const ask = !side.assumePersistent?.(k);
+    const slot = side.slotOf ? side.slotOf(k) : -1;
+    const ask = !(slot >= 0 && side.persistent!(slot));
     guesses.push(g);
     asked.push(ask);
+    slots.push(slot);
     at.push(cmds.length);
     if (ask) cmds.push([expiryCmd, k]);
     if (g) pageCommands(o, g, k, cmds);
@@ -352,7 +359,7 @@ async function readBatch(o: Options, side: Side, conn: RespConnection, keys: Buf
   }
   const first = await conn.exec(cmds);
   const now = Date.now();
-  const typed: Array<{ key: Buffer; type: string | null; ask: boolean }> = [];
+  const typed: Array<{ key: Buffer; type: string | null; ask: boolean; slot: number }> = [];
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];
     const ask = asked[i];
@@ -362,16 +369,16 @@ async function readBatch(o: Options, side: Side, conn: RespConnection, keys: Buf
     if (g) {
       const page = first[j];
       if (page instanceof RespError && /^WRONGTYPE/.test(page.message)) {
-        typed.push({ key: k, type: null, ask });
+        typed.push({ key: k, type: null, ask, slot: slots[i] });
         continue;
       }
       if (ex === -2) continue; // gone (expired): its page read as empty
-      const r: Read = { key: k, type: TYPE_CODE[g], expireAt: expiry(ex, now), h1: 0, h2: 0, big: false };
+      const r: Read = { key: k, type: TYPE_CODE[g], expireAt: expiry(ex, now), h1: 0, h2: 0, big: false, slot: slots[i] };
       judgePage(o, r, g, first, j);
       out.push(r);
       continue;
     }
-    typed.push({ key: k, type: String(first[j]), ask });
+    typed.push({ key: k, type: String(first[j]), ask, slot: slots[i] });
   }
   if (typed.length === 0) return out;
   // Round 2: TYPE (for wrong guesses), expiry and the page, for the keys of known or unknown type.
@@ -400,11 +407,11 @@ async function readBatch(o: Options, side: Side, conn: RespConnection, keys: Buf
     if (ex === -2) return; // gone since the scan (expired)
     if (!(CORE_TYPES as readonly string[]).includes(t.type!)) {
       // A module's type: compareKeys reports it as not comparable.
-      out.push({ key: t.key, type: 0, expireAt: expiry(ex, now2), h1: 0, h2: 0, big: true });
+      out.push({ key: t.key, type: 0, expireAt: expiry(ex, now2), h1: 0, h2: 0, big: true, slot: t.slot });
       return;
     }
     const type = t.type as CoreType;
-    const r: Read = { key: t.key, type: TYPE_CODE[type], expireAt: expiry(ex, now2), h1: 0, h2: 0, big: false };
+    const r: Read = { key: t.key, type: TYPE_CODE[type], expireAt: expiry(ex, now2), h1: 0, h2: 0, big: false, slot: t.slot };
     const page = second[j];
     if (page instanceof RespError && /^WRONGTYPE/.test(page.message)) r.big = true; // changed type since TYPE: compareKeys looks
     else judgePage(o, r, type, second, j);
@@ -763,19 +770,19 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
           suspects.push({ db, key: Buffer.from(key), kind, detail });
           counts.suspects = suspects.length;
         };
-        tgt.assumePersistent = (k) => {
-          const i = s.index.get(k.toString('latin1'));
-          return i !== undefined && i >= 0 && s.expireAt[i] === PERSISTENT;
-        };
+        tgt.slotOf = (k) => s.index.get(k.toString('latin1')) ?? -1;
+        tgt.persistent = (i) => s.expireAt[i] === PERSISTENT;
         if (tgtInfo.some((d) => d.db === db)) {
           await readDb(o, tgt, db, (reads) => {
             const now = Date.now();
             for (const r of reads) {
               counts.targetKeys++;
-              const name = r.key.toString('latin1');
-              if (r.expireAt !== PERSISTENT) withExpiry.add(name);
-              const i = s.index.get(name);
-              if (i === undefined) {
+              // Looked up already (slotOf): the name is made only for the keys that need it.
+              const i = r.slot!;
+              if (r.expireAt !== PERSISTENT) withExpiry.add(r.key.toString('latin1'));
+              if (i < 0) {
+                const name = r.key.toString('latin1');
+                if (s.index.has(name)) continue; // big on the source: compared in C
                 // Expiring within the tolerance: it expired on the source a moment earlier.
                 if (r.expireAt !== PERSISTENT && r.expireAt - now <= tol) continue;
                 if (onlyHere.has(name)) continue; // SCAN returned it twice
@@ -783,10 +790,10 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
                 suspect(r.key, 'only-on-target', r.expireAt !== PERSISTENT ? `on the target only (ttl ${r.expireAt - now} ms)` : 'on the target only');
                 continue;
               }
-              if (i < 0) continue; // big on the source: compared in C
               if (s.seen[i]) continue; // SCAN returned it twice
               s.seen[i] = 1;
               if (r.big) {
+                const name = r.key.toString('latin1');
                 if (!bigSeen.has(name)) big.push({ db, key: Buffer.from(r.key) });
                 bigSeen.add(name);
                 continue;
