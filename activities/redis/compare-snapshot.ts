@@ -19,6 +19,7 @@ import { CORE_TYPES, type CoreType, printable, type RedisEndpoint } from './endp
 import { compareKeys, compareRedis, firstPage, isWhole, type CompareResult, type DbCounts, type DiffKind, type KeyDifference } from './compare';
 import { type DbKeyspace, parseKeyspace } from './info';
 import { type Arg, type Reply, RespConnection, RespError } from './resp';
+import { KeyIndex } from './key-index';
 import { KeyTracker, TrackingUnavailable } from './tracking';
 
 export interface SnapshotProgress {
@@ -101,13 +102,12 @@ interface Read {
 }
 
 /**
- * The source's keys of one db: key (latin1) → index in the columns, or -1 for a key compared in C (`big`). Read
- * ahead, a key is read again when it changes: put() replaces what was read, drop() forgets a key that is gone.
+ * The source's keys of one db: each fingerprinted key's slot in the columns (KeyIndex: no JS string a key), the
+ * keys compared in C (`big`) aside. Read ahead, a key is read again when it changes: put() replaces what was
+ * read, drop() forgets a key that is gone.
  */
 class SourceDb {
-  readonly index = new Map<string, number>();
-  /** Key names as latin1 strings (one byte a char): no Buffer object a key for the collector to trace. */
-  names: string[] = [];
+  readonly keys = new KeyIndex();
   /** 0: the slot's key was dropped or became big. */
   type = new Uint8Array(1024);
   expireAt = new Float64Array(1024);
@@ -115,37 +115,33 @@ class SourceDb {
   h2 = new Int32Array(1024);
   /** Set when the target had the key (phase B). */
   seen = new Uint8Array(1024);
+  /** Keys too big for one page: latin1 name → the name. */
   readonly big = new Map<string, Buffer>();
 
+  get size(): number {
+    return this.keys.size + this.big.size;
+  }
+
   put(r: Read): void {
-    const name = r.key.toString('latin1');
-    const at = this.index.get(name);
     if (r.big) {
-      if (at !== undefined && at >= 0) this.type[at] = 0;
-      this.big.set(name, Buffer.from(r.key));
-      this.index.set(name, -1);
+      const at = this.keys.remove(r.key);
+      if (at >= 0) this.type[at] = 0;
+      this.big.set(r.key.toString('latin1'), Buffer.from(r.key));
       return;
     }
-    if (at === -1) this.big.delete(name);
-    let i = at !== undefined && at >= 0 ? at : -1;
-    if (i < 0) {
-      i = this.names.length;
-      if (i === this.type.length) this.grow();
-      this.names.push(name);
-      this.index.set(name, i);
-    }
+    if (this.big.size) this.big.delete(r.key.toString('latin1'));
+    const i = this.keys.add(r.key);
+    while (i >= this.type.length) this.grow();
     this.type[i] = r.type;
     this.expireAt[i] = r.expireAt;
     this.h1[i] = r.h1;
     this.h2[i] = r.h2;
   }
 
-  drop(name: string): void {
-    const at = this.index.get(name);
-    if (at === undefined) return;
-    if (at < 0) this.big.delete(name);
-    else this.type[at] = 0;
-    this.index.delete(name);
+  drop(key: Buffer): void {
+    const at = this.keys.remove(key);
+    if (at >= 0) this.type[at] = 0;
+    else this.big.delete(key.toString('latin1'));
   }
 
   private grow(): void {
@@ -546,8 +542,8 @@ async function askExpiries(
   for (const db of dbIndexes) {
     const s = sourceDbs.get(db);
     if (!s) continue;
-    const names: string[] = [];
-    for (let i = 0; i < s.names.length; i++) if (s.seen[i] && s.type[i] !== 0 && s.expireAt[i] === PERSISTENT) names.push(s.names[i]);
+    const names: Buffer[] = [];
+    for (let i = 0; i < s.keys.slots; i++) if (s.seen[i] && s.type[i] !== 0 && s.expireAt[i] === PERSISTENT) names.push(s.keys.keyAt(i));
     asked += names.length;
     const conns = await Promise.all(Array.from({ length: Math.max(1, o.connections) }, () => RespConnection.open(side.ep, db)));
     try {
@@ -556,7 +552,7 @@ async function askExpiries(
       await Promise.all(conns.map(async (c) => {
         for (let from = next; from < names.length; from = next) {
           next += size;
-          const keys = names.slice(from, from + size).map((n) => Buffer.from(n, 'latin1'));
+          const keys = names.slice(from, from + size);
           const replies = await c.exec(keys.map((k) => [cmd, k]));
           replies.forEach((r, j) => {
             if (r === -2) suspect(db, keys[j], 'missing-on-target', 'gone from the target while it was read');
@@ -589,10 +585,7 @@ async function rereadKeys(o: Options, side: Side, sourceDbs: Map<number, SourceD
           s.put(r);
           found.add(r.key.toString('latin1'));
         }
-        for (const k of chunk) {
-          const name = k.toString('latin1');
-          if (!found.has(name)) s.drop(name);
-        }
+        for (const k of chunk) if (!found.has(k.toString('latin1'))) s.drop(k);
       }
     } finally {
       conn.close();
@@ -648,7 +641,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
   // A. The source: frozen already, or read ahead while it is live and followed until the target is ready.
   const src: Side = { ep: o.source, pexpiretime: null, guess: new Map() };
   const sourceDbs = new Map<number, SourceDb>();
-  const sourceCount = () => (counts.sourceKeys = [...sourceDbs.values()].reduce((n, d) => n + d.index.size, 0));
+  const sourceCount = () => (counts.sourceKeys = [...sourceDbs.values()].reduce((n, d) => n + d.size, 0));
   const readAll = async (dbs: DbKeyspace[]) => {
     sourceDbs.clear();
     for (const { db } of dbs) {
@@ -770,7 +763,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
           suspects.push({ db, key: Buffer.from(key), kind, detail });
           counts.suspects = suspects.length;
         };
-        tgt.slotOf = (k) => s.index.get(k.toString('latin1')) ?? -1;
+        tgt.slotOf = (k) => s.keys.get(k);
         tgt.persistent = (i) => s.expireAt[i] === PERSISTENT;
         if (tgtInfo.some((d) => d.db === db)) {
           await readDb(o, tgt, db, (reads) => {
@@ -782,7 +775,7 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
               if (r.expireAt !== PERSISTENT) withExpiry.add(r.key.toString('latin1'));
               if (i < 0) {
                 const name = r.key.toString('latin1');
-                if (s.index.has(name)) continue; // big on the source: compared in C
+                if (s.big.has(name)) continue; // big on the source: compared in C
                 // Expiring within the tolerance: it expired on the source a moment earlier.
                 if (r.expireAt !== PERSISTENT && r.expireAt - now <= tol) continue;
                 if (onlyHere.has(name)) continue; // SCAN returned it twice
@@ -816,11 +809,11 @@ export async function compareSnapshot(options: SnapshotCompareOptions): Promise<
         expiring.set(db, withExpiry.size);
         // Source keys the target never showed.
         const now = Date.now();
-        for (let i = 0; i < s.names.length; i++) {
+        for (let i = 0; i < s.keys.slots; i++) {
           if (s.seen[i] || s.type[i] === 0) continue;
           const e = s.expireAt[i];
           if (e !== PERSISTENT && e - now <= tol) continue; // expired meanwhile (on the target it is not paused)
-          suspect(Buffer.from(s.names[i], 'latin1'), 'missing-on-target', e !== PERSISTENT ? `missing on the target (source ttl ${e - now} ms)` : 'missing on the target');
+          suspect(s.keys.keyAt(i), 'missing-on-target', e !== PERSISTENT ? `missing on the target (source ttl ${e - now} ms)` : 'missing on the target');
         }
       }
       return { suspects, big, expiring };
