@@ -1,17 +1,25 @@
-// Integrity comparison of dump mode in two halves, so that most of it runs inside steps the write pause waits on
-// anyway (BGSAVE, the copy, the target's restart and load):
-//   A. the source, frozen by CLIENT PAUSE WRITE (which also stops key expiry and eviction), read key by key over
-//      pipelined connections into one fingerprint a key, kept in the worker's memory: type, absolute expiry
-//      (PEXPIRETIME; PTTL from the reading's time before Redis 7) and a 64-bit hash of the canonical value
-//      (hash fields, set members and zset member → score in any order; list and stream entries in order, with the
-//      stream's length, ids, counters and consumer groups);
+// Integrity comparison of dump mode in two halves, so that most of it runs before or beside steps the write pause
+// waits on anyway (BGSAVE, the copy, the target's restart and load):
+//   A. the source read key by key over pipelined connections into one fingerprint a key, kept in the worker's
+//      memory: type, absolute expiry (PEXPIRETIME; PTTL from the reading's time before Redis 7) and a 64-bit hash
+//      of the canonical value (hash fields, set members and zset member → score in any order; list and stream
+//      entries in order, with the stream's length, ids, counters and consumer groups). Either frozen already by
+//      CLIENT PAUSE WRITE (which also stops key expiry and eviction), beside BGSAVE and the load; or, with
+//      `readAhead`, before the pause while it still takes writes: every key it changes meanwhile is named by
+//      Redis's client-side caching (tracking.ts) and read again, until the target is ready and once more then,
+//      the source frozen by that time; what tracking cannot name (SWAPDB, DEBUG, a lost connection) reads the
+//      whole source again, a FLUSHDB/FLUSHALL too;
 //   B. once the target has loaded the dump, the target read the same way, each key's fingerprint looked up
-//      among the source's: missing on the target, only on the target, type, value, expiry beyond the tolerance;
+//      among the source's: missing on the target, only on the target, type, value, expiry beyond the tolerance.
+//      A key persistent on the source is not asked its expiry (a fifth of the target's time): that none of them
+//      has one is proven by the target's count of keys with an expiry (INFO keyspace) with nothing changed on it
+//      meanwhile, else their expiries are asked one by one (askExpiries);
 //   C. every key whose fingerprints differ, and every key too big for one page (read page by page, never as
 //      one reply), compared once more by the semantic comparison (compareKeys): its verdict and detail text are
 //      the ones reported, so a key that expired between the readings is not a difference and the evidence reads
 //      as the key-by-key comparison's.
-// Memory: a key name (as a string) and 17 bytes a key on the worker, only for the source (~130 MB for 2M keys).
+// Memory, only for the source: the names' bytes in one buffer and ~40 bytes a key of table and columns
+// (KeyIndex, SourceDb: no JS object or string a key), measured in the header of maxSnapshotKeys.
 // Were the source written after all (the pause lifted), the target's comparison finds what differs like any
 // other difference, and the move's hold-writes step refuses the switch: frozen is about speed, never about what
 // is found.
