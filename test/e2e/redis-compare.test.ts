@@ -2,11 +2,12 @@
 // throwaway target in dc2 (127.0.2.1), 20k keys of every type plus big values. Each difference redis-full-check
 // is known to miss (a changed hash field, LSET, an appended list element, an appended stream entry, a TTL change,
 // a key only on the target) is injected alone and must be found, with the right kind, and nothing else, by each
-// method, and by dump mode's comparison in two halves (compare-snapshot.ts), which also has tests of its own below.
+// method, and by dump mode's comparison in two halves (compare-snapshot.ts), also with the source read ahead while
+// it is live (its changes followed through CLIENT TRACKING), each with tests of its own below.
 import Redis from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { compareRedis, type CompareOptions, type CompareResult, type DiffKind } from '../../activities/redis/compare';
-import { compareSnapshot, type SnapshotCompareOptions } from '../../activities/redis/compare-snapshot';
+import { compareSnapshot, type ReadAhead, type SnapshotCompareOptions, type SnapshotCompareResult } from '../../activities/redis/compare-snapshot';
 import { awaitCaughtUp, promote, replicaOf } from '../../activities/redis/replication';
 import { seedRedis } from '../../scripts/workload/redis-data';
 import { startThrowawayRedis, type ThrowawayRedis } from '../../scripts/workload/redis-servers';
@@ -17,6 +18,13 @@ let src: Redis;
 let tgt: Redis;
 /** The target's db 2, where the big values are. */
 let tgtBig: Redis;
+/** The source's connections by db, for the tests that change the source itself. */
+const srcDbs = new Map<number, Redis>();
+function srcOn(db: number): Redis {
+  let r = srcDbs.get(db);
+  if (!r) srcDbs.set(db, (r = new Redis({ ...source.endpoint, protocol: 2, db })));
+  return r;
+}
 
 /** Puts the target back to an exact copy of the source. */
 async function resync(): Promise<void> {
@@ -28,14 +36,20 @@ async function resync(): Promise<void> {
 }
 
 /** How the tests of the current `describe` compare, unless a test says otherwise. */
-let how: Pick<CompareOptions, 'method' | 'frozen'> & { halves?: boolean } = {};
+let how: Pick<CompareOptions, 'method' | 'frozen'> & { halves?: boolean; readAhead?: boolean } = {};
+/** What `onRead` heard in the last comparison read ahead. */
+let reports: ReadAhead[] = [];
+const onRead = (r: ReadAhead) => {
+  reports.push(r);
+};
 /** Dump mode's comparison in two halves, the target ready at once unless a test says otherwise. */
 const halves = (o: Partial<SnapshotCompareOptions> = {}) => compareSnapshot({ source: source.endpoint, target: target.endpoint, targetReady: async () => undefined, ...o });
 const compare = (o: Partial<CompareOptions> = {}): Promise<CompareResult> => {
   if (!how.halves) return compareRedis({ source: source.endpoint, target: target.endpoint, ...how, ...o });
   // The halves read every db (no `dbs`) and report their own progress: a tick is a tick.
   const { dbs: _dbs, onProgress, ...rest } = o;
-  return halves({ ...rest, ...(onProgress ? { onProgress: (p) => onProgress({ db: 0, phase: 'compare', keysCompared: p.sourceKeys + p.targetKeys, targetKeysScanned: p.targetKeys } as Parameters<typeof onProgress>[0]) } : {}) });
+  reports = [];
+  return halves({ ...rest, ...(how.readAhead ? { readAhead: { onRead } } : {}), ...(onProgress ? { onProgress: (p) => onProgress({ db: 0, phase: 'compare', keysCompared: p.sourceKeys + p.targetKeys, targetKeysScanned: p.targetKeys } as Parameters<typeof onProgress>[0]) } : {}) });
 };
 
 function only(r: CompareResult, kind: DiffKind, key: string): string {
@@ -62,6 +76,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const r of srcDbs.values()) r.disconnect();
   src?.disconnect();
   tgt?.disconnect();
   tgtBig?.disconnect();
@@ -71,15 +86,17 @@ afterAll(async () => {
 
 // Every difference is looked for four ways: values read by the worker (the default); digests on the servers,
 // batch by batch; frozen digests (each side digested on its own, summed in buckets, the buckets that differ
-// compared key by key); dump mode's two halves (the source fingerprinted first, then the target looked up in it).
+// compared key by key); dump mode's two halves (the source fingerprinted first, then the target looked up in it);
+// the halves with the source read ahead (tracked for changes until the target is ready; here nothing changes it).
 describe.each([
-  { name: 'digest', method: 'digest', frozen: false, halves: false },
-  { name: 'frozen', method: 'digest', frozen: true, halves: false },
-  { name: 'values', method: 'values', frozen: false, halves: false },
-  { name: 'two halves', method: 'values', frozen: false, halves: true },
-] as const)('redis compare ($name)', ({ method, frozen, halves: inHalves }) => {
+  { name: 'digest', method: 'digest', frozen: false, halves: false, readAhead: false },
+  { name: 'frozen', method: 'digest', frozen: true, halves: false, readAhead: false },
+  { name: 'values', method: 'values', frozen: false, halves: false, readAhead: false },
+  { name: 'two halves', method: 'values', frozen: false, halves: true, readAhead: false },
+  { name: 'read ahead', method: 'values', frozen: false, halves: true, readAhead: true },
+] as const)('redis compare ($name)', ({ method, frozen, halves: inHalves, readAhead }) => {
   beforeAll(() => {
-    how = { method, frozen, halves: inHalves };
+    how = { method, frozen, halves: inHalves, readAhead };
   });
   beforeEach(resync);
 
@@ -99,6 +116,13 @@ describe.each([
     expect(r.keysCompared).toBe(20_008);
     expect(r.targetKeysScanned).toBe(20_008);
     expect(r.bigKeys).toBe(6); // hash, set, zset, list, stream of 20k, a 3 MiB string
+    if (readAhead) {
+      // Read ahead once, and the paused source changed nothing to read again.
+      expect(reports).toEqual([expect.objectContaining({ ahead: true, keys: 20_008, reread: 0, fullRereads: 0 })]);
+      const { readAhead: ahead } = r as SnapshotCompareResult;
+      expect(ahead).toMatchObject({ ahead: true, keys: 20_008, reread: 0, fullRereads: 0 });
+      expect(ahead?.note).toBeUndefined();
+    }
     expect(progress.length).toBeGreaterThan(2);
     // Pages of 3 elements and strings in 10-byte chunks: lists, streams and strings of the small keys go
     // through the paged comparison too, and are still equal.
@@ -289,5 +313,217 @@ describe('redis compare in two halves (dump mode), its own cases', () => {
     await resync();
     const r = await halves({ targetReady: () => new Promise((res) => setTimeout(res, 1600)) });
     expect(r.differences).toEqual([]);
+  });
+});
+
+// The source read ahead while it is live: its changes are followed (CLIENT TRACKING BCAST) until the target is
+// ready and once more when the source is paused; what tracking cannot see (FLUSHDB's null message, SWAPDB, the
+// tracking connection lost) reads it again whole; where tracking cannot be turned on, both sides are compared key
+// by key once the target is ready. Each test puts the source back exactly as seeded (the tests share it).
+describe('redis compare read ahead (dump mode), its own cases', () => {
+  /** The source paused for writes, as a move does before the target is ready, lifted after the comparison. */
+  const pause = () => src.call('CLIENT', 'PAUSE', 20_000, 'WRITE');
+  const unpause = () => src.call('CLIENT', 'UNPAUSE');
+  /** Read ahead, the reports recorded; the source paused once `ready` (run when the target is asked for) is done. */
+  const readAhead = (o: { onRead?: () => Promise<unknown>; ready?: () => Promise<unknown> } & Partial<SnapshotCompareOptions> = {}) => {
+    const { onRead: whenRead, ready, ...rest } = o;
+    return halves({
+      readAhead: {
+        onRead: async (r) => {
+          reports.push(r);
+          await whenRead?.();
+        },
+      },
+      targetReady: async () => {
+        expect(reports, 'onRead before the target is asked for').toHaveLength(1);
+        await ready?.();
+        await pause();
+      },
+      ...rest,
+    }).finally(unpause);
+  };
+  /** Remembers source keys (DUMP, PTTL; absent ones too) so that a test's changes can be undone exactly. */
+  async function keep(keys: Array<[number, string]>): Promise<() => Promise<void>> {
+    const saved = await Promise.all(keys.map(async ([db, key]) => ({ db, key, dump: await srcOn(db).dumpBuffer(key), pttl: await srcOn(db).pttl(key) })));
+    return async () => {
+      await unpause();
+      for (const { db, key, dump, pttl } of saved) {
+        if (dump === null) await srcOn(db).del(key);
+        else await srcOn(db).restore(key, Math.max(pttl, 0), dump, 'REPLACE');
+      }
+    };
+  }
+  const kinds = (r: { differences: Array<{ db: number; key: string; kind: DiffKind }> }) => Object.fromEntries(r.differences.map((d) => [`${d.db} ${d.key}`, d.kind]));
+
+  beforeEach(async () => {
+    reports = [];
+    await resync();
+  });
+  afterEach(async () => {
+    // The source as seeded, for the next test.
+    await unpause();
+    expect(String(await src.info('keyspace')).match(/^db\d+:keys=\d+/gm)).toEqual(['db0:keys=20001', 'db2:keys=6', 'db3:keys=1']);
+  });
+
+  it('follows the keys the live source changes after its read: a copy made after them compares equal', async () => {
+    const restore = await keep([[0, 'seed:str:10'], [0, 'seed:str:11'], [0, 'ra:new'], [4, 'ra:db4'], [0, 'seed:hash:62'], [0, 'seed:str:12'], [0, 'seed:list:72']]);
+    try {
+      const r = await readAhead({
+        onRead: async () => {
+          const s = srcOn(0);
+          await s.set('seed:str:10', 'changed while read ahead');
+          await s.del('seed:str:11');
+          await s.set('ra:new', 'new while read ahead');
+          await srcOn(4).set('ra:db4', 'in a db the source had not');
+          await s.hset('seed:hash:62', 'plan', 'changed');
+          await s.expire('seed:str:12', 600);
+          await s.rpush('seed:list:72', 'appended');
+        },
+        // As the move would: the target a copy of the source as it is now, the source paused.
+        ready: resync,
+      });
+      expect(reports).toEqual([expect.objectContaining({ ahead: true, keys: 20_008, reread: 0, fullRereads: 0 })]);
+      expect(r.differences).toEqual([]);
+      expect(r.equal).toBe(true);
+      expect(r.readAhead).toMatchObject({ ahead: true, fullRereads: 0 });
+      expect(r.readAhead!.reread).toBeGreaterThanOrEqual(7);
+      expect(r.readAhead!.messages).toBeGreaterThanOrEqual(7);
+      expect(r.dbs).toContainEqual({ db: 4, sourceKeys: 1, targetKeys: 1 });
+      expect(r.keysCompared).toBe(20_009); // one deleted, one new in db 0, one in db 4
+      expect(r.phasesMs.sourceCatchUp).toBeGreaterThanOrEqual(0);
+    } finally {
+      await restore();
+    }
+  });
+
+  it.each([
+    { when: 'followed while the target loads', waitMs: 300 },
+    { when: 'made just before the pause, caught by the final barrier', waitMs: 0 },
+  ])('finds the changes the target lacks, $when', async ({ waitMs }) => {
+    const restore = await keep([[0, 'seed:str:20'], [0, 'seed:str:21'], [0, 'ra:added'], [3, 'db3:key'], [3, 'ra:db3']]);
+    try {
+      const r = await readAhead({
+        // The target loaded what the source held before these changes.
+        ready: async () => {
+          await resync();
+          await srcOn(0).set('seed:str:20', 'changed on the source');
+          await srcOn(0).del('seed:str:21');
+          await srcOn(0).set('ra:added', 'only on the source');
+          await srcOn(3).set('db3:key', 'changed in db 3');
+          await srcOn(3).set('ra:db3', 'only on the source, db 3');
+          await new Promise((res) => setTimeout(res, waitMs));
+        },
+      });
+      expect(kinds(r)).toEqual({
+        '0 seed:str:20': 'value',
+        '0 seed:str:21': 'only-on-target',
+        '0 ra:added': 'missing-on-target',
+        '3 db3:key': 'value',
+        '3 ra:db3': 'missing-on-target',
+      });
+      expect(r.keysDifferent).toBe(5);
+      expect(r.readAhead).toMatchObject({ ahead: true, fullRereads: 0 });
+      expect(r.readAhead!.reread).toBeGreaterThanOrEqual(5);
+    } finally {
+      await restore();
+    }
+  });
+
+  it.each([
+    { target: 'a copy made after it: equal', copy: true },
+    { target: 'the copy before it: its key reported only on the target', copy: false },
+  ])('reads the source again whole after a FLUSHDB while read ahead; target $target', async ({ copy }) => {
+    const restore = await keep([[3, 'db3:key']]);
+    try {
+      const r = await readAhead({
+        onRead: () => srcOn(3).flushdb(),
+        // Long enough for the follow loop to see the flush first, with a copy; at the final catch-up without.
+        ready: async () => {
+          if (copy) {
+            await new Promise((res) => setTimeout(res, 300));
+            await resync();
+          }
+        },
+      });
+      expect(r.readAhead).toMatchObject({ ahead: true });
+      expect(r.readAhead!.fullRereads).toBeGreaterThanOrEqual(1);
+      if (copy) {
+        expect(r.differences).toEqual([]);
+        expect(r.dbs.map((d) => d.db)).toEqual([0, 2]);
+        expect(r.keysCompared).toBe(20_007);
+      } else {
+        expect(kinds(r)).toEqual({ '3 db3:key': 'only-on-target' });
+        expect(r.readAhead!.note).toMatch(/FLUSHDB/);
+      }
+    } finally {
+      await restore();
+    }
+  });
+
+  it.each([
+    { target: 'the copy before it: both dbs differ', copy: false },
+    { target: 'a copy made after it: equal', copy: true },
+  ])('reads the source again whole after a SWAPDB (no invalidation for it); target $target', async ({ copy }) => {
+    let swapped = false;
+    try {
+      const r = await readAhead({
+        onRead: async () => {
+          await src.swapdb(3, 5); // db3:key now in db 5
+          swapped = true;
+        },
+        ready: async () => {
+          if (copy) await resync();
+        },
+      });
+      expect(r.readAhead).toMatchObject({ ahead: true });
+      expect(r.readAhead!.note).toMatch(/SWAPDB/);
+      expect(r.readAhead!.fullRereads).toBeGreaterThanOrEqual(1);
+      if (copy) expect(r.differences).toEqual([]);
+      else expect(kinds(r)).toEqual({ '3 db3:key': 'only-on-target', '5 db3:key': 'missing-on-target' });
+    } finally {
+      await unpause();
+      if (swapped) await src.swapdb(3, 5);
+    }
+  });
+
+  it('reads the source again whole when the tracking connection is killed after the read', async () => {
+    const restore = await keep([[0, 'seed:str:30']]);
+    try {
+      const r = await readAhead({
+        onRead: async () => {
+          expect(await src.call('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBe(1);
+          await srcOn(0).set('seed:str:30', 'changed unseen'); // no one left to hear of it
+        },
+      });
+      expect(r.readAhead!.note).toMatch(/tracking connection .* failed/);
+      expect(r.readAhead!.fullRereads).toBeGreaterThanOrEqual(1);
+      expect(only(r, 'value', 'seed:str:30')).toMatch(/string of 14 bytes on the source/); // "changed unseen"
+    } finally {
+      await restore();
+    }
+  });
+
+  it('without CLIENT for its user, says why it does not read ahead and compares key by key once the target is ready', async () => {
+    await src.call('ACL', 'SETUSER', 'ra-limited', 'on', '>pw2', '~*', '&*', '+@all', '-client');
+    try {
+      let targetAsked = 0;
+      const r = await halves({
+        source: { ...source.endpoint, username: 'ra-limited', password: 'pw2' },
+        readAhead: { onRead },
+        targetReady: async () => {
+          targetAsked++;
+          expect(reports, 'onRead before the target is asked for').toHaveLength(1);
+          await tgt.hset('seed:hash:63', 'plan', 'loaded');
+        },
+      });
+      expect(targetAsked).toBe(1);
+      expect(reports).toEqual([expect.objectContaining({ ahead: false, reread: 0, fullRereads: 0 })]);
+      expect(reports[0].note).toMatch(/changes cannot be followed: .*CLIENT.*NOPERM|NOPERM.*CLIENT/);
+      expect(r.readAhead).toMatchObject({ ahead: false });
+      expect(r.keysCompared).toBeGreaterThanOrEqual(20_008);
+      expect(only(r, 'value', 'seed:hash:63')).toContain('plan');
+    } finally {
+      await src.call('ACL', 'DELUSER', 'ra-limited');
+    }
   });
 });
