@@ -60,6 +60,7 @@ export class KeyTracker {
         (m) => (tracker ? tracker.onMessage(m) : early.push(m)),
         (err) => tracker?.onLost(err),
       );
+      tracking.onMessages(() => undefined, (err) => tracker?.onLost(err)); // tracking (and its messages) ends with this connection
       const [sub] = await subscriber.exec([['SUBSCRIBE', '__redis__:invalidate']]);
       if (sub instanceof RespError) throw new TrackingUnavailable(`SUBSCRIBE __redis__:invalidate: ${sub.message}`);
       const start = await counters(tracking);
