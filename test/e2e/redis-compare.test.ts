@@ -7,6 +7,7 @@
 import Redis from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { compareRedis, type CompareOptions, type CompareResult, type DiffKind } from '../../activities/redis/compare';
+import { printable } from '../../activities/redis/endpoint';
 import { compareSnapshot, type ReadAhead, type SnapshotCompareOptions, type SnapshotCompareResult } from '../../activities/redis/compare-snapshot';
 import { awaitCaughtUp, promote, replicaOf } from '../../activities/redis/replication';
 import { seedRedis } from '../../scripts/workload/redis-data';
@@ -343,7 +344,7 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
     }).finally(unpause);
   };
   /** Remembers source keys (DUMP, PTTL; absent ones too) so that a test's changes can be undone exactly. */
-  async function keep(keys: Array<[number, string]>): Promise<() => Promise<void>> {
+  async function keep(keys: Array<[number, string | Buffer]>): Promise<() => Promise<void>> {
     const saved = await Promise.all(keys.map(async ([db, key]) => ({ db, key, dump: await srcOn(db).dumpBuffer(key), pttl: await srcOn(db).pttl(key) })));
     return async () => {
       await unpause();
@@ -400,7 +401,11 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
     { when: 'followed while the target loads', waitMs: 300 },
     { when: 'made just before the pause, caught by the final barrier', waitMs: 0 },
   ])('finds the changes the target lacks, $when', async ({ waitMs }) => {
-    const restore = await keep([[0, 'seed:str:20'], [0, 'seed:str:21'], [0, 'ra:added'], [3, 'db3:key'], [3, 'ra:db3']]);
+    const bin = (await srcOn(0).keysBuffer('seed:bin:*'))[0];
+    const restore = await keep([
+      [0, 'seed:str:20'], [0, 'seed:str:21'], [0, 'ra:added'], [0, 'seed:hash:64'], [0, 'seed:list:73'], [0, bin],
+      [3, 'db3:key'], [3, 'ra:db3'], [2, 'seed:big:set'],
+    ]);
     try {
       const r = await readAhead({
         // The target loaded what the source held before these changes.
@@ -411,6 +416,11 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
           await srcOn(0).set('ra:added', 'only on the source');
           await srcOn(3).set('db3:key', 'changed in db 3');
           await srcOn(3).set('ra:db3', 'only on the source, db 3');
+          await srcOn(0).del('seed:hash:64');
+          await srcOn(0).set('seed:hash:64', 'a string now');
+          await srcOn(0).rpush('seed:list:73', ...Array.from({ length: 600 }, (_, i) => `grown ${i}`)); // past a page: big
+          await srcOn(0).set(bin, Buffer.from([0x80, 0xff, 1])); // a name that is not UTF-8
+          await srcOn(2).del('seed:big:set'); // a big key gone
           await new Promise((res) => setTimeout(res, waitMs));
         },
       });
@@ -420,10 +430,15 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
         '0 ra:added': 'missing-on-target',
         '3 db3:key': 'value',
         '3 ra:db3': 'missing-on-target',
+        '0 seed:hash:64': 'type',
+        '0 seed:list:73': 'value',
+        [`0 ${printable(bin)}`]: 'value',
+        '2 seed:big:set': 'only-on-target',
       });
-      expect(r.keysDifferent).toBe(5);
+      expect(r.differences.find((d) => d.kind === 'value' && d.keyBase64)?.keyBase64).toBe(bin.toString('base64'));
+      expect(r.keysDifferent).toBe(9);
       expect(r.readAhead).toMatchObject({ ahead: true, fullRereads: 0 });
-      expect(r.readAhead!.reread).toBeGreaterThanOrEqual(5);
+      expect(r.readAhead!.reread).toBeGreaterThanOrEqual(9);
     } finally {
       await restore();
     }
@@ -486,12 +501,23 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
     }
   });
 
-  it('reads the source again whole when the tracking connection is killed after the read', async () => {
+  it.each([
+    // The connection subscribed to the invalidations, and the one whose tracking sends them (its flags show B).
+    { which: 'subscriber', kill: () => src.call('CLIENT', 'KILL', 'TYPE', 'pubsub') },
+    {
+      which: 'tracking client',
+      kill: async () => {
+        const id = /^id=(\d+) .*flags=\w*B/m.exec(String(await src.call('CLIENT', 'LIST')))?.[1];
+        expect(id, 'a client tracking in broadcast mode').toBeDefined();
+        return src.call('CLIENT', 'KILL', 'ID', id!);
+      },
+    },
+  ])('reads the source again whole when its $which connection is killed after the read', async ({ kill }) => {
     const restore = await keep([[0, 'seed:str:30']]);
     try {
       const r = await readAhead({
         onRead: async () => {
-          expect(await src.call('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBe(1);
+          expect(await kill()).toBe(1);
           await srcOn(0).set('seed:str:30', 'changed unseen'); // no one left to hear of it
         },
       });
@@ -501,6 +527,64 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
     } finally {
       await restore();
     }
+  });
+
+  it.each([
+    { target: 'the copy before them: they are found', copy: false },
+    { target: 'a copy made after them: equal', copy: true },
+  ])('follows the changes made while the source is being read; target $target', async ({ copy }) => {
+    const restore = await keep([[0, 'seed:str:40'], [0, 'seed:str:41'], [0, 'ra:during']]);
+    let writes: Promise<unknown> | null = null;
+    let readSoFar = 0;
+    try {
+      const r = await readAhead({
+        progressEveryMs: 0,
+        onProgress: (p) => {
+          // Once, half way through the source's reading: its pages before and after these keys are being read.
+          if (p.phase !== 'source' || p.sourceKeys < 5000 || writes) return;
+          readSoFar = p.sourceKeys;
+          const s = srcOn(0);
+          writes = Promise.all([s.set('seed:str:40', 'changed during the read'), s.del('seed:str:41'), s.set('ra:during', 'added during the read')]);
+        },
+        ready: async () => {
+          await writes;
+          if (copy) await resync();
+        },
+      });
+      expect(readSoFar).toBeGreaterThanOrEqual(5000);
+      expect(readSoFar).toBeLessThan(20_000);
+      expect(r.readAhead).toMatchObject({ ahead: true, fullRereads: 0 });
+      if (copy) expect(r.differences).toEqual([]);
+      else expect(kinds(r)).toEqual({ '0 seed:str:40': 'value', '0 seed:str:41': 'only-on-target', '0 ra:during': 'missing-on-target' });
+    } finally {
+      await restore();
+    }
+  });
+
+  it('reads the source again whole when a CONFIG RESETSTAT could hide a SWAPDB', async () => {
+    let swapped = false;
+    try {
+      const r = await readAhead({
+        onRead: async () => {
+          await src.swapdb(3, 5);
+          swapped = true;
+          await src.call('CONFIG', 'RESETSTAT'); // the SWAPDB's count gone
+        },
+      });
+      expect(r.readAhead!.note).toMatch(/statistics .* reset/);
+      expect(r.readAhead!.fullRereads).toBeGreaterThanOrEqual(1);
+      expect(kinds(r)).toEqual({ '3 db3:key': 'only-on-target', '5 db3:key': 'missing-on-target' });
+    } finally {
+      await unpause();
+      if (swapped) await src.swapdb(3, 5);
+    }
+  });
+
+  it('beyond maxSnapshotKeys says so to onRead and compares key by key once the target is ready', async () => {
+    const r = await halves({ maxSnapshotKeys: 1000, readAhead: { onRead }, targetReady: () => tgt.del('seed:str:4').then(() => undefined) });
+    expect(reports).toEqual([expect.objectContaining({ ahead: false, keys: 0 })]);
+    expect(reports[0].note).toMatch(/20008 keys: more than the 1000/);
+    expect(only(r, 'missing-on-target', 'seed:str:4')).toBe('missing on the target');
   });
 
   it('without CLIENT for its user, says why it does not read ahead and compares key by key once the target is ready', async () => {
