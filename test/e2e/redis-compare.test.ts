@@ -368,6 +368,7 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
 
   it('follows the keys the live source changes after its read: a copy made after them compares equal', async () => {
     const restore = await keep([[0, 'seed:str:10'], [0, 'seed:str:11'], [0, 'ra:new'], [4, 'ra:db4'], [0, 'seed:hash:62'], [0, 'seed:str:12'], [0, 'seed:list:72']]);
+    const many = Array.from({ length: 1200 }, (_, i) => `ra:many:${i}`); // more than a batch (1000) to read again
     try {
       const r = await readAhead({
         onRead: async () => {
@@ -379,6 +380,7 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
           await s.hset('seed:hash:62', 'plan', 'changed');
           await s.expire('seed:str:12', 600);
           await s.rpush('seed:list:72', 'appended');
+          await s.mset(...many.flatMap((k) => [k, `new ${k}`]));
         },
         // As the move would: the target a copy of the source as it is now, the source paused.
         ready: resync,
@@ -387,12 +389,13 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
       expect(r.differences).toEqual([]);
       expect(r.equal).toBe(true);
       expect(r.readAhead).toMatchObject({ ahead: true, fullRereads: 0 });
-      expect(r.readAhead!.reread).toBeGreaterThanOrEqual(7);
+      expect(r.readAhead!.reread).toBeGreaterThanOrEqual(1207);
       expect(r.readAhead!.messages).toBeGreaterThanOrEqual(7);
       expect(r.dbs).toContainEqual({ db: 4, sourceKeys: 1, targetKeys: 1 });
-      expect(r.keysCompared).toBe(20_009); // one deleted, one new in db 0, one in db 4
+      expect(r.keysCompared).toBe(20_009 + 1200); // one deleted, one new in db 0, one in db 4, the many
       expect(r.phasesMs.sourceCatchUp).toBeGreaterThanOrEqual(0);
     } finally {
+      await srcOn(0).del(...many);
       await restore();
     }
   });
@@ -404,6 +407,7 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
     const bin = (await srcOn(0).keysBuffer('seed:bin:*'))[0];
     const restore = await keep([
       [0, 'seed:str:20'], [0, 'seed:str:21'], [0, 'ra:added'], [0, 'seed:hash:64'], [0, 'seed:list:73'], [0, bin],
+      [0, 'seed:str:22'], [0, 'ra:renamed'], [0, 'seed:str:23'], [4, 'seed:str:23'],
       [3, 'db3:key'], [3, 'ra:db3'], [2, 'seed:big:set'],
     ]);
     try {
@@ -421,6 +425,8 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
           await srcOn(0).rpush('seed:list:73', ...Array.from({ length: 600 }, (_, i) => `grown ${i}`)); // past a page: big
           await srcOn(0).set(bin, Buffer.from([0x80, 0xff, 1])); // a name that is not UTF-8
           await srcOn(2).del('seed:big:set'); // a big key gone
+          await srcOn(0).rename('seed:str:22', 'ra:renamed');
+          await srcOn(0).move('seed:str:23', 4); // the same name, another db
           await new Promise((res) => setTimeout(res, waitMs));
         },
       });
@@ -434,11 +440,15 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
         '0 seed:list:73': 'value',
         [`0 ${printable(bin)}`]: 'value',
         '2 seed:big:set': 'only-on-target',
+        '0 seed:str:22': 'only-on-target',
+        '0 ra:renamed': 'missing-on-target',
+        '0 seed:str:23': 'only-on-target',
+        '4 seed:str:23': 'missing-on-target',
       });
       expect(r.differences.find((d) => d.kind === 'value' && d.keyBase64)?.keyBase64).toBe(bin.toString('base64'));
-      expect(r.keysDifferent).toBe(9);
+      expect(r.keysDifferent).toBe(13);
       expect(r.readAhead).toMatchObject({ ahead: true, fullRereads: 0 });
-      expect(r.readAhead!.reread).toBeGreaterThanOrEqual(9);
+      expect(r.readAhead!.reread).toBeGreaterThanOrEqual(12);
     } finally {
       await restore();
     }
