@@ -571,6 +571,62 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
     }
   });
 
+  it.each([
+    { target: 'a copy made after them: equal', copy: true },
+    { target: 'the copy before them: exactly the keys left changed differ', copy: false },
+  ])('follows a source written all along, from before its read until the pause; target $target', async ({ copy }) => {
+    // 150 seeded strings set or deleted, 50 new names set or deleted, 20 a round trip, without a break.
+    const seeded = Array.from({ length: 150 }, (_, i) => 2000 + Math.floor(i / 60) * 100 + (i % 60));
+    const keys = [...seeded.map((n) => `seed:str:${n}`), ...Array.from({ length: 50 }, (_, i) => `ra:busy:${i}`)];
+    const restore = await keep(keys.map((k) => [0, k]));
+    const w = new Redis({ ...source.endpoint, protocol: 2 });
+    let stop = false;
+    let n = 0;
+    const writer = (async () => {
+      while (!stop) {
+        const p = w.pipeline();
+        for (let j = 0; j < 20; j++, n++) {
+          const k = keys[(n * 7919) % keys.length];
+          if (n % 5 === 4) p.del(k);
+          else p.set(k, `busy ${n}`);
+        }
+        await p.exec();
+      }
+    })();
+    try {
+      const r = await readAhead({
+        maxDifferences: 1000,
+        ready: async () => {
+          await new Promise((res) => setTimeout(res, 300));
+          stop = true;
+          await writer;
+          if (copy) await resync();
+        },
+      });
+      expect(n, 'writes all along').toBeGreaterThan(1000);
+      expect(r.readAhead).toMatchObject({ ahead: true, fullRereads: 0 });
+      expect(r.readAhead!.reread).toBeGreaterThan(200);
+      if (copy) expect(r.differences).toEqual([]);
+      else {
+        // What the source holds now against the seeded values the target kept.
+        const now = await w.mget(...keys);
+        const expected: Record<string, DiffKind> = {};
+        keys.forEach((k, i) => {
+          if (i < 150) expected[`0 ${k}`] = now[i] === null ? 'only-on-target' : 'value';
+          else if (now[i] !== null) expected[`0 ${k}`] = 'missing-on-target';
+        });
+        expect(Object.keys(expected).length).toBeGreaterThan(150);
+        expect(r.keysDifferent).toBe(Object.keys(expected).length);
+        expect(kinds(r)).toEqual(expected);
+      }
+    } finally {
+      stop = true;
+      await writer.catch(() => undefined);
+      w.disconnect();
+      await restore();
+    }
+  });
+
   it('reads the source again whole when a CONFIG RESETSTAT could hide a SWAPDB', async () => {
     let swapped = false;
     try {
