@@ -361,6 +361,14 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
     await resync();
   });
   afterEach(async () => {
+    // No tracking client or subscriber left on the source (closed however the comparison ended).
+    let left: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      left = String(await src.call('CLIENT', 'LIST')).split('\n').filter((l) => /flags=\w*B|sub=[1-9]/.test(l));
+      if (left.length === 0) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(left).toEqual([]);
     // The source as seeded, for the next test.
     await unpause();
     expect(String(await src.info('keyspace')).match(/^db\d+:keys=\d+/gm)).toEqual(['db0:keys=20001', 'db2:keys=6', 'db3:keys=1']);
@@ -625,6 +633,34 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
       w.disconnect();
       await restore();
     }
+  });
+
+  it.each([
+    { how: 'is cancelled', error: /cancelled by the test/ },
+    { how: 'hears the target failed', error: /the target failed to load/ },
+  ])('while following, when the comparison $how, ends with that error and leaves no tracking on the source', async ({ how, error }) => {
+    const cancel = new AbortController();
+    let follows = 0;
+    const started = Date.now();
+    await expect(
+      halves({
+        signal: cancel.signal,
+        progressEveryMs: 0,
+        onProgress: (p) => {
+          if (p.phase === 'waiting-for-target') follows++;
+        },
+        readAhead: { onRead },
+        targetReady: (signal) =>
+          new Promise((_, reject) => {
+            signal.addEventListener('abort', () => reject(signal.reason as Error));
+            if (how === 'is cancelled') setTimeout(() => cancel.abort(new Error('cancelled by the test')), 300);
+            else setTimeout(() => reject(new Error('the target failed to load')), 300);
+          }),
+      }),
+    ).rejects.toThrow(error);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(follows, 'followed while waiting').toBeGreaterThan(1);
+    expect(reports).toEqual([expect.objectContaining({ ahead: true })]);
   });
 
   it('reads the source again whole when a CONFIG RESETSTAT could hide a SWAPDB', async () => {
