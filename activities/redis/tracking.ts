@@ -23,7 +23,11 @@ interface Counters {
 }
 
 async function counters(c: RespConnection): Promise<Counters> {
-  const [stats, info] = (await c.exec([['INFO', 'commandstats'], ['INFO', 'stats']])).map(String);
+  const replies = await c.exec([['INFO', 'commandstats'], ['INFO', 'stats']]);
+  // Unread, every count would stay 0: a SWAPDB or DEBUG would go unseen.
+  const denied = replies.find((r) => r instanceof RespError) as RespError | undefined;
+  if (denied) throw new TrackingUnavailable(`INFO commandstats and stats (to count SWAPDB and DEBUG): ${denied.message}`);
+  const [stats, info] = replies.map(String);
   const silent: Record<string, number> = {};
   for (const cmd of SILENT_COMMANDS) silent[cmd] = Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
   return { silent, processed: Number(/^total_commands_processed:(\d+)/m.exec(info)?.[1] ?? 0) };
@@ -60,6 +64,7 @@ export class KeyTracker {
         (m) => (tracker ? tracker.onMessage(m) : early.push(m)),
         (err) => tracker?.onLost(err),
       );
+      tracking.onMessages(() => undefined, (err) => tracker?.onLost(err)); // tracking (and its messages) ends with this connection
       const [sub] = await subscriber.exec([['SUBSCRIBE', '__redis__:invalidate']]);
       if (sub instanceof RespError) throw new TrackingUnavailable(`SUBSCRIBE __redis__:invalidate: ${sub.message}`);
       const start = await counters(tracking);
@@ -111,6 +116,7 @@ export class KeyTracker {
    * queued for it) put one whole turn behind them.
    */
   async barrier(): Promise<void> {
+    if (this.lost) return; // no messages to wait for: incomplete() says so, and the source is read again whole
     await this.subscriber.call('PING');
     await this.subscriber.call('PING');
   }
