@@ -41,6 +41,9 @@ export class KeyTracker {
   private lost: string | null = null;
   messages = 0;
 
+  /** Changed keys waiting to be read again beyond which following stops (see onMessage). */
+  maxPending = 1_000_000;
+
   private constructor(
     private readonly label: string,
     private readonly subscriber: RespConnection,
@@ -83,6 +86,7 @@ export class KeyTracker {
 
   private onMessage(m: Reply[]): void {
     this.messages++;
+    if (this.lost) return;
     const keys = m[2];
     if (keys === null || keys === undefined) {
       this.flushedSinceTake = true;
@@ -90,6 +94,11 @@ export class KeyTracker {
     }
     for (const k of Array.isArray(keys) ? keys : [keys]) {
       if (Buffer.isBuffer(k)) this.changed.set(k.toString('latin1'), Buffer.from(k));
+    }
+    if (this.changed.size > this.maxPending) {
+      // Writes outrun the reading again: stop following; the frozen source is read again whole instead.
+      this.lost = `more than ${this.maxPending} changed keys waiting to be read again on ${this.label}`;
+      this.changed = new Map();
     }
   }
 
