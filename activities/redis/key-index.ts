@@ -36,12 +36,18 @@ export class KeyIndex {
 
   /** The slot of `key`, or -1. */
   get(key: Uint8Array): number {
+    const p = this.find(key);
+    return p < 0 ? -1 : this.table[p];
+  }
+
+  /** Where `key` is in the table, or -1. */
+  private find(key: Uint8Array): number {
     const h = hashOf(key, 0, key.length);
     const mask = this.table.length - 1;
     for (let p = h & mask; ; p = (p + 1) & mask) {
       const s = this.table[p];
       if (s === EMPTY) return -1;
-      if (s !== REMOVED && this.hash[s] === h && this.equals(s, key)) return s;
+      if (s !== REMOVED && this.hash[s] === h && this.equals(s, key)) return p;
     }
   }
 
@@ -71,17 +77,12 @@ export class KeyIndex {
 
   /** Forgets `key`; returns its slot, or -1 if it was not there. */
   remove(key: Uint8Array): number {
-    const h = hashOf(key, 0, key.length);
-    const mask = this.table.length - 1;
-    for (let p = h & mask; ; p = (p + 1) & mask) {
-      const s = this.table[p];
-      if (s === EMPTY) return -1;
-      if (s !== REMOVED && this.hash[s] === h && this.equals(s, key)) {
-        this.table[p] = REMOVED;
-        this.size--;
-        return s;
-      }
-    }
+    const p = this.find(key);
+    if (p < 0) return -1;
+    const s = this.table[p];
+    this.table[p] = REMOVED;
+    this.size--;
+    return s;
   }
 
   /** The name of a slot (a copy). */
