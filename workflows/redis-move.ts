@@ -9,9 +9,9 @@
 //   copy and the load, the target once it serves the dump; since patch redis-dump-read-ahead it starts before
 //   pause-jobs: the live source is read while the jobs run, the pause waits until it has been, the keys it changes
 //   meanwhile are read again as they change and once more when it is frozen) → gate `cutover` (the integrity
-//   figures; writes stay paused, so a decision after the pause's deadline rolls back) → hold-writes (no write slipped through since the dump) → switch-traffic (DNS) → [point of no return] →
-//   fence-source → resume-jobs → archive-dump (GCS, from the snapshot: outside the pause) → [gate `complete`] →
-//   clean-up.
+//   figures; writes stay paused, so a decision after the pause's deadline rolls back) → hold-writes (no write
+//   slipped through since the dump) → switch-traffic (DNS) → [point of no return] → fence-source → resume-jobs →
+//   archive-dump (GCS, from the snapshot: outside the pause) → [gate `complete`] → clean-up.
 // Phases, replicate mode: preflight → check-dns → replicate (REPLICAOF with masterauth; initial sync and lag
 //   under the threshold) → integrity (live, key by key) → gate `cutover` (lag refreshed while it waits) →
 //   pause-jobs → hand-over (CLIENT PAUSE WRITE, replica offset ≥ the master's, REPLICAOF NO ONE: the whole write
