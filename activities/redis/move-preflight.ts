@@ -10,7 +10,8 @@ import { rsyncRemoteShell, sshLogin } from '../files/rsync';
 import { lacksRoom, Problems, probeTarget } from '../remote';
 import type { RedisServerRef } from './client';
 import { redisProblems, serverFacts, type RedisServerFacts } from './preflight';
-import { withRedis } from './client';
+import { resolveEndpoint, withRedis } from './client';
+import { KeyTracker, TrackingUnavailable } from './tracking';
 
 export interface RedisMovePreflightInput {
   mode: 'dump' | 'replicate';
@@ -112,6 +113,8 @@ export async function preflightRedisMove(deps: Pick<ActivityDeps, 'withSsh'>, in
     if (lacksRoom(targetFreeBytes, needed)) problems.add(`${tgt.name}: ${targetFreeBytes} bytes free in ${target?.dir}, the dump needs about ${needed}`);
   }
   problems.throwIfAny();
+  const notes = [notesOf('source', source!), notesOf('target', target!)];
+  if (input.mode === 'dump') notes.push(await readAheadNote(input.source));
   return {
     source: source!,
     target: target!,
@@ -122,6 +125,21 @@ export async function preflightRedisMove(deps: Pick<ActivityDeps, 'withSsh'>, in
     targetState: keysOf(target!) > 0 ? 'non-empty' : 'empty',
     targetHasDumpFile,
     wayBack: wayBackPossible(source!, target!),
-    notes: [notesOf('source', source!), notesOf('target', target!)],
+    notes,
   };
+}
+
+/**
+ * Whether dump mode's comparison can read the source ahead of the pause (its changes followed by client-side
+ * caching): said before anything is changed, since without it the comparison reads both sides after the load
+ * (a longer write pause). Tracking is turned on and off again: nothing is written.
+ */
+async function readAheadNote(source: RedisServerRef): Promise<string> {
+  try {
+    (await KeyTracker.open(await resolveEndpoint(source))).close();
+    return 'comparison: the source read ahead before the write pause, its changes followed (CLIENT TRACKING BCAST)';
+  } catch (err) {
+    const why = err instanceof TrackingUnavailable ? err.message : `tracking could not be tried (${(err as Error).message})`;
+    return `comparison: not read ahead, both sides read after the load (a longer write pause): ${why}`;
+  }
 }

@@ -373,6 +373,8 @@ describe('redis-move end to end', () => {
       'preflight', 'check-dns', 'integrity', 'pause-jobs', 'pause-writes', 'bgsave', 'copy-dump', 'stop-target', 'place-dump', 'start-target',
       'hold-writes', 'switch-traffic', 'fence-source', 'resume-jobs', 'archive-dump', 'clean-up',
     ]);
+    // Said in preflight, before anything changed: the source can be read ahead.
+    expect(final.figures.settings).toContain('comparison: the source read ahead before the write pause');
     expect(final.figures.readAhead).toMatch(/^\d+ keys in [\d.]+ s, before the pause$/);
     // The jobs wrote while the source was read ahead: those keys were read again, not the whole source.
     expect(final.figures.readAheadReread).toBeGreaterThan(0);
@@ -684,6 +686,8 @@ describe('redis-move end to end', () => {
       t2.disconnect();
       const review = await svc.reviewPlan(s, f.planFile, 'alice');
       expect(review.status.outcome).toBe('completed');
+      // What the comparison will do, known before the run: the source can be read ahead of the pause.
+      expect(review.status.figures.settings).toContain('comparison: the source read ahead before the write pause');
       expect(review.status.dryRun!.steps.map((st) => st.step)).toEqual(expect.arrayContaining(['preflight', 'pause-writes', 'copy-dump', 'start-target', 'integrity', 'gate cutover', 'switch-traffic']));
       expect(review.status.dryRun!.compensations.map((c) => c.step)).toEqual(['pause-writes', 'copy-dump', 'stop-target', 'switch-traffic']);
       expect(f.target.control('status').out).toBe('running');
