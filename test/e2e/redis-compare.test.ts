@@ -85,7 +85,7 @@ afterAll(async () => {
   await target?.stop();
 });
 
-// Every difference is looked for four ways: values read by the worker (the default); digests on the servers,
+// Every difference is looked for five ways: values read by the worker (the default); digests on the servers,
 // batch by batch; frozen digests (each side digested on its own, summed in buckets, the buckets that differ
 // compared key by key); dump mode's two halves (the source fingerprinted first, then the target looked up in it);
 // the halves with the source read ahead (tracked for changes until the target is ready; here nothing changes it).
