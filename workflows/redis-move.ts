@@ -72,7 +72,8 @@ export interface RedisMoveInput {
   /** Deadline of CLIENT PAUSE WRITE: a dead worker leaves the source writable again after it. */
   writePauseMaxMs: number;
   replicate: { maxLagBytes: number; timeoutMs: number; onTimeout: 'rollback' | 'wait' };
-  compare: { connections: number; maxDifferences: number; ttlToleranceMs: number };
+  /** readAheadTimeoutMs: dump mode's wait for the source to be read ahead before the pause (absent in older runs: 10 min). */
+  compare: { connections: number; maxDifferences: number; ttlToleranceMs: number; readAheadTimeoutMs?: number };
   /** Dump mode: a copy of the dump in this bucket. */
   archive?: { bucket: string; prefix: string };
   approval: ApprovalPolicy;
@@ -383,9 +384,17 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
     comparing.then(() => (settled = true), () => (settled = true));
     return {
       comparing,
-      /** Until the source has been read ahead (or the comparison ended: a failure is thrown here). */
+      /**
+       * Until the source has been read ahead (or the comparison ended: a failure is thrown here), at most the plan's
+       * readAheadTimeout: past it the pause starts anyway and the reading goes on beside it (what the comparison
+       * finds does not depend on when the pause starts: the keys changed before it are read again after it).
+       */
       ready: async () => {
-        await condition(() => readAheadReport !== null || settled);
+        const within = input.compare.readAheadTimeoutMs ?? 10 * 60_000;
+        if (!(await condition(() => readAheadReport !== null || settled, within))) {
+          m.setFigures({ readAhead: `not read within ${Math.round(within / 1000)} s: the pause started, the source read beside it` });
+          return;
+        }
         if (!readAheadReport) await comparing;
         const r = readAheadReport;
         if (r) m.setFigures({ readAhead: r.ahead ? `${r.keys} keys in ${(r.ms / 1000).toFixed(1)} s, before the pause` : `not read ahead: ${r.note ?? ''}` });

@@ -68,6 +68,9 @@ export const redisMovePlanSchema = z
             connections: z.number().int().min(1).max(32).default(4),
             maxDifferences: z.number().int().min(1).max(1000).default(20),
             ttlTolerance: positiveDuration.default(2000),
+            readAheadTimeout: positiveDuration
+              .default(10 * 60_000)
+              .describe('dump mode: the longest the pause waits for the live source to be read ahead; past it the pause starts and the reading goes on beside it'),
           })
           .prefault({}),
         archive: z.boolean().default(true).describe('dump mode: keep a copy of the dump in the artifacts bucket'),
@@ -162,7 +165,7 @@ export function redisMoveInput(plan: RedisMovePlan, startedBy: string): RedisMov
       : {}),
     writePauseMaxMs: o.writePause.max,
     replicate: { maxLagBytes: o.replicate.maxLag, timeoutMs: o.replicate.timeout, onTimeout: o.replicate.onTimeout },
-    compare: { connections: o.compare.connections, maxDifferences: o.compare.maxDifferences, ttlToleranceMs: o.compare.ttlTolerance },
+    compare: { connections: o.compare.connections, maxDifferences: o.compare.maxDifferences, ttlToleranceMs: o.compare.ttlTolerance, readAheadTimeoutMs: o.compare.readAheadTimeout },
     ...(plan.mode === 'dump' && o.archive && plan.artifacts ? { archive: { bucket: plan.artifacts.bucket, prefix: 'dumps' } } : {}),
     approval: plan.approval,
     gates: {

@@ -50,7 +50,7 @@ describe('redis-move plan', () => {
     });
     expect(input.writePauseMaxMs).toBe(300_000);
     expect(input.replicate).toEqual({ maxLagBytes: 1024 * 1024, timeoutMs: 30 * 60_000, onTimeout: 'rollback' });
-    expect(input.compare).toEqual({ connections: 4, maxDifferences: 10, ttlToleranceMs: 2000 });
+    expect(input.compare).toEqual({ connections: 4, maxDifferences: 10, ttlToleranceMs: 2000, readAheadTimeoutMs: 600_000 });
     expect(input.archive).toEqual({ bucket: 'cutover-artifacts', prefix: 'dumps' });
     expect(input.gates).toEqual({ pause: { timeoutMs: 3_600_000, onTimeout: 'rollback' }, cutover: { onTimeout: 'wait' }, complete: { onTimeout: 'wait' } });
     expect(JSON.stringify(input)).not.toMatch(/hunter2/);

@@ -64,6 +64,8 @@ interface FakeOptions {
   targetNewer?: boolean;
   /** The comparison beside the load reports this run of the target instead of the one started. */
   comparedRun?: string;
+  /** The comparison never says it has read the source ahead (an older worker's activity, a lost signal). */
+  silentReadAhead?: boolean;
 }
 
 /** Fake activities that record what ran, as "what:detail". */
@@ -137,7 +139,7 @@ function fakes(o: FakeOptions = {}) {
     // Reads the source at once, then waits (heartbeating, so a cancellation reaches it) for another run id.
     async compareRedisBesideLoad({ targetRunId, readAhead }) {
       calls.push(readAhead ? 'compare:read-ahead' : 'compare:source');
-      if (readAhead) {
+      if (readAhead && !o.silentReadAhead) {
         // As the activity does: its workflow hears that the source has been read, and the pause goes on.
         const run = activityInfo().workflowExecution!;
         await getClient().workflow.getHandle(run.workflowId, run.runId).signal(redisReadAheadSignal, { ahead: true, keys: 100, ms: 5, reread: 0, fullRereads: 0, messages: 0, attempt: activityInfo().attempt });
@@ -258,6 +260,22 @@ describe('redis-move workflow', () => {
     await Worker.runReplayHistory({ workflowBundle: env.bundle }, history, id);
     recordHistory('redis-move-completed', id); // kept from before the read-ahead: the older paths replay
     recordHistory('redis-move-read-ahead', id);
+  });
+
+  it('dump mode: a comparison that never says it has read ahead holds the pause back only readAheadTimeout; the move goes on', async () => {
+    const q = uniqueQueue('rm-silent');
+    const { calls, activities } = fakes({ silentReadAhead: true });
+    await withWorker(env, q, activities, async () => {
+      const h = await start(q, input({ compare: { connections: 2, maxDifferences: 5, ttlToleranceMs: 2000, readAheadTimeoutMs: 2000 } }));
+      const atCutover = await atGate(h, 'cutover');
+      expect(atCutover.figures.readAhead).toBe('not read within 2 s: the pause started, the source read beside it');
+      // The same comparison, not another: started before the pause, it compared the target once loaded.
+      expect(calls.filter((c) => c.startsWith('compare:'))).toEqual(['compare:read-ahead', 'compare:target:run-2']);
+      expect(calls.indexOf('hook:pause')).toBeGreaterThan(calls.indexOf('compare:read-ahead'));
+      expect(atCutover.gate!.evidence).toMatchObject({ keysDifferent: 0, verdict: 'identical' });
+      await decide(h, 'cutover', 'no-go', 'test over');
+      expect((await failureOf(h)).type).toBe(ErrorType.RolledBack);
+    });
   });
 
   it('replicate mode: live replication and comparison, the gate, then a hand-over and the live differences compared again', async () => {
