@@ -24,7 +24,7 @@ import {
 } from './replication';
 import { RespConnectionError } from './resp';
 import { compareSnapshot, type ReadAhead, type SnapshotCompareResult } from './compare-snapshot';
-import { POLL_MS, serverState, startServer, type StartResult, stopServer, type ServiceInput } from './service';
+import { awaitNewRun, serverState, startServer, type StartResult, stopServer, type ServiceInput } from './service';
 
 export type { RedisServerRef } from './client';
 export type { CompareResult, DiffKind, KeyDifference } from './compare';
@@ -178,16 +178,7 @@ export function createRedisActivities(deps: Pick<ActivityDeps, 'withSsh' | 'stor
         let compared = '';
         const targetReady = async (stop: AbortSignal) => {
           const started = Date.now();
-          for (;;) {
-            if (stop.aborted) throw stop.reason instanceof Error ? stop.reason : new Error('comparison cancelled');
-            const s = await serverState(input.target);
-            if (s.state === 'up' && s.runId !== input.targetRunId) {
-              compared = s.runId;
-              return;
-            }
-            heartbeat({ phase: 'waiting-for-target', target: s.state, waitedMs: Date.now() - started });
-            await new Promise((r) => setTimeout(r, POLL_MS));
-          }
+          compared = await awaitNewRun(target, input.targetRunId, stop, (state) => heartbeat({ phase: 'waiting-for-target', target: state, waitedMs: Date.now() - started }));
         };
         // The workflow waits for this before it pauses the jobs and writes.
         const onRead = async (r: ReadAhead) => {
