@@ -407,6 +407,18 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
   };
   type Comparison = ReturnType<typeof startComparison>;
 
+  /** Jobs and the source's writes paused once a comparison reading ahead has read the source; stopped if they fail. */
+  const pauseAfter = async (comparison: Comparison | null) => {
+    try {
+      await comparison?.ready();
+      await pauseJobs(forward);
+      return await pauseWrites();
+    } catch (err) {
+      await comparison?.cancel();
+      throw err;
+    }
+  };
+
   /** BGSAVE, the copy and the load, with the comparison beside them; its result once the target has loaded. */
   const loadBesideIntegrity = async (pre: RedisMovePreflightResult, c: Comparison) => {
     let started;
@@ -623,19 +635,11 @@ export async function redisMove(input: RedisMoveInput, carried?: CarriedState): 
       const readAhead = overlap && (await m.remember(`patch:${READ_AHEAD_PATCH}`, async () => isPatched(READ_AHEAD_PATCH, carried)));
       const targetRunId = overlap ? (await m.remember('target-run-id', () => checks('run id of the target before its restart').redisRunId({ server: server(input.target) }))).runId : '';
       // Read ahead: the source is read while the jobs still run; the pause starts once it has been.
-      let comparison = readAhead ? startComparison(targetRunId, true) : null;
-      let paused;
-      try {
-        await comparison?.ready();
-        await pauseJobs(forward);
-        paused = await pauseWrites();
-      } catch (err) {
-        await comparison?.cancel();
-        throw err;
-      }
+      const early = readAhead ? startComparison(targetRunId, true) : null;
+      const paused = await pauseAfter(early);
+      const comparison = early ?? (overlap ? startComparison(targetRunId, false) : null);
       let saved;
       let checked;
-      comparison ??= overlap ? startComparison(targetRunId, false) : null;
       if (comparison) ({ saved, copied, checked } = await loadBesideIntegrity(pre, comparison));
       else {
         saved = await bgsave();

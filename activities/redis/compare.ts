@@ -119,6 +119,24 @@ export interface CompareOptions {
 
 type Options = Required<Omit<CompareOptions, 'dbs' | 'onProgress' | 'signal' | 'frozen'>> & Pick<CompareOptions, 'dbs' | 'onProgress' | 'signal' | 'frozen'>;
 
+/** The settings every comparison of two servers takes (dump mode's two halves too: compare-snapshot.ts). */
+export type SharedCompareOptions = Pick<
+  CompareOptions,
+  'source' | 'target' | 'connections' | 'batch' | 'pageSize' | 'stringChunk' | 'ttlToleranceMs' | 'maxDifferences' | 'recheckLimit' | 'progressEveryMs' | 'signal'
+>;
+
+/** Their defaults. */
+export const COMPARE_DEFAULTS = {
+  connections: 4,
+  batch: 1000,
+  pageSize: 512,
+  stringChunk: 1 << 20,
+  ttlToleranceMs: 2000,
+  maxDifferences: 100,
+  recheckLimit: 10_000,
+  progressEveryMs: 1000,
+} satisfies Partial<CompareOptions>;
+
 interface Pair {
   src: RespConnection;
   tgt: RespConnection;
@@ -130,18 +148,7 @@ type Verdict = null | 'vanished' | { kind: DiffKind; detail: string };
 const KINDS: DiffKind[] = ['type', 'value', 'ttl', 'missing-on-target', 'only-on-target', 'uncomparable'];
 
 export async function compareRedis(options: CompareOptions): Promise<CompareResult> {
-  const o: Options = {
-    connections: 4,
-    batch: 1000,
-    pageSize: 512,
-    stringChunk: 1 << 20,
-    ttlToleranceMs: 2000,
-    maxDifferences: 100,
-    recheckLimit: 10_000,
-    progressEveryMs: 1000,
-    method: 'values',
-    ...options,
-  };
+  const o: Options = { ...COMPARE_DEFAULTS, method: 'values', ...options };
   const started = Date.now();
   const run = new Run(o, started);
 
@@ -190,7 +197,7 @@ export function keyBytes(d: Pick<KeyDifference, 'key' | 'keyBase64'>): Buffer {
  * different, looked at again once writes are paused and the replica has caught up.
  */
 export async function compareKeys(options: Omit<CompareOptions, 'dbs'> & { keys: Array<{ db: number; key: Buffer }> }): Promise<CompareResult> {
-  const o: Options = { connections: 1, batch: 1000, pageSize: 512, stringChunk: 1 << 20, ttlToleranceMs: 2000, maxDifferences: 100, recheckLimit: 0, progressEveryMs: 1000, method: 'values', ...options };
+  const o: Options = { ...COMPARE_DEFAULTS, connections: 1, recheckLimit: 0, method: 'values', ...options };
   const started = Date.now();
   const run = new Run(o, started);
   const dbs = [...new Set(options.keys.map((k) => k.db))].sort((a, b) => a - b);

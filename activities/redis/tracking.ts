@@ -14,6 +14,9 @@ import { type Reply, RespConnection, RespConnectionError, RespError } from './re
 /** Tracking is not possible on this server (Redis before 6, an ACL without CLIENT or the channel). */
 export class TrackingUnavailable extends Error {}
 
+/** What a refusal says to do about it. */
+const GRANT = ' (to be read ahead, the user needs CLIENT ID and CLIENT TRACKING, SUBSCRIBE on __redis__:invalidate and INFO; Redis 6 or later)';
+
 /** Commands that change keys without an invalidation message. */
 const SILENT_COMMANDS = ['swapdb', 'debug'];
 
@@ -37,22 +40,21 @@ export class KeyTracker {
   /** Changed since the last take(): latin1 name → the name's bytes. */
   private changed = new Map<string, Buffer>();
   private flushedSinceTake = false;
-  /** Why the messages can no longer be trusted to be complete (the subscriber's connection failed). */
+  /** Why the messages can no longer be trusted to be complete: a connection failed, or too many changes waited. */
   private lost: string | null = null;
   messages = 0;
-
-  /** Changed keys waiting to be read again beyond which following stops (see onMessage). */
-  maxPending = 1_000_000;
 
   private constructor(
     private readonly label: string,
     private readonly subscriber: RespConnection,
     private readonly tracking: RespConnection,
     private readonly start: Counters,
+    /** Changed keys waiting to be read again beyond which following stops (see onMessage). */
+    private readonly maxPending: number,
   ) {}
 
-  /** Subscribes, then turns tracking on for every key; TrackingUnavailable names why it cannot. */
-  static async open(ep: RedisEndpoint): Promise<KeyTracker> {
+  /** Subscribes, then turns tracking on for every key; TrackingUnavailable names why it cannot, and what to grant. */
+  static async open(ep: RedisEndpoint, o: { maxPending?: number } = {}): Promise<KeyTracker> {
     const label = ep.label ?? `${ep.host}:${ep.port}`;
     const conns: RespConnection[] = [];
     try {
@@ -73,13 +75,13 @@ export class KeyTracker {
       const start = await counters(tracking);
       const [on] = await tracking.exec([['CLIENT', 'TRACKING', 'ON', 'BCAST', 'REDIRECT', String(id)]]);
       if (on instanceof RespError) throw new TrackingUnavailable(`CLIENT TRACKING ON BCAST: ${on.message}`);
-      tracker = new KeyTracker(label, subscriber, tracking, start);
+      tracker = new KeyTracker(label, subscriber, tracking, start, o.maxPending ?? 1_000_000);
       for (const m of early) tracker.onMessage(m);
       return tracker;
     } catch (err) {
       for (const c of conns) c.close();
-      if (err instanceof TrackingUnavailable) throw new TrackingUnavailable(`${label}: ${err.message}`);
-      if (err instanceof RespConnectionError && /ERR|NOPERM|unknown/i.test(err.message)) throw new TrackingUnavailable(err.message);
+      if (err instanceof TrackingUnavailable) throw new TrackingUnavailable(`${label}: ${err.message}${GRANT}`);
+      if (err instanceof RespConnectionError && /ERR|NOPERM|unknown/i.test(err.message)) throw new TrackingUnavailable(`${err.message}${GRANT}`);
       throw err;
     }
   }
@@ -113,10 +115,6 @@ export class KeyTracker {
     this.changed = new Map();
     this.flushedSinceTake = false;
     return { keys, flushed };
-  }
-
-  get pending(): number {
-    return this.changed.size;
   }
 
   /**

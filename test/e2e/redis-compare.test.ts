@@ -736,6 +736,7 @@ describe('redis compare read ahead (dump mode), its own cases', () => {
       expect(reports).toEqual([expect.objectContaining({ ahead: false, reread: 0, fullRereads: 0 })]);
       expect(reports[0].note).toMatch(/^changes cannot be followed: /);
       expect(reports[0].note).toMatch(why);
+      expect(reports[0].note).toMatch(/the user needs CLIENT ID and CLIENT TRACKING, SUBSCRIBE on __redis__:invalidate and INFO/); // and what to grant
       expect(r.readAhead).toMatchObject({ ahead: false });
       expect(r.keysCompared).toBeGreaterThanOrEqual(20_008);
       expect(only(r, 'value', 'seed:hash:63')).toContain('plan');
