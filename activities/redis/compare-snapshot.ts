@@ -25,7 +25,7 @@
 // other difference, and the move's hold-writes step refuses the switch: frozen is about speed, never about what
 // is found.
 import { CORE_TYPES, type CoreType, printable, type RedisEndpoint } from './endpoint';
-import { COMPARE_DEFAULTS, compareKeys, compareRedis, type SharedCompareOptions, firstPage, isWhole, type CompareResult, type DbCounts, type DiffKind, type KeyDifference } from './compare';
+import { COMPARE_DEFAULTS, compareKeys, compareRedis, type SharedCompareOptions, firstPage, flatRecord, GROUP_FIELDS, isWhole, score, STREAM_FIELDS, type CompareResult, type DbCounts, type DiffKind, type KeyDifference } from './compare';
 import { type DbKeyspace, parseKeyspace } from './info';
 import { type Arg, type Reply, RespConnection, RespError } from './resp';
 import { KeyIndex } from './key-index';
@@ -210,21 +210,8 @@ function elementHash(a: Buffer, b: Buffer | string | null, seed: number): [numbe
   return [finish(l1, 0x1234567), finish(l2, 0x7654321)];
 }
 
-/** Redis prints a score as %.17g, "inf" or "-inf"; listpack and skiplist encodings may print one differently. */
-function canonicalScore(b: Buffer): string {
-  const s = b.toString('latin1');
-  return String(s === 'inf' || s === '+inf' ? Infinity : s === '-inf' ? -Infinity : Number(s));
-}
-
-const STREAM_FIELDS = ['length', 'last-generated-id', 'max-deleted-entry-id', 'entries-added'];
-const GROUP_FIELDS = ['name', 'consumers', 'pending', 'last-delivered-id', 'entries-read'];
-
-function flatRecord(r: Reply): Map<string, string> {
-  const m = new Map<string, string>();
-  const a = r as Reply[];
-  for (let i = 0; i + 1 < a.length; i += 2) m.set(String(a[i]), Array.isArray(a[i + 1]) ? '[...]' : String(a[i + 1]));
-  return m;
-}
+/** A score as text the same on both sides, whatever encoding printed it (score()). */
+const canonicalScore = (b: Buffer) => String(score(b));
 
 /**
  * The fingerprint of a whole value (its first page is all of it), or null when it is not: a hash, set or zset

@@ -830,7 +830,7 @@ function flatPairs(flat: Buffer[]): Map<string, Buffer> {
 const bytesEqual = (a: Buffer, b: Buffer) => a.equals(b);
 
 /** Redis prints a score as %.17g, "inf" or "-inf"; listpack and skiplist encodings may print one differently. */
-function score(b: Buffer): number {
+export function score(b: Buffer): number {
   const s = b.toString('latin1');
   return s === 'inf' || s === '+inf' ? Infinity : s === '-inf' ? -Infinity : Number(s);
 }
@@ -886,10 +886,12 @@ function streamPagesDiffer(s: Reply[], t: Reply[], whole: boolean): string | nul
   return null;
 }
 
-const STREAM_FIELDS = ['length', 'last-generated-id', 'max-deleted-entry-id', 'entries-added'];
-const GROUP_FIELDS = ['name', 'consumers', 'pending', 'last-delivered-id', 'entries-read'];
+/** What of XINFO STREAM and of each group in XINFO GROUPS a comparison looks at (the halves' fingerprints too). */
+export const STREAM_FIELDS = ['length', 'last-generated-id', 'max-deleted-entry-id', 'entries-added'];
+export const GROUP_FIELDS = ['name', 'consumers', 'pending', 'last-delivered-id', 'entries-read'];
 
-function flatRecord(r: Reply): Map<string, string> {
+/** A flat XINFO reply as field → text (nested values as "[...]"). */
+export function flatRecord(r: Reply): Map<string, string> {
   const m = new Map<string, string>();
   const a = r as Reply[];
   for (let i = 0; i + 1 < a.length; i += 2) m.set(String(a[i]), Array.isArray(a[i + 1]) ? '[...]' : String(a[i + 1]));
